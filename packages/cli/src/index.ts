@@ -1,0 +1,2 @@
+export { type CliIo, main } from './program.js';
+export { defaultRegistry } from './registry.js';

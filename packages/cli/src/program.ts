@@ -1,0 +1,198 @@
+// The `ferry` command. Exit codes: 0 ok, 1 runtime failure, 2 bad configuration or usage.
+import { readFile } from 'node:fs/promises';
+import {
+  assemblePipeline,
+  ConfigError,
+  createCheckpointStore,
+  createLogger,
+  FerryError,
+  handleShutdownSignals,
+  type LoadedPipeline,
+  loadPipelineFile,
+  redactedConfig,
+  type Registry,
+  runPipeline,
+} from '@ferry/core';
+import { Command, CommanderError, Option } from 'commander';
+import { acquireRunLock, runningPid } from './lock.js';
+import { ExitCode, exitCodeFor, formatError, formatSummary } from './output.js';
+import { defaultRegistry } from './registry.js';
+
+export interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const defaultIo: CliIo = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+};
+
+export async function main(argv: string[], io: CliIo = defaultIo, registry: Registry = defaultRegistry()): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  const program = buildProgram(io, registry, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
+        return ExitCode.ok;
+      }
+      return ExitCode.usage;
+    }
+    io.err(formatError(error));
+    return exitCodeFor(error);
+  }
+  return exitCode;
+}
+
+function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => void): Command {
+  const program = new Command('ferry')
+    .description('Ferry puts legacy systems on an event stream: legacy records in, canonical CloudEvents out.')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 ok, 1 runtime failure, 2 bad configuration or usage.\n' +
+        'Docs: docs/cli.md (commands), docs/configuration.md (pipeline files), docs/errors.md (error codes).',
+    );
+
+  const logLevel = new Option('--log-level <level>', 'log level for the JSON logs on stderr')
+    .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default(process.env.FERRY_LOG_LEVEL ?? 'info');
+
+  program
+    .command('run')
+    .description('Run a pipeline: read the source, write canonical events to the sink, save checkpoints.')
+    .argument('<pipeline>', 'pipeline YAML file')
+    .option('--once', 'read what the source has now, then stop (batch sources, catch-up runs)', false)
+    .addOption(logLevel)
+    .addHelpText(
+      'after',
+      '\nThe first SIGINT/SIGTERM stops reading, flushes what was read and saves the checkpoint (exit 0);\n' +
+        'a second one exits at once. A summary is printed when the run ends.',
+    )
+    .action(async (file: string, opts: { once: boolean; logLevel: string }) => {
+      const pipeline = await loadPipelineFile(file, registry);
+      const logger = createLogger({ redactor: pipeline.redactor, level: opts.logLevel });
+      const shutdown = handleShutdownSignals((signal) => logger.info({ signal }, 'stopping: flushing and saving the checkpoint'));
+      const release = await acquireRunLock(pipeline.baseDir, pipeline.name);
+      try {
+        const options = await assemblePipeline(pipeline, registry, { logger, signal: shutdown.signal, once: opts.once });
+        const summary = await runPipeline(options);
+        io.out(formatSummary(summary));
+      } catch (error) {
+        io.err(formatError(error, pipeline.redactor));
+        setExit(exitCodeFor(error));
+      } finally {
+        shutdown.dispose();
+        await release();
+      }
+    });
+
+  program
+    .command('validate')
+    .description('Check a pipeline file without running it: options, secret references, and notes on what it can and cannot see.')
+    .argument('<pipeline>', 'pipeline YAML file')
+    .option('--json', 'print the result as JSON', false)
+    .action(async (file: string, opts: { json: boolean }) => {
+      const pipeline = await loadPipelineFile(file, registry);
+      if (opts.json) {
+        io.out(JSON.stringify({ ok: true, pipeline: pipeline.name, notes: pipeline.notes, config: redactedConfig(pipeline) }, null, 2));
+        return;
+      }
+      io.out(`${pipeline.file}: valid pipeline '${pipeline.name}'`);
+      io.out(`  source: ${pipeline.source.type}   sink: ${pipeline.sink.type}   dead letters: ${pipeline.deadLetters.type}   checkpoints: ${pipeline.checkpoints.type}`);
+      io.out(`  contract: ${pipeline.contract.type} ${pipeline.contract.version} (${pipeline.contract.schema})`);
+      if (pipeline.secretPaths.length > 0) io.out(`  secrets by reference: ${pipeline.secretPaths.join(', ')}`);
+      for (const note of pipeline.notes) io.out(`  note: ${note}`);
+    });
+
+  const offsets = program
+    .command('offsets')
+    .description("Inspect or change a pipeline's checkpoint (its source position) while the pipeline is stopped.");
+
+  offsets
+    .command('show')
+    .description('Print the saved position as JSON (null when the pipeline has never committed).')
+    .argument('<pipeline>', 'pipeline YAML file')
+    .action(async (file: string) => {
+      const { pipeline, store } = await openCheckpoints(file, registry);
+      try {
+        const position = await store.load(pipeline.name);
+        io.out(JSON.stringify({ pipeline: pipeline.name, position: position ?? null }, null, 2));
+      } finally {
+        await store.close?.();
+      }
+    });
+
+  offsets
+    .command('set')
+    .description('Replace the saved position. The next run resumes from it.')
+    .argument('<pipeline>', 'pipeline YAML file')
+    .option('--position <json>', 'the new position, as JSON (see `offsets show` for its shape)')
+    .option('--from-file <path>', 'read the new position from a JSON file')
+    .action(async (file: string, opts: { position?: string; fromFile?: string }) => {
+      if ((opts.position === undefined) === (opts.fromFile === undefined)) {
+        throw new ConfigError(undefined, [{ path: '--position', message: 'give exactly one of --position or --from-file' }], 'USAGE');
+      }
+      const text = opts.position ?? (await readFile(opts.fromFile!, 'utf8'));
+      let position: unknown;
+      try {
+        position = JSON.parse(text);
+      } catch (error) {
+        throw new ConfigError(opts.fromFile, [{ path: '--position', message: `not valid JSON (${(error as Error).message})` }], 'USAGE');
+      }
+      const { pipeline, store } = await openCheckpoints(file, registry);
+      try {
+        await refuseWhileRunning(pipeline);
+        await store.save(pipeline.name, position);
+        io.out(`${pipeline.name}: position set to ${JSON.stringify(position)}`);
+      } finally {
+        await store.close?.();
+      }
+    });
+
+  offsets
+    .command('reset')
+    .description('Forget the saved position: the next run starts from the beginning of the source.')
+    .argument('<pipeline>', 'pipeline YAML file')
+    .action(async (file: string) => {
+      const { pipeline, store } = await openCheckpoints(file, registry);
+      try {
+        await refuseWhileRunning(pipeline);
+        if (store.clear) await store.clear(pipeline.name);
+        else await store.save(pipeline.name, null);
+        io.out(`${pipeline.name}: position reset; the next run starts from the beginning`);
+      } finally {
+        await store.close?.();
+      }
+    });
+
+  return program;
+}
+
+async function openCheckpoints(file: string, registry: Registry) {
+  const pipeline = await loadPipelineFile(file, registry);
+  const logger = createLogger({ redactor: pipeline.redactor, level: 'warn' });
+  const store = await createCheckpointStore(pipeline, registry, {
+    pipeline: pipeline.name,
+    baseDir: pipeline.baseDir,
+    logger,
+    redactor: pipeline.redactor,
+  });
+  return { pipeline, store };
+}
+
+async function refuseWhileRunning(pipeline: LoadedPipeline): Promise<void> {
+  const pid = await runningPid(pipeline.baseDir, pipeline.name);
+  if (pid !== undefined) {
+    throw new FerryError('PIPELINE_RUNNING', `pipeline ${pipeline.name} is running (pid ${pid}); stop it before changing its offsets`, {
+      details: { pid },
+    });
+  }
+}

@@ -1,0 +1,60 @@
+// Turns a validated pipeline file into running parts, through the registry's factories.
+import { loadMapping, type LoadedPipeline } from './config.js';
+import type { Logger } from './logging.js';
+import type { PipelineOptions } from './pipeline.js';
+import type { FactoryContext, Registry } from './registry.js';
+import type { CheckpointStore, DeadLetterSink, Sink, Source } from './types.js';
+
+export interface AssembleOptions {
+  logger: Logger;
+  signal?: AbortSignal;
+  once?: boolean;
+}
+
+export async function assemblePipeline(
+  pipeline: LoadedPipeline,
+  registry: Registry,
+  options: AssembleOptions,
+): Promise<PipelineOptions> {
+  const ctx: FactoryContext = {
+    pipeline: pipeline.name,
+    baseDir: pipeline.baseDir,
+    logger: options.logger.child({ pipeline: pipeline.name }),
+    redactor: pipeline.redactor,
+  };
+  const mapping = await loadMapping(pipeline);
+  const checkpoints = await createCheckpointStore(pipeline, registry, ctx);
+  const source = (await registry.sources.get(pipeline.source.type)!.create(pipeline.source.options, ctx)) as Source;
+  const sink = (await registry.sinks.get(pipeline.sink.type)!.create(pipeline.sink.options, ctx)) as Sink;
+  const deadLetters = await createDeadLetterSink(pipeline, registry, ctx);
+  return {
+    name: pipeline.name,
+    source,
+    mapping,
+    sink,
+    deadLetters,
+    checkpoints,
+    retry: pipeline.runtime.retry,
+    maxInFlightBatches: pipeline.runtime.maxInFlightBatches,
+    deadLetterThreshold: pipeline.deadLetters.threshold,
+    logger: options.logger,
+    once: options.once ?? false,
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+}
+
+export async function createCheckpointStore(
+  pipeline: LoadedPipeline,
+  registry: Registry,
+  ctx: FactoryContext,
+): Promise<CheckpointStore> {
+  return registry.checkpoints.get(pipeline.checkpoints.type)!.create(pipeline.checkpoints.options, ctx);
+}
+
+export async function createDeadLetterSink(
+  pipeline: LoadedPipeline,
+  registry: Registry,
+  ctx: FactoryContext,
+): Promise<DeadLetterSink> {
+  return registry.deadLetters.get(pipeline.deadLetters.type)!.create(pipeline.deadLetters.options, ctx);
+}

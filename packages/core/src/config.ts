@@ -1,0 +1,338 @@
+// Pipeline files: one YAML file per pipeline, validated at start. Every problem names the file, the line,
+// the path inside it (`source.tables[2].key`) and what was expected. `${env:NAME}` and `${file:PATH}`
+// references resolve secrets, whose values are registered with the redactor so they never reach a log.
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { LineCounter, type Node, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { type ConfigIssue, ConfigError } from './errors.js';
+import { Redactor } from './logging.js';
+import { fieldMapping, fieldMapSchema, type Mapping, type MappingFunction } from './mapping.js';
+import type { DeadLetterThreshold } from './pipeline.js';
+import type { Factory, Registry } from './registry.js';
+import { defaultRetryPolicy, type RetryPolicy } from './retry.js';
+
+const componentSchema = z.object({ type: z.string().min(1) }).loose();
+
+const retrySchema = z
+  .object({
+    retries: z.number().int().min(0).max(100).default(defaultRetryPolicy.retries),
+    minTimeoutMs: z.number().int().min(0).default(defaultRetryPolicy.minTimeoutMs),
+    maxTimeoutMs: z.number().int().min(1).default(defaultRetryPolicy.maxTimeoutMs),
+    factor: z.number().min(1).default(defaultRetryPolicy.factor),
+    maxRetryTimeMs: z.number().int().min(1).default(defaultRetryPolicy.maxRetryTimeMs),
+    jitter: z.boolean().default(defaultRetryPolicy.jitter),
+  })
+  .strict();
+
+const thresholdSchema = z
+  .object({
+    windowSize: z.number().int().min(1).default(1000).describe('Records the share is measured over.'),
+    maxRatio: z.number().min(0).max(1).default(0.5).describe('Largest share of dead letters allowed (0..1).'),
+    minRecords: z.number().int().min(0).default(100).describe('Records seen before the share is judged.'),
+  })
+  .strict();
+
+export const pipelineFileSchema = z
+  .object({
+    pipeline: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, dot, dash and underscore, starting with a letter or digit')
+      .describe('Pipeline name: names the checkpoint, the event source URI and the dead-letter file.'),
+    description: z.string().optional(),
+    source: componentSchema.describe('The legacy system to read: `type` plus that connector’s options.'),
+    mapping: z
+      .union([
+        fieldMapSchema,
+        z
+          .object({
+            module: z.string().min(1).describe('JavaScript module, relative to the pipeline file.'),
+            export: z.string().min(1).default('mapping').describe('Name of the exported mapping function.'),
+          })
+          .strict(),
+      ])
+      .describe('A declarative field map, or a module exporting a mapping function.'),
+    contract: z
+      .object({
+        type: z
+          .string()
+          .regex(/^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/, 'a dotted lower-case canonical type such as justice.offender'),
+        version: z.string().regex(/^\d+\.\d+\.\d+$/, 'a semantic version such as 1.0.0'),
+        schema: z.string().min(1).optional().describe('URI of the canonical schema (default urn:ferry:contract:<type>:<version>).'),
+      })
+      .strict(),
+    sink: componentSchema.default({ type: 'file' }),
+    deadLetters: z
+      .object({ type: z.string().min(1), threshold: z.union([thresholdSchema, z.literal(false)]).optional() })
+      .loose()
+      .default({ type: 'file' }),
+    checkpoints: componentSchema.default({ type: 'file' }),
+    runtime: z
+      .object({
+        maxInFlightBatches: z.number().int().min(1).max(64).default(4),
+        retry: retrySchema.default(retrySchema.parse({})),
+      })
+      .strict()
+      .default({ maxInFlightBatches: 4, retry: retrySchema.parse({}) }),
+    schedule: z
+      .object({ cron: z.string().min(1), timezone: z.string().min(1).default('UTC') })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export type PipelineFile = z.output<typeof pipelineFileSchema>;
+
+export interface ComponentConfig {
+  type: string;
+  options: Record<string, unknown>;
+}
+
+export interface LoadedPipeline {
+  file: string;
+  baseDir: string;
+  name: string;
+  raw: PipelineFile;
+  source: ComponentConfig;
+  sink: ComponentConfig;
+  deadLetters: ComponentConfig & { threshold: DeadLetterThreshold | false };
+  checkpoints: ComponentConfig;
+  runtime: { maxInFlightBatches: number; retry: RetryPolicy };
+  contract: { type: string; version: string; schema: string };
+  redactor: Redactor;
+  /** Paths whose values came from `${env:…}`/`${file:…}` references. */
+  secretPaths: string[];
+  /** What `ferry validate` should tell a person about this configuration. */
+  notes: string[];
+}
+
+const REFERENCE = /\$\{(env|file):([^}]+)\}/g;
+
+/** Read, resolve and validate a pipeline file against the registry's factories. */
+export async function loadPipelineFile(file: string, registry: Registry): Promise<LoadedPipeline> {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(path, [{ path: '', message: `cannot read the file (${(error as Error).message})` }], 'CONFIG_FILE_NOT_FOUND');
+  }
+  return parsePipelineConfig(text, path, registry);
+}
+
+export async function parsePipelineConfig(text: string, file: string, registry: Registry): Promise<LoadedPipeline> {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => {
+        const pos = lineCounter.linePos(e.pos[0]);
+        return { path: '', message: `YAML syntax: ${e.message.split('\n')[0]}`, line: pos.line, column: pos.col };
+      }),
+      'CONFIG_YAML_SYNTAX',
+    );
+  }
+  const locate = (path: (string | number)[]): { line?: number; column?: number } => {
+    for (let n = path.length; n >= 0; n -= 1) {
+      const node = doc.getIn(path.slice(0, n), true) as Node | undefined;
+      if (node && typeof node === 'object' && 'range' in node && node.range) {
+        const pos = lineCounter.linePos(node.range[0]);
+        return { line: pos.line, column: pos.col };
+      }
+      if (n === 0 && doc.contents?.range) {
+        const pos = lineCounter.linePos(doc.contents.range[0]);
+        return { line: pos.line, column: pos.col };
+      }
+    }
+    return {};
+  };
+  const issue = (path: (string | number)[], message: string): ConfigIssue => ({
+    path: formatPath(path),
+    message,
+    ...locate(path),
+  });
+
+  const baseDir = dirname(file);
+  const redactor = new Redactor();
+  const secretPaths: string[] = [];
+  const secretIssues: ConfigIssue[] = [];
+  const data = await resolveReferences(doc.toJS(), [], async (value, path) => {
+    let failed = false;
+    const parts: Promise<string>[] = [];
+    value.replace(REFERENCE, (_match, kind: string, name: string) => {
+      parts.push(
+        (async () => {
+          if (kind === 'env') {
+            const v = process.env[name];
+            if (v === undefined) {
+              failed = true;
+              secretIssues.push(issue(path, `environment variable ${name} is not set (referenced as \${env:${name}})`));
+              return '';
+            }
+            return v;
+          }
+          const target = isAbsolute(name) ? name : resolve(baseDir, name);
+          try {
+            return (await readFile(target, 'utf8')).replace(/\r?\n$/, '');
+          } catch (error) {
+            failed = true;
+            secretIssues.push(issue(path, `cannot read secret file ${target} (${(error as NodeJS.ErrnoException).code})`));
+            return '';
+          }
+        })(),
+      );
+      return '';
+    });
+    const resolved = await Promise.all(parts);
+    let index = 0;
+    const out = value.replace(REFERENCE, () => resolved[index++] ?? '');
+    if (!failed) {
+      for (const secret of resolved) redactor.add(secret);
+      secretPaths.push(formatPath(path));
+    }
+    return out;
+  });
+  if (secretIssues.length > 0) throw new ConfigError(file, secretIssues, 'CONFIG_SECRET_UNRESOLVED');
+
+  const top = pipelineFileSchema.safeParse(data ?? {});
+  if (!top.success) throw new ConfigError(file, zodIssues(top.error, [], issue));
+  const raw = top.data;
+
+  const issues: ConfigIssue[] = [];
+  const notes: string[] = [];
+  const component = <T>(
+    section: 'source' | 'sink' | 'deadLetters' | 'checkpoints',
+    registryKey: keyof Registry,
+    value: Record<string, unknown> & { type: string },
+    omit: string[] = [],
+  ): ComponentConfig => {
+    const factory = registry[registryKey].get(value.type) as Factory<unknown, T> | undefined;
+    if (!factory) {
+      const known = [...registry[registryKey].keys()].sort().join(', ') || '(none registered)';
+      issues.push(issue([section, 'type'], `unknown ${section} type '${value.type}'; expected one of: ${known}`));
+      return { type: value.type, options: {} };
+    }
+    const { type: _type, ...rest } = value;
+    for (const key of omit) delete rest[key];
+    const parsed = factory.configSchema.safeParse(rest);
+    if (!parsed.success) {
+      issues.push(...zodIssues(parsed.error, [section], issue));
+      return { type: value.type, options: {} };
+    }
+    notes.push(...(factory.notes?.(parsed.data) ?? []).map((n) => `${section} (${value.type}): ${n}`));
+    return { type: value.type, options: parsed.data as Record<string, unknown> };
+  };
+
+  const source = component('source', 'sources', raw.source);
+  const sink = component('sink', 'sinks', raw.sink);
+  const deadLetters = component('deadLetters', 'deadLetters', raw.deadLetters, ['threshold']);
+  const checkpoints = component('checkpoints', 'checkpoints', raw.checkpoints);
+  if (issues.length > 0) throw new ConfigError(file, issues);
+
+  return {
+    file,
+    baseDir,
+    name: raw.pipeline,
+    raw,
+    source,
+    sink,
+    deadLetters: { ...deadLetters, threshold: resolveThreshold(raw.deadLetters.threshold) },
+    checkpoints,
+    runtime: raw.runtime,
+    contract: {
+      type: raw.contract.type,
+      version: raw.contract.version,
+      schema: raw.contract.schema ?? `urn:ferry:contract:${raw.contract.type}:${raw.contract.version}`,
+    },
+    redactor,
+    secretPaths,
+    notes,
+  };
+}
+
+function resolveThreshold(value: unknown): DeadLetterThreshold | false {
+  if (value === false) return false;
+  return thresholdSchema.parse(value ?? {});
+}
+
+/** Build the mapping a pipeline file declares: a field map, or a function from a module. */
+export async function loadMapping(pipeline: LoadedPipeline): Promise<Mapping> {
+  const spec = pipeline.raw.mapping;
+  const base = { canonicalType: pipeline.contract.type, dataschema: pipeline.contract.schema };
+  if ('fields' in spec) return { ...base, map: fieldMapping(spec) };
+  const target = resolve(pipeline.baseDir, spec.module);
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(pathToFileURL(target).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw new ConfigError(pipeline.file, [
+      { path: 'mapping.module', message: `cannot import ${target}: ${(error as Error).message}` },
+    ], 'MAPPING_MODULE_INVALID');
+  }
+  const fn = module[spec.export];
+  if (typeof fn !== 'function') {
+    throw new ConfigError(pipeline.file, [
+      { path: 'mapping.export', message: `${target} has no exported function '${spec.export}'` },
+    ], 'MAPPING_MODULE_INVALID');
+  }
+  return { ...base, map: fn as MappingFunction };
+}
+
+async function resolveReferences(
+  value: unknown,
+  path: (string | number)[],
+  resolveString: (value: string, path: (string | number)[]) => Promise<string>,
+): Promise<unknown> {
+  if (typeof value === 'string') {
+    REFERENCE.lastIndex = 0;
+    return REFERENCE.test(value) ? resolveString(value, path) : value;
+  }
+  if (Array.isArray(value)) {
+    return Promise.all(value.map((v, i) => resolveReferences(v, [...path, i], resolveString)));
+  }
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = await resolveReferences(v, [...path, k], resolveString);
+    return out;
+  }
+  return value;
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+function zodIssues(
+  error: z.ZodError,
+  prefix: (string | number)[],
+  issue: (path: (string | number)[], message: string) => ConfigIssue,
+): ConfigIssue[] {
+  return error.issues.map((i) => {
+    const path = [...prefix, ...(i.path as (string | number)[])];
+    return issue(path, describeIssue(i));
+  });
+}
+
+function describeIssue(i: z.core.$ZodIssue): string {
+  switch (i.code) {
+    case 'unrecognized_keys':
+      return `unknown option${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')}`;
+    case 'invalid_type':
+      return i.message.startsWith('Invalid input: expected') ? i.message.replace('Invalid input: ', '') : i.message;
+    default:
+      return i.message;
+  }
+}
+
+/** The pipeline file as data, with every secret value replaced. */
+export function redactedConfig(pipeline: LoadedPipeline): unknown {
+  return pipeline.redactor.scrubValue(pipeline.raw);
+}
+

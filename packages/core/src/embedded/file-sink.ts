@@ -1,0 +1,52 @@
+// The embedded default sink: one append-only JSON Lines file per topic, fsynced when a batch is written.
+import { join } from 'node:path';
+import { topicFor } from '../event.js';
+import type { CanonicalEvent, Sink } from '../types.js';
+import { JsonlAppender, readJsonl } from './jsonl.js';
+
+export interface FileSinkConfig {
+  /** Directory that holds `<topic>.jsonl` files. */
+  dir: string;
+  /** Topic name template, as for Kafka: `{type}.v{major}` gives `justice.offender.v1`. */
+  topic?: string;
+}
+
+export class FileEventLogSink implements Sink {
+  readonly type = 'file';
+  private readonly appenders = new Map<string, JsonlAppender>();
+
+  constructor(private readonly config: FileSinkConfig) {}
+
+  pathFor(topic: string): string {
+    return join(this.config.dir, `${topic.replace(/[^A-Za-z0-9._-]/g, '_')}.jsonl`);
+  }
+
+  async write(events: CanonicalEvent[]): Promise<void> {
+    const byTopic = new Map<string, CanonicalEvent[]>();
+    for (const event of events) {
+      const topic = topicFor(event, this.config.topic);
+      let list = byTopic.get(topic);
+      if (!list) byTopic.set(topic, (list = []));
+      list.push(event);
+    }
+    for (const [topic, list] of byTopic) {
+      let appender = this.appenders.get(topic);
+      if (!appender) this.appenders.set(topic, (appender = new JsonlAppender(this.pathFor(topic))));
+      await appender.append(list);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.appenders.values()].map((a) => a.close()));
+    this.appenders.clear();
+  }
+}
+
+export function createFileSink(config: FileSinkConfig): FileEventLogSink {
+  return new FileEventLogSink(config);
+}
+
+/** Every event in one topic file, in the order written. */
+export async function* readEventLog(path: string): AsyncIterable<CanonicalEvent> {
+  for await (const { value } of readJsonl<CanonicalEvent>(path)) yield value;
+}

@@ -1,0 +1,99 @@
+// CloudEvents envelopes with ids derived from where a change came from, never from a clock or a random
+// number: reading the same change twice yields the same id, so consumers can de-duplicate.
+import { createHash } from 'node:crypto';
+import type { CanonicalEvent, ChangeOp, ChangeRecord } from './types.js';
+
+const FERRY_NAMESPACE = '6f1d1f8c-3e0b-5a52-9a1e-4a6d2f0c7b11';
+
+/** RFC 4122 version-5 (SHA-1, name-based) UUID. */
+export function uuidV5(name: string, namespace = FERRY_NAMESPACE): string {
+  const ns = Buffer.from(namespace.replace(/-/g, ''), 'hex');
+  const hash = createHash('sha1').update(ns).update(name, 'utf8').digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x50;
+  hash[8] = (hash[8]! & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** JSON with object keys sorted, so equal values always serialise equally. */
+export function stableStringify(value: unknown): string {
+  return JSON.stringify(normalise(value));
+}
+
+function normalise(value: unknown): unknown {
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'bigint') return value.toString();
+  if (Buffer.isBuffer(value)) return value.toString('base64');
+  if (Array.isArray(value)) return value.map(normalise);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) out[key] = normalise((value as Record<string, unknown>)[key]);
+    return out;
+  }
+  return value;
+}
+
+export function eventId(pipeline: string, record: ChangeRecord, index = 0): string {
+  const name = stableStringify([pipeline, record.stream, record.origin, record.key, record.op, index]);
+  return uuidV5(name);
+}
+
+const ACTION: Record<ChangeOp, string> = {
+  create: 'created',
+  update: 'updated',
+  delete: 'deleted',
+  read: 'snapshotted',
+};
+
+export function eventType(canonicalType: string, op: ChangeOp): string {
+  return `${canonicalType}.${ACTION[op]}`;
+}
+
+export interface EnvelopeInput {
+  pipeline: string;
+  record: ChangeRecord;
+  /** Canonical type without action, e.g. `justice.offender`. */
+  canonicalType: string;
+  subject: string;
+  data: unknown;
+  dataschema?: string | undefined;
+  /** Several events from one record are told apart by index. */
+  index?: number;
+  /** Used when the source cannot tell when the change happened. */
+  now?: Date;
+}
+
+export function buildEvent(input: EnvelopeInput): CanonicalEvent {
+  const { pipeline, record } = input;
+  const time = record.occurredAt ?? input.now ?? new Date();
+  const event: CanonicalEvent = {
+    specversion: '1.0',
+    id: eventId(pipeline, record, input.index ?? 0),
+    source: `/ferry/${encodeURIComponent(pipeline)}/${encodeURIComponent(record.stream)}`,
+    type: eventType(input.canonicalType, record.op),
+    subject: input.subject,
+    time: time.toISOString(),
+    datacontenttype: 'application/json',
+    data: input.data,
+    ferryorigin: stableStringify({ stream: record.stream, ...record.origin }),
+    ferryop: record.op,
+  };
+  if (input.dataschema !== undefined) event.dataschema = input.dataschema;
+  return event;
+}
+
+/**
+ * The topic (Kafka) or log file (file sink) an event belongs to. The template may use `{type}` (the
+ * canonical type, e.g. `justice.offender`), `{major}` (major version of the dataschema) and
+ * `{domain}`/`{entity}` (the first and last parts of the type).
+ */
+export function topicFor(event: CanonicalEvent, template = '{type}.v{major}'): string {
+  const parts = event.type.split('.');
+  const canonicalType = parts.slice(0, -1).join('.');
+  const major = /(\d+)(?:\.\d+){0,2}(?:\.json)?$/.exec(event.dataschema ?? '')?.[1] ?? '1';
+  return template
+    .replaceAll('{type}', canonicalType)
+    .replaceAll('{domain}', parts[0] ?? canonicalType)
+    .replaceAll('{entity}', parts.at(-2) ?? canonicalType)
+    .replaceAll('{major}', major);
+}

@@ -1,0 +1,123 @@
+// The contract every Ferry part implements: sources yield change records in batches, sinks store
+// canonical events, checkpoint stores remember how far a source has been read.
+import type { Logger } from './logging.js';
+
+/** What happened to a legacy entity. `read` is a snapshot or batch row whose history is unknown. */
+export type ChangeOp = 'create' | 'update' | 'delete' | 'read';
+
+export interface ChangeRecord {
+  /** Where the record was read from: "main.OFFENDERS", "court-lists/*.csv", "CaseService.ListCases". */
+  stream: string;
+  op: ChangeOp;
+  /** Legacy identity of the row or entity. */
+  key: Record<string, unknown>;
+  before?: Record<string, unknown>;
+  after?: Record<string, unknown>;
+  /** When it changed in the legacy system, if the source can tell. */
+  occurredAt?: Date;
+  /** Exactly where the record came from: {file, line} | {table, ts, id} | {lsn, xid} | {operation, page}. */
+  origin: Record<string, unknown>;
+}
+
+/** Input a source could not turn into a record (a ragged CSV row, an undecodable value). */
+export interface RejectedInput {
+  stream: string;
+  code: string;
+  message: string;
+  /** The raw input as read (a line, a row object), for the dead-letter place. */
+  raw: unknown;
+  origin: Record<string, unknown>;
+}
+
+export interface Batch<P = unknown> {
+  records: ChangeRecord[];
+  /** Input the source had to reject; it goes to the dead-letter sink with the batch. */
+  rejected?: RejectedInput[];
+  /** Resume point after this batch: reading again from here yields what follows it. */
+  position: P;
+}
+
+export interface StreamInfo {
+  name: string;
+  fields?: { name: string; type: string; nullable?: boolean }[];
+  key?: string[];
+  notes?: string[];
+}
+
+export interface ReadContext<P = unknown> {
+  /** Position saved by the last committed batch; undefined on a first run. */
+  from: P | undefined;
+  /** Aborted when the pipeline stops: stop reading promptly and return. */
+  signal: AbortSignal;
+  /** True for `ferry run --once`: read what is there now, then end. */
+  once: boolean;
+  log: Logger;
+}
+
+export interface Source<P = unknown> {
+  readonly type: string;
+  discover?(): Promise<StreamInfo[]>;
+  read(ctx: ReadContext<P>): AsyncIterable<Batch<P>>;
+  /** Called only after the position (and everything before it) is durably committed. */
+  acknowledge?(position: P): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A CloudEvents 1.0 event carrying a canonical data object. */
+export interface CanonicalEvent<T = unknown> {
+  specversion: '1.0';
+  id: string;
+  source: string;
+  type: string;
+  subject: string;
+  time: string;
+  datacontenttype: 'application/json';
+  dataschema?: string;
+  data: T;
+  /** Lineage extension: the change's stream and origin, as JSON. */
+  ferryorigin: string;
+  /** Lineage extension: the legacy operation. */
+  ferryop: ChangeOp;
+  traceparent?: string;
+}
+
+export interface Sink {
+  readonly type: string;
+  /** Resolves only when every event is durably stored. */
+  write(events: CanonicalEvent[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type DeadLetterStage = 'source' | 'mapping' | 'contract' | 'sink';
+
+export interface DeadLetter {
+  pipeline: string;
+  stream: string;
+  stage: DeadLetterStage;
+  code: string;
+  message: string;
+  retryable: boolean;
+  /** The original change record (or raw input for source rejects). */
+  record: unknown;
+  origin: Record<string, unknown>;
+  /** How many times this input has been tried (replays add one). */
+  attempts: number;
+  failedAt: string;
+}
+
+export interface DeadLetterSink {
+  readonly type: string;
+  write(letters: DeadLetter[]): Promise<void>;
+  /** Every dead letter stored so far, oldest first (for `ferry dlq list`/replay). */
+  list?(): AsyncIterable<DeadLetter>;
+  close(): Promise<void>;
+}
+
+export interface CheckpointStore {
+  readonly type: string;
+  load(pipeline: string): Promise<unknown>;
+  save(pipeline: string, position: unknown): Promise<void>;
+  /** Remove the pipeline's checkpoint (offsets reset). */
+  clear?(pipeline: string): Promise<void>;
+  close?(): Promise<void>;
+}

@@ -1,0 +1,31 @@
+import { defineConfig } from 'vitest/config';
+
+// One vitest run for the whole repo: unit tests (no network) and integration tests (real services on
+// loopback, brought up by test/services/up.sh before vitest starts).
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['packages/*/test/unit/**/*.test.ts', 'test/unit/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: [
+            'packages/*/test/integration/**/*.test.ts',
+            'test/integration/**/*.test.ts',
+            'examples/*/test/**/*.test.ts',
+          ],
+          environment: 'node',
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
