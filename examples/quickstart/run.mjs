@@ -13,10 +13,20 @@ if (!existsSync(db)) {
   seedLegacyDatabase(db, { rows });
   console.log(`quickstart: seeded ${rows} legacy OFFENDERS rows into ${relative(process.cwd(), db)}`);
 }
-const code = await main(['run', join(here, 'pipeline.yaml'), '--once', '--log-level', process.env.FERRY_LOG_LEVEL ?? 'warn']);
+const code = await main([
+  'run',
+  join(here, 'pipeline.yaml'),
+  '--once',
+  '--log-level',
+  process.env.FERRY_LOG_LEVEL ?? 'warn',
+]);
 if (code === 0) {
-  console.log(`quickstart: events in ${relative(process.cwd(), join(here, '.ferry/events/justice.offender.v1.jsonl'))}`);
-  console.log(`quickstart: dead letters in ${relative(process.cwd(), join(here, '.ferry/dead-letters/quickstart.dlq.jsonl'))}`);
+  console.log(
+    `quickstart: events in ${relative(process.cwd(), join(here, '.ferry/events/justice.offender.v1.jsonl'))}`,
+  );
+  console.log(
+    `quickstart: dead letters in ${relative(process.cwd(), join(here, '.ferry/dead-letters/quickstart.dlq.jsonl'))}`,
+  );
   console.log('quickstart: run `npm start` again: nothing new is emitted until a legacy row changes.');
 }
 process.exit(code);

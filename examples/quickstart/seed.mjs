@@ -7,8 +7,30 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SURNAMES = ['SMITH', 'JONES', 'TAYLOR', 'BROWN', 'WILLIAMS', 'WILSON', 'JOHNSON', 'DAVIES', 'PATEL', 'WRIGHT'];
-const FORENAMES = ['JOHN', 'DAVID', 'SARAH', 'MICHAEL', 'EMMA', 'JAMES', 'AISHA', 'PAUL', 'LAURA', 'MOHAMMED'];
+const SURNAMES = [
+  'SMITH',
+  'JONES',
+  'TAYLOR',
+  'BROWN',
+  'WILLIAMS',
+  'WILSON',
+  'JOHNSON',
+  'DAVIES',
+  'PATEL',
+  'WRIGHT',
+];
+const FORENAMES = [
+  'JOHN',
+  'DAVID',
+  'SARAH',
+  'MICHAEL',
+  'EMMA',
+  'JAMES',
+  'AISHA',
+  'PAUL',
+  'LAURA',
+  'MOHAMMED',
+];
 const PRISONS = ['LEI', 'MDI', 'BXI', 'WWI', 'PVI'];
 const SEXES = ['M', 'M', 'M', 'F', 'N'];
 
@@ -42,16 +64,17 @@ export function seedLegacyDatabase(path, { rows = 1000, badEvery = 250 } = {}) {
     );
     CREATE INDEX OFFENDERS_MODIFIED ON OFFENDERS (MODIFY_DATETIME, OFFENDER_ID);
   `);
-  const insert = db.prepare(
-    'INSERT INTO OFFENDERS VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  );
+  const insert = db.prepare('INSERT INTO OFFENDERS VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
   const base = Date.UTC(2024, 0, 1);
   db.transaction(() => {
     for (let i = 1; i <= rows; i += 1) {
       const day = 1 + (i % 28);
       const month = 1 + (i % 12);
       const year = 1950 + (i % 50);
-      const dob = i % badEvery === 0 ? `3102${year}` : `${String(day).padStart(2, '0')}${String(month).padStart(2, '0')}${year}`;
+      const dob =
+        i % badEvery === 0
+          ? `3102${year}`
+          : `${String(day).padStart(2, '0')}${String(month).padStart(2, '0')}${year}`;
       // Several rows share each timestamp, as batch updates in legacy systems do.
       const stamp = new Date(base + Math.floor(i / 7) * 1000).toISOString();
       insert.run(

@@ -28,9 +28,13 @@ export async function runningPid(baseDir: string, pipeline: string): Promise<num
 export async function acquireRunLock(baseDir: string, pipeline: string): Promise<() => Promise<void>> {
   const pid = await runningPid(baseDir, pipeline);
   if (pid !== undefined && pid !== process.pid) {
-    throw new FerryError('PIPELINE_RUNNING', `pipeline ${pipeline} is already running (pid ${pid}); stop it first`, {
-      details: { pid },
-    });
+    throw new FerryError(
+      'PIPELINE_RUNNING',
+      `pipeline ${pipeline} is already running (pid ${pid}); stop it first`,
+      {
+        details: { pid },
+      },
+    );
   }
   const path = lockPath(baseDir, pipeline);
   await mkdir(join(baseDir, '.ferry', 'run'), { recursive: true });

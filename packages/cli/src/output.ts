@@ -11,7 +11,9 @@ export function formatError(error: unknown, redactor?: Redactor): string {
   const scrub = (text: string): string => (redactor ? redactor.scrub(text) : text);
   if (error instanceof ConfigError) return scrub(`ferry: ${error.code}: ${error.message}`);
   if (isFerryError(error)) {
-    const hint = error.retryable ? 'retryable: running again may succeed' : 'not retryable: needs a fix first';
+    const hint = error.retryable
+      ? 'retryable: running again may succeed'
+      : 'not retryable: needs a fix first';
     return scrub(`ferry: ${error.code}: ${error.message} (${hint})`);
   }
   const message = error instanceof Error ? (error.stack ?? error.message) : String(error);

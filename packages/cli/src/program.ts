@@ -9,8 +9,8 @@ import {
   handleShutdownSignals,
   type LoadedPipeline,
   loadPipelineFile,
-  redactedConfig,
   type Registry,
+  redactedConfig,
   runPipeline,
 } from '@ferry/core';
 import { Command, CommanderError, Option } from 'commander';
@@ -28,7 +28,11 @@ const defaultIo: CliIo = {
   err: (text) => process.stderr.write(`${text}\n`),
 };
 
-export async function main(argv: string[], io: CliIo = defaultIo, registry: Registry = defaultRegistry()): Promise<number> {
+export async function main(
+  argv: string[],
+  io: CliIo = defaultIo,
+  registry: Registry = defaultRegistry(),
+): Promise<number> {
   let exitCode: number = ExitCode.ok;
   const program = buildProgram(io, registry, (code) => {
     exitCode = code;
@@ -37,7 +41,11 @@ export async function main(argv: string[], io: CliIo = defaultIo, registry: Regi
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
+      if (
+        error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.version' ||
+        error.code === 'commander.help'
+      ) {
         return ExitCode.ok;
       }
       return ExitCode.usage;
@@ -50,7 +58,9 @@ export async function main(argv: string[], io: CliIo = defaultIo, registry: Regi
 
 function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => void): Command {
   const program = new Command('ferry')
-    .description('Ferry puts legacy systems on an event stream: legacy records in, canonical CloudEvents out.')
+    .description(
+      'Ferry puts legacy systems on an event stream: legacy records in, canonical CloudEvents out.',
+    )
     .version('0.1.0')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
@@ -79,10 +89,16 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
     .action(async (file: string, opts: { once: boolean; logLevel: string }) => {
       const pipeline = await loadPipelineFile(file, registry);
       const logger = createLogger({ redactor: pipeline.redactor, level: opts.logLevel });
-      const shutdown = handleShutdownSignals((signal) => logger.info({ signal }, 'stopping: flushing and saving the checkpoint'));
+      const shutdown = handleShutdownSignals((signal) =>
+        logger.info({ signal }, 'stopping: flushing and saving the checkpoint'),
+      );
       const release = await acquireRunLock(pipeline.baseDir, pipeline.name);
       try {
-        const options = await assemblePipeline(pipeline, registry, { logger, signal: shutdown.signal, once: opts.once });
+        const options = await assemblePipeline(pipeline, registry, {
+          logger,
+          signal: shutdown.signal,
+          once: opts.once,
+        });
         const summary = await runPipeline(options);
         io.out(formatSummary(summary));
       } catch (error) {
@@ -96,25 +112,40 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
 
   program
     .command('validate')
-    .description('Check a pipeline file without running it: options, secret references, and notes on what it can and cannot see.')
+    .description(
+      'Check a pipeline file without running it: options, secret references, and notes on what it can and cannot see.',
+    )
     .argument('<pipeline>', 'pipeline YAML file')
     .option('--json', 'print the result as JSON', false)
     .action(async (file: string, opts: { json: boolean }) => {
       const pipeline = await loadPipelineFile(file, registry);
       if (opts.json) {
-        io.out(JSON.stringify({ ok: true, pipeline: pipeline.name, notes: pipeline.notes, config: redactedConfig(pipeline) }, null, 2));
+        io.out(
+          JSON.stringify(
+            { ok: true, pipeline: pipeline.name, notes: pipeline.notes, config: redactedConfig(pipeline) },
+            null,
+            2,
+          ),
+        );
         return;
       }
       io.out(`${pipeline.file}: valid pipeline '${pipeline.name}'`);
-      io.out(`  source: ${pipeline.source.type}   sink: ${pipeline.sink.type}   dead letters: ${pipeline.deadLetters.type}   checkpoints: ${pipeline.checkpoints.type}`);
-      io.out(`  contract: ${pipeline.contract.type} ${pipeline.contract.version} (${pipeline.contract.schema})`);
-      if (pipeline.secretPaths.length > 0) io.out(`  secrets by reference: ${pipeline.secretPaths.join(', ')}`);
+      io.out(
+        `  source: ${pipeline.source.type}   sink: ${pipeline.sink.type}   dead letters: ${pipeline.deadLetters.type}   checkpoints: ${pipeline.checkpoints.type}`,
+      );
+      io.out(
+        `  contract: ${pipeline.contract.type} ${pipeline.contract.version} (${pipeline.contract.schema})`,
+      );
+      if (pipeline.secretPaths.length > 0)
+        io.out(`  secrets by reference: ${pipeline.secretPaths.join(', ')}`);
       for (const note of pipeline.notes) io.out(`  note: ${note}`);
     });
 
   const offsets = program
     .command('offsets')
-    .description("Inspect or change a pipeline's checkpoint (its source position) while the pipeline is stopped.");
+    .description(
+      "Inspect or change a pipeline's checkpoint (its source position) while the pipeline is stopped.",
+    );
 
   offsets
     .command('show')
@@ -138,14 +169,22 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
     .option('--from-file <path>', 'read the new position from a JSON file')
     .action(async (file: string, opts: { position?: string; fromFile?: string }) => {
       if ((opts.position === undefined) === (opts.fromFile === undefined)) {
-        throw new ConfigError(undefined, [{ path: '--position', message: 'give exactly one of --position or --from-file' }], 'USAGE');
+        throw new ConfigError(
+          undefined,
+          [{ path: '--position', message: 'give exactly one of --position or --from-file' }],
+          'USAGE',
+        );
       }
       const text = opts.position ?? (await readFile(opts.fromFile!, 'utf8'));
       let position: unknown;
       try {
         position = JSON.parse(text);
       } catch (error) {
-        throw new ConfigError(opts.fromFile, [{ path: '--position', message: `not valid JSON (${(error as Error).message})` }], 'USAGE');
+        throw new ConfigError(
+          opts.fromFile,
+          [{ path: '--position', message: `not valid JSON (${(error as Error).message})` }],
+          'USAGE',
+        );
       }
       const { pipeline, store } = await openCheckpoints(file, registry);
       try {
@@ -191,8 +230,12 @@ async function openCheckpoints(file: string, registry: Registry) {
 async function refuseWhileRunning(pipeline: LoadedPipeline): Promise<void> {
   const pid = await runningPid(pipeline.baseDir, pipeline.name);
   if (pid !== undefined) {
-    throw new FerryError('PIPELINE_RUNNING', `pipeline ${pipeline.name} is running (pid ${pid}); stop it before changing its offsets`, {
-      details: { pid },
-    });
+    throw new FerryError(
+      'PIPELINE_RUNNING',
+      `pipeline ${pipeline.name} is running (pid ${pid}); stop it before changing its offsets`,
+      {
+        details: { pid },
+      },
+    );
   }
 }

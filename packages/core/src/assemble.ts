@@ -1,5 +1,5 @@
 // Turns a validated pipeline file into running parts, through the registry's factories.
-import { loadMapping, type LoadedPipeline } from './config.js';
+import { type LoadedPipeline, loadMapping } from './config.js';
 import type { Logger } from './logging.js';
 import type { PipelineOptions } from './pipeline.js';
 import type { FactoryContext, Registry } from './registry.js';
@@ -24,7 +24,9 @@ export async function assemblePipeline(
   };
   const mapping = await loadMapping(pipeline);
   const checkpoints = await createCheckpointStore(pipeline, registry, ctx);
-  const source = (await registry.sources.get(pipeline.source.type)!.create(pipeline.source.options, ctx)) as Source;
+  const source = (await registry.sources
+    .get(pipeline.source.type)!
+    .create(pipeline.source.options, ctx)) as Source;
   const sink = (await registry.sinks.get(pipeline.sink.type)!.create(pipeline.sink.options, ctx)) as Sink;
   const deadLetters = await createDeadLetterSink(pipeline, registry, ctx);
   return {

@@ -6,23 +6,28 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { type ConfigIssue, ConfigError } from './errors.js';
+import { ConfigError, type ConfigIssue } from './errors.js';
 import { Redactor } from './logging.js';
 import { fieldMapping, fieldMapSchema, type Mapping, type MappingFunction } from './mapping.js';
 import type { DeadLetterThreshold } from './pipeline.js';
 import type { Factory, Registry } from './registry.js';
 import { defaultRetryPolicy, type RetryPolicy } from './retry.js';
 
-const componentSchema = z.object({ type: z.string().min(1) }).loose();
+const componentSchema = z.object({ type: z.string().min(1).describe('Which registered implementation to use.') }).loose();
 
 const retrySchema = z
   .object({
-    retries: z.number().int().min(0).max(100).default(defaultRetryPolicy.retries),
-    minTimeoutMs: z.number().int().min(0).default(defaultRetryPolicy.minTimeoutMs),
-    maxTimeoutMs: z.number().int().min(1).default(defaultRetryPolicy.maxTimeoutMs),
-    factor: z.number().min(1).default(defaultRetryPolicy.factor),
-    maxRetryTimeMs: z.number().int().min(1).default(defaultRetryPolicy.maxRetryTimeMs),
-    jitter: z.boolean().default(defaultRetryPolicy.jitter),
+    retries: z.number().int().min(0).max(100).default(defaultRetryPolicy.retries).describe('Retries after the first attempt.'),
+    minTimeoutMs: z.number().int().min(0).default(defaultRetryPolicy.minTimeoutMs).describe('First delay.'),
+    maxTimeoutMs: z.number().int().min(1).default(defaultRetryPolicy.maxTimeoutMs).describe('Longest single delay.'),
+    factor: z.number().min(1).default(defaultRetryPolicy.factor).describe('Exponential backoff factor.'),
+    maxRetryTimeMs: z
+      .number()
+      .int()
+      .min(1)
+      .default(defaultRetryPolicy.maxRetryTimeMs)
+      .describe('Give up after failing for this long.'),
+    jitter: z.boolean().default(defaultRetryPolicy.jitter).describe('Randomise delays (x1 to x2) so workers do not retry in step.'),
   })
   .strict();
 
@@ -38,9 +43,12 @@ export const pipelineFileSchema = z
   .object({
     pipeline: z
       .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, dot, dash and underscore, starting with a letter or digit')
+      .regex(
+        /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
+        'letters, digits, dot, dash and underscore, starting with a letter or digit',
+      )
       .describe('Pipeline name: names the checkpoint, the event source URI and the dead-letter file.'),
-    description: z.string().optional(),
+    description: z.string().optional().describe('What the pipeline is for, for people reading the file.'),
     source: componentSchema.describe('The legacy system to read: `type` plus that connector’s options.'),
     mapping: z
       .union([
@@ -57,28 +65,48 @@ export const pipelineFileSchema = z
       .object({
         type: z
           .string()
-          .regex(/^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/, 'a dotted lower-case canonical type such as justice.offender'),
-        version: z.string().regex(/^\d+\.\d+\.\d+$/, 'a semantic version such as 1.0.0'),
-        schema: z.string().min(1).optional().describe('URI of the canonical schema (default urn:ferry:contract:<type>:<version>).'),
+          .regex(
+            /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/,
+            'a dotted lower-case canonical type such as justice.offender',
+          ),
+        version: z
+          .string()
+          .regex(/^\d+\.\d+\.\d+$/, 'a semantic version such as 1.0.0')
+          .describe('Version of the canonical type; its major version names the topic.'),
+        schema: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('URI of the canonical schema (default urn:ferry:contract:<type>:<version>).'),
       })
-      .strict(),
-    sink: componentSchema.default({ type: 'file' }),
+      .strict()
+      .describe('The canonical data object the events carry.'),
+    sink: componentSchema.default({ type: 'file' }).describe('Where events go: `type` plus that sink’s options.'),
     deadLetters: z
       .object({ type: z.string().min(1), threshold: z.union([thresholdSchema, z.literal(false)]).optional() })
       .loose()
-      .default({ type: 'file' }),
-    checkpoints: componentSchema.default({ type: 'file' }),
+      .default({ type: 'file' })
+      .describe('Where rejected records go, and when too many of them stop the run.'),
+    checkpoints: componentSchema.default({ type: 'file' }).describe('Where source positions are saved.'),
     runtime: z
       .object({
-        maxInFlightBatches: z.number().int().min(1).max(64).default(4),
-        retry: retrySchema.default(retrySchema.parse({})),
+        maxInFlightBatches: z
+          .number()
+          .int()
+          .min(1)
+          .max(64)
+          .default(4)
+          .describe('Batches read but not yet committed before the reader waits (backpressure).'),
+        retry: retrySchema.default(retrySchema.parse({})).describe('Retry policy for retryable errors.'),
       })
       .strict()
+      .describe('How the runtime drives the pipeline.')
       .default({ maxInFlightBatches: 4, retry: retrySchema.parse({}) }),
     schedule: z
       .object({ cron: z.string().min(1), timezone: z.string().min(1).default('UTC') })
       .strict()
-      .optional(),
+      .optional()
+      .describe('When batch sources run (cron expression and IANA time zone); used by scheduled connectors.'),
   })
   .strict();
 
@@ -116,12 +144,20 @@ export async function loadPipelineFile(file: string, registry: Registry): Promis
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(path, [{ path: '', message: `cannot read the file (${(error as Error).message})` }], 'CONFIG_FILE_NOT_FOUND');
+    throw new ConfigError(
+      path,
+      [{ path: '', message: `cannot read the file (${(error as Error).message})` }],
+      'CONFIG_FILE_NOT_FOUND',
+    );
   }
   return parsePipelineConfig(text, path, registry);
 }
 
-export async function parsePipelineConfig(text: string, file: string, registry: Registry): Promise<LoadedPipeline> {
+export async function parsePipelineConfig(
+  text: string,
+  file: string,
+  registry: Registry,
+): Promise<LoadedPipeline> {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -129,7 +165,12 @@ export async function parsePipelineConfig(text: string, file: string, registry: 
       file,
       doc.errors.map((e) => {
         const pos = lineCounter.linePos(e.pos[0]);
-        return { path: '', message: `YAML syntax: ${e.message.split('\n')[0]}`, line: pos.line, column: pos.col };
+        return {
+          path: '',
+          message: `YAML syntax: ${e.message.split('\n')[0]}`,
+          line: pos.line,
+          column: pos.col,
+        };
       }),
       'CONFIG_YAML_SYNTAX',
     );
@@ -168,7 +209,9 @@ export async function parsePipelineConfig(text: string, file: string, registry: 
             const v = process.env[name];
             if (v === undefined) {
               failed = true;
-              secretIssues.push(issue(path, `environment variable ${name} is not set (referenced as \${env:${name}})`));
+              secretIssues.push(
+                issue(path, `environment variable ${name} is not set (referenced as \${env:${name}})`),
+              );
               return '';
             }
             return v;
@@ -178,7 +221,9 @@ export async function parsePipelineConfig(text: string, file: string, registry: 
             return (await readFile(target, 'utf8')).replace(/\r?\n$/, '');
           } catch (error) {
             failed = true;
-            secretIssues.push(issue(path, `cannot read secret file ${target} (${(error as NodeJS.ErrnoException).code})`));
+            secretIssues.push(
+              issue(path, `cannot read secret file ${target} (${(error as NodeJS.ErrnoException).code})`),
+            );
             return '';
           }
         })(),
@@ -211,7 +256,9 @@ export async function parsePipelineConfig(text: string, file: string, registry: 
     const factory = registry[registryKey].get(value.type) as Factory<unknown, T> | undefined;
     if (!factory) {
       const known = [...registry[registryKey].keys()].sort().join(', ') || '(none registered)';
-      issues.push(issue([section, 'type'], `unknown ${section} type '${value.type}'; expected one of: ${known}`));
+      issues.push(
+        issue([section, 'type'], `unknown ${section} type '${value.type}'; expected one of: ${known}`),
+      );
       return { type: value.type, options: {} };
     }
     const { type: _type, ...rest } = value;
@@ -267,15 +314,19 @@ export async function loadMapping(pipeline: LoadedPipeline): Promise<Mapping> {
   try {
     module = (await import(pathToFileURL(target).href)) as Record<string, unknown>;
   } catch (error) {
-    throw new ConfigError(pipeline.file, [
-      { path: 'mapping.module', message: `cannot import ${target}: ${(error as Error).message}` },
-    ], 'MAPPING_MODULE_INVALID');
+    throw new ConfigError(
+      pipeline.file,
+      [{ path: 'mapping.module', message: `cannot import ${target}: ${(error as Error).message}` }],
+      'MAPPING_MODULE_INVALID',
+    );
   }
   const fn = module[spec.export];
   if (typeof fn !== 'function') {
-    throw new ConfigError(pipeline.file, [
-      { path: 'mapping.export', message: `${target} has no exported function '${spec.export}'` },
-    ], 'MAPPING_MODULE_INVALID');
+    throw new ConfigError(
+      pipeline.file,
+      [{ path: 'mapping.export', message: `${target} has no exported function '${spec.export}'` }],
+      'MAPPING_MODULE_INVALID',
+    );
   }
   return { ...base, map: fn as MappingFunction };
 }
@@ -294,7 +345,8 @@ async function resolveReferences(
   }
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = await resolveReferences(v, [...path, k], resolveString);
+    for (const [k, v] of Object.entries(value))
+      out[k] = await resolveReferences(v, [...path, k], resolveString);
     return out;
   }
   return value;
@@ -325,7 +377,9 @@ function describeIssue(i: z.core.$ZodIssue): string {
     case 'unrecognized_keys':
       return `unknown option${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')}`;
     case 'invalid_type':
-      return i.message.startsWith('Invalid input: expected') ? i.message.replace('Invalid input: ', '') : i.message;
+      return i.message.startsWith('Invalid input: expected')
+        ? i.message.replace('Invalid input: ', '')
+        : i.message;
     default:
       return i.message;
   }
@@ -335,4 +389,3 @@ function describeIssue(i: z.core.$ZodIssue): string {
 export function redactedConfig(pipeline: LoadedPipeline): unknown {
   return pipeline.redactor.scrubValue(pipeline.raw);
 }
-

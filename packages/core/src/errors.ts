@@ -26,7 +26,13 @@ export class FerryError extends Error {
   }
 
   toJSON(): Record<string, unknown> {
-    return { name: this.name, code: this.code, message: this.message, retryable: this.retryable, details: this.details };
+    return {
+      name: this.name,
+      code: this.code,
+      message: this.message,
+      retryable: this.retryable,
+      details: this.details,
+    };
   }
 }
 
@@ -106,7 +112,6 @@ export const CoreErrorCodes = {
   CONFIG_FILE_NOT_FOUND: 'CONFIG_FILE_NOT_FOUND',
   CONFIG_YAML_SYNTAX: 'CONFIG_YAML_SYNTAX',
   CONFIG_SECRET_UNRESOLVED: 'CONFIG_SECRET_UNRESOLVED',
-  CONFIG_UNKNOWN_TYPE: 'CONFIG_UNKNOWN_TYPE',
   MAPPING_FAILED: 'MAPPING_FAILED',
   MAPPING_REQUIRED_FIELD: 'MAPPING_REQUIRED_FIELD',
   MAPPING_INVALID_VALUE: 'MAPPING_INVALID_VALUE',

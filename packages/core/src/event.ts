@@ -27,7 +27,8 @@ function normalise(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(normalise);
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) out[key] = normalise((value as Record<string, unknown>)[key]);
+    for (const key of Object.keys(value).sort())
+      out[key] = normalise((value as Record<string, unknown>)[key]);
     return out;
   }
   return value;

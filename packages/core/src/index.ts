@@ -1,18 +1,32 @@
-export type {
-  Batch,
-  CanonicalEvent,
-  ChangeOp,
-  ChangeRecord,
-  CheckpointStore,
-  DeadLetter,
-  DeadLetterSink,
-  DeadLetterStage,
-  ReadContext,
-  RejectedInput,
-  Sink,
-  Source,
-  StreamInfo,
-} from './types.js';
+export {
+  type AssembleOptions,
+  assemblePipeline,
+  createCheckpointStore,
+  createDeadLetterSink,
+} from './assemble.js';
+export {
+  type ComponentConfig,
+  formatPath,
+  type LoadedPipeline,
+  loadMapping,
+  loadPipelineFile,
+  type PipelineFile,
+  parsePipelineConfig,
+  pipelineFileSchema,
+  redactedConfig,
+} from './config.js';
+export {
+  createFileCheckpointStore,
+  type FileCheckpointConfig,
+  FileCheckpointStore,
+} from './embedded/file-checkpoints.js';
+export {
+  createFileDeadLetterSink,
+  type FileDeadLetterConfig,
+  FileDeadLetterSink,
+} from './embedded/file-dead-letters.js';
+export { createFileSink, FileEventLogSink, type FileSinkConfig, readEventLog } from './embedded/file-sink.js';
+export { JsonlAppender, readJsonl } from './embedded/jsonl.js';
 export {
   ConfigError,
   type ConfigIssue,
@@ -27,9 +41,16 @@ export {
   RetriesExhaustedError,
   toFerryError,
 } from './errors.js';
-export { createRetrier, defaultRetryPolicy, type Retrier, type RetryAttempt, type RetryPolicy, sleep } from './retry.js';
+export {
+  buildEvent,
+  type EnvelopeInput,
+  eventId,
+  eventType,
+  stableStringify,
+  topicFor,
+  uuidV5,
+} from './event.js';
 export { createLogger, type Logger, type LoggerOptions, Redactor, silentLogger } from './logging.js';
-export { buildEvent, type EnvelopeInput, eventId, eventType, stableStringify, topicFor, uuidV5 } from './event.js';
 export {
   type FieldMapConfig,
   type FieldSpec,
@@ -51,14 +72,6 @@ export {
   type RunSummary,
   runPipeline,
 } from './pipeline.js';
-export { FileEventLogSink, type FileSinkConfig, createFileSink, readEventLog } from './embedded/file-sink.js';
-export { FileDeadLetterSink, type FileDeadLetterConfig, createFileDeadLetterSink } from './embedded/file-dead-letters.js';
-export {
-  FileCheckpointStore,
-  type FileCheckpointConfig,
-  createFileCheckpointStore,
-} from './embedded/file-checkpoints.js';
-export { JsonlAppender, readJsonl } from './embedded/jsonl.js';
 export {
   createRegistry,
   type Factory,
@@ -69,15 +82,26 @@ export {
   type Registry,
 } from './registry.js';
 export {
-  type ComponentConfig,
-  formatPath,
-  type LoadedPipeline,
-  loadMapping,
-  loadPipelineFile,
-  parsePipelineConfig,
-  type PipelineFile,
-  pipelineFileSchema,
-  redactedConfig,
-} from './config.js';
-export { type AssembleOptions, assemblePipeline, createCheckpointStore, createDeadLetterSink } from './assemble.js';
+  createRetrier,
+  defaultRetryPolicy,
+  type Retrier,
+  type RetryAttempt,
+  type RetryPolicy,
+  sleep,
+} from './retry.js';
 export { handleShutdownSignals, type ShutdownHandle } from './shutdown.js';
+export type {
+  Batch,
+  CanonicalEvent,
+  ChangeOp,
+  ChangeRecord,
+  CheckpointStore,
+  DeadLetter,
+  DeadLetterSink,
+  DeadLetterStage,
+  ReadContext,
+  RejectedInput,
+  Sink,
+  Source,
+  StreamInfo,
+} from './types.js';

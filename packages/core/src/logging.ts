@@ -1,6 +1,6 @@
 // Structured logging (pino) that never prints a secret: every string a pipeline file resolved from
 // `${env:…}` or `${file:…}` is registered with the redactor and scrubbed from log lines and error text.
-import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
+import { type DestinationStream, type Logger as PinoLogger, pino } from 'pino';
 
 export type Logger = PinoLogger;
 
@@ -64,7 +64,12 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: {
         level: (label) => ({ level: label }),
-        ...(redactor ? { log: (object: Record<string, unknown>) => redactor.scrubValue(object) as Record<string, unknown> } : {}),
+        ...(redactor
+          ? {
+              log: (object: Record<string, unknown>) =>
+                redactor.scrubValue(object) as Record<string, unknown>,
+            }
+          : {}),
       },
       ...(redactor
         ? {

@@ -44,12 +44,21 @@ export const fieldSpecSchema = z
       .describe('Coerce the value to this type.'),
     format: z.enum(dateFormats).optional().describe('Legacy date layout for `type: date`.'),
     trim: z.boolean().default(true).describe('Trim CHAR padding from strings.'),
-    lookup: z.record(z.string(), z.unknown()).optional().describe('Code table: legacy code -> canonical value.'),
-    lookupDefault: z.unknown().optional().describe('Value for a code missing from `lookup` (otherwise an error).'),
+    lookup: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe('Code table: legacy code -> canonical value.'),
+    lookupDefault: z
+      .unknown()
+      .optional()
+      .describe('Value for a code missing from `lookup` (otherwise an error).'),
     required: z.boolean().default(false).describe('Reject the record when the value is missing or empty.'),
     default: z.unknown().optional().describe('Value when the source field is missing or empty.'),
     trueValues: z.array(z.string()).default(['Y', 'YES', 'T', 'TRUE', '1']).describe('Strings read as true.'),
-    falseValues: z.array(z.string()).default(['N', 'NO', 'F', 'FALSE', '0']).describe('Strings read as false.'),
+    falseValues: z
+      .array(z.string())
+      .default(['N', 'NO', 'F', 'FALSE', '0'])
+      .describe('Strings read as false.'),
   })
   .strict()
   .refine((s) => s.from !== undefined || s.const !== undefined, { message: 'needs `from` or `const`' });
@@ -76,7 +85,8 @@ export function fieldMapping(config: FieldMapConfig): MappingFunction {
   }));
   return (record) => {
     // A delete carries the before image when the source has one, else only the key.
-    const row = record.op === 'delete' ? { ...record.key, ...record.before } : { ...record.key, ...record.after };
+    const row =
+      record.op === 'delete' ? { ...record.key, ...record.before } : { ...record.key, ...record.after };
     const out: Record<string, unknown> = {};
     for (const { target, spec } of specs) {
       const value = mapField(target, spec, row, record);
@@ -92,7 +102,12 @@ export function fieldMapping(config: FieldMapConfig): MappingFunction {
   };
 }
 
-function mapField(target: string, spec: FieldSpec, row: Record<string, unknown>, record: ChangeRecord): unknown {
+function mapField(
+  target: string,
+  spec: FieldSpec,
+  row: Record<string, unknown>,
+  record: ChangeRecord,
+): unknown {
   let value: unknown = spec.const !== undefined ? spec.const : getPath(row, spec.from!);
   if (typeof value === 'string' && spec.trim) value = value.trim();
   const empty = value === undefined || value === null || value === '';
@@ -110,9 +125,13 @@ function mapField(target: string, spec: FieldSpec, row: Record<string, unknown>,
     if (Object.hasOwn(spec.lookup, code)) value = spec.lookup[code];
     else if (spec.lookupDefault !== undefined) value = spec.lookupDefault;
     else {
-      throw new MappingError('MAPPING_LOOKUP_MISS', `${target}: code '${code}' from '${spec.from}' is not in the lookup`, {
-        details: { field: target, from: spec.from, code },
-      });
+      throw new MappingError(
+        'MAPPING_LOOKUP_MISS',
+        `${target}: code '${code}' from '${spec.from}' is not in the lookup`,
+        {
+          details: { field: target, from: spec.from, code },
+        },
+      );
     }
   }
   return spec.type ? coerce(target, spec, value) : value;
@@ -151,7 +170,12 @@ function coerce(target: string, spec: FieldSpec, value: unknown): unknown {
       const text = String(value).trim().toUpperCase();
       if (spec.trueValues.includes(text)) return true;
       if (spec.falseValues.includes(text)) return false;
-      throw invalid(target, spec, value, `a boolean (${spec.trueValues.join('/')} or ${spec.falseValues.join('/')})`);
+      throw invalid(
+        target,
+        spec,
+        value,
+        `a boolean (${spec.trueValues.join('/')} or ${spec.falseValues.join('/')})`,
+      );
     }
     case 'date':
       return coerceDate(target, spec, value);
@@ -186,7 +210,12 @@ function coerceDate(target: string, spec: FieldSpec, value: unknown): string {
     y = Number(digits.slice(4, 8));
   }
   const date = new Date(Date.UTC(y, m - 1, d));
-  if (digits.length !== 8 || date.getUTCFullYear() !== y || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) {
+  if (
+    digits.length !== 8 ||
+    date.getUTCFullYear() !== y ||
+    date.getUTCMonth() !== m - 1 ||
+    date.getUTCDate() !== d
+  ) {
     throw invalid(target, spec, value, `a date in ${format}`);
   }
   return date.toISOString().slice(0, 10);

@@ -12,7 +12,7 @@ import {
 } from './errors.js';
 import { buildEvent } from './event.js';
 import { type Logger, silentLogger } from './logging.js';
-import type { Mapping, MappedEvent } from './mapping.js';
+import type { MappedEvent, Mapping } from './mapping.js';
 import { createRetrier, type RetryPolicy } from './retry.js';
 import type {
   Batch,
@@ -39,7 +39,11 @@ export interface DeadLetterThreshold {
   minRecords: number;
 }
 
-export const defaultDeadLetterThreshold: DeadLetterThreshold = { windowSize: 1000, maxRatio: 0.5, minRecords: 100 };
+export const defaultDeadLetterThreshold: DeadLetterThreshold = {
+  windowSize: 1000,
+  maxRatio: 0.5,
+  minRecords: 100,
+};
 
 export interface PipelineOptions<P = unknown> {
   name: string;
@@ -118,13 +122,22 @@ class PipelineRun<P> {
   private readonly internal = new AbortController();
   private readonly signal: AbortSignal;
   private readonly retrier;
-  private readonly stats = { recordsRead: 0, eventsWritten: 0, deadLetters: 0, skipped: 0, batches: 0, retries: 0 };
+  private readonly stats = {
+    recordsRead: 0,
+    eventsWritten: 0,
+    deadLetters: 0,
+    skipped: 0,
+    batches: 0,
+    retries: 0,
+  };
 
   constructor(private readonly options: PipelineOptions<P>) {
     this.log = (options.logger ?? silentLogger()).child({ pipeline: options.name });
     this.maxInFlight = Math.max(1, options.maxInFlightBatches ?? 4);
     this.threshold = options.deadLetterThreshold ?? defaultDeadLetterThreshold;
-    this.signal = options.signal ? AbortSignal.any([options.signal, this.internal.signal]) : this.internal.signal;
+    this.signal = options.signal
+      ? AbortSignal.any([options.signal, this.internal.signal])
+      : this.internal.signal;
     this.retrier = createRetrier({
       ...(options.retry ? { policy: options.retry } : {}),
       onRetry: ({ operation, attempt, retriesLeft, error }) => {
@@ -141,9 +154,11 @@ class PipelineRun<P> {
     const started = performance.now();
     const { name, checkpoints } = this.options;
     try {
-      this.committed = (await this.retrier.run('checkpoint.load', () => checkpoints.load(name), this.signal)) as
-        | P
-        | undefined;
+      this.committed = (await this.retrier.run(
+        'checkpoint.load',
+        () => checkpoints.load(name),
+        this.signal,
+      )) as P | undefined;
       this.log.info({ from: this.committed ?? null }, 'pipeline starting');
       await this.readWithResume();
       await this.drain();
@@ -193,7 +208,8 @@ class PipelineRun<P> {
               await this.readSession();
             } catch (error) {
               await this.drain();
-              if (this.committedBatches > before && isRetryable(error)) throw new ProgressedBeforeFailure(error);
+              if (this.committedBatches > before && isRetryable(error))
+                throw new ProgressedBeforeFailure(error);
               throw error;
             }
           },
@@ -203,7 +219,10 @@ class PipelineRun<P> {
       } catch (error) {
         if (error instanceof ProgressedBeforeFailure) {
           this.stats.retries += 1;
-          this.log.warn({ err: error.original }, 'source failed after progress; resuming from the last checkpoint');
+          this.log.warn(
+            { err: error.original },
+            'source failed after progress; resuming from the last checkpoint',
+          );
           continue;
         }
         // A requested stop that interrupted the source is a clean end, not a failure.
@@ -274,7 +293,9 @@ class PipelineRun<P> {
           rejected = this.deadLetter(
             record,
             'contract',
-            new FerryError(violation.code, violation.message, { details: { errors: violation.errors ?? [] } }),
+            new FerryError(violation.code, violation.message, {
+              details: { errors: violation.errors ?? [] },
+            }),
           );
           break;
         }
@@ -312,7 +333,10 @@ class PipelineRun<P> {
     const code = ferry ? error.code : stage === 'mapping' ? 'MAPPING_FAILED' : 'INTERNAL';
     const message = error instanceof Error ? error.message : String(error);
     if (!ferry && !(error instanceof MappingError) && isProgrammerError(error)) {
-      this.log.warn({ stream: record.stream, origin: record.origin, err: error }, 'mapping threw a programmer error');
+      this.log.warn(
+        { stream: record.stream, origin: record.origin, err: error },
+        'mapping threw a programmer error',
+      );
     }
     return {
       pipeline: this.options.name,
@@ -385,15 +409,21 @@ class PipelineRun<P> {
     const { name, sink, deadLetters, checkpoints, source } = this.options;
     // Writes finish even when a stop was requested: in-flight work is flushed, not dropped.
     if (batch.events.length > 0) await this.retrier.run('sink.write', () => sink.write(batch.events));
-    if (batch.letters.length > 0) await this.retrier.run('deadLetters.write', () => deadLetters.write(batch.letters));
+    if (batch.letters.length > 0)
+      await this.retrier.run('deadLetters.write', () => deadLetters.write(batch.letters));
     await this.retrier.run('checkpoint.save', () => checkpoints.save(name, batch.position));
     this.committed = batch.position;
     this.committedBatches += 1;
     this.stats.batches += 1;
     this.stats.eventsWritten += batch.events.length;
     this.stats.deadLetters += batch.letters.length;
-    if (source.acknowledge) await this.retrier.run('source.acknowledge', () => source.acknowledge!(batch.position));
-    this.options.onCommit?.({ position: batch.position, events: batch.events.length, deadLetters: batch.letters.length });
+    if (source.acknowledge)
+      await this.retrier.run('source.acknowledge', () => source.acknowledge!(batch.position));
+    this.options.onCommit?.({
+      position: batch.position,
+      events: batch.events.length,
+      deadLetters: batch.letters.length,
+    });
   }
 
   private async drain(): Promise<void> {

@@ -45,7 +45,11 @@ export const fileSinkFactory: Factory<{ dir: string; topic: string }, Sink> = {
   configSchema: z
     .object({
       dir: dirOption('.ferry/events'),
-      topic: z.string().min(1).default('{type}.v{major}').describe('Topic template: {type}, {domain}, {entity}, {major}.'),
+      topic: z
+        .string()
+        .min(1)
+        .default('{type}.v{major}')
+        .describe('Topic template: {type}, {domain}, {entity}, {major}.'),
     })
     .strict(),
   create: (config, ctx) => createFileSink({ dir: resolve(ctx.baseDir, config.dir), topic: config.topic }),
@@ -55,7 +59,8 @@ export const fileDeadLetterFactory: Factory<{ dir: string }, DeadLetterSink> = {
   type: 'file',
   description: 'Dead letters as JSON Lines in <dir>/<pipeline>.dlq.jsonl (the embedded default).',
   configSchema: z.object({ dir: dirOption('.ferry/dead-letters') }).strict(),
-  create: (config, ctx) => createFileDeadLetterSink({ dir: resolve(ctx.baseDir, config.dir), pipeline: ctx.pipeline }),
+  create: (config, ctx) =>
+    createFileDeadLetterSink({ dir: resolve(ctx.baseDir, config.dir), pipeline: ctx.pipeline }),
 };
 
 export const fileCheckpointFactory: Factory<{ dir: string }, CheckpointStore> = {

@@ -33,10 +33,14 @@ export class FileCheckpointStore implements CheckpointStore {
       text = await readFile(path, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new FerryError('CHECKPOINT_CORRUPT', `cannot read checkpoint ${path}: ${(error as Error).message}`, {
-        cause: error,
-        details: { path },
-      });
+      throw new FerryError(
+        'CHECKPOINT_CORRUPT',
+        `cannot read checkpoint ${path}: ${(error as Error).message}`,
+        {
+          cause: error,
+          details: { path },
+        },
+      );
     }
     try {
       return (JSON.parse(text) as CheckpointFile).position;
@@ -72,11 +76,15 @@ export class FileCheckpointStore implements CheckpointStore {
     } catch (error) {
       await rm(temp, { force: true });
       const code = (error as NodeJS.ErrnoException).code;
-      throw new FerryError('CHECKPOINT_WRITE_FAILED', `cannot save checkpoint ${path}: ${(error as Error).message}`, {
-        cause: error,
-        retryable: code === 'ENOSPC' || code === 'EMFILE' || code === 'EIO' || code === 'EAGAIN',
-        details: { path },
-      });
+      throw new FerryError(
+        'CHECKPOINT_WRITE_FAILED',
+        `cannot save checkpoint ${path}: ${(error as Error).message}`,
+        {
+          cause: error,
+          retryable: code === 'ENOSPC' || code === 'EMFILE' || code === 'EIO' || code === 'EAGAIN',
+          details: { path },
+        },
+      );
     }
   }
 

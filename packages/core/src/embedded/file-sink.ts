@@ -25,13 +25,16 @@ export class FileEventLogSink implements Sink {
     const byTopic = new Map<string, CanonicalEvent[]>();
     for (const event of events) {
       const topic = topicFor(event, this.config.topic);
-      let list = byTopic.get(topic);
-      if (!list) byTopic.set(topic, (list = []));
-      list.push(event);
+      const list = byTopic.get(topic);
+      if (list) list.push(event);
+      else byTopic.set(topic, [event]);
     }
     for (const [topic, list] of byTopic) {
       let appender = this.appenders.get(topic);
-      if (!appender) this.appenders.set(topic, (appender = new JsonlAppender(this.pathFor(topic))));
+      if (!appender) {
+        appender = new JsonlAppender(this.pathFor(topic));
+        this.appenders.set(topic, appender);
+      }
       await appender.append(list);
     }
   }

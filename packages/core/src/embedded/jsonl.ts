@@ -39,11 +39,15 @@ export class JsonlAppender {
       }
       await handle.sync();
     } catch (error) {
-      throw new FerryError('EVENT_LOG_WRITE_FAILED', `cannot append to ${this.path}: ${(error as Error).message}`, {
-        cause: error,
-        retryable: isTransientFsError(error),
-        details: { path: this.path },
-      });
+      throw new FerryError(
+        'EVENT_LOG_WRITE_FAILED',
+        `cannot append to ${this.path}: ${(error as Error).message}`,
+        {
+          cause: error,
+          retryable: isTransientFsError(error),
+          details: { path: this.path },
+        },
+      );
     }
   }
 
@@ -94,7 +98,10 @@ export async function* readJsonl<T = unknown>(path: string): AsyncIterable<{ val
   } catch {
     return;
   }
-  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Number.POSITIVE_INFINITY });
+  const lines = createInterface({
+    input: createReadStream(path, 'utf8'),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
   let line = 0;
   for await (const text of lines) {
     line += 1;
@@ -102,7 +109,10 @@ export async function* readJsonl<T = unknown>(path: string): AsyncIterable<{ val
     try {
       yield { value: JSON.parse(text) as T, line };
     } catch (error) {
-      throw new FerryError('EVENT_LOG_CORRUPT', `${path}:${line} is not valid JSON`, { cause: error, details: { path, line } });
+      throw new FerryError('EVENT_LOG_CORRUPT', `${path}:${line} is not valid JSON`, {
+        cause: error,
+        details: { path, line },
+      });
     }
   }
 }

@@ -2,8 +2,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, createRegistry, type Factory, parsePipelineConfig, type Source } from '@ferry/core';
-import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 
 const tableSource: Factory<{ tables: { name: string; key: string[] }[]; password?: string }, Source> = {
   type: 'fake-db',
@@ -51,7 +51,10 @@ describe('pipeline files', () => {
   it('applies defaults: file sink, dead letters and checkpoints next to the pipeline file', async () => {
     const loaded = await parsePipelineConfig(valid, '/srv/pipelines/roll.yaml', registry());
     expect(loaded.name).toBe('roll');
-    expect(loaded.sink).toEqual({ type: 'file', options: { dir: '.ferry/events', topic: '{type}.v{major}' } });
+    expect(loaded.sink).toEqual({
+      type: 'file',
+      options: { dir: '.ferry/events', topic: '{type}.v{major}' },
+    });
     expect(loaded.checkpoints.type).toBe('file');
     expect(loaded.deadLetters.threshold).toEqual({ windowSize: 1000, maxRatio: 0.5, minRecords: 100 });
     expect(loaded.contract.schema).toBe('urn:ferry:contract:justice.offender:1.0.0');
@@ -59,7 +62,10 @@ describe('pipeline files', () => {
   });
 
   it('names the file, the line, the path inside it and what was expected', async () => {
-    const text = valid.replace('    - name: A\n      key: [ID]', '    - name: A\n      key: [ID]\n    - name: B\n    - name: C\n      key: []');
+    const text = valid.replace(
+      '    - name: A\n      key: [ID]',
+      '    - name: A\n      key: [ID]\n    - name: B\n    - name: C\n      key: []',
+    );
     const error = await configError(text);
     expect(error.issues.map((i) => i.path)).toEqual(['source.tables[1].key', 'source.tables[2].key']);
     expect(error.message).toContain('/srv/pipelines/roll.yaml:');
@@ -87,7 +93,10 @@ describe('pipeline files', () => {
     const dir = await mkdtemp(join(tmpdir(), 'ferry-config-'));
     await writeFile(join(dir, 'db.secret'), 's3cr3t-from-file\n');
     process.env.FERRY_TEST_PASSWORD = 'hunter2-env-secret';
-    const text = valid.replace('  tables:', '  password: "${env:FERRY_TEST_PASSWORD}/${file:db.secret}"\n  tables:');
+    const text = valid.replace(
+      '  tables:',
+      '  password: "${env:FERRY_TEST_PASSWORD}/${file:db.secret}"\n  tables:',
+    );
     const loaded = await parsePipelineConfig(text, join(dir, 'p.yaml'), registry());
     expect(loaded.source.options.password).toBe('hunter2-env-secret/s3cr3t-from-file');
     expect(loaded.secretPaths).toEqual(['source.password']);
@@ -97,7 +106,9 @@ describe('pipeline files', () => {
 
   it('fails at start when a secret reference cannot be resolved, without printing any value', async () => {
     delete process.env.FERRY_TEST_MISSING;
-    const error = await configError(valid.replace('  tables:', '  password: ${env:FERRY_TEST_MISSING}\n  tables:'));
+    const error = await configError(
+      valid.replace('  tables:', '  password: ${env:FERRY_TEST_MISSING}\n  tables:'),
+    );
     expect(error.code).toBe('CONFIG_SECRET_UNRESOLVED');
     expect(error.issues[0]).toMatchObject({ path: 'source.password', line: 4 });
     expect(error.message).toContain('environment variable FERRY_TEST_MISSING is not set');

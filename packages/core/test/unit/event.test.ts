@@ -15,13 +15,17 @@ describe('event ids and envelopes', () => {
   it('derives the same id from the same origin, whatever the key order, and a new id from a new origin', () => {
     const reordered = { ...rec, origin: { id: 42, ts: '2024-03-01T10:00:00.000Z', table: 'main.OFFENDERS' } };
     expect(eventId('p', rec)).toBe(eventId('p', reordered));
-    expect(eventId('p', rec)).not.toBe(eventId('p', { ...rec, origin: { ...rec.origin, ts: '2024-03-02T00:00:00.000Z' } }));
+    expect(eventId('p', rec)).not.toBe(
+      eventId('p', { ...rec, origin: { ...rec.origin, ts: '2024-03-02T00:00:00.000Z' } }),
+    );
     expect(eventId('p', rec)).not.toBe(eventId('other', rec));
     expect(eventId('p', rec, 0)).not.toBe(eventId('p', rec, 1));
   });
 
   it('produces RFC 4122 version-5 UUIDs (known vector: DNS namespace, www.example.com)', () => {
-    expect(uuidV5('www.example.com', '6ba7b810-9dad-11d1-80b4-00c04fd430c8')).toBe('2ed6657d-e927-568b-95e1-2665a8aea6a2');
+    expect(uuidV5('www.example.com', '6ba7b810-9dad-11d1-80b4-00c04fd430c8')).toBe(
+      '2ed6657d-e927-568b-95e1-2665a8aea6a2',
+    );
   });
 
   it('builds a valid CloudEvents 1.0 envelope with lineage extensions', () => {

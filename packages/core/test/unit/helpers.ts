@@ -128,7 +128,13 @@ export const identityMapping: Mapping = {
   map: (r) => ({ subject: String(r.key.ID), data: r.after ?? r.key }),
 };
 
-export const fastRetry = { retries: 3, minTimeoutMs: 1, maxTimeoutMs: 5, maxRetryTimeMs: 5_000, jitter: true };
+export const fastRetry = {
+  retries: 3,
+  minTimeoutMs: 1,
+  maxTimeoutMs: 5,
+  maxRetryTimeMs: 5_000,
+  jitter: true,
+};
 
 export function records(count: number): ChangeRecord[] {
   return Array.from({ length: count }, (_, i) => record(i + 1));

@@ -77,7 +77,9 @@ describe('declarative field maps', () => {
   });
 
   it('rejects an empty required field and an unparseable boolean', () => {
-    expect(mappingError(() => map(row({ ...good, NOMS_NO: '   ' }), { pipeline: 'p' })).code).toBe('MAPPING_REQUIRED_FIELD');
+    expect(mappingError(() => map(row({ ...good, NOMS_NO: '   ' }), { pipeline: 'p' })).code).toBe(
+      'MAPPING_REQUIRED_FIELD',
+    );
     expect(mappingError(() => map(row({ ...good, ACTIVE_FLAG: 'maybe' }), { pipeline: 'p' })).code).toBe(
       'MAPPING_INVALID_VALUE',
     );

@@ -1,4 +1,10 @@
-import { type ChangeRecord, DeadLetterThresholdError, FerryError, MappingError, runPipeline } from '@ferry/core';
+import {
+  type ChangeRecord,
+  DeadLetterThresholdError,
+  FerryError,
+  MappingError,
+  runPipeline,
+} from '@ferry/core';
 import { describe, expect, it } from 'vitest';
 import {
   ArraySource,
@@ -27,10 +33,26 @@ describe('runPipeline', () => {
     const p = parts(25);
     const summary = await runPipeline({ name: 't', mapping: identityMapping, retry: fastRetry, ...p });
     expect(p.sink.events).toHaveLength(25);
-    expect(summary).toMatchObject({ recordsRead: 25, eventsWritten: 25, deadLetters: 0, batches: 3, stoppedBy: 'end' });
+    expect(summary).toMatchObject({
+      recordsRead: 25,
+      eventsWritten: 25,
+      deadLetters: 0,
+      batches: 3,
+      stoppedBy: 'end',
+    });
     expect(p.checkpoints.saved.get('t')).toBe(25);
     const commits = p.journal.entries.filter((e) => !e.startsWith('read:'));
-    expect(commits).toEqual(['sink:10', 'save:10', 'ack:10', 'sink:10', 'save:20', 'ack:20', 'sink:5', 'save:25', 'ack:25']);
+    expect(commits).toEqual([
+      'sink:10',
+      'save:10',
+      'ack:10',
+      'sink:10',
+      'save:20',
+      'ack:20',
+      'sink:5',
+      'save:25',
+      'ack:25',
+    ]);
     expect(p.source.closed).toBe(true);
   });
 
@@ -66,7 +88,9 @@ describe('runPipeline', () => {
   it('does not retry a fatal error: one attempt, then the run stops with that error', async () => {
     const p = parts(10);
     p.sink.failures.push(new FerryError('AUTHORIZATION_FAILED', 'not allowed'));
-    await expect(runPipeline({ name: 't', mapping: identityMapping, retry: fastRetry, ...p })).rejects.toMatchObject({
+    await expect(
+      runPipeline({ name: 't', mapping: identityMapping, retry: fastRetry, ...p }),
+    ).rejects.toMatchObject({
       code: 'AUTHORIZATION_FAILED',
       retryable: false,
     });
@@ -76,23 +100,32 @@ describe('runPipeline', () => {
 
   it('gives up on a retryable error after the configured retries with RETRIES_EXHAUSTED', async () => {
     const p = parts(10);
-    for (let i = 0; i < 10; i += 1) p.sink.failures.push(new FerryError('BROKER_UNAVAILABLE', 'down', { retryable: true }));
+    for (let i = 0; i < 10; i += 1)
+      p.sink.failures.push(new FerryError('BROKER_UNAVAILABLE', 'down', { retryable: true }));
     await expect(
       runPipeline({ name: 't', mapping: identityMapping, retry: { ...fastRetry, retries: 2 }, ...p }),
-    ).rejects.toMatchObject({ code: 'RETRIES_EXHAUSTED', cause: expect.objectContaining({ code: 'BROKER_UNAVAILABLE' }) });
+    ).rejects.toMatchObject({
+      code: 'RETRIES_EXHAUSTED',
+      cause: expect.objectContaining({ code: 'BROKER_UNAVAILABLE' }),
+    });
     expect(p.sink.writes).toBe(3);
   });
 
   it('never retries programmer errors even when thrown by a sink', async () => {
     const p = parts(10);
     p.sink.failures.push(new TypeError('x is not a function'));
-    await expect(runPipeline({ name: 't', mapping: identityMapping, retry: fastRetry, ...p })).rejects.toBeInstanceOf(TypeError);
+    await expect(
+      runPipeline({ name: 't', mapping: identityMapping, retry: fastRetry, ...p }),
+    ).rejects.toBeInstanceOf(TypeError);
     expect(p.sink.writes).toBe(1);
   });
 
   it('resumes a failed source from the last committed position, without duplicates', async () => {
     const p = parts(30);
-    p.source.failures.set(20, new FerryError('DB_CONNECTION_FAILED', 'connection reset', { retryable: true }));
+    p.source.failures.set(
+      20,
+      new FerryError('DB_CONNECTION_FAILED', 'connection reset', { retryable: true }),
+    );
     const summary = await runPipeline({ name: 't', mapping: identityMapping, retry: fastRetry, ...p });
     expect(p.source.reads).toEqual([undefined, 20]);
     expect(p.sink.events.map((e) => e.subject)).toEqual(records(30).map((r) => String(r.key.ID)));
@@ -102,7 +135,9 @@ describe('runPipeline', () => {
   it('stops on a fatal source error after committing what was read before it', async () => {
     const p = parts(30);
     p.source.failures.set(20, new FerryError('DB_AUTH_FAILED', 'password authentication failed'));
-    await expect(runPipeline({ name: 't', mapping: identityMapping, retry: fastRetry, ...p })).rejects.toMatchObject({
+    await expect(
+      runPipeline({ name: 't', mapping: identityMapping, retry: fastRetry, ...p }),
+    ).rejects.toMatchObject({
       code: 'DB_AUTH_FAILED',
     });
     expect(p.checkpoints.saved.get('t')).toBe(20);
@@ -113,11 +148,18 @@ describe('runPipeline', () => {
     const mapping = {
       ...identityMapping,
       map: (r: ChangeRecord) => {
-        if (Number(r.key.ID) % 5 === 0) throw new MappingError('MAPPING_INVALID_VALUE', `bad row ${String(r.key.ID)}`);
+        if (Number(r.key.ID) % 5 === 0)
+          throw new MappingError('MAPPING_INVALID_VALUE', `bad row ${String(r.key.ID)}`);
         return identityMapping.map(r, { pipeline: 't' });
       },
     };
-    const summary = await runPipeline({ name: 't', mapping, retry: fastRetry, deadLetterThreshold: false, ...p });
+    const summary = await runPipeline({
+      name: 't',
+      mapping,
+      retry: fastRetry,
+      deadLetterThreshold: false,
+      ...p,
+    });
     expect(summary).toMatchObject({ recordsRead: 20, eventsWritten: 16, deadLetters: 4 });
     expect(p.deadLetters.letters[0]).toMatchObject({
       pipeline: 't',
@@ -136,9 +178,18 @@ describe('runPipeline', () => {
 
   it('a mapping that throws a plain error dead-letters with MAPPING_FAILED', async () => {
     const p = parts(3, 3);
-    const mapping = { ...identityMapping, map: () => { throw new Error('boom'); } };
+    const mapping = {
+      ...identityMapping,
+      map: () => {
+        throw new Error('boom');
+      },
+    };
     await runPipeline({ name: 't', mapping, retry: fastRetry, deadLetterThreshold: false, ...p });
-    expect(p.deadLetters.letters.map((l) => l.code)).toEqual(['MAPPING_FAILED', 'MAPPING_FAILED', 'MAPPING_FAILED']);
+    expect(p.deadLetters.letters.map((l) => l.code)).toEqual([
+      'MAPPING_FAILED',
+      'MAPPING_FAILED',
+      'MAPPING_FAILED',
+    ]);
   });
 
   it('stops with DEAD_LETTER_THRESHOLD when the share of dead letters in the window passes the limit', async () => {
@@ -176,15 +227,36 @@ describe('runPipeline', () => {
       async *read() {
         yield {
           records: records(2),
-          rejected: [{ stream: 'f.csv', code: 'CSV_COLUMN_COUNT', message: 'expected 3 columns, got 2', raw: 'a,b', origin: { file: 'f.csv', line: 7 } }],
+          rejected: [
+            {
+              stream: 'f.csv',
+              code: 'CSV_COLUMN_COUNT',
+              message: 'expected 3 columns, got 2',
+              raw: 'a,b',
+              origin: { file: 'f.csv', line: 7 },
+            },
+          ],
           position: 1,
         };
       },
       async close() {},
     };
-    await runPipeline({ name: 't', source, mapping: identityMapping, sink, deadLetters, checkpoints, retry: fastRetry });
+    await runPipeline({
+      name: 't',
+      source,
+      mapping: identityMapping,
+      sink,
+      deadLetters,
+      checkpoints,
+      retry: fastRetry,
+    });
     expect(deadLetters.letters).toEqual([
-      expect.objectContaining({ stage: 'source', code: 'CSV_COLUMN_COUNT', record: 'a,b', origin: { file: 'f.csv', line: 7 } }),
+      expect.objectContaining({
+        stage: 'source',
+        code: 'CSV_COLUMN_COUNT',
+        record: 'a,b',
+        origin: { file: 'f.csv', line: 7 },
+      }),
     ]);
     expect(sink.events).toHaveLength(2);
   });

@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 
 describe('retrier', () => {
   it('honours Retry-After from the error before trying again', async () => {
-    const retrier = createRetrier({ policy: { retries: 2, minTimeoutMs: 1, maxTimeoutMs: 1_000, jitter: false } });
+    const retrier = createRetrier({
+      policy: { retries: 2, minTimeoutMs: 1, maxTimeoutMs: 1_000, jitter: false },
+    });
     let calls = 0;
     const started = performance.now();
     const result = await retrier.run('call', async () => {
@@ -17,7 +19,9 @@ describe('retrier', () => {
 
   it('stops retrying when aborted', async () => {
     const controller = new AbortController();
-    const retrier = createRetrier({ policy: { retries: 50, minTimeoutMs: 20, maxTimeoutMs: 20, jitter: false } });
+    const retrier = createRetrier({
+      policy: { retries: 50, minTimeoutMs: 20, maxTimeoutMs: 20, jitter: false },
+    });
     let calls = 0;
     const run = retrier.run(
       'call',
@@ -33,7 +37,9 @@ describe('retrier', () => {
   });
 
   it('respects the total time limit', async () => {
-    const retrier = createRetrier({ policy: { retries: 1000, minTimeoutMs: 5, maxTimeoutMs: 5, maxRetryTimeMs: 60, jitter: false } });
+    const retrier = createRetrier({
+      policy: { retries: 1000, minTimeoutMs: 5, maxTimeoutMs: 5, maxRetryTimeMs: 60, jitter: false },
+    });
     const error = await retrier
       .run('call', async () => {
         throw new FerryError('DOWN', 'down', { retryable: true });

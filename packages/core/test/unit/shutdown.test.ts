@@ -5,12 +5,9 @@ describe('shutdown signals', () => {
   it('aborts on the first signal and exits at once on the second', () => {
     const exits: number[] = [];
     const firsts: string[] = [];
-    const handle = handleShutdownSignals(
-      (signal) => firsts.push(signal),
-      ((code: number) => {
-        exits.push(code);
-      }) as (code: number) => never,
-    );
+    const handle = handleShutdownSignals((signal) => firsts.push(signal), ((code: number) => {
+      exits.push(code);
+    }) as (code: number) => never);
     try {
       process.emit('SIGTERM');
       expect(handle.signal.aborted).toBe(true);

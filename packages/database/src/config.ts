@@ -1,0 +1,169 @@
+// Options of the database source, declared once: the schema validates pipeline files, types the code and is
+// the source of the option table in README.md.
+import { z } from 'zod';
+
+/**
+ * Names that go into SQL are escaped by the driver as well; this conservative pattern is a second wall, so
+ * a name crafted to break out of its quotes fails validation before any SQL is built.
+ */
+export const IDENTIFIER_PATTERN = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+
+const identifier = (what: string) =>
+  z
+    .string()
+    .regex(
+      IDENTIFIER_PATTERN,
+      `${what} must be a plain identifier: a letter or underscore, then letters, digits, _ or $ (at most 63)`,
+    );
+
+const column = identifier('a column name');
+
+const sqliteConnectionSchema = z
+  .object({
+    type: z.literal('better-sqlite3').describe('SQLite through the better-sqlite3 driver.'),
+    database: z
+      .string()
+      .min(1)
+      .describe(
+        'Path of the SQLite file, relative to the pipeline file. It must exist; it is opened read-only.',
+      ),
+    busyTimeoutMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(5000)
+      .describe('How long a query waits on a locked database before failing with DB_BUSY (retried).'),
+  })
+  .strict();
+
+const serverConnectionSchema = z
+  .object({
+    type: z.enum(['postgres', 'mysql', 'mariadb']).describe('The database server product.'),
+    host: z.string().min(1).default('127.0.0.1').describe('Server host name or address.'),
+    port: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .describe('Server port (default 5432 for postgres, 3306 for mysql and mariadb).'),
+    username: z.string().min(1).describe('User to connect as; it needs only SELECT on the tables.'),
+    password: z
+      .string()
+      .optional()
+      .describe(`Password; write it as a \${env:NAME} or \${file:path} reference, never as a literal.`),
+    database: z.string().min(1).describe('Database name.'),
+    connectTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .default(10_000)
+      .describe('How long to wait for a connection before failing with DB_CONNECTION_FAILED (retried).'),
+  })
+  .strict();
+
+export const databaseConnectionSchema = z
+  .discriminatedUnion('type', [sqliteConnectionSchema, serverConnectionSchema])
+  .describe('Where the legacy database is.');
+
+export const databaseTableSchema = z
+  .object({
+    name: identifier('a table name').describe('Table to capture.'),
+    schema: identifier('a schema name')
+      .optional()
+      .describe('Schema (PostgreSQL), database (MySQL/MariaDB) or attached database (SQLite) of the table.'),
+    key: z
+      .array(column)
+      .min(1)
+      .describe('Columns that identify a row in the legacy system; they become the change record key.'),
+    timestampColumn: column
+      .optional()
+      .describe('Last-modified column: rows whose value moved past the saved position are read again.'),
+    incrementingColumn: column
+      .optional()
+      .describe(
+        'Unique, ever-increasing integer column; orders rows that share a timestamp, or alone captures inserts.',
+      ),
+    createdColumn: column
+      .optional()
+      .describe("Creation-time column: op is 'create' when it equals timestampColumn, else 'update'."),
+    columns: z
+      .array(column)
+      .min(1)
+      .optional()
+      .describe('Columns to read (default all); key and tracking columns are always added.'),
+  })
+  .strict();
+
+export const databaseSourceConfigSchema = z
+  .object({
+    mode: z
+      .literal('polling')
+      .default('polling')
+      .describe('How changes are captured; polling reads rows whose tracking columns moved forward.'),
+    connection: databaseConnectionSchema,
+    tables: z.array(databaseTableSchema).min(1).describe('Tables to capture; each is one stream.'),
+    batchSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(500)
+      .describe('Rows read per query; each page becomes one batch.'),
+    pollIntervalMs: z
+      .number()
+      .int()
+      .min(10)
+      .default(1000)
+      .describe('Wait between polls once every table is caught up (continuous runs).'),
+    delayMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe(
+        'Read only rows whose timestamp is at least this old by the database clock, so rows of transactions still in flight are not skipped.',
+      ),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const seen = new Map<string, number>();
+    for (const [index, table] of config.tables.entries()) {
+      if (table.timestampColumn === undefined && table.incrementingColumn === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tables', index],
+          message: `table ${table.name} needs timestampColumn, incrementingColumn or both to know which rows are new`,
+        });
+      }
+      if (table.createdColumn !== undefined && table.timestampColumn === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tables', index, 'createdColumn'],
+          message: 'createdColumn is compared with timestampColumn, so timestampColumn is required with it',
+        });
+      }
+      const stream = streamName(table);
+      const first = seen.get(stream);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tables', index, 'name'],
+          message: `stream ${stream} is already configured at tables[${first}]; each table may appear once`,
+        });
+      } else {
+        seen.set(stream, index);
+      }
+    }
+  })
+  .describe('Capture changes from database tables.');
+
+export type DatabaseSourceConfig = z.output<typeof databaseSourceConfigSchema>;
+export type DatabaseSourceConfigInput = z.input<typeof databaseSourceConfigSchema>;
+export type DatabaseConnectionConfig = z.output<typeof databaseConnectionSchema>;
+export type DatabaseTableConfig = z.output<typeof databaseTableSchema>;
+
+/** The stream a table's records carry: `schema.table`, or the table name alone. */
+export function streamName(table: Pick<DatabaseTableConfig, 'name' | 'schema'>): string {
+  return table.schema === undefined ? table.name : `${table.schema}.${table.name}`;
+}

@@ -1,0 +1,185 @@
+// One typeorm DataSource per source, opened on first use and closed once, with the few SQL fragments that
+// differ between the supported databases.
+import { access, constants } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import type { DatabaseConnectionConfig } from '../config.js';
+import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes } from '../errors.js';
+
+export type DialectName = 'sqlite' | 'postgres' | 'mysql';
+
+export interface Dialect {
+  name: DialectName;
+  /** Quote an identifier (already validated by the config schema) the driver's way. */
+  escape(identifier: string): string;
+  /**
+   * The tracking column rendered as text by the database itself, or undefined to use the driver's value.
+   * Drivers turn timestamps into JavaScript Dates, which drop microseconds and shift by time zone; the
+   * database's own text compares back exactly.
+   */
+  asText(expression: string): string | undefined;
+  /** `expression` is at least `delayParam` milliseconds older than the database clock. */
+  olderThan(expression: string, delayParam: string): string;
+}
+
+export function dialectOf(dataSource: DataSource): Dialect {
+  const type = dataSource.options.type;
+  const quote = (identifier: string) => dataSource.driver.escape(identifier);
+  if (type === 'postgres') {
+    return {
+      name: 'postgres',
+      escape: quote,
+      asText: (expression) => `CAST(${expression} AS VARCHAR)`,
+      olderThan: (expression, delay) =>
+        `${expression} <= CURRENT_TIMESTAMP - (CAST(${delay} AS INTEGER) * INTERVAL '1 millisecond')`,
+    };
+  }
+  if (type === 'mysql' || type === 'mariadb') {
+    return {
+      name: 'mysql',
+      escape: quote,
+      asText: (expression) => `CAST(${expression} AS CHAR)`,
+      olderThan: (expression, delay) =>
+        `${expression} <= CURRENT_TIMESTAMP(6) - INTERVAL ${delay} MICROSECOND`,
+    };
+  }
+  return {
+    name: 'sqlite',
+    escape: quote,
+    // SQLite returns what was stored (text or a number), which already compares back exactly.
+    asText: () => undefined,
+    // SQLite has no date type; julianday() reads the ISO 8601 text its date functions write.
+    olderThan: (expression, delay) =>
+      `julianday(${expression}) <= julianday('now') - (${delay} / 86400000.0)`,
+  };
+}
+
+/** The delay parameter in the unit `olderThan` expects. */
+export function delayParameter(dialect: Dialect, delayMs: number): number {
+  return dialect.name === 'mysql' ? delayMs * 1000 : delayMs;
+}
+
+/** A description of the server for messages and logs; never includes the password. */
+export function describeTarget(connection: DatabaseConnectionConfig, baseDir: string): string {
+  if (connection.type === 'better-sqlite3') return `sqlite ${resolve(baseDir, connection.database)}`;
+  return `${connection.type} ${connection.host}:${connection.port ?? defaultPort(connection.type)}/${connection.database}`;
+}
+
+function defaultPort(type: 'postgres' | 'mysql' | 'mariadb'): number {
+  return type === 'postgres' ? 5432 : 3306;
+}
+
+function dataSourceOptions(connection: DatabaseConnectionConfig, baseDir: string): DataSourceOptions {
+  // Query logging prints parameters (typeorm#5497), and parameters are row values: keep it off.
+  const common = { logging: false, synchronize: false, entities: [], migrationsRun: false };
+  switch (connection.type) {
+    case 'better-sqlite3':
+      return {
+        ...common,
+        type: 'better-sqlite3',
+        database: resolve(baseDir, connection.database),
+        // A capture process has no business writing to the legacy database.
+        readonly: true,
+        fileMustExist: true,
+        timeout: connection.busyTimeoutMs,
+      };
+    case 'postgres':
+      return {
+        ...common,
+        type: 'postgres',
+        host: connection.host,
+        port: connection.port ?? defaultPort(connection.type),
+        username: connection.username,
+        ...(connection.password === undefined ? {} : { password: connection.password }),
+        database: connection.database,
+        connectTimeoutMS: connection.connectTimeoutMs,
+        applicationName: 'ferry',
+        installExtensions: false,
+        // Polling runs one query at a time; a second connection serves discover() alongside it.
+        poolSize: 2,
+      };
+    default:
+      return {
+        ...common,
+        type: connection.type,
+        host: connection.host,
+        port: connection.port ?? defaultPort(connection.type),
+        username: connection.username,
+        ...(connection.password === undefined ? {} : { password: connection.password }),
+        database: connection.database,
+        connectTimeout: connection.connectTimeoutMs,
+        poolSize: 2,
+      };
+  }
+}
+
+/** Opens the DataSource lazily (once, even when asked concurrently) and closes it at most once. */
+export class Connection {
+  private opening: Promise<DataSource> | undefined;
+  private closing: Promise<void> | undefined;
+  readonly target: string;
+
+  constructor(
+    private readonly config: DatabaseConnectionConfig,
+    private readonly baseDir: string,
+  ) {
+    this.target = describeTarget(config, baseDir);
+  }
+
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  open(): Promise<DataSource> {
+    if (this.closing !== undefined) {
+      return Promise.reject(
+        new DatabaseError(
+          DatabaseErrorCodes.DB_CONNECTION_FAILED,
+          `the connection to ${this.target} is closed`,
+        ),
+      );
+    }
+    if (this.opening === undefined) {
+      const opening = this.initialize();
+      this.opening = opening;
+      // A failed open is forgotten so the runtime's retry opens a fresh connection.
+      opening.catch(() => {
+        if (this.opening === opening) this.opening = undefined;
+      });
+    }
+    return this.opening;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const dataSource = await this.opening?.catch(() => undefined);
+      if (dataSource?.isInitialized) await dataSource.destroy();
+    })();
+    return this.closing;
+  }
+
+  private async initialize(): Promise<DataSource> {
+    if (this.config.type === 'better-sqlite3') {
+      // Checked here because typeorm would otherwise create the missing directory before failing.
+      const file = resolve(this.baseDir, this.config.database);
+      try {
+        await access(file, constants.R_OK);
+      } catch (error) {
+        throw new DatabaseError(
+          DatabaseErrorCodes.DB_CONNECTION_FAILED,
+          `the SQLite database ${file} cannot be read (${(error as NodeJS.ErrnoException).code}). ` +
+            'connection.database is relative to the pipeline file; check the path and its permissions.',
+          { cause: error, details: { operation: 'connect', target: this.target } },
+        );
+      }
+    }
+    const dataSource = new DataSource(dataSourceOptions(this.config, this.baseDir));
+    try {
+      await dataSource.initialize();
+    } catch (error) {
+      throw classifyDatabaseError(error, { operation: 'connect', target: this.target });
+    }
+    // If close() arrived meanwhile, it awaits this promise and destroys what it resolves to.
+    return dataSource;
+  }
+}
