@@ -13,13 +13,26 @@ import type { DeadLetterThreshold } from './pipeline.js';
 import type { Factory, Registry } from './registry.js';
 import { defaultRetryPolicy, type RetryPolicy } from './retry.js';
 
-const componentSchema = z.object({ type: z.string().min(1).describe('Which registered implementation to use.') }).loose();
+const componentSchema = z
+  .object({ type: z.string().min(1).describe('Which registered implementation to use.') })
+  .loose();
 
 const retrySchema = z
   .object({
-    retries: z.number().int().min(0).max(100).default(defaultRetryPolicy.retries).describe('Retries after the first attempt.'),
+    retries: z
+      .number()
+      .int()
+      .min(0)
+      .max(100)
+      .default(defaultRetryPolicy.retries)
+      .describe('Retries after the first attempt.'),
     minTimeoutMs: z.number().int().min(0).default(defaultRetryPolicy.minTimeoutMs).describe('First delay.'),
-    maxTimeoutMs: z.number().int().min(1).default(defaultRetryPolicy.maxTimeoutMs).describe('Longest single delay.'),
+    maxTimeoutMs: z
+      .number()
+      .int()
+      .min(1)
+      .default(defaultRetryPolicy.maxTimeoutMs)
+      .describe('Longest single delay.'),
     factor: z.number().min(1).default(defaultRetryPolicy.factor).describe('Exponential backoff factor.'),
     maxRetryTimeMs: z
       .number()
@@ -27,7 +40,10 @@ const retrySchema = z
       .min(1)
       .default(defaultRetryPolicy.maxRetryTimeMs)
       .describe('Give up after failing for this long.'),
-    jitter: z.boolean().default(defaultRetryPolicy.jitter).describe('Randomise delays (x1 to x2) so workers do not retry in step.'),
+    jitter: z
+      .boolean()
+      .default(defaultRetryPolicy.jitter)
+      .describe('Randomise delays (x1 to x2) so workers do not retry in step.'),
   })
   .strict();
 
@@ -81,7 +97,9 @@ export const pipelineFileSchema = z
       })
       .strict()
       .describe('The canonical data object the events carry.'),
-    sink: componentSchema.default({ type: 'file' }).describe('Where events go: `type` plus that sink’s options.'),
+    sink: componentSchema
+      .default({ type: 'file' })
+      .describe('Where events go: `type` plus that sink’s options.'),
     deadLetters: z
       .object({ type: z.string().min(1), threshold: z.union([thresholdSchema, z.literal(false)]).optional() })
       .loose()
