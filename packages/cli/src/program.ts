@@ -14,19 +14,20 @@ import {
   runPipeline,
 } from '@ferry/core';
 import { Command, CommanderError, Option } from 'commander';
+import { type CliIo, type CommandContext, openPipeline } from './commands/context.js';
+import { registerDatabaseCommands } from './commands/database.js';
+import { registerDiscoverCommand } from './commands/discover.js';
+import { registerDlqCommands } from './commands/dlq.js';
 import { acquireRunLock, runningPid } from './lock.js';
 import { ExitCode, exitCodeFor, formatError, formatSummary } from './output.js';
 import { defaultRegistry } from './registry.js';
-
-export interface CliIo {
-  out: (text: string) => void;
-  err: (text: string) => void;
-}
 
 const defaultIo: CliIo = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
 };
+
+export type { CliIo };
 
 export async function main(
   argv: string[],
@@ -212,18 +213,20 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
       }
     });
 
+  const ctx: CommandContext = { io, registry, setExit };
+  registerDiscoverCommand(program, ctx);
+  registerDlqCommands(program, ctx);
+  registerDatabaseCommands(program, ctx);
   return program;
 }
 
 async function openCheckpoints(file: string, registry: Registry) {
-  const pipeline = await loadPipelineFile(file, registry);
-  const logger = createLogger({ redactor: pipeline.redactor, level: 'warn' });
-  const store = await createCheckpointStore(pipeline, registry, {
-    pipeline: pipeline.name,
-    baseDir: pipeline.baseDir,
-    logger,
-    redactor: pipeline.redactor,
+  const { pipeline, factoryContext } = await openPipeline(file, {
+    io: defaultIo,
+    registry,
+    setExit: () => {},
   });
+  const store = await createCheckpointStore(pipeline, registry, factoryContext);
   return { pipeline, store };
 }
 

@@ -21,6 +21,12 @@ export async function assemblePipeline(
     baseDir: pipeline.baseDir,
     logger: options.logger.child({ pipeline: pipeline.name }),
     redactor: pipeline.redactor,
+    components: {
+      source: pipeline.source,
+      sink: pipeline.sink,
+      deadLetters: pipeline.deadLetters,
+      checkpoints: pipeline.checkpoints,
+    },
   };
   const mapping = await loadMapping(pipeline);
   const checkpoints = await createCheckpointStore(pipeline, registry, ctx);

@@ -79,6 +79,7 @@ export {
   fileCheckpointFactory,
   fileDeadLetterFactory,
   fileSinkFactory,
+  type PipelineComponents,
   type Registry,
 } from './registry.js';
 export {
@@ -91,6 +92,7 @@ export {
 } from './retry.js';
 export { handleShutdownSignals, type ShutdownHandle } from './shutdown.js';
 export type {
+  AtomicBatch,
   Batch,
   CanonicalEvent,
   ChangeOp,

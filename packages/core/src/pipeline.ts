@@ -408,10 +408,21 @@ class PipelineRun<P> {
     if (this.commitError !== undefined) return;
     const { name, sink, deadLetters, checkpoints, source } = this.options;
     // Writes finish even when a stop was requested: in-flight work is flushed, not dropped.
-    if (batch.events.length > 0) await this.retrier.run('sink.write', () => sink.write(batch.events));
-    if (batch.letters.length > 0)
-      await this.retrier.run('deadLetters.write', () => deadLetters.write(batch.letters));
-    await this.retrier.run('checkpoint.save', () => checkpoints.save(name, batch.position));
+    if (sink.commitBatch) {
+      const atomic = {
+        pipeline: name,
+        events: batch.events,
+        deadLetters: batch.letters,
+        position: batch.position,
+      };
+      await this.retrier.run('sink.commitBatch', () => sink.commitBatch!(atomic));
+    } else {
+      if (batch.events.length > 0) await this.retrier.run('sink.write', () => sink.write(batch.events));
+      if (batch.letters.length > 0) {
+        await this.retrier.run('deadLetters.write', () => deadLetters.write(batch.letters));
+      }
+      await this.retrier.run('checkpoint.save', () => checkpoints.save(name, batch.position));
+    }
     this.committed = batch.position;
     this.committedBatches += 1;
     this.stats.batches += 1;

@@ -15,6 +15,15 @@ export interface FactoryContext {
   baseDir: string;
   logger: Logger;
   redactor: Redactor;
+  /** Every component of the pipeline file, so a factory can refuse a contradictory combination. */
+  components?: PipelineComponents;
+}
+
+export interface PipelineComponents {
+  source: { type: string; options: Record<string, unknown> };
+  sink: { type: string; options: Record<string, unknown> };
+  deadLetters: { type: string; options: Record<string, unknown> };
+  checkpoints: { type: string; options: Record<string, unknown> };
 }
 
 export interface Factory<C, T> {

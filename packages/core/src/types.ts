@@ -42,6 +42,8 @@ export interface StreamInfo {
   fields?: { name: string; type: string; nullable?: boolean }[];
   key?: string[];
   notes?: string[];
+  /** Connector-specific facts worth showing (a file's size, mtime and stability; a slot's LSN). */
+  details?: Record<string, unknown>;
 }
 
 export interface ReadContext<P = unknown> {
@@ -85,7 +87,20 @@ export interface Sink {
   readonly type: string;
   /** Resolves only when every event is durably stored. */
   write(events: CanonicalEvent[]): Promise<void>;
+  /**
+   * Present only when the sink can commit a whole batch atomically (Kafka transactions, exactly-once):
+   * events, dead letters and the checkpoint become visible together or not at all. The runtime then
+   * calls this instead of write + dead-letter write + checkpoint save.
+   */
+  commitBatch?(batch: AtomicBatch): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface AtomicBatch {
+  pipeline: string;
+  events: CanonicalEvent[];
+  deadLetters: DeadLetter[];
+  position: unknown;
 }
 
 export type DeadLetterStage = 'source' | 'mapping' | 'contract' | 'sink';
