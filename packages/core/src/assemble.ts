@@ -16,18 +16,7 @@ export async function assemblePipeline(
   registry: Registry,
   options: AssembleOptions,
 ): Promise<PipelineOptions> {
-  const ctx: FactoryContext = {
-    pipeline: pipeline.name,
-    baseDir: pipeline.baseDir,
-    logger: options.logger.child({ pipeline: pipeline.name }),
-    redactor: pipeline.redactor,
-    components: {
-      source: pipeline.source,
-      sink: pipeline.sink,
-      deadLetters: pipeline.deadLetters,
-      checkpoints: pipeline.checkpoints,
-    },
-  };
+  const ctx = factoryContextFor(pipeline, options.logger);
   const mapping = await loadMapping(pipeline);
   const checkpoints = await createCheckpointStore(pipeline, registry, ctx);
   const source = (await registry.sources
@@ -48,6 +37,22 @@ export async function assemblePipeline(
     logger: options.logger,
     once: options.once ?? false,
     ...(options.signal ? { signal: options.signal } : {}),
+  };
+}
+
+/** What factories get to build a pipeline's parts: its name, directory, logger and every component. */
+export function factoryContextFor(pipeline: LoadedPipeline, logger: Logger): FactoryContext {
+  return {
+    pipeline: pipeline.name,
+    baseDir: pipeline.baseDir,
+    logger: logger.child({ pipeline: pipeline.name }),
+    redactor: pipeline.redactor,
+    components: {
+      source: pipeline.source,
+      sink: pipeline.sink,
+      deadLetters: pipeline.deadLetters,
+      checkpoints: pipeline.checkpoints,
+    },
   };
 }
 

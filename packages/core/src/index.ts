@@ -3,6 +3,7 @@ export {
   assemblePipeline,
   createCheckpointStore,
   createDeadLetterSink,
+  factoryContextFor,
 } from './assemble.js';
 export {
   type ComponentConfig,

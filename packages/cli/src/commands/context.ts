@@ -3,6 +3,7 @@
 import {
   createLogger,
   type FactoryContext,
+  factoryContextFor,
   type LoadedPipeline,
   type Logger,
   loadPipelineFile,
@@ -35,20 +36,5 @@ export async function openPipeline(
 ): Promise<OpenedPipeline> {
   const pipeline = await loadPipelineFile(file, ctx.registry);
   const logger = createLogger({ redactor: pipeline.redactor, level: logLevel });
-  return {
-    pipeline,
-    logger,
-    factoryContext: {
-      pipeline: pipeline.name,
-      baseDir: pipeline.baseDir,
-      logger,
-      redactor: pipeline.redactor,
-      components: {
-        source: pipeline.source,
-        sink: pipeline.sink,
-        deadLetters: pipeline.deadLetters,
-        checkpoints: pipeline.checkpoints,
-      },
-    },
-  };
+  return { pipeline, logger, factoryContext: factoryContextFor(pipeline, logger) };
 }
