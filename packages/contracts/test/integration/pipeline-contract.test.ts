@@ -56,4 +56,29 @@ describe('pipeline contract validation', () => {
     expect(result.stderr).toContain('CONTRACT_NOT_FOUND');
     expect(result.stderr).toContain('justice.offender 9.0.0');
   });
+
+  it('ferry contracts asyncapi describes a pipeline\'s topic; the parser accepts it', async () => {
+    const q = await quickstartCopy();
+    const result = await runCli(['contracts', 'asyncapi', q.pipeline, '--title', 'Prison roll']);
+    expect(result.code).toBe(0);
+    const doc = JSON.parse(result.stdout) as { channels: Record<string, { address: string; description: string }> };
+    expect(doc.channels['justice.offender.v1']).toMatchObject({ address: 'justice.offender.v1' });
+    expect(doc.channels['justice.offender.v1']!.description).toContain('quickstart');
+    const { Parser } = await import('@asyncapi/parser');
+    const diagnostics = await new Parser().validate(doc as never);
+    expect(diagnostics.filter((d) => d.severity === 0)).toEqual([]);
+  });
+
+  it('ferry contracts check exits 1 on a breaking change that is not a new major version', async () => {
+    const { cp, mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const root = join(import.meta.dirname, '..', '..', '..', '..', 'examples', 'justice-model');
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-check-'));
+    await cp(join(root, 'contracts'), dir, { recursive: true });
+    await cp(join(root, 'fixtures', 'rejected', 'justice.offender-1.2.0.json'), join(dir, 'justice', 'offender', '1.2.0.json'));
+    const result = await runCli(['contracts', 'check', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('justice.offender 1.1.0 -> 1.2.0 [BACKWARD]: BREAKING; needs a major bump, is a minor bump');
+    expect(result.stdout).toContain("breaking   $.riskLevel required-property-added: new required property 'riskLevel'");
+  });
 });
