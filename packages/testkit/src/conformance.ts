@@ -1,0 +1,415 @@
+// The behaviour every Source owes the runtime, as a list of checks. `describeSourceConformance` registers
+// them as vitest tests; each check is also a plain function, so a deliberately broken source can be shown
+// to fail it.
+
+import { createHook } from 'node:async_hooks';
+import {
+  type Batch,
+  type ChangeRecord,
+  eventId,
+  isFerryError,
+  type ReadContext,
+  type Source,
+  silentLogger,
+} from '@ferry/core';
+import { describe, it } from 'vitest';
+
+export interface SourceFixture {
+  /**
+   * Put the legacy system in a known state (fresh tables, files, pages) and say how many records a full
+   * read must yield. Called before every check.
+   */
+  seed(): Promise<{ expected: number }>;
+  /** Make the next read fail with an error the source must flag retryable (stop the server, drop a link). */
+  failRetryable?: FailureMode;
+  /** Make the next read fail with an error the source must flag not retryable (drop the table, bad key). */
+  failFatal?: FailureMode;
+  /**
+   * What the source has acknowledged upstream (a Postgres flush LSN, the last archived file), translated
+   * to the position it corresponds to: after acknowledging a position it must equal that position, never
+   * a later one.
+   */
+  acknowledgedUpstream?(): Promise<unknown>;
+  /** Undo what seed() did. */
+  cleanup?(): Promise<void>;
+  /** Longest a read of the whole fixture may take (default 60 s). */
+  timeoutMs?: number;
+}
+
+export interface FailureMode {
+  break(): Promise<void>;
+  repair(): Promise<void>;
+}
+
+export type MakeSource<P = unknown> = () => Source<P> | Promise<Source<P>>;
+
+export interface ConformanceCheck {
+  name: string;
+  run(makeSource: MakeSource, fixture: SourceFixture): Promise<void>;
+}
+
+const PIPELINE = 'conformance';
+
+export class ConformanceFailure extends Error {
+  override readonly name = 'ConformanceFailure';
+}
+
+function fail(message: string): never {
+  throw new ConformanceFailure(message);
+}
+
+interface ReadResult<P> {
+  batches: { position: P; ids: string[]; records: ChangeRecord[] }[];
+  ids: string[];
+}
+
+function context<P>(from: P | undefined, signal: AbortSignal, once = true): ReadContext<P> {
+  return { from, signal, once, log: silentLogger() };
+}
+
+/** Read in `once` mode until the source ends, with a deadline. */
+export async function readAll<P>(
+  source: Source<P>,
+  from: P | undefined,
+  timeoutMs = 60_000,
+): Promise<ReadResult<P>> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const result: ReadResult<P> = { batches: [], ids: [] };
+  try {
+    for await (const batch of source.read(context(from, controller.signal))) {
+      const ids = batch.records.map((r) => eventId(PIPELINE, r));
+      result.batches.push({ position: batch.position, ids, records: batch.records });
+      result.ids.push(...ids);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  if (controller.signal.aborted) fail(`reading the fixture did not end within ${timeoutMs} ms in once mode`);
+  return result;
+}
+
+async function withSource<P, T>(
+  makeSource: MakeSource<P>,
+  fn: (source: Source<P>) => Promise<T>,
+): Promise<T> {
+  const source = await makeSource();
+  try {
+    return await fn(source);
+  } finally {
+    await source.close();
+  }
+}
+
+function duplicates(ids: string[]): string[] {
+  const seen = new Set<string>();
+  return ids.filter((id) => (seen.has(id) ? true : (seen.add(id), false)));
+}
+
+/** A position survives a checkpoint only as JSON. */
+function viaCheckpoint<P>(position: P): P {
+  return JSON.parse(JSON.stringify(position)) as P;
+}
+
+export const readsEverything: ConformanceCheck = {
+  name: 'reads every record of the fixture once, with JSON-serialisable positions',
+  async run(makeSource, fixture) {
+    const { expected } = await fixture.seed();
+    const result = await withSource(makeSource, (s) => readAll(s, undefined, fixture.timeoutMs));
+    if (result.ids.length !== expected) fail(`expected ${expected} records, read ${result.ids.length}`);
+    const dups = duplicates(result.ids);
+    if (dups.length > 0) fail(`${dups.length} records were read twice in one pass`);
+    for (const batch of result.batches) {
+      if (JSON.stringify(viaCheckpoint(batch.position)) !== JSON.stringify(batch.position)) {
+        fail(`position ${String(batch.position)} does not survive JSON (checkpoints are JSON)`);
+      }
+    }
+  },
+};
+
+export const resumesFromEveryPosition: ConformanceCheck = {
+  name: 'resumes from any saved position without loss or duplicates, with the same event ids',
+  async run(makeSource, fixture) {
+    await fixture.seed();
+    const full = await withSource(makeSource, (s) => readAll(s, undefined, fixture.timeoutMs));
+    // Every batch boundary, at most 12 of them spread over the read.
+    const step = Math.max(1, Math.floor(full.batches.length / 12));
+    for (let i = 0; i < full.batches.length; i += step) {
+      const position = viaCheckpoint(full.batches[i]!.position);
+      const after = full.batches.slice(i + 1).flatMap((b) => b.ids);
+      const resumed = await withSource(makeSource, (s) => readAll(s, position, fixture.timeoutMs));
+      const missing = after.filter((id) => !resumed.ids.includes(id));
+      const extra = resumed.ids.filter((id) => !after.includes(id));
+      if (missing.length > 0)
+        fail(`resuming after batch ${i + 1} lost ${missing.length} records (or changed their ids)`);
+      if (extra.length > 0)
+        fail(`resuming after batch ${i + 1} yielded ${extra.length} records already read before it`);
+    }
+  },
+};
+
+export const positionsMoveForward: ConformanceCheck = {
+  name: 'positions only move forward: reading from the last position yields nothing new',
+  async run(makeSource, fixture) {
+    await fixture.seed();
+    const full = await withSource(makeSource, (s) => readAll(s, undefined, fixture.timeoutMs));
+    const last = full.batches.at(-1)?.position;
+    if (last === undefined) fail('the fixture yielded no batch');
+    const again = await withSource(makeSource, (s) => readAll(s, viaCheckpoint(last), fixture.timeoutMs));
+    if (again.ids.length > 0)
+      fail(`reading from the last position yielded ${again.ids.length} records again`);
+  },
+};
+
+export const deterministic: ConformanceCheck = {
+  name: 'gives the same records and ids for the same input',
+  async run(makeSource, fixture) {
+    await fixture.seed();
+    const first = await withSource(makeSource, (s) => readAll(s, undefined, fixture.timeoutMs));
+    const second = await withSource(makeSource, (s) => readAll(s, undefined, fixture.timeoutMs));
+    if (JSON.stringify(first.ids) !== JSON.stringify(second.ids))
+      fail('two reads of the same input gave different ids');
+    const data = (r: ReadResult<unknown>) =>
+      JSON.stringify(r.batches.flatMap((b) => b.records.map((x) => [x.op, x.key, x.after])));
+    if (data(first) !== data(second)) fail('two reads of the same input gave different records');
+  },
+};
+
+export const honoursAbort: ConformanceCheck = {
+  name: 'honours the abort signal promptly in continuous mode',
+  async run(makeSource, fixture) {
+    await fixture.seed();
+    await withSource(makeSource, async (source) => {
+      const controller = new AbortController();
+      const iterator = source.read(context(undefined, controller.signal, false))[Symbol.asyncIterator]();
+      const deadline = Date.now() + (fixture.timeoutMs ?? 60_000);
+      let read = 0;
+      let caughtUp = false;
+      // Read until the source goes quiet (it has delivered the fixture), then abort while it waits for more.
+      while (!caughtUp && Date.now() < deadline) {
+        const idle = delay(1_500, 'idle' as const);
+        const next = await Promise.race([iterator.next(), idle.promise]).finally(idle.cancel);
+        if (next === 'idle') caughtUp = true;
+        else if (next.done)
+          fail('in continuous mode the source ended by itself instead of waiting for changes');
+        else read += (next.value as Batch).records.length;
+      }
+      const started = performance.now();
+      controller.abort();
+      const limit = delay(5_000, false as const);
+      let giveUp = false;
+      const ended = await Promise.race([
+        (async () => {
+          // Stop pulling once the limit has passed, so a source that ignores the abort is not driven forever.
+          while (!giveUp) {
+            const next = await iterator.next();
+            if (next.done) return true;
+          }
+          return false;
+        })(),
+        limit.promise,
+      ]).finally(() => {
+        giveUp = true;
+        limit.cancel();
+      });
+      if (!ended) fail(`the source did not stop within 5 s of the abort (after reading ${read} records)`);
+      const took = performance.now() - started;
+      if (took > 5_000) fail(`stopping took ${Math.round(took)} ms`);
+    });
+  },
+};
+
+export const closeReleasesResources: ConformanceCheck = {
+  name: 'close() during a read releases every resource (no open handles left)',
+  async run(makeSource, fixture) {
+    await fixture.seed();
+    await settle();
+    // Only what is created from here on counts: handles of the test runner itself are not the source's.
+    const tracker = trackHandles();
+    try {
+      const source = await makeSource();
+      const controller = new AbortController();
+      const iterator = source.read(context(undefined, controller.signal, false))[Symbol.asyncIterator]();
+      const pending = iterator.next().catch(() => undefined);
+      const first = delay(200, undefined);
+      await Promise.race([pending, first.promise]).finally(first.cancel);
+      await source.close();
+      controller.abort();
+      const stop = delay(2_000, undefined);
+      await Promise.race([iterator.return?.().catch(() => undefined), stop.promise]).finally(stop.cancel);
+      // Sockets and timers may take a moment to be torn down after close().
+      let leaked: string[] = [];
+      for (let attempt = 0; attempt < 40; attempt += 1) {
+        await settle();
+        leaked = tracker.open();
+        if (leaked.length === 0) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      fail(`handles left open after close(): ${leaked.join(', ')}`);
+    } finally {
+      tracker.stop();
+    }
+  },
+};
+
+export const acknowledgesOnlyGivenPositions: ConformanceCheck = {
+  name: 'acknowledges only positions it was given',
+  async run(makeSource, fixture) {
+    await fixture.seed();
+    await withSource(makeSource, async (source) => {
+      const full = await readAll(source, undefined, fixture.timeoutMs);
+      if (!source.acknowledge) return;
+      const middle = full.batches[Math.floor((full.batches.length - 1) / 2)];
+      if (!middle) return;
+      await source.acknowledge(viaCheckpoint(middle.position));
+      if (fixture.acknowledgedUpstream) {
+        const upstream = await fixture.acknowledgedUpstream();
+        if (JSON.stringify(upstream) !== JSON.stringify(middle.position)) {
+          fail(
+            `acknowledged ${JSON.stringify(middle.position)} but upstream shows ${JSON.stringify(upstream)}`,
+          );
+        }
+      }
+    });
+  },
+};
+
+export const flagsRetryableErrors: ConformanceCheck = {
+  name: 'surfaces retryable and fatal errors as FerryErrors with the right flag',
+  async run(makeSource, fixture) {
+    for (const [mode, retryable] of [
+      [fixture.failRetryable, true],
+      [fixture.failFatal, false],
+    ] as const) {
+      if (!mode) continue;
+      await fixture.seed();
+      await mode.break();
+      try {
+        const error = await withSource(makeSource, (s) => readAll(s, undefined, fixture.timeoutMs)).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        if (error === undefined)
+          fail(
+            `the source read successfully although it was broken (${retryable ? 'retryable' : 'fatal'} case)`,
+          );
+        if (!isFerryError(error))
+          fail(
+            `the source threw a ${(error as Error).name ?? typeof error}, not a FerryError: ${String(error)}`,
+          );
+        if (error.retryable !== retryable) {
+          fail(
+            `${error.code} was flagged retryable=${error.retryable}, expected ${retryable}: ${error.message}`,
+          );
+        }
+      } finally {
+        await mode.repair();
+      }
+    }
+  },
+};
+
+export const sourceConformanceChecks: ConformanceCheck[] = [
+  readsEverything,
+  resumesFromEveryPosition,
+  positionsMoveForward,
+  deterministic,
+  honoursAbort,
+  closeReleasesResources,
+  acknowledgesOnlyGivenPositions,
+  flagsRetryableErrors,
+];
+
+export interface ConformanceOptions {
+  /** Checks to run (default: all). */
+  checks?: ConformanceCheck[];
+  /** Per-check test timeout (default 120 s). */
+  timeoutMs?: number;
+}
+
+/** Register the conformance suite for a source as vitest tests. */
+export function describeSourceConformance(
+  name: string,
+  makeSource: MakeSource,
+  fixture: SourceFixture,
+  options: ConformanceOptions = {},
+): void {
+  describe(`${name} conforms to the Source contract`, () => {
+    for (const check of options.checks ?? sourceConformanceChecks) {
+      it(
+        check.name,
+        async () => {
+          try {
+            await check.run(makeSource, fixture);
+          } finally {
+            await fixture.cleanup?.();
+          }
+        },
+        options.timeoutMs ?? 120_000,
+      );
+    }
+  });
+}
+
+// ------------------------------------------------------------------------------------------------------
+// Open handles
+
+// Async resources that keep a process alive: timers, sockets, pipes, pending file operations.
+const WATCHED = new Set([
+  'Timeout',
+  'TCPWRAP',
+  'TCPCONNECTWRAP',
+  'PIPEWRAP',
+  'TLSWRAP',
+  'FSREQCALLBACK',
+  'FSREQPROMISE',
+]);
+
+interface HandleTracker {
+  /** Handles created since tracking started that are still open and keep the process alive. */
+  open(): string[];
+  stop(): void;
+}
+
+function trackHandles(): HandleTracker {
+  const live = new Map<number, { type: string; resource: object }>();
+  const hook = createHook({
+    init(id, type, _trigger, resource) {
+      if (WATCHED.has(type)) live.set(id, { type, resource });
+    },
+    destroy(id) {
+      live.delete(id);
+    },
+  });
+  hook.enable();
+  return {
+    open() {
+      const counts = new Map<string, number>();
+      for (const { type, resource } of live.values()) {
+        const r = resource as { hasRef?: () => boolean; _destroyed?: boolean; destroyed?: boolean };
+        // An unref'd timer or socket does not keep the process alive; a fired or cleared timer is gone.
+        if (r.hasRef && !r.hasRef()) continue;
+        if (r._destroyed === true || r.destroyed === true) continue;
+        counts.set(type, (counts.get(type) ?? 0) + 1);
+      }
+      return [...counts].map(([type, n]) => `${n} ${type === 'Timeout' ? 'Timeout' : type}`);
+    },
+    stop() {
+      hook.disable();
+    },
+  };
+}
+
+/** A timer that can be cancelled, so the suite itself leaves no handles behind. */
+function delay<T>(ms: number, value: T): { promise: Promise<T>; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(value), ms);
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+async function settle(): Promise<void> {
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setTimeout(r, 10));
+}
