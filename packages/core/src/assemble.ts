@@ -1,7 +1,8 @@
 // Turns a validated pipeline file into running parts, through the registry's factories.
 import { type LoadedPipeline, loadMapping } from './config.js';
 import type { Logger } from './logging.js';
-import type { PipelineOptions } from './pipeline.js';
+import { ConfigError, FerryError } from './errors.js';
+import type { EventValidator, PipelineOptions } from './pipeline.js';
 import type { FactoryContext, Registry } from './registry.js';
 import type { CheckpointStore, DeadLetterSink, Sink, Source } from './types.js';
 
@@ -18,6 +19,7 @@ export async function assemblePipeline(
 ): Promise<PipelineOptions> {
   const ctx = factoryContextFor(pipeline, options.logger);
   const mapping = await loadMapping(pipeline);
+  const validate = await createValidator(pipeline, registry);
   const checkpoints = await createCheckpointStore(pipeline, registry, ctx);
   const source = (await registry.sources
     .get(pipeline.source.type)!
@@ -34,10 +36,28 @@ export async function assemblePipeline(
     retry: pipeline.runtime.retry,
     maxInFlightBatches: pipeline.runtime.maxInFlightBatches,
     deadLetterThreshold: pipeline.deadLetters.threshold,
+    ...(validate ? { validate } : {}),
     logger: options.logger,
     once: options.once ?? false,
     ...(options.signal ? { signal: options.signal } : {}),
   };
+}
+
+/** The contract check of a pipeline: none unless `contract.repository` names a contract repository. */
+export async function createValidator(pipeline: LoadedPipeline, registry: Registry): Promise<EventValidator | undefined> {
+  if (pipeline.contract.repository === undefined) return undefined;
+  if (!registry.contractValidator) {
+    throw new ConfigError(pipeline.file, [
+      { path: 'contract.repository', message: 'contract validation is not available in this host (no @ferry/contracts)' },
+    ]);
+  }
+  try {
+    return await registry.contractValidator(pipeline.contract);
+  } catch (error) {
+    // A missing or broken contract is a configuration problem: say which file and option.
+    const code = error instanceof FerryError ? error.code : 'CONFIG_INVALID';
+    throw new ConfigError(pipeline.file, [{ path: 'contract', message: (error as Error).message }], code);
+  }
 }
 
 /** What factories get to build a pipeline's parts: its name, directory, logger and every component. */
@@ -53,6 +73,7 @@ export function factoryContextFor(pipeline: LoadedPipeline, logger: Logger): Fac
       deadLetters: pipeline.deadLetters,
       checkpoints: pipeline.checkpoints,
     },
+    ...(pipeline.raw.schedule ? { schedule: pipeline.raw.schedule } : {}),
   };
 }
 

@@ -94,6 +94,11 @@ export const pipelineFileSchema = z
           .min(1)
           .optional()
           .describe('URI of the canonical schema (default urn:ferry:contract:<type>:<version>).'),
+        repository: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('Contract repository folder (relative to the pipeline file): events are validated against it.'),
       })
       .strict()
       .describe('The canonical data object the events carry.'),
@@ -145,7 +150,7 @@ export interface LoadedPipeline {
   deadLetters: ComponentConfig & { threshold: DeadLetterThreshold | false };
   checkpoints: ComponentConfig;
   runtime: { maxInFlightBatches: number; retry: RetryPolicy };
-  contract: { type: string; version: string; schema: string };
+  contract: { type: string; version: string; schema: string; repository?: string };
   redactor: Redactor;
   /** Paths whose values came from `${env:…}`/`${file:…}` references. */
   secretPaths: string[];
@@ -267,7 +272,7 @@ export async function parsePipelineConfig(
   const notes: string[] = [];
   const component = <T>(
     section: 'source' | 'sink' | 'deadLetters' | 'checkpoints',
-    registryKey: keyof Registry,
+    registryKey: 'sources' | 'sinks' | 'deadLetters' | 'checkpoints',
     value: Record<string, unknown> & { type: string },
     omit: string[] = [],
   ): ComponentConfig => {
@@ -310,6 +315,7 @@ export async function parsePipelineConfig(
       type: raw.contract.type,
       version: raw.contract.version,
       schema: raw.contract.schema ?? `urn:ferry:contract:${raw.contract.type}:${raw.contract.version}`,
+      ...(raw.contract.repository ? { repository: resolve(baseDir, raw.contract.repository) } : {}),
     },
     redactor,
     secretPaths,

@@ -5,33 +5,55 @@ import type { CanonicalEvent, ChangeOp, ChangeRecord } from './types.js';
 
 const FERRY_NAMESPACE = '6f1d1f8c-3e0b-5a52-9a1e-4a6d2f0c7b11';
 
+const namespaceBytes = new Map<string, Buffer>();
+
 /** RFC 4122 version-5 (SHA-1, name-based) UUID. */
 export function uuidV5(name: string, namespace = FERRY_NAMESPACE): string {
-  const ns = Buffer.from(namespace.replace(/-/g, ''), 'hex');
+  let ns = namespaceBytes.get(namespace);
+  if (!ns) {
+    ns = Buffer.from(namespace.replace(/-/g, ''), 'hex');
+    namespaceBytes.set(namespace, ns);
+  }
   const hash = createHash('sha1').update(ns).update(name, 'utf8').digest();
   hash[6] = (hash[6]! & 0x0f) | 0x50;
   hash[8] = (hash[8]! & 0x3f) | 0x80;
-  const hex = hash.subarray(0, 16).toString('hex');
+  const hex = hash.toString('hex', 0, 16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
 /** JSON with object keys sorted, so equal values always serialise equally. */
 export function stableStringify(value: unknown): string {
-  return JSON.stringify(normalise(value));
+  return stringify(value) ?? 'null';
 }
 
-function normalise(value: unknown): unknown {
-  if (value instanceof Date) return value.toISOString();
-  if (typeof value === 'bigint') return value.toString();
-  if (Buffer.isBuffer(value)) return value.toString('base64');
-  if (Array.isArray(value)) return value.map(normalise);
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort())
-      out[key] = normalise((value as Record<string, unknown>)[key]);
-    return out;
+// Builds the same text as JSON.stringify over a key-sorted copy, without making the copy: this runs for
+// every event (id and lineage), so it must be cheap.
+function stringify(value: unknown): string | undefined {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      return JSON.stringify(value.toString());
+    case 'object': {
+      if (value instanceof Date) return JSON.stringify(value.toISOString());
+      if (Buffer.isBuffer(value)) return JSON.stringify(value.toString('base64'));
+      if (Array.isArray(value)) return `[${value.map((v) => stringify(v) ?? 'null').join(',')}]`;
+      const object = value as Record<string, unknown>;
+      const parts: string[] = [];
+      for (const key of Object.keys(object).sort()) {
+        const text = stringify(object[key]);
+        if (text !== undefined) parts.push(`${JSON.stringify(key)}:${text}`);
+      }
+      return `{${parts.join(',')}}`;
+    }
+    default:
+      return undefined;
   }
-  return value;
 }
 
 export function eventId(pipeline: string, record: ChangeRecord, index = 0): string {
@@ -89,12 +111,16 @@ export function buildEvent(input: EnvelopeInput): CanonicalEvent {
  * `{domain}`/`{entity}` (the first and last parts of the type).
  */
 export function topicFor(event: CanonicalEvent, template = '{type}.v{major}'): string {
-  const parts = event.type.split('.');
-  const canonicalType = parts.slice(0, -1).join('.');
-  const major = /(\d+)(?:\.\d+){0,2}(?:\.json)?$/.exec(event.dataschema ?? '')?.[1] ?? '1';
+  return topicName(event.type.split('.').slice(0, -1).join('.'), event.dataschema, template);
+}
+
+/** The topic for a canonical type (without action) and its dataschema URI. */
+export function topicName(canonicalType: string, dataschema: string | undefined, template = '{type}.v{major}'): string {
+  const parts = canonicalType.split('.');
+  const major = /(\d+)(?:\.\d+){0,2}(?:\.json)?$/.exec(dataschema ?? '')?.[1] ?? '1';
   return template
     .replaceAll('{type}', canonicalType)
     .replaceAll('{domain}', parts[0] ?? canonicalType)
-    .replaceAll('{entity}', parts.at(-2) ?? canonicalType)
+    .replaceAll('{entity}', parts.at(-1) ?? canonicalType)
     .replaceAll('{major}', major);
 }

@@ -3,6 +3,7 @@ export {
   assemblePipeline,
   createCheckpointStore,
   createDeadLetterSink,
+  createValidator,
   factoryContextFor,
 } from './assemble.js';
 export {
@@ -49,6 +50,7 @@ export {
   eventType,
   stableStringify,
   topicFor,
+  topicName,
   uuidV5,
 } from './event.js';
 export { createLogger, type Logger, type LoggerOptions, Redactor, silentLogger } from './logging.js';
@@ -81,6 +83,7 @@ export {
   fileDeadLetterFactory,
   fileSinkFactory,
   type PipelineComponents,
+  type PipelineContract,
   type Registry,
 } from './registry.js';
 export {
@@ -108,3 +111,6 @@ export type {
   Source,
   StreamInfo,
 } from './types.js';
+export { contentHash, type DiffDeletion, type DiffObservation, type DiffOp, SnapshotDiff } from './diff.js';
+export { openStateDatabase, type StateDatabase, type StateStatement } from './embedded/sqlite-state.js';
+export { type Clock, intervalSchedule, isRunDue, type NextRun, systemClock, waitForNextRun } from './schedule.js';

@@ -84,12 +84,11 @@ export function fieldMapping(config: FieldMapConfig): MappingFunction {
     spec: typeof spec === 'string' ? fieldSpecSchema.parse({ from: spec }) : spec,
   }));
   return (record) => {
-    // A delete carries the before image when the source has one, else only the key.
-    const row =
-      record.op === 'delete' ? { ...record.key, ...record.before } : { ...record.key, ...record.after };
+    // A delete carries the before image when the source has one, else only the key; image values win.
+    const image = (record.op === 'delete' ? record.before : record.after) ?? {};
     const out: Record<string, unknown> = {};
     for (const { target, spec } of specs) {
-      const value = mapField(target, spec, row, record);
+      const value = mapField(target, spec, image, record);
       if (value !== undefined) setPath(out, target, value);
     }
     const subjectValue = getPath(out, parsed.subject);
@@ -105,10 +104,14 @@ export function fieldMapping(config: FieldMapConfig): MappingFunction {
 function mapField(
   target: string,
   spec: FieldSpec,
-  row: Record<string, unknown>,
+  image: Record<string, unknown>,
   record: ChangeRecord,
 ): unknown {
-  let value: unknown = spec.const !== undefined ? spec.const : getPath(row, spec.from!);
+  let value: unknown = spec.const;
+  if (value === undefined) {
+    value = getPath(image, spec.from!);
+    if (value === undefined) value = getPath(record.key, spec.from!);
+  }
   if (typeof value === 'string' && spec.trim) value = value.trim();
   const empty = value === undefined || value === null || value === '';
   if (empty) {

@@ -7,6 +7,7 @@ import { createFileCheckpointStore } from './embedded/file-checkpoints.js';
 import { createFileDeadLetterSink } from './embedded/file-dead-letters.js';
 import { createFileSink } from './embedded/file-sink.js';
 import type { Logger, Redactor } from './logging.js';
+import type { EventValidator } from './pipeline.js';
 import type { CheckpointStore, DeadLetterSink, Sink, Source } from './types.js';
 
 export interface FactoryContext {
@@ -17,6 +18,8 @@ export interface FactoryContext {
   redactor: Redactor;
   /** Every component of the pipeline file, so a factory can refuse a contradictory combination. */
   components?: PipelineComponents;
+  /** The pipeline's `schedule` (cron and time zone), for batch sources that run on one. */
+  schedule?: { cron: string; timezone: string };
 }
 
 export interface PipelineComponents {
@@ -43,6 +46,19 @@ export interface Registry {
   sinks: Map<string, AnyFactory<Sink>>;
   deadLetters: Map<string, AnyFactory<DeadLetterSink>>;
   checkpoints: Map<string, AnyFactory<CheckpointStore>>;
+  /**
+   * Builds the contract check for a pipeline whose `contract.repository` is set (provided by
+   * @ferry/contracts; core knows no schema language).
+   */
+  contractValidator?: (contract: PipelineContract) => Promise<EventValidator>;
+}
+
+export interface PipelineContract {
+  type: string;
+  version: string;
+  schema: string;
+  /** Absolute path of the contract repository. */
+  repository?: string;
 }
 
 const dirOption = (fallback: string) =>

@@ -123,8 +123,13 @@ export interface DeadLetter {
 export interface DeadLetterSink {
   readonly type: string;
   write(letters: DeadLetter[]): Promise<void>;
-  /** Every dead letter stored so far, oldest first (for `ferry dlq list`/replay). */
+  /** Every dead letter stored so far and not yet replayed, oldest first (for `ferry dlq list`/replay). */
   list?(): AsyncIterable<DeadLetter>;
+  /**
+   * Record that `ferry dlq replay` published these letters' events to the sink; list() no longer yields
+   * them, so a letter is replayed once.
+   */
+  markReplayed?(replays: { letter: DeadLetter; events: string[] }[]): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -95,12 +95,13 @@ export const databaseTableSchema = z
   })
   .strict();
 
-export const databaseSourceConfigSchema = z
+const pollingConfigSchema = z
   .object({
     mode: z
       .literal('polling')
-      .default('polling')
-      .describe('How changes are captured; polling reads rows whose tracking columns moved forward.'),
+      .describe(
+        'How changes are captured: polling (default) reads rows whose tracking columns moved forward; trigger reads a journal filled by triggers; logical streams PostgreSQL logical replication.',
+      ),
     connection: databaseConnectionSchema,
     tables: z.array(databaseTableSchema).min(1).describe('Tables to capture; each is one stream.'),
     batchSize: z
@@ -156,10 +157,190 @@ export const databaseSourceConfigSchema = z
       }
     }
   })
+  .describe('Polling: read rows whose tracking columns moved forward.');
+
+/** Tables captured by the trigger and logical modes: every column, identified by `key`. */
+export const capturedTableSchema = z
+  .object({
+    name: identifier('a table name').describe('Table to capture.'),
+    schema: identifier('a schema name')
+      .optional()
+      .describe('Schema (PostgreSQL), database (MySQL/MariaDB) or attached database (SQLite) of the table.'),
+    key: z
+      .array(column)
+      .min(1)
+      .describe(
+        'Columns that identify a row (the primary key, or a surrogate for a table without one); they become the change record key and order the snapshot.',
+      ),
+  })
+  .strict();
+
+const snapshotOption = z
+  .enum(['initial', 'never', 'when-needed'])
+  .default('initial')
+  .describe(
+    "initial: on first start read every row as op 'read', then stream changes; never: stream changes only; when-needed: like initial, and snapshot again when the saved position can no longer be streamed from.",
+  );
+
+const snapshotChunkSize = z
+  .number()
+  .int()
+  .min(1)
+  .max(100_000)
+  .default(1000)
+  .describe('Rows read per snapshot query; each chunk is one batch and its progress is checkpointed.');
+
+function uniqueStreams(
+  tables: readonly { name: string; schema?: string | undefined }[],
+  ctx: z.RefinementCtx,
+): void {
+  const seen = new Map<string, number>();
+  for (const [index, table] of tables.entries()) {
+    const stream = streamName(table);
+    const first = seen.get(stream);
+    if (first !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tables', index, 'name'],
+        message: `stream ${stream} is already configured at tables[${first}]; each table may appear once`,
+      });
+    } else {
+      seen.set(stream, index);
+    }
+  }
+}
+
+const triggerConfigSchema = z
+  .object({
+    mode: z.literal('trigger').describe('Trigger journal: triggers record every change in a journal table.'),
+    connection: databaseConnectionSchema,
+    tables: z.array(capturedTableSchema).min(1).describe('Tables to capture; each is one stream.'),
+    journal: z
+      .object({
+        table: identifier('a journal table name')
+          .default('ferry_journal')
+          .describe('Journal table the triggers write and the source reads and purges.'),
+        schema: identifier('a schema name')
+          .optional()
+          .describe(
+            'Schema (PostgreSQL) or database (MySQL/MariaDB) of the journal; default the connection’s.',
+          ),
+      })
+      .strict()
+      .default({ table: 'ferry_journal' })
+      .describe('Where the change journal lives; one journal serves one pipeline (reading purges it).'),
+    installTriggers: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Create the journal and the triggers at start when they are missing. Off by default: run `ferry database install-triggers` instead.',
+      ),
+    snapshot: snapshotOption,
+    snapshotChunkSize,
+    batchSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(1000)
+      .describe('Journal rows read per query; each page becomes one batch.'),
+    pollIntervalMs: z
+      .number()
+      .int()
+      .min(10)
+      .default(500)
+      .describe('Wait between journal reads once it is drained (continuous runs).'),
+    gapTimeoutMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(600_000)
+      .describe(
+        'How long a hole in the journal sequence (a transaction still in flight, or rolled back) is watched for a late row before it is given up.',
+      ),
+  })
+  .strict()
+  .superRefine((config, ctx) => uniqueStreams(config.tables, ctx))
+  .describe('Trigger journal: triggers record every insert, update and delete in a journal table.');
+
+const logicalConfigSchema = z
+  .object({
+    mode: z.literal('logical').describe('PostgreSQL logical replication (pgoutput).'),
+    connection: databaseConnectionSchema,
+    tables: z.array(capturedTableSchema).min(1).describe('Tables to capture; each is one stream.'),
+    slot: z
+      .string()
+      .regex(/^[a-z0-9_]{1,63}$/, 'a slot name is lower-case letters, digits and _ (at most 63)')
+      .default('ferry')
+      .describe('Logical replication slot (pgoutput); one slot serves one pipeline.'),
+    publication: identifier('a publication name')
+      .default('ferry')
+      .describe('Publication listing the captured tables.'),
+    createSlot: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Create the slot and the publication at start when they are missing. Off by default: run `ferry database create-slot` instead.',
+      ),
+    snapshot: snapshotOption,
+    snapshotChunkSize,
+    batchSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(2000)
+      .describe('Most changes in one batch; a batch also ends when no more changes are waiting.'),
+    heartbeatIntervalMs: z
+      .number()
+      .int()
+      .min(100)
+      .default(10_000)
+      .describe(
+        'How often the slot is told how far the pipeline has checkpointed; while idle the slot is also moved to the end of the WAL so it does not hold WAL back.',
+      ),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    uniqueStreams(config.tables, ctx);
+    if (config.connection.type !== 'postgres') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['connection', 'type'],
+        message: 'mode logical needs PostgreSQL (connection.type: postgres); use mode trigger elsewhere',
+      });
+    }
+  })
+  .describe('PostgreSQL logical replication through a pgoutput slot and a publication.');
+
+/** The options of each mode, for documentation and `ferry validate`. */
+export const databaseModeSchemas = {
+  polling: pollingConfigSchema,
+  trigger: triggerConfigSchema,
+  logical: logicalConfigSchema,
+} as const;
+
+export const databaseSourceConfigSchema = z
+  .preprocess(
+    // `mode` may be left out: polling was the only mode once, and pipeline files written then stay valid.
+    (value) =>
+      value !== null && typeof value === 'object' && !Array.isArray(value) && !('mode' in value)
+        ? { ...value, mode: 'polling' }
+        : value,
+    z.discriminatedUnion('mode', [pollingConfigSchema, triggerConfigSchema, logicalConfigSchema]),
+  )
   .describe('Capture changes from database tables.');
 
 export type DatabaseSourceConfig = z.output<typeof databaseSourceConfigSchema>;
-export type DatabaseSourceConfigInput = z.input<typeof databaseSourceConfigSchema>;
+/** Options as written; `mode` may be left out for polling. */
+export type DatabaseSourceConfigInput =
+  | (Omit<z.input<typeof pollingConfigSchema>, 'mode'> & { mode?: 'polling' })
+  | z.input<typeof triggerConfigSchema>
+  | z.input<typeof logicalConfigSchema>;
+export type DatabasePollingConfig = z.output<typeof pollingConfigSchema>;
+export type DatabaseTriggerConfig = z.output<typeof triggerConfigSchema>;
+export type DatabaseLogicalConfig = z.output<typeof logicalConfigSchema>;
+export type CapturedTableConfig = z.output<typeof capturedTableSchema>;
 export type DatabaseConnectionConfig = z.output<typeof databaseConnectionSchema>;
 export type DatabaseTableConfig = z.output<typeof databaseTableSchema>;
 

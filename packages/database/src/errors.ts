@@ -25,6 +25,18 @@ export const DatabaseErrorCodes = {
   DB_QUERY_FAILED: 'DB_QUERY_FAILED',
   /** The saved checkpoint is not a position this source wrote. */
   DB_POSITION_INVALID: 'DB_POSITION_INVALID',
+  /** Trigger mode: the journal or a table's triggers are not installed. */
+  DB_TRIGGERS_MISSING: 'DB_TRIGGERS_MISSING',
+  /** Logical mode: the server's wal_level is not logical. */
+  DB_LOGICAL_DISABLED: 'DB_LOGICAL_DISABLED',
+  /** Logical mode: the user lacks the REPLICATION attribute (or replication connections are refused). */
+  DB_REPLICATION_DENIED: 'DB_REPLICATION_DENIED',
+  /** Logical mode: the replication slot is streaming to another process (retryable: it may be a restart). */
+  DB_SLOT_IN_USE: 'DB_SLOT_IN_USE',
+  /** Logical mode: the slot or the publication does not exist. */
+  DB_SLOT_MISSING: 'DB_SLOT_MISSING',
+  /** Logical mode: the slot lost WAL it still needed (max_slot_wal_keep_size); changes were lost. */
+  DB_SLOT_INVALIDATED: 'DB_SLOT_INVALIDATED',
 } as const;
 
 export type DatabaseErrorCode = (typeof DatabaseErrorCodes)[keyof typeof DatabaseErrorCodes];
@@ -215,9 +227,22 @@ function classifyMysql({ code, errno }: Native): Verdict | undefined {
   }
 }
 
-function classifyPostgres({ code }: Native): Verdict | undefined {
+function classifyPostgres({ code, message }: Native): Verdict | undefined {
   if (code === undefined || !/^[0-9A-Z]{5}$/.test(code)) return undefined;
   const sqlClass = code.slice(0, 2);
+  // Replication errors share generic SQLSTATEs; their text says which.
+  if (code === '55000' && /wal_level/i.test(message))
+    return { code: DatabaseErrorCodes.DB_LOGICAL_DISABLED, retryable: false };
+  if (code === '55006' && /replication slot .* is active/i.test(message))
+    return { code: DatabaseErrorCodes.DB_SLOT_IN_USE, retryable: true };
+  if (code === '42704' && /replication slot .* does not exist/i.test(message))
+    return { code: DatabaseErrorCodes.DB_SLOT_MISSING, retryable: false };
+  if (code === '42704' && /publication .* does not exist/i.test(message))
+    return { code: DatabaseErrorCodes.DB_SLOT_MISSING, retryable: false };
+  if (code === '55000' && /(has been invalidated|can no longer get changes|wal .* removed)/i.test(message))
+    return { code: DatabaseErrorCodes.DB_SLOT_INVALIDATED, retryable: false };
+  if ((code === '42501' || sqlClass === '28') && /replication/i.test(message))
+    return { code: DatabaseErrorCodes.DB_REPLICATION_DENIED, retryable: false };
   switch (code) {
     case '40001':
     case '40P01':
@@ -294,6 +319,16 @@ function message(
       return `a deadlock or serialization failure on ${table}${during} (${said}).${retry}`;
     case 'DB_TIMEOUT':
       return `the query on ${table} was cancelled by the server (${said}). An index on the tracking columns makes each poll cheaper.${retry}`;
+    case 'DB_LOGICAL_DISABLED':
+      return `${server} does not have logical decoding on (${said}). Set wal_level = logical in postgresql.conf and restart the server.`;
+    case 'DB_REPLICATION_DENIED':
+      return `the user may not use replication on ${server} (${said}). ALTER ROLE <user> WITH REPLICATION, and allow replication connections for it in pg_hba.conf.`;
+    case 'DB_SLOT_IN_USE':
+      return `the replication slot is in use by another process on ${server} (${said}). Stop the other consumer (another ferry run of this pipeline?) or give this pipeline its own slot.${retry}`;
+    case 'DB_SLOT_MISSING':
+      return `${server}: ${said}. Run \`ferry database create-slot <pipeline.yaml>\` (or set createSlot: true) to create the slot and the publication.`;
+    case 'DB_SLOT_INVALIDATED':
+      return `the replication slot on ${server} lost WAL it still needed (${said}); changes since the last checkpoint are gone. Drop the slot, clear the pipeline checkpoint and start again with snapshot: initial (or raise max_slot_wal_keep_size).`;
     default:
       return `a query on ${table} failed${during} (${said}).`;
   }

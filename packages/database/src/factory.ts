@@ -2,19 +2,23 @@
 // for programs that build a pipeline in code.
 import { ConfigError, type Factory, formatPath, type Source } from '@ferry/core';
 import {
+  type DatabasePollingConfig,
   type DatabaseSourceConfig,
   type DatabaseSourceConfigInput,
   databaseSourceConfigSchema,
   streamName,
 } from './config.js';
+import type { LogicalPosition, TriggerPosition } from './internal/positions.js';
 import type { DatabasePosition } from './internal/values.js';
+import { DatabaseLogicalSource } from './logical.js';
 import { DatabasePollingSource, type DatabaseSourceContext } from './polling.js';
+import { DatabaseTriggerSource } from './trigger.js';
 
-/** Validate options (defaults applied) and build the source for their mode. */
-export function createDatabaseSource(
-  config: DatabaseSourceConfigInput,
-  context: DatabaseSourceContext = {},
-): Source<DatabasePosition> {
+/** Any position the database source writes: polling watermarks, a journal sequence or an LSN. */
+export type DatabaseSourcePosition = DatabasePosition | TriggerPosition | LogicalPosition;
+
+/** Validate options the way a pipeline file is validated, naming the path of each problem. */
+export function parseDatabaseSourceConfig(config: DatabaseSourceConfigInput): DatabaseSourceConfig {
   const parsed = databaseSourceConfigSchema.safeParse(config);
   if (!parsed.success) {
     throw new ConfigError(
@@ -25,14 +29,90 @@ export function createDatabaseSource(
       })),
     );
   }
-  return new DatabasePollingSource(parsed.data, context);
+  return parsed.data;
+}
+
+function buildSource(
+  config: DatabaseSourceConfig,
+  context: DatabaseSourceContext,
+): Source<DatabaseSourcePosition> {
+  switch (config.mode) {
+    case 'trigger':
+      return new DatabaseTriggerSource(config, context) as Source<DatabaseSourcePosition>;
+    case 'logical':
+      return new DatabaseLogicalSource(config, context) as Source<DatabaseSourcePosition>;
+    default:
+      return new DatabasePollingSource(config, context) as Source<DatabaseSourcePosition>;
+  }
+}
+
+/** Validate options (defaults applied) and build the source for their mode. */
+export function createDatabaseSource(
+  config: DatabaseSourceConfigInput & { mode?: 'polling' },
+  context?: DatabaseSourceContext,
+): Source<DatabasePosition>;
+export function createDatabaseSource(
+  config: DatabaseSourceConfigInput & { mode: 'trigger' },
+  context?: DatabaseSourceContext,
+): Source<TriggerPosition>;
+export function createDatabaseSource(
+  config: DatabaseSourceConfigInput & { mode: 'logical' },
+  context?: DatabaseSourceContext,
+): Source<LogicalPosition>;
+export function createDatabaseSource(
+  config: DatabaseSourceConfigInput,
+  context?: DatabaseSourceContext,
+): Source<DatabaseSourcePosition>;
+export function createDatabaseSource(
+  config: DatabaseSourceConfigInput,
+  context: DatabaseSourceContext = {},
+): Source<DatabaseSourcePosition> {
+  return buildSource(parseDatabaseSourceConfig(config), context);
 }
 
 /** What a person should know before trusting this configuration; `ferry validate` prints these. */
 export function databaseSourceNotes(config: DatabaseSourceConfig): string[] {
+  if (config.mode === 'trigger') return triggerNotes(config);
+  if (config.mode === 'logical') return logicalNotes(config);
+  return pollingNotes(config);
+}
+
+function triggerNotes(config: Extract<DatabaseSourceConfig, { mode: 'trigger' }>): string[] {
+  const journal = `${config.journal.schema === undefined ? '' : `${config.journal.schema}.`}${config.journal.table}`;
   const notes = [
-    'polling cannot see deletes: rows deleted in the legacy table produce no event; use mode trigger or logical ' +
-      'once available, or a periodic full comparison',
+    config.installTriggers
+      ? `installTriggers is true: the journal ${journal} and triggers on every captured table are created at start when missing (needs CREATE and TRIGGER privileges)`
+      : `trigger mode needs the journal ${journal} and triggers on every captured table: run \`ferry database install-triggers <pipeline.yaml>\` once with a user allowed to create them`,
+    `the journal ${journal} serves one pipeline: acknowledged rows are deleted from it`,
+    `snapshot: ${config.snapshot}${config.snapshot === 'never' ? ' (rows that exist before the triggers are never read)' : ''}`,
+  ];
+  if (config.connection.type !== 'postgres') {
+    notes.push(
+      'the triggers list the columns of each table: run install-triggers again after adding columns',
+      ...(config.connection.type === 'better-sqlite3'
+        ? []
+        : ['TRUNCATE fires no trigger on MySQL/MariaDB and is not captured']),
+    );
+  }
+  return notes;
+}
+
+function logicalNotes(config: Extract<DatabaseSourceConfig, { mode: 'logical' }>): string[] {
+  return [
+    'logical mode needs wal_level = logical on the server and a user with the REPLICATION attribute and SELECT on the tables',
+    config.createSlot
+      ? `createSlot is true: the slot ${config.slot} and the publication ${config.publication} are created at start when missing`
+      : `the slot ${config.slot} and the publication ${config.publication} must exist: run \`ferry database create-slot <pipeline.yaml>\`, or set createSlot: true`,
+    'updates and deletes carry the whole before image only for tables with REPLICA IDENTITY FULL (create-slot --replica-identity-full sets it); otherwise only the key',
+    `an unused slot holds WAL on the server: drop it with \`ferry database drop-slot <pipeline.yaml>\` when the pipeline is retired`,
+    `snapshot: ${config.snapshot}`,
+  ];
+}
+
+function pollingNotes(config: DatabasePollingConfig): string[] {
+  const notes = [
+    'polling cannot see deletes: rows deleted in the legacy table produce no event; use mode trigger or logical, ' +
+      'or a periodic full comparison',
   ];
   for (const table of config.tables) {
     const stream = streamName(table);
@@ -70,8 +150,12 @@ export function databaseSourceNotes(config: DatabaseSourceConfig): string[] {
 
 export const databaseSourceFactory: Factory<DatabaseSourceConfig, Source> = {
   type: 'database',
-  description: 'Change capture from PostgreSQL, MySQL, MariaDB or SQLite tables through typeorm (polling).',
-  configSchema: databaseSourceConfigSchema,
-  create: (config, ctx) => new DatabasePollingSource(config, { baseDir: ctx.baseDir }),
+  description:
+    'Change capture from PostgreSQL, MySQL, MariaDB or SQLite tables: polling, trigger journal, or PostgreSQL logical replication.',
+  configSchema: databaseSourceConfigSchema as unknown as Factory<
+    DatabaseSourceConfig,
+    Source
+  >['configSchema'],
+  create: (config, ctx) => buildSource(config, { baseDir: ctx.baseDir }) as Source,
   notes: databaseSourceNotes,
 };

@@ -1,9 +1,20 @@
-// Public API of @ferry/database: the source factory, its options and its errors.
+// Public API of @ferry/database: the source factory, its options, its positions, its set-up commands and its errors.
 export {
+  createDatabaseSlot,
+  dropDatabaseSlot,
+  installDatabaseTriggers,
+  uninstallDatabaseTriggers,
+} from './admin.js';
+export {
+  type CapturedTableConfig,
   type DatabaseConnectionConfig,
+  type DatabaseLogicalConfig,
+  type DatabasePollingConfig,
   type DatabaseSourceConfig,
   type DatabaseSourceConfigInput,
   type DatabaseTableConfig,
+  type DatabaseTriggerConfig,
+  databaseModeSchemas,
   databaseSourceConfigSchema,
   streamName,
 } from './config.js';
@@ -14,6 +25,15 @@ export {
   DatabaseErrorCodes,
   type DatabaseErrorContext,
 } from './errors.js';
-export { createDatabaseSource, databaseSourceFactory, databaseSourceNotes } from './factory.js';
+export {
+  createDatabaseSource,
+  type DatabaseSourcePosition,
+  databaseSourceFactory,
+  databaseSourceNotes,
+  parseDatabaseSourceConfig,
+} from './factory.js';
+export type { LogicalPosition, SnapshotProgress, TriggerGap, TriggerPosition } from './internal/positions.js';
 export type { DatabasePosition, TableWatermark, WatermarkValue } from './internal/values.js';
+export { DatabaseLogicalSource } from './logical.js';
 export { DatabasePollingSource, type DatabaseSourceContext } from './polling.js';
+export { DatabaseTriggerSource } from './trigger.js';

@@ -10,7 +10,7 @@ import {
   sleep,
 } from '@ferry/core';
 import type { DataSource } from 'typeorm';
-import { type DatabaseSourceConfig, type DatabaseTableConfig, streamName } from './config.js';
+import { type DatabasePollingConfig, type DatabaseTableConfig, streamName } from './config.js';
 import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes } from './errors.js';
 import { Connection, dialectOf } from './internal/connection.js';
 import { CREATED_ALIAS, ID_ALIAS, INTERNAL_COLUMNS, TableQueries, TS_ALIAS } from './internal/query.js';
@@ -45,7 +45,7 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
   private readonly closed = new AbortController();
 
   constructor(
-    private readonly config: DatabaseSourceConfig,
+    private readonly config: DatabasePollingConfig,
     context: DatabaseSourceContext = {},
   ) {
     this.connection = new Connection(config.connection, context.baseDir ?? process.cwd());

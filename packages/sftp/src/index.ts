@@ -1,1 +1,18 @@
-export {};
+// Public API of @ferry/sftp: the source factory, its options, its positions and its errors.
+export {
+  type CsvFormat,
+  type FixedWidthFormat,
+  type SftpConnectionConfig,
+  type SftpSourceConfig,
+  type SftpSourceConfigInput,
+  sftpSourceConfigSchema,
+} from './config.js';
+export {
+  classifySftpError,
+  SftpError,
+  type SftpErrorCode,
+  SftpErrorCodes,
+  type SftpErrorContext,
+} from './errors.js';
+export { createSftpSource, sftpSourceFactory, sftpSourceNotes } from './factory.js';
+export { type SftpPosition, SftpSource, type SftpSourceContext } from './source.js';

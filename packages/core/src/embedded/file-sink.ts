@@ -17,6 +17,19 @@ export class FileEventLogSink implements Sink {
 
   constructor(private readonly config: FileSinkConfig) {}
 
+  private readonly topics = new Map<string, string>();
+
+  /** The topic of an event, memoised per type and schema: computed once, not per event. */
+  private topicOf(event: CanonicalEvent): string {
+    const key = `${event.type}\u0000${event.dataschema ?? ''}`;
+    let topic = this.topics.get(key);
+    if (topic === undefined) {
+      topic = topicFor(event, this.config.topic);
+      this.topics.set(key, topic);
+    }
+    return topic;
+  }
+
   pathFor(topic: string): string {
     return join(this.config.dir, `${topic.replace(/[^A-Za-z0-9._-]/g, '_')}.jsonl`);
   }
@@ -24,7 +37,7 @@ export class FileEventLogSink implements Sink {
   async write(events: CanonicalEvent[]): Promise<void> {
     const byTopic = new Map<string, CanonicalEvent[]>();
     for (const event of events) {
-      const topic = topicFor(event, this.config.topic);
+      const topic = this.topicOf(event);
       const list = byTopic.get(topic);
       if (list) list.push(event);
       else byTopic.set(topic, [event]);

@@ -41,18 +41,20 @@ describe('runPipeline', () => {
       stoppedBy: 'end',
     });
     expect(p.checkpoints.saved.get('t')).toBe(25);
-    const commits = p.journal.entries.filter((e) => !e.startsWith('read:'));
-    expect(commits).toEqual([
-      'sink:10',
-      'save:10',
-      'ack:10',
-      'sink:10',
-      'save:20',
-      'ack:20',
-      'sink:5',
-      'save:25',
-      'ack:25',
-    ]);
+    // Each checkpoint comes after the sink holds every event before it, and each ack after its checkpoint.
+    // (Batches that queue up during a commit may be committed together.)
+    let written = 0;
+    let saved = 0;
+    for (const entry of p.journal.entries) {
+      const [kind, n] = entry.split(':') as [string, string];
+      if (kind === 'sink') written += Number(n);
+      if (kind === 'save') {
+        saved = Number(n);
+        expect(written).toBeGreaterThanOrEqual(saved);
+      }
+      if (kind === 'ack') expect(Number(n)).toBe(saved);
+    }
+    expect(saved).toBe(25);
     expect(p.source.closed).toBe(true);
   });
 
@@ -324,5 +326,30 @@ describe('runPipeline', () => {
     await runPipeline({ name: 't', mapping: identityMapping, retry: fastRetry, ...again });
     expect(again.source.reads).toEqual([20]);
     expect(again.sink.events.map((e) => e.id)).toEqual(first.sink.events.slice(20).map((e) => e.id));
+  });
+});
+
+describe('group commit', () => {
+  it('commits batches that queued up behind a slow write together: fewer writes and checkpoints, nothing lost', async () => {
+    const journal: Journal = { entries: [] };
+    const source = new ArraySource(records(100), 10, journal);
+    const sink = new MemorySink(journal);
+    sink.writeDelayMs = 20;
+    const checkpoints = new MemoryCheckpoints(journal);
+    const summary = await runPipeline({
+      name: 't',
+      source,
+      sink,
+      deadLetters: new MemoryDeadLetters(journal),
+      checkpoints,
+      mapping: identityMapping,
+      retry: fastRetry,
+      maxInFlightBatches: 4,
+    });
+    expect(summary).toMatchObject({ batches: 10, eventsWritten: 100 });
+    expect(sink.events.map((e) => e.subject)).toEqual(records(100).map((r) => String(r.key.ID)));
+    expect(sink.writes).toBeLessThan(10);
+    expect(journal.entries.filter((e) => e.startsWith('save:')).length).toBe(sink.writes);
+    expect(checkpoints.saved.get('t')).toBe(100);
   });
 });

@@ -69,7 +69,11 @@ function defaultPort(type: 'postgres' | 'mysql' | 'mariadb'): number {
   return type === 'postgres' ? 5432 : 3306;
 }
 
-function dataSourceOptions(connection: DatabaseConnectionConfig, baseDir: string): DataSourceOptions {
+function dataSourceOptions(
+  connection: DatabaseConnectionConfig,
+  baseDir: string,
+  writable: boolean,
+): DataSourceOptions {
   // Query logging prints parameters (typeorm#5497), and parameters are row values: keep it off.
   const common = { logging: false, synchronize: false, entities: [], migrationsRun: false };
   switch (connection.type) {
@@ -78,8 +82,8 @@ function dataSourceOptions(connection: DatabaseConnectionConfig, baseDir: string
         ...common,
         type: 'better-sqlite3',
         database: resolve(baseDir, connection.database),
-        // A capture process has no business writing to the legacy database.
-        readonly: true,
+        // Polling has no business writing to the legacy database; the trigger mode purges its journal.
+        readonly: !writable,
         fileMustExist: true,
         timeout: connection.busyTimeoutMs,
       };
@@ -122,6 +126,7 @@ export class Connection {
   constructor(
     private readonly config: DatabaseConnectionConfig,
     private readonly baseDir: string,
+    private readonly writable = false,
   ) {
     this.target = describeTarget(config, baseDir);
   }
@@ -173,7 +178,7 @@ export class Connection {
         );
       }
     }
-    const dataSource = new DataSource(dataSourceOptions(this.config, this.baseDir));
+    const dataSource = new DataSource(dataSourceOptions(this.config, this.baseDir, this.writable));
     try {
       await dataSource.initialize();
     } catch (error) {

@@ -21,6 +21,7 @@ import {
   createDatabaseSource,
   type DatabasePosition,
   type DatabaseSourceConfigInput,
+  databaseModeSchemas,
   databaseSourceConfigSchema,
   databaseSourceFactory,
 } from '../../src/index.js';
@@ -626,15 +627,46 @@ describe('database source: options', () => {
     const notes = databaseSourceFactory.notes?.(config) ?? [];
     expect(notes[0]).toMatch(/^polling cannot see deletes/);
     expect(notes.join('\n')).toContain('updates to existing rows are not seen');
-    const shape = databaseSourceConfigSchema.shape;
-    for (const [name, option] of Object.entries(shape)) {
-      expect(option.description, name).toBeTruthy();
+    for (const [mode, schema] of Object.entries(databaseModeSchemas)) {
+      for (const [name, option] of Object.entries(schema.shape)) {
+        expect(option.description, `${mode}.${name}`).toBeTruthy();
+      }
     }
   });
 });
 
 describe('classifyDatabaseError', () => {
   const cases: [string, Record<string, unknown>, string, boolean][] = [
+    [
+      'wal_level not logical',
+      { code: '55000', message: 'logical decoding requires wal_level >= logical' },
+      'DB_LOGICAL_DISABLED',
+      false,
+    ],
+    [
+      'slot active elsewhere',
+      { code: '55006', message: 'replication slot "ferry" is active for PID 4242' },
+      'DB_SLOT_IN_USE',
+      true,
+    ],
+    [
+      'slot missing',
+      { code: '42704', message: 'replication slot "ferry" does not exist' },
+      'DB_SLOT_MISSING',
+      false,
+    ],
+    [
+      'no REPLICATION attribute',
+      { code: '42501', message: 'must be superuser or replication role to start walsender' },
+      'DB_REPLICATION_DENIED',
+      false,
+    ],
+    [
+      'slot invalidated',
+      { code: '55000', message: 'can no longer get changes from replication slot "ferry"' },
+      'DB_SLOT_INVALIDATED',
+      false,
+    ],
     [
       'connection refused',
       { code: 'ECONNREFUSED', errno: -111, syscall: 'connect' },

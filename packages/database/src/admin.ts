@@ -1,0 +1,154 @@
+// Set-up that Ferry does only when asked (`ferry database …`): installing the trigger journal, creating and
+// dropping the logical replication slot and publication.
+import type { DataSource } from 'typeorm';
+import type { DatabaseLogicalConfig, DatabaseSourceConfig, DatabaseTriggerConfig } from './config.js';
+import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes } from './errors.js';
+import {
+  type CapturedTable,
+  describeTable,
+  installStatements,
+  journalNames,
+  uninstallStatements,
+} from './internal/capture.js';
+import { Connection, dialectOf } from './internal/connection.js';
+import { checkWalLevel, createSlot, publicationSql, slotInfo } from './logical.js';
+import type { DatabaseSourceContext } from './polling.js';
+import { installCapture } from './trigger.js';
+
+async function withConnection<T>(
+  config: DatabaseSourceConfig,
+  context: DatabaseSourceContext,
+  operation: string,
+  work: (dataSource: DataSource, tables: CapturedTable[], target: string) => Promise<T>,
+): Promise<T> {
+  const connection = new Connection(config.connection, context.baseDir ?? process.cwd(), true);
+  try {
+    const dataSource = await connection.open();
+    const dialect = dialectOf(dataSource);
+    const tables: CapturedTable[] = [];
+    for (const table of config.tables)
+      tables.push(await describeTable(dataSource, dialect, table, connection.target));
+    return await work(dataSource, tables, connection.target);
+  } catch (error) {
+    throw classifyDatabaseError(error, { operation, target: connection.target });
+  } finally {
+    await connection.close();
+  }
+}
+
+function requireMode<M extends DatabaseSourceConfig['mode']>(
+  config: DatabaseSourceConfig,
+  mode: M,
+  command: string,
+): asserts config is Extract<DatabaseSourceConfig, { mode: M }> {
+  if (config.mode !== mode) {
+    throw new DatabaseError(
+      DatabaseErrorCodes.DB_QUERY_FAILED,
+      `${command} applies to source mode ${mode}; this pipeline's source has mode ${config.mode}`,
+    );
+  }
+}
+
+/** Create (or refresh) the journal and the triggers; returns the statements run. */
+export async function installDatabaseTriggers(
+  config: DatabaseSourceConfig,
+  context: DatabaseSourceContext = {},
+): Promise<string[]> {
+  requireMode(config, 'trigger', 'install-triggers');
+  const trigger: DatabaseTriggerConfig = config;
+  return withConnection(config, context, 'install-triggers', async (dataSource, tables) => {
+    const dialect = dialectOf(dataSource);
+    const names = await journalNames(dataSource, dialect, trigger.journal);
+    await installCapture(dataSource, dialect, names, tables);
+    return installStatements(dialect, names, tables);
+  });
+}
+
+/** Remove the triggers, and the journal too when `dropJournal`. */
+export async function uninstallDatabaseTriggers(
+  config: DatabaseSourceConfig,
+  context: DatabaseSourceContext = {},
+  options: { dropJournal?: boolean } = {},
+): Promise<string[]> {
+  requireMode(config, 'trigger', 'uninstall-triggers');
+  const trigger: DatabaseTriggerConfig = config;
+  return withConnection(config, context, 'uninstall-triggers', async (dataSource, tables) => {
+    const dialect = dialectOf(dataSource);
+    const names = await journalNames(dataSource, dialect, trigger.journal);
+    const statements = uninstallStatements(dialect, names, tables, options.dropJournal ?? false);
+    for (const sql of statements) await dataSource.query(sql);
+    return statements;
+  });
+}
+
+/**
+ * Create the publication and the slot when missing (and set REPLICA IDENTITY FULL when asked, so updates
+ * and deletes carry the whole before image). Returns what was done.
+ */
+export async function createDatabaseSlot(
+  config: DatabaseSourceConfig,
+  context: DatabaseSourceContext = {},
+  options: { replicaIdentityFull?: boolean } = {},
+): Promise<string[]> {
+  requireMode(config, 'logical', 'create-slot');
+  const logical: DatabaseLogicalConfig = config;
+  return withConnection(config, context, 'create-slot', async (dataSource, tables, target) => {
+    await checkWalLevel(dataSource, target);
+    const done: string[] = [];
+    if (options.replicaIdentityFull) {
+      for (const table of tables) {
+        await dataSource.query(`ALTER TABLE ${table.sql} REPLICA IDENTITY FULL`);
+        done.push(`ALTER TABLE ${table.sql} REPLICA IDENTITY FULL`);
+      }
+    }
+    const publications = (await dataSource.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [
+      logical.publication,
+    ])) as unknown[];
+    if (publications.length === 0) {
+      const sql = publicationSql(dataSource, logical.publication, tables);
+      await dataSource.query(sql);
+      done.push(sql);
+    }
+    if (!(await slotInfo(dataSource, logical.slot)).exists) {
+      const c = logical.connection;
+      if (c.type === 'better-sqlite3') throw new Error('logical mode needs PostgreSQL');
+      const created = await createSlot(
+        {
+          host: c.host,
+          port: c.port ?? 5432,
+          user: c.username,
+          ...(c.password === undefined ? {} : { password: c.password }),
+          database: c.database,
+          connectionTimeoutMillis: c.connectTimeoutMs,
+        },
+        logical.slot,
+        false,
+      );
+      done.push(`CREATE_REPLICATION_SLOT ${logical.slot} LOGICAL pgoutput (at ${created.lsn})`);
+    }
+    return done;
+  });
+}
+
+/** Drop the slot (so it stops holding WAL) and, when asked, the publication. */
+export async function dropDatabaseSlot(
+  config: DatabaseSourceConfig,
+  context: DatabaseSourceContext = {},
+  options: { dropPublication?: boolean } = {},
+): Promise<string[]> {
+  requireMode(config, 'logical', 'drop-slot');
+  const logical: DatabaseLogicalConfig = config;
+  return withConnection(config, context, 'drop-slot', async (dataSource) => {
+    const done: string[] = [];
+    if ((await slotInfo(dataSource, logical.slot)).exists) {
+      await dataSource.query('SELECT pg_drop_replication_slot($1)', [logical.slot]);
+      done.push(`pg_drop_replication_slot('${logical.slot}')`);
+    }
+    if (options.dropPublication) {
+      const sql = `DROP PUBLICATION IF EXISTS ${dataSource.driver.escape(logical.publication)}`;
+      await dataSource.query(sql);
+      done.push(sql);
+    }
+    return done;
+  });
+}

@@ -1,0 +1,377 @@
+// What the trigger and logical modes share: a captured table's columns and how each is represented, the SQL
+// that renders a row as a JSON image, keyset-paged snapshot queries, and the journal's DDL (tables, triggers).
+import { createHash } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import { type CapturedTableConfig, streamName } from '../config.js';
+import { DatabaseError, DatabaseErrorCodes } from '../errors.js';
+import type { Dialect } from './connection.js';
+import { type ColumnKind, decodeImage, mysqlKind, pgKind, sqliteKind } from './images.js';
+
+export interface CapturedTable {
+  config: CapturedTableConfig;
+  stream: string;
+  /** The table's name escaped (and schema-qualified) for SQL. */
+  sql: string;
+  columns: ColumnKind[];
+  kinds: Map<string, ColumnKind>;
+}
+
+type Row = Record<string, unknown>;
+
+export function param(dataSource: DataSource, index: number): string {
+  return dataSource.driver.createParameter(`p${index}`, index);
+}
+
+export function qualified(dialect: Dialect, name: string, schema: string | undefined): string {
+  return schema === undefined ? dialect.escape(name) : `${dialect.escape(schema)}.${dialect.escape(name)}`;
+}
+
+/** Read a table's columns from the catalogue; a missing table is DB_TABLE_NOT_FOUND. */
+export async function describeTable(
+  dataSource: DataSource,
+  dialect: Dialect,
+  table: CapturedTableConfig,
+  target: string,
+): Promise<CapturedTable> {
+  const stream = streamName(table);
+  const sql = qualified(dialect, table.name, table.schema);
+  let columns: ColumnKind[];
+  if (dialect.name === 'postgres') {
+    const rows = (await dataSource.query(
+      `SELECT a.attname AS name, t.typname AS typname, t.typcategory AS category, e.typname AS element
+         FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+         LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
+        WHERE a.attrelid = to_regclass(${param(dataSource, 0)}) AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum`,
+      [sql],
+    )) as Row[];
+    columns = rows.map((r) =>
+      pgKind(
+        String(r.name),
+        String(r.typname),
+        String(r.category),
+        r.element == null ? undefined : String(r.element),
+      ),
+    );
+  } else if (dialect.name === 'mysql') {
+    const rows = (await dataSource.query(
+      `SELECT COLUMN_NAME AS name, DATA_TYPE AS dt, COLUMN_TYPE AS ct FROM information_schema.COLUMNS
+        WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
+      [table.schema ?? null, table.name],
+    )) as Row[];
+    columns = rows.map((r) => mysqlKind(String(r.name), String(r.dt), String(r.ct)));
+  } else {
+    const rows = (await dataSource.query('SELECT name, type FROM pragma_table_info(?, ?)', [
+      table.name,
+      table.schema ?? 'main',
+    ])) as Row[];
+    columns = rows.map((r) => sqliteKind(String(r.name), String(r.type)));
+  }
+  if (columns.length === 0) {
+    throw new DatabaseError(
+      DatabaseErrorCodes.DB_TABLE_NOT_FOUND,
+      `table ${stream} does not exist on ${target} or the user cannot see it. Check tables[].name and ` +
+        'tables[].schema; names are matched exactly, including case.',
+      { details: { operation: 'describe', stream, target } },
+    );
+  }
+  const names = new Set(columns.map((c) => c.name));
+  const missing = table.key.filter((k) => !names.has(k));
+  if (missing.length > 0) {
+    throw new DatabaseError(
+      DatabaseErrorCodes.DB_COLUMN_NOT_FOUND,
+      `key column ${missing.join(', ')} does not exist in table ${stream} on ${target}. Check tables[].key ` +
+        'against `ferry discover`.',
+      { details: { operation: 'describe', stream, target } },
+    );
+  }
+  return { config: table, stream, sql, columns, kinds: new Map(columns.map((c) => [c.name, c])) };
+}
+
+function sqlString(text: string, backslashes: boolean): string {
+  const escaped = text.replaceAll("'", "''");
+  return `'${backslashes ? escaped.replaceAll('\\', '\\\\') : escaped}'`;
+}
+
+/**
+ * SQL rendering the row `alias` (NEW, OLD or a table alias) as JSON text. PostgreSQL renders the whole row;
+ * MariaDB and SQLite need the column list, so their triggers are rebuilt when columns are added.
+ */
+export function imageSql(dialect: Dialect, table: CapturedTable, alias: string): string {
+  if (dialect.name === 'postgres') return `to_json(${alias})`;
+  const parts = table.columns.map((column) => {
+    const ref = `${alias}.${dialect.escape(column.name)}`;
+    if (dialect.name === 'mysql') {
+      const value =
+        column.kind === 'binary'
+          ? `TO_BASE64(${ref})`
+          : column.kind === 'epoch'
+            ? `UNIX_TIMESTAMP(${ref})`
+            : ref;
+      return `${sqlString(column.name, true)}, ${value}`;
+    }
+    return `${sqlString(column.name, false)}, CASE typeof(${ref}) WHEN 'blob' THEN json_array(hex(${ref})) ELSE ${ref} END`;
+  });
+  return dialect.name === 'mysql' ? `JSON_OBJECT(${parts.join(', ')})` : `json_object(${parts.join(', ')})`;
+}
+
+export const IMAGE_ALIAS = '__ferry_image';
+
+/** One snapshot chunk: rows after `after` (a key) in key order, each as a JSON image. */
+export function snapshotChunkQuery(
+  dataSource: DataSource,
+  dialect: Dialect,
+  table: CapturedTable,
+  after: Record<string, unknown> | null,
+  limit: number,
+): { sql: string; params: unknown[] } {
+  const keys = table.config.key.map((k) => dialect.escape(k));
+  const params: unknown[] = [];
+  const p = (value: unknown) => {
+    params.push(value);
+    return param(dataSource, params.length - 1);
+  };
+  let where = '';
+  if (after !== null) {
+    const values = table.config.key.map((k) => p(after[k]));
+    where =
+      keys.length === 1
+        ? `WHERE ${keys[0]} > ${values[0]}`
+        : `WHERE (${keys.join(', ')}) > (${values.join(', ')})`;
+  }
+  // Rendered as text: drivers would otherwise parse JSON results themselves and round the numbers.
+  const image =
+    dialect.name === 'postgres'
+      ? 'to_json(t)::text'
+      : dialect.name === 'mysql'
+        ? `CAST(${imageSql(dialect, table, 't')} AS CHAR)`
+        : imageSql(dialect, table, 't');
+  const sql = `SELECT ${image} AS ${dialect.escape(IMAGE_ALIAS)} FROM ${table.sql} t ${where} ORDER BY ${keys.map((k) => `t.${k}`).join(', ')} LIMIT ${p(limit)}`;
+  return { sql, params };
+}
+
+export function decodeSnapshotRow(row: Row, table: CapturedTable): Record<string, unknown> {
+  return decodeImage(row[IMAGE_ALIAS] as string, table.kinds) ?? {};
+}
+
+export function keyOf(
+  image: Record<string, unknown> | undefined,
+  table: CapturedTable,
+): Record<string, unknown> {
+  const key: Record<string, unknown> = {};
+  for (const name of table.config.key) key[name] = image?.[name] ?? null;
+  return key;
+}
+
+// ---- The trigger journal ----
+
+export interface JournalNames {
+  /** Escaped, qualified journal table. */
+  table: string;
+  /** Escaped, qualified PostgreSQL trigger function. */
+  fn: string;
+  triggerPrefix: string;
+}
+
+function shortHash(text: string): string {
+  return createHash('sha1').update(text).digest('hex').slice(0, 10);
+}
+
+export async function journalNames(
+  dataSource: DataSource,
+  dialect: Dialect,
+  journal: { table: string; schema?: string | undefined },
+): Promise<JournalNames> {
+  let schema = journal.schema;
+  if (schema === undefined && dialect.name === 'postgres') {
+    // The trigger function runs with a fixed search_path, so it names the journal's schema itself.
+    const [row] = (await dataSource.query('SELECT current_schema() AS s')) as Row[];
+    schema = String(row?.s);
+  }
+  const table = qualified(dialect, journal.table, dialect.name === 'sqlite' ? undefined : schema);
+  const hash = shortHash(`${schema ?? ''}.${journal.table}`);
+  return {
+    table,
+    fn: qualified(dialect, `ferry_capture_${hash}`, schema),
+    triggerPrefix: `ferry_${hash}`,
+  };
+}
+
+function triggerName(names: JournalNames, table: CapturedTable, suffix: string): string {
+  return `${names.triggerPrefix}_${shortHash(table.stream)}_${suffix}`;
+}
+
+/** The statements that create the journal and the triggers (idempotent: existing triggers are replaced). */
+export function installStatements(dialect: Dialect, names: JournalNames, tables: CapturedTable[]): string[] {
+  const q = (name: string) => dialect.escape(name);
+  const statements: string[] = [];
+  if (dialect.name === 'postgres') {
+    statements.push(
+      `CREATE TABLE IF NOT EXISTS ${names.table} (
+         seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         stream TEXT NOT NULL,
+         op CHAR(1) NOT NULL,
+         before_image JSON,
+         after_image JSON,
+         changed_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp())`,
+      // SECURITY DEFINER: the legacy application's users need no privilege on the journal.
+      `CREATE OR REPLACE FUNCTION ${names.fn}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+         SET search_path = pg_catalog, pg_temp AS $ferry$
+       BEGIN
+         IF TG_OP = 'INSERT' THEN
+           INSERT INTO ${names.table} (stream, op, after_image) VALUES (TG_ARGV[0], 'c', to_json(NEW));
+         ELSIF TG_OP = 'UPDATE' THEN
+           INSERT INTO ${names.table} (stream, op, before_image, after_image) VALUES (TG_ARGV[0], 'u', to_json(OLD), to_json(NEW));
+         ELSIF TG_OP = 'DELETE' THEN
+           INSERT INTO ${names.table} (stream, op, before_image) VALUES (TG_ARGV[0], 'd', to_json(OLD));
+         ELSE
+           INSERT INTO ${names.table} (stream, op) VALUES (TG_ARGV[0], 't');
+         END IF;
+         RETURN NULL;
+       END
+       $ferry$`,
+    );
+    for (const table of tables) {
+      const row = q(triggerName(names, table, 'row'));
+      const truncate = q(triggerName(names, table, 'truncate'));
+      const stream = sqlString(table.stream, false);
+      statements.push(
+        `DROP TRIGGER IF EXISTS ${row} ON ${table.sql}`,
+        `CREATE TRIGGER ${row} AFTER INSERT OR UPDATE OR DELETE ON ${table.sql} FOR EACH ROW EXECUTE FUNCTION ${names.fn}(${stream})`,
+        `DROP TRIGGER IF EXISTS ${truncate} ON ${table.sql}`,
+        `CREATE TRIGGER ${truncate} AFTER TRUNCATE ON ${table.sql} FOR EACH STATEMENT EXECUTE FUNCTION ${names.fn}(${stream})`,
+      );
+    }
+    return statements;
+  }
+  if (dialect.name === 'mysql') {
+    statements.push(
+      `CREATE TABLE IF NOT EXISTS ${names.table} (
+         seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+         stream VARCHAR(255) NOT NULL,
+         op CHAR(1) NOT NULL,
+         before_image LONGTEXT NULL,
+         after_image LONGTEXT NULL,
+         changed_at DATETIME(6) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    );
+    for (const table of tables) {
+      const schema = table.config.schema === undefined ? '' : `${q(table.config.schema)}.`;
+      const stream = sqlString(table.stream, true);
+      const events: [string, string, string, string][] = [
+        ['INSERT', 'i', "'c'", `NULL, ${imageSql(dialect, table, 'NEW')}`],
+        ['UPDATE', 'u', "'u'", `${imageSql(dialect, table, 'OLD')}, ${imageSql(dialect, table, 'NEW')}`],
+        ['DELETE', 'd', "'d'", `${imageSql(dialect, table, 'OLD')}, NULL`],
+      ];
+      for (const [event, suffix, op, images] of events) {
+        const name = `${schema}${q(triggerName(names, table, suffix))}`;
+        statements.push(
+          `DROP TRIGGER IF EXISTS ${name}`,
+          `CREATE TRIGGER ${name} AFTER ${event} ON ${table.sql} FOR EACH ROW
+             INSERT INTO ${names.table} (stream, op, before_image, after_image, changed_at)
+             VALUES (${stream}, ${op}, ${images}, UTC_TIMESTAMP(6))`,
+        );
+      }
+    }
+    return statements;
+  }
+  statements.push(
+    `CREATE TABLE IF NOT EXISTS ${names.table} (
+       seq INTEGER PRIMARY KEY AUTOINCREMENT,
+       stream TEXT NOT NULL,
+       op TEXT NOT NULL,
+       before_image TEXT,
+       after_image TEXT,
+       changed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))`,
+  );
+  for (const table of tables) {
+    const stream = sqlString(table.stream, false);
+    const events: [string, string, string, string][] = [
+      ['INSERT', 'i', "'c'", `NULL, ${imageSql(dialect, table, 'NEW')}`],
+      ['UPDATE', 'u', "'u'", `${imageSql(dialect, table, 'OLD')}, ${imageSql(dialect, table, 'NEW')}`],
+      ['DELETE', 'd', "'d'", `${imageSql(dialect, table, 'OLD')}, NULL`],
+    ];
+    for (const [event, suffix, op, images] of events) {
+      const name = q(triggerName(names, table, suffix));
+      statements.push(
+        `DROP TRIGGER IF EXISTS ${name}`,
+        `CREATE TRIGGER ${name} AFTER ${event} ON ${q(table.config.name)} BEGIN
+           INSERT INTO ${names.table} (stream, op, before_image, after_image) VALUES (${stream}, ${op}, ${images});
+         END`,
+      );
+    }
+  }
+  return statements;
+}
+
+/** The statements that remove the triggers (and, when asked, the journal). */
+export function uninstallStatements(
+  dialect: Dialect,
+  names: JournalNames,
+  tables: CapturedTable[],
+  dropJournal: boolean,
+): string[] {
+  const q = (name: string) => dialect.escape(name);
+  const statements: string[] = [];
+  for (const table of tables) {
+    if (dialect.name === 'postgres') {
+      statements.push(
+        `DROP TRIGGER IF EXISTS ${q(triggerName(names, table, 'row'))} ON ${table.sql}`,
+        `DROP TRIGGER IF EXISTS ${q(triggerName(names, table, 'truncate'))} ON ${table.sql}`,
+      );
+    } else {
+      const schema =
+        dialect.name === 'mysql' && table.config.schema !== undefined ? `${q(table.config.schema)}.` : '';
+      for (const suffix of ['i', 'u', 'd'])
+        statements.push(`DROP TRIGGER IF EXISTS ${schema}${q(triggerName(names, table, suffix))}`);
+    }
+  }
+  if (dropJournal) {
+    statements.push(`DROP TABLE IF EXISTS ${names.table}`);
+    if (dialect.name === 'postgres') statements.push(`DROP FUNCTION IF EXISTS ${names.fn}()`);
+  }
+  return statements;
+}
+
+/** Streams whose triggers are missing, or `journal` when the journal table itself is; empty when all is set. */
+export async function missingCapture(
+  dataSource: DataSource,
+  dialect: Dialect,
+  names: JournalNames,
+  tables: CapturedTable[],
+): Promise<string[]> {
+  const missing: string[] = [];
+  try {
+    await dataSource.query(`SELECT seq FROM ${names.table} WHERE 1 = 0`);
+  } catch {
+    missing.push('journal');
+  }
+  for (const table of tables) {
+    let found: Set<string>;
+    if (dialect.name === 'postgres') {
+      const rows = (await dataSource.query(
+        `SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass(${param(dataSource, 0)}) AND NOT tgisinternal`,
+        [table.sql],
+      )) as Row[];
+      found = new Set(rows.map((r) => String(r.tgname)));
+      if (!found.has(triggerName(names, table, 'row'))) missing.push(table.stream);
+    } else if (dialect.name === 'mysql') {
+      // information_schema.TRIGGERS lists only triggers of tables the user holds TRIGGER on, so a
+      // least-privileged reader cannot check; an empty list is taken as "cannot tell".
+      const rows = (await dataSource.query(
+        `SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS
+          WHERE EVENT_OBJECT_SCHEMA = COALESCE(?, DATABASE()) AND EVENT_OBJECT_TABLE = ?`,
+        [table.config.schema ?? null, table.config.name],
+      )) as Row[];
+      found = new Set(rows.map((r) => String(r.name)));
+      if (found.size > 0 && !found.has(triggerName(names, table, 'i'))) missing.push(table.stream);
+    } else {
+      const rows = (await dataSource.query(
+        `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?`,
+        [table.config.name],
+      )) as Row[];
+      found = new Set(rows.map((r) => String(r.name)));
+      if (!found.has(triggerName(names, table, 'i'))) missing.push(table.stream);
+    }
+  }
+  return missing;
+}

@@ -1,0 +1,213 @@
+// SIGKILL of the built `ferry` CLI streaming a PostgreSQL table by logical replication to the file sink, once
+// in the middle of the snapshot and once in the middle of the stream, while a writer keeps changing rows:
+// after a final --once run every committed change is in the event log, the state rebuilt from the log equals
+// the table, and no event id stands for two different payloads.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type CanonicalEvent, readEventLog } from '@ferry/core';
+import { DataSource } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
+import { services } from '../../../../test/services/endpoints.js';
+
+const ROWS = 30_000;
+
+describe('database source: logical postgres, SIGKILL through the CLI', () => {
+  const { host, port, user, password, database } = services.postgres;
+  let admin: DataSource;
+  const suffix = randomBytes(4).toString('hex');
+  const table = `ferry_crash_${suffix}`;
+  const slot = `ferry_crash_${suffix}`;
+  let dir: string;
+
+  beforeAll(async () => {
+    admin = new DataSource({ type: 'postgres', host, port, username: user, password, database, logging: false });
+    await admin.initialize();
+    dir = await mkdtemp(join(tmpdir(), 'ferry-crash-'));
+  });
+
+  afterAll(async () => {
+    for (let i = 0; i < 100; i += 1) {
+      const rows = (await admin.query('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [
+        slot,
+      ])) as { active: boolean }[];
+      if (rows.length === 0) break;
+      if (!rows[0]?.active) {
+        await admin.query('SELECT pg_drop_replication_slot($1)', [slot]);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await admin.query(`DROP PUBLICATION IF EXISTS ${slot}`);
+    await admin.query(`DROP TABLE IF EXISTS ${table}`);
+    await admin.destroy();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('loses no change and keeps ids stable across kills mid-snapshot and mid-stream', async () => {
+    await admin.query(`CREATE TABLE ${table} (id BIGINT PRIMARY KEY, v INTEGER NOT NULL, name TEXT NOT NULL)`);
+    await admin.query(`ALTER TABLE ${table} REPLICA IDENTITY FULL`);
+    await admin.query(
+      `INSERT INTO ${table} SELECT g, 0, 'row ' || g FROM generate_series(1, ${ROWS}) AS g`,
+    );
+    const pipeline = join(dir, 'pipeline.yaml');
+    await writeFile(
+      pipeline,
+      [
+        `pipeline: crash-${suffix}`,
+        'source:',
+        '  type: database',
+        '  mode: logical',
+        `  connection: { type: postgres, host: ${host}, port: ${port}, username: ${user}, password: "\${env:FERRY_CRASH_PG_PASSWORD}", database: ${database} }`,
+        `  tables: [{ name: ${table}, key: [id] }]`,
+        `  slot: ${slot}`,
+        `  publication: ${slot}`,
+        '  createSlot: true',
+        '  snapshotChunkSize: 250',
+        '  batchSize: 500',
+        '  heartbeatIntervalMs: 1000',
+        'mapping:',
+        '  subject: id',
+        '  fields: { id: id, v: v, name: name }',
+        'contract: { type: test.crash, version: 1.0.0 }',
+        'sink: { type: file, dir: ./events }',
+        'deadLetters: { type: file, dir: ./dead-letters }',
+        'checkpoints: { type: file, dir: ./checkpoints }',
+        '',
+      ].join('\n'),
+    );
+    const env = { FERRY_CRASH_PG_PASSWORD: password };
+    const log = join(dir, 'events', 'test.crash.v1.jsonl');
+    const lines = async () => {
+      const text = await readFile(log, 'utf8').catch(() => '');
+      let n = 0;
+      for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n += 1;
+      return n;
+    };
+
+    // The writer: small transactions updating random rows, inserting new ones and deleting some of those.
+    const committed: { id: number; v: number | 'deleted' }[] = [];
+    let writing = true;
+    let nextId = ROWS + 1;
+    const inserted: number[] = [];
+    const writer = (async () => {
+      const versions = new Map<number, number>();
+      while (writing) {
+        const ids = new Set<number>();
+        while (ids.size < 3) ids.add(1 + Math.floor(Math.random() * ROWS));
+        const changes: { id: number; v: number | 'deleted' }[] = [];
+        await admin.transaction(async (m) => {
+          for (const id of ids) {
+            const [row] = (await m.query(`UPDATE ${table} SET v = v + 1 WHERE id = $1 RETURNING v`, [
+              id,
+            ])) as [{ v: number }[], number];
+            const v = row[0]?.v as number;
+            changes.push({ id, v });
+          }
+          const id = nextId++;
+          await m.query(`INSERT INTO ${table} VALUES ($1, 0, $2)`, [id, `new ${id}`]);
+          changes.push({ id, v: 0 });
+          if (inserted.length > 5 && Math.random() < 0.3) {
+            const gone = inserted.splice(Math.floor(Math.random() * inserted.length), 1)[0] as number;
+            await m.query(`DELETE FROM ${table} WHERE id = $1`, [gone]);
+            changes.push({ id: gone, v: 'deleted' });
+          }
+        });
+        for (const c of changes) {
+          committed.push(c);
+          if (c.v === 0) inserted.push(c.id);
+          if (typeof c.v === 'number') versions.set(c.id, c.v);
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+
+    try {
+      // 1. Killed in the middle of the snapshot.
+      const first = startCli(['run', pipeline], env);
+      await waitFor(
+        async () =>
+          ((await admin.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot])) as unknown[])
+            .length > 0,
+        30_000,
+        'the slot to be created',
+      );
+      await waitFor(async () => (await lines()) >= ROWS / 5, 60_000, 'a fifth of the snapshot');
+      first.child.kill('SIGKILL');
+      const killed1 = await first.done;
+      expect(killed1.signal).toBe('SIGKILL');
+      const atFirstKill = await lines();
+      expect(atFirstKill).toBeLessThan(ROWS);
+
+      // 2. Restarted: it finishes the snapshot, streams, and is killed in the middle of the stream.
+      const second = startCli(['run', pipeline], env);
+      await waitFor(async () => (await lines()) >= atFirstKill + ROWS + 300, 120_000, 'streamed changes');
+      second.child.kill('SIGKILL');
+      const killed2 = await second.done;
+      expect(killed2.signal, killed2.stderr).toBe('SIGKILL');
+    } finally {
+      writing = false;
+      await writer;
+    }
+
+    // 3. A last run drains what was written.
+    const third = startCli(['run', '--once', pipeline], env);
+    const done = await Promise.race([
+      third.done,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => {
+          third.child.kill('SIGKILL');
+          reject(new Error('the final --once run did not end within 120 s'));
+        }, 120_000),
+      ),
+    ]);
+    expect(done.code, done.stderr).toBe(0);
+
+    const events: CanonicalEvent[] = [];
+    for await (const event of readEventLog(log)) events.push(event);
+
+    // No id stands for two payloads.
+    const payloads = new Map<string, string>();
+    for (const event of events) {
+      const payload = JSON.stringify([event.ferryop, event.data]);
+      const seen = payloads.get(event.id);
+      if (seen !== undefined) expect(payload, `event ${event.id}`).toBe(seen);
+      payloads.set(event.id, payload);
+    }
+
+    // The state rebuilt from the log equals the table.
+    const state = new Map<string, string>();
+    for (const event of events) {
+      if (event.ferryop === 'delete') state.delete(String(event.subject));
+      else state.set(String(event.subject), JSON.stringify(event.data));
+    }
+    const rows = (await admin.query(`SELECT id::text AS id, v, name FROM ${table} ORDER BY id`)) as {
+      id: string;
+      v: number;
+      name: string;
+    }[];
+    expect(state.size).toBe(rows.length);
+    for (const row of rows) expect(state.get(row.id), `row ${row.id}`).toBe(JSON.stringify(row));
+
+    // Every committed change is in the log: an update or insert with its value (or a snapshot read of a later
+    // value, for changes made before the slot existed), every delete as a delete.
+    const seen = new Set<string>();
+    const snapshotted = new Map<string, number>();
+    for (const event of events) {
+      const data = event.data as { id: string; v: number } | undefined;
+      if (event.ferryop === 'delete') seen.add(`${event.subject}:deleted`);
+      else if (event.ferryop === 'read') {
+        snapshotted.set(String(event.subject), Math.max(data?.v ?? 0, snapshotted.get(String(event.subject)) ?? 0));
+      } else seen.add(`${event.subject}:${data?.v}`);
+    }
+    const missing = committed.filter(
+      (c) =>
+        !seen.has(`${c.id}:${c.v}`) &&
+        !(typeof c.v === 'number' && (snapshotted.get(String(c.id)) ?? -1) >= c.v),
+    );
+    expect(committed.length).toBeGreaterThan(300);
+    expect(missing).toEqual([]);
+  }, 400_000);
+});

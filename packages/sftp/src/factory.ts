@@ -1,0 +1,61 @@
+// The SFTP source's entry points: the factory the CLI registers under `type: sftp`, and a function for
+// programs that build a pipeline in code.
+import { ConfigError, type Factory, formatPath, type Source } from '@ferry/core';
+import { type SftpSourceConfig, type SftpSourceConfigInput, sftpSourceConfigSchema } from './config.js';
+import { type SftpPosition, SftpSource, type SftpSourceContext } from './source.js';
+
+/** Validate options (defaults applied) and build the source. */
+export function createSftpSource(
+  config: SftpSourceConfigInput,
+  context: SftpSourceContext = {},
+): Source<SftpPosition> {
+  const parsed = sftpSourceConfigSchema.safeParse(config);
+  if (!parsed.success) {
+    throw new ConfigError(
+      undefined,
+      parsed.error.issues.map((issue) => ({
+        path: formatPath(['source', ...issue.path]),
+        message: issue.message,
+      })),
+    );
+  }
+  return new SftpSource(parsed.data, context);
+}
+
+export function sftpSourceNotes(config: SftpSourceConfig): string[] {
+  const notes: string[] = [];
+  if (config.connection.legacyAlgorithms !== undefined)
+    notes.push('legacy SSH algorithms are enabled: use them only for a server that offers nothing newer');
+  if (config.stability.mode === 'rename')
+    notes.push(
+      `stability by rename: every file not matching ignore (${config.ignore.join(', ')}) is read at once`,
+    );
+  if (config.afterProcessing === 'leave')
+    notes.push(
+      'afterProcessing leave: processed files stay; the registry in stateDir keeps them from being read again',
+    );
+  if (
+    config.rejectThreshold !== undefined ||
+    (config.format.type === 'fixed-width' && config.format.trailerCountField)
+  )
+    notes.push('whole-file checks (rejectThreshold / trailer count) parse each file twice');
+  if (config.mode === 'full-extract')
+    notes.push(
+      'full-extract: the previous extract is kept in stateDir; deleting it makes the next file a fresh snapshot (read events)',
+    );
+  return notes;
+}
+
+export const sftpSourceFactory: Factory<SftpSourceConfig, Source> = {
+  type: 'sftp',
+  description: 'Batch files (CSV, fixed-width, JSON Lines) dropped on an SFTP server, one event per row.',
+  configSchema: sftpSourceConfigSchema,
+  create: (config, ctx) =>
+    new SftpSource(config, {
+      pipeline: ctx.pipeline,
+      baseDir: ctx.baseDir,
+      logger: ctx.logger,
+      ...(ctx.schedule ? { schedule: ctx.schedule } : {}),
+    }) as Source,
+  notes: sftpSourceNotes,
+};

@@ -1,0 +1,237 @@
+// One SFTP connection with strict host-key checking and a timeout on every call. It never retries: a
+// retryable SftpError goes back to the runtime, which reopens the connection through a fresh read.
+import { createHash, createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Logger } from '@ferry/core';
+import SftpClient from 'ssh2-sftp-client';
+import type { SftpConnectionConfig } from '../config.js';
+import { classifySftpError, SftpError, SftpErrorCodes } from '../errors.js';
+
+export interface RemoteEntry {
+  name: string;
+  path: string;
+  size: number;
+  mtime: number;
+  isFile: boolean;
+}
+
+interface KnownKey {
+  hosts: string;
+  keyType: string;
+  key: Buffer;
+}
+
+export function fingerprint(key: Buffer): string {
+  return `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
+}
+
+function parseKnownHosts(text: string): KnownKey[] {
+  const keys: KnownKey[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const parts = line.split(/\s+/);
+    // Markers (@revoked, @cert-authority) are not supported: such lines are ignored, never trusted.
+    if (parts[0]?.startsWith('@') || parts.length < 3) continue;
+    keys.push({ hosts: parts[0]!, keyType: parts[1]!, key: Buffer.from(parts[2]!, 'base64') });
+  }
+  return keys;
+}
+
+function hostMatches(patterns: string, host: string, port: number): boolean {
+  const name = port === 22 ? host : `[${host}]:${port}`;
+  for (const pattern of patterns.split(',')) {
+    if (pattern.startsWith('|1|')) {
+      const [, , salt, hash] = pattern.split('|');
+      const mac = createHmac('sha1', Buffer.from(salt ?? '', 'base64'))
+        .update(name)
+        .digest('base64');
+      if (mac === hash) return true;
+    } else if (pattern === name) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** The key type name inside an SSH public-key blob (its first length-prefixed string). */
+function blobKeyType(key: Buffer): string {
+  if (key.length < 4) return '';
+  const length = key.readUInt32BE(0);
+  return key.subarray(4, 4 + length).toString('latin1');
+}
+
+export class SftpConnection {
+  private readonly client = new SftpClient('ferry');
+  private hostKeyFailure: SftpError | undefined;
+  readonly target: string;
+
+  constructor(
+    private readonly config: SftpConnectionConfig,
+    private readonly baseDir: string,
+    private readonly log: Logger,
+  ) {
+    this.target = `${config.username}@${config.host}:${config.port}`;
+  }
+
+  async connect(): Promise<void> {
+    const c = this.config;
+    const verify = this.hostVerifier();
+    const options: SftpClient.ConnectOptions = {
+      host: c.host,
+      port: c.port,
+      username: c.username,
+      readyTimeout: c.connectTimeoutMs,
+      keepaliveInterval: c.keepaliveIntervalMs,
+      keepaliveCountMax: 3,
+      hostVerifier: verify,
+    };
+    if (c.password !== undefined) options.password = c.password;
+    if (c.privateKey !== undefined) options.privateKey = c.privateKey;
+    else if (c.privateKeyPath !== undefined)
+      options.privateKey = readFileSync(resolve(this.baseDir, c.privateKeyPath));
+    if (c.passphrase !== undefined) options.passphrase = c.passphrase;
+    if (c.legacyAlgorithms !== undefined) {
+      const algorithms: Record<string, { append: string[] }> = {};
+      for (const [kind, list] of Object.entries(c.legacyAlgorithms)) {
+        if (list && list.length > 0) algorithms[kind] = { append: list };
+      }
+      this.log.warn(
+        { target: this.target, legacyAlgorithms: c.legacyAlgorithms },
+        'legacy SSH algorithms enabled by configuration',
+      );
+      options.algorithms = algorithms as NonNullable<SftpClient.ConnectOptions['algorithms']>;
+    }
+    try {
+      await this.withTimeout('connect', undefined, c.connectTimeoutMs + 1000, () =>
+        this.client.connect(options),
+      );
+    } catch (error) {
+      if (this.hostKeyFailure) throw this.hostKeyFailure;
+      throw error;
+    }
+  }
+
+  private hostVerifier(): (key: Buffer) => boolean {
+    const c = this.config;
+    const known = c.knownHosts
+      ? parseKnownHosts(readFileSync(resolve(this.baseDir, c.knownHosts), 'utf8'))
+      : [];
+    return (key: Buffer) => {
+      const seen = fingerprint(key);
+      const keyType = blobKeyType(key);
+      if (c.hostKeyFingerprint !== undefined) {
+        if (seen === c.hostKeyFingerprint) return true;
+        this.hostKeyFailure = new SftpError(
+          SftpErrorCodes.SFTP_HOST_KEY_MISMATCH,
+          `${this.target} presented host key ${keyType} ${seen}, not the pinned ${c.hostKeyFingerprint}: ` +
+            'refusing to connect. If the server key really changed, update hostKeyFingerprint.',
+          { details: { target: this.target, presented: seen, expected: c.hostKeyFingerprint } },
+        );
+        return false;
+      }
+      const forHost = known.filter((k) => hostMatches(k.hosts, c.host, c.port));
+      if (forHost.some((k) => k.key.equals(key))) return true;
+      const sameType = forHost.filter((k) => k.keyType === keyType);
+      this.hostKeyFailure =
+        forHost.length === 0
+          ? new SftpError(
+              SftpErrorCodes.SFTP_HOST_KEY_UNKNOWN,
+              `${this.target} is not in ${c.knownHosts}: refusing to connect (no trust on first use). ` +
+                `Its ${keyType} key is ${seen}; add it with ssh-keyscan after checking it out of band.`,
+              { details: { target: this.target, presented: seen, keyType } },
+            )
+          : new SftpError(
+              SftpErrorCodes.SFTP_HOST_KEY_MISMATCH,
+              `${this.target} presented ${keyType} host key ${seen}, which differs from ${c.knownHosts}` +
+                `${sameType.length === 0 ? ' (no key of that type is known)' : ''}: refusing to connect. ` +
+                'It may be an attack, or the server was reinstalled; confirm out of band, then update known_hosts.',
+              { details: { target: this.target, presented: seen, keyType } },
+            );
+      return false;
+    };
+  }
+
+  /** Runs one call with a deadline; on timeout the connection is dropped, since the call may never return. */
+  async withTimeout<T>(
+    operation: string,
+    path: string | undefined,
+    ms: number,
+    call: () => Promise<T>,
+  ): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(
+          new SftpError(
+            SftpErrorCodes.SFTP_TIMEOUT,
+            `${operation} ${path ?? ''} on ${this.target} timed out after ${ms} ms`,
+            {
+              retryable: true,
+              details: { operation, path, target: this.target },
+            },
+          ),
+        );
+        void this.client.end().catch(() => undefined);
+      }, ms);
+    });
+    try {
+      return await Promise.race([call(), deadline]);
+    } catch (error) {
+      throw classifySftpError(error, {
+        operation,
+        ...(path === undefined ? {} : { path }),
+        target: this.target,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private op<T>(operation: string, path: string, call: () => Promise<T>): Promise<T> {
+    return this.withTimeout(operation, path, this.config.operationTimeoutMs, call);
+  }
+
+  async list(dir: string): Promise<RemoteEntry[]> {
+    const entries = await this.op('list', dir, () => this.client.list(dir));
+    return entries.map((e) => ({
+      name: e.name,
+      path: `${dir.replace(/\/$/, '')}/${e.name}`,
+      size: e.size,
+      mtime: e.modifyTime,
+      isFile: e.type === '-',
+    }));
+  }
+
+  async stat(path: string): Promise<{ size: number; mtime: number }> {
+    const s = await this.op('stat', path, () => this.client.stat(path));
+    return { size: s.size, mtime: s.modifyTime };
+  }
+
+  async exists(path: string): Promise<boolean> {
+    return (await this.op('exists', path, () => this.client.exists(path))) !== false;
+  }
+
+  async download(remote: string, local: string, concurrency: number): Promise<void> {
+    await this.op('download', remote, () =>
+      this.client.fastGet(remote, local, { concurrency, chunkSize: 65_536 }),
+    );
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await this.op('rename', from, () => this.client.rename(from, to));
+  }
+
+  async mkdir(dir: string): Promise<void> {
+    await this.op('mkdir', dir, () => this.client.mkdir(dir, true));
+  }
+
+  async delete(path: string): Promise<void> {
+    await this.op('delete', path, () => this.client.delete(path));
+  }
+
+  async end(): Promise<void> {
+    await this.client.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,177 @@
+// Crash and connection-loss recovery of the SFTP source through the built `ferry` CLI against the real sshd:
+// SIGKILL mid-file and a dropped SSH session mid-transfer and mid-file, each followed by a rerun that must
+// yield every row with exactly the event ids of an uninterrupted run.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readEventLog } from '@ferry/core';
+import { describe, expect, it } from 'vitest';
+import { runCli, startCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
+import { drop, remoteDir, sftp, workDir } from '../helpers.js';
+
+const ROWS = 60_000;
+
+function bigCsv(rows: number, padding: number): string {
+  const pad = 'x'.repeat(padding);
+  const lines = ['id,name,amount,notes'];
+  for (let i = 1; i <= rows; i++) lines.push(`${i},name ${i},${(i * 1.25).toFixed(2)},"${pad} ${i}"`);
+  return `${lines.join('\n')}\n`;
+}
+
+function pipelineYaml(remote: string, extra: string): string {
+  return `pipeline: sftp-crash
+source:
+  type: sftp
+  connection:
+    host: ${sftp.host}
+    port: ${sftp.port}
+    username: ${sftp.username}
+    privateKeyPath: ${sftp.privateKeyPath}
+    knownHosts: ${sftp.knownHostsPath}
+    connectTimeoutMs: 5000
+    operationTimeoutMs: 30000
+  paths: [${remote}/*.csv]
+  format: { type: csv }
+  key: [id]
+  batchSize: 500
+  afterProcessing: leave
+  stateDir: ./state
+${extra}
+mapping:
+  subject: id
+  fields:
+    id: { from: id, required: true }
+    name: name
+    amount: { from: amount, type: number }
+contract:
+  type: test.row
+  version: 1.0.0
+sink:
+  type: file
+  dir: ./events
+  topic: rows
+deadLetters:
+  type: file
+  dir: ./dlq
+checkpoints:
+  type: file
+  dir: ./checkpoints
+runtime:
+  retry: { retries: 8, minTimeoutMs: 100, maxTimeoutMs: 1000 }
+`;
+}
+
+async function pipelineIn(remote: string, extra = ''): Promise<{ dir: string; file: string; events: string }> {
+  const dir = await workDir();
+  const file = join(dir, 'pipeline.yaml');
+  writeFileSync(file, pipelineYaml(remote, extra));
+  return { dir, file, events: join(dir, 'events', 'rows.jsonl') };
+}
+
+async function ids(path: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of readEventLog(path)) out.push((e as { id: string }).id);
+  return out;
+}
+
+function size(path: string): number {
+  return existsSync(path) ? statSync(path).size : 0;
+}
+
+/** The sshd processes serving the SFTP test user: killing them drops that user's connections. */
+function killSftpSessions(): number {
+  let pids: number[] = [];
+  try {
+    pids = execFileSync('pgrep', ['-f', `^sshd: ${sftp.username}`])
+      .toString()
+      .trim()
+      .split('\n')
+      .map(Number)
+      .filter((p) => p > 0);
+  } catch {
+    return 0;
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  return pids.length;
+}
+
+/** An uninterrupted run over the same remote file: the ids every other run must reproduce. */
+async function cleanIds(remote: string): Promise<{ ids: Set<string>; bytes: number }> {
+  const clean = await pipelineIn(remote);
+  const result = await runCli(['run', clean.file, '--once']);
+  expect(result.code, result.stderr).toBe(0);
+  const all = await ids(clean.events);
+  expect(all.length).toBe(ROWS);
+  const unique = new Set(all);
+  expect(unique.size).toBe(ROWS);
+  return { ids: unique, bytes: size(clean.events) };
+}
+
+function expectSameRows(actual: string[], clean: Set<string>): void {
+  const unique = new Set(actual);
+  const unknown = [...unique].filter((id) => !clean.has(id));
+  expect(unknown, 'events emitted with ids an uninterrupted run does not produce').toEqual([]);
+  expect(unique.size, 'every row present').toBe(clean.size);
+}
+
+describe('sftp crash and connection recovery (built CLI)', () => {
+  it('resumes after SIGKILL at three points mid-file: every row, no new ids', async () => {
+    const { remote, local } = remoteDir('crash');
+    drop(local, 'big.csv', bigCsv(ROWS, 80));
+    const clean = await cleanIds(remote);
+
+    const run = await pipelineIn(remote);
+    let kills = 0;
+    for (const fraction of [0.2, 0.45, 0.7]) {
+      const { child, done } = startCli(['run', run.file, '--once']);
+      await waitFor(() => size(run.events) >= fraction * clean.bytes, 60_000, `events past ${fraction}`);
+      child.kill('SIGKILL');
+      const result = await done;
+      if (result.signal === 'SIGKILL') kills += 1;
+    }
+    expect(kills, 'the CLI was killed mid-run at least twice').toBeGreaterThanOrEqual(2);
+    const last = await runCli(['run', run.file, '--once']);
+    expect(last.code, last.stderr).toBe(0);
+    const all = await ids(run.events);
+    expectSameRows(all, clean.ids);
+    // Resuming at the next row, not at the start of the file: replays are at most a few batches per crash.
+    expect(all.length).toBeLessThan(ROWS + 3 * 4 * 500 + 1);
+  });
+
+  it('a dropped SSH session mid-transfer and mid-file is retried and resumed without loss', async () => {
+    const { remote, local } = remoteDir('drop');
+    // Wide rows and one transfer request at a time make the download last long enough to cut it.
+    drop(local, 'big.csv', bigCsv(ROWS, 600));
+    const { ids: clean } = await cleanIds(remote);
+
+    const run = await pipelineIn(remote, '  transferConcurrency: 1');
+    const spool = join(run.dir, 'state', 'spool');
+    const { child, done } = startCli(['run', run.file, '--once'], { FERRY_LOG_LEVEL: 'warn' });
+    try {
+      await waitFor(
+        () => existsSync(spool) && readdirSync(spool).some((n) => n.endsWith('.part')),
+        30_000,
+        'the download to start',
+      );
+      const duringTransfer = size(run.events) === 0;
+      expect(killSftpSessions()).toBeGreaterThan(0);
+      // After the retry the file is read: cut the connection again between batches.
+      await waitFor(() => size(run.events) > 200_000, 60_000, 'rows after the first drop');
+      expect(killSftpSessions()).toBeGreaterThan(0);
+      const result = await done;
+      expect(result.code, result.stderr).toBe(0);
+      expect(duringTransfer).toBe(true);
+      expect(result.stderr).toMatch(/SFTP_CONNECTION_FAILED|SFTP_TIMEOUT|retrying|resuming/);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const all = await ids(run.events);
+    expectSameRows(all, clean);
+  });
+});

@@ -1,0 +1,283 @@
+// The SFTP source against the real OpenSSH sshd from test/services: transport, discovery, formats,
+// positions, archive/error moves, the processed-file registry and full-extract diffing.
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createSftpSource } from '../../src/index.js';
+import { connection, drop, list, remoteDir, runOnce, sftp, workDir } from '../helpers.js';
+
+const csv = { type: 'csv' as const };
+
+describe('sftp transport', () => {
+  it('rejects an unknown host key (no trust on first use)', async () => {
+    const dir = await workDir();
+    const known = join(dir, 'known_hosts');
+    writeFileSync(
+      known,
+      '[10.9.9.9]:22 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n',
+    );
+    const source = createSftpSource(
+      {
+        connection: { ...connection(), knownHosts: known },
+        paths: ['/upload/*.csv'],
+        format: csv,
+        key: ['id'],
+      },
+      { baseDir: dir },
+    );
+    await expect(source.discover!()).rejects.toMatchObject({
+      code: 'SFTP_HOST_KEY_UNKNOWN',
+      retryable: false,
+    });
+  });
+
+  it('rejects a changed host key in known_hosts and a wrong pinned fingerprint', async () => {
+    const dir = await workDir();
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'other')]);
+    const other = readFileSync(join(dir, 'other.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+    const known = join(dir, 'known_hosts');
+    writeFileSync(known, `[127.0.0.1]:${sftp.port} ${other}\n`);
+    const changed = createSftpSource(
+      {
+        connection: { ...connection(), knownHosts: known },
+        paths: ['/upload/*.csv'],
+        format: csv,
+        key: ['id'],
+      },
+      { baseDir: dir },
+    );
+    await expect(changed.discover!()).rejects.toMatchObject({
+      code: 'SFTP_HOST_KEY_MISMATCH',
+      retryable: false,
+    });
+    const { knownHosts: _, ...rest } = connection() as Record<string, unknown>;
+    const pinned = createSftpSource(
+      {
+        connection: { ...(rest as never), hostKeyFingerprint: `SHA256:${'A'.repeat(43)}` },
+        paths: ['/upload/*.csv'],
+        format: csv,
+        key: ['id'],
+      },
+      { baseDir: dir },
+    );
+    await expect(pinned.discover!()).rejects.toMatchObject({ code: 'SFTP_HOST_KEY_MISMATCH' });
+  });
+
+  it('accepts the right pinned fingerprint and refuses a wrong key as SFTP_AUTH_FAILED', async () => {
+    const dir = await workDir();
+    const pub = readFileSync(sftp.hostPublicKeyPaths[0]!, 'utf8');
+    const fp = execFileSync('ssh-keygen', ['-lf', '-'], { input: pub }).toString().split(' ')[1]!;
+    const { knownHosts: _, ...rest } = connection() as Record<string, unknown>;
+    const { remote, local } = remoteDir('pinned');
+    drop(local, 'a.csv', 'id,name\n1,x\n');
+    const ok = createSftpSource(
+      {
+        connection: { ...(rest as never), hostKeyFingerprint: fp },
+        paths: [`${remote}/*.csv`],
+        format: csv,
+        key: ['id'],
+      },
+      { baseDir: dir },
+    );
+    const found = await ok.discover!();
+    expect(found.map((f) => f.name)).toEqual([`${remote}/a.csv`]);
+    expect(found[0]!.details).toMatchObject({ size: 12, stable: true });
+    await ok.close();
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'stranger')]);
+    const bad = createSftpSource(
+      {
+        connection: { ...connection(), privateKeyPath: join(dir, 'stranger') },
+        paths: [`${remote}/*.csv`],
+        format: csv,
+        key: ['id'],
+      },
+      { baseDir: dir },
+    );
+    await expect(bad.discover!()).rejects.toMatchObject({ code: 'SFTP_AUTH_FAILED', retryable: false });
+  });
+});
+
+describe('sftp files to events', () => {
+  it('reads CSV rows with file/line origins, rejects bad rows, archives, and skips a re-delivered file', async () => {
+    const dir = await workDir();
+    const { remote, local } = remoteDir('csv');
+    drop(local, 'b-2024.csv', 'id,name\r\n3,c\r\n4,d,extra\r\n');
+    drop(local, 'a-2024.csv', 'id,name\n1,a\n2,b\n');
+    drop(local, 'ignored.csv.part', 'id,name\n9,z\n');
+    const first = await runOnce(dir, { paths: [`${remote}/*.csv`], format: csv, key: ['id'] });
+    expect(first.events.map((e) => (e.data as { name: string }).name)).toEqual(['a', 'b', 'c']);
+    expect(JSON.parse(first.events[0]!.ferryorigin)).toMatchObject({
+      file: `${remote}/a-2024.csv`,
+      line: 2,
+      byteOffset: 8,
+    });
+    expect(first.letters).toHaveLength(1);
+    expect(first.letters[0]).toMatchObject({
+      code: 'CSV_COLUMN_COUNT',
+      origin: { file: `${remote}/b-2024.csv`, line: 3 },
+    });
+    expect(list(join(local, 'archive'))).toEqual(['a-2024.csv', 'b-2024.csv']);
+    expect(list(local)).toEqual(['archive', 'ignored.csv.part']);
+    // The same file delivered again is skipped (and archived under another name); nothing new is emitted.
+    drop(local, 'a-2024.csv', 'id,name\n1,a\n2,b\n', 10_000);
+    const second = await runOnce(dir, { paths: [`${remote}/*.csv`], format: csv, key: ['id'] });
+    expect(second.events).toHaveLength(3);
+    expect(list(join(local, 'archive'))).toHaveLength(3);
+    // Same name, new content: a new file.
+    drop(local, 'a-2024.csv', 'id,name\n1,a2\n', 5_000);
+    const third = await runOnce(dir, { paths: [`${remote}/*.csv`], format: csv, key: ['id'] });
+    expect(third.events.map((e) => (e.data as { name: string }).name)).toEqual(['a', 'b', 'c', 'a2']);
+  });
+
+  it('leaves files in place with afterProcessing leave, and the registry keeps them from being read again', async () => {
+    const dir = await workDir();
+    const { remote, local } = remoteDir('leave');
+    drop(local, 'x.csv', 'id,name\n1,a\n');
+    const options = {
+      paths: [`${remote}/*.csv`],
+      format: csv,
+      key: ['id'],
+      afterProcessing: 'leave' as const,
+    };
+    await runOnce(dir, options);
+    const again = await runOnce(dir, options);
+    expect(again.events).toHaveLength(1);
+    expect(list(local)).toEqual(['x.csv']);
+  });
+
+  it('rejects a fixed-width file whose trailer count is wrong, whole, into error/', async () => {
+    const dir = await workDir();
+    const { remote, local } = remoteDir('fixed');
+    const format = {
+      type: 'fixed-width' as const,
+      records: [
+        { prefix: 'H', role: 'header' as const, fields: [{ name: 'date', start: 2, length: 8 }] },
+        {
+          prefix: 'T',
+          role: 'trailer' as const,
+          fields: [{ name: 'count', start: 2, length: 6, type: 'integer' as const }],
+        },
+        {
+          prefix: 'D',
+          fields: [
+            { name: 'id', start: 2, length: 4 },
+            { name: 'name', start: 6, length: 10 },
+            { name: 'amount', start: 16, length: 8, type: 'decimal' as const, decimals: 2 },
+          ],
+        },
+      ],
+      trailerCountField: 'count',
+    };
+    const good = 'H20240105\nD0001Smith     00012345\nD0002Jones     -0000050\nT000002\n';
+    const bad = 'H20240106\nD0003Brown     00000100\nT000005\n';
+    drop(local, 'a.dat', good);
+    drop(local, 'b.dat', bad);
+    const result = await runOnce(dir, { paths: [`${remote}/*.dat`], format, key: ['id'] });
+    expect(result.events.map((e) => e.data)).toEqual([
+      { id: '0001', name: 'Smith', amount: '123.45' },
+      { id: '0002', name: 'Jones', amount: '-0.50' },
+    ]);
+    expect(result.letters).toHaveLength(1);
+    expect(result.letters[0]).toMatchObject({ code: 'SFTP_FILE_REJECTED' });
+    expect(result.letters[0]!.message).toMatch(/trailer says 5 detail records, the file has 1/);
+    expect(list(join(local, 'error'))).toEqual(['b.dat']);
+    expect(list(join(local, 'archive'))).toEqual(['a.dat']);
+  });
+
+  it('rejects a file over the rejection threshold as a whole', async () => {
+    const dir = await workDir();
+    const { remote, local } = remoteDir('threshold');
+    drop(local, 'bad.csv', 'id,name\n1,a\n2\n3\n4,d\n');
+    const result = await runOnce(dir, {
+      paths: [`${remote}/*.csv`],
+      format: csv,
+      key: ['id'],
+      rejectThreshold: { maxRatio: 0.25 },
+    });
+    expect(result.events).toHaveLength(0);
+    expect(result.letters.map((l) => l.code)).toEqual(['SFTP_FILE_REJECTED']);
+    expect(list(join(local, 'error'))).toEqual(['bad.csv']);
+  });
+
+  it('reads JSON Lines and gzip files', async () => {
+    const dir = await workDir();
+    const { remote, local } = remoteDir('jsonl');
+    const { gzipSync } = await import('node:zlib');
+    drop(local, 'a.jsonl.gz', gzipSync('{"id":1,"v":"x"}\n\nnot json\n{"id":2,"v":"y"}'));
+    const result = await runOnce(dir, {
+      paths: [`${remote}/*.jsonl.gz`],
+      format: { type: 'jsonl' },
+      key: ['id'],
+    });
+    expect(result.events.map((e) => e.data)).toEqual([
+      { id: 1, v: 'x' },
+      { id: 2, v: 'y' },
+    ]);
+    expect(result.letters).toMatchObject([{ code: 'JSONL_INVALID', origin: { line: 3 } }]);
+  });
+
+  it('waits for a file written slowly to be stable before reading it', async () => {
+    const dir = await workDir();
+    const { remote, local } = remoteDir('slow');
+    const path = drop(local, 'slow.csv', 'id,name\n', 0);
+    let n = 0;
+    const writer = setInterval(() => {
+      n += 1;
+      if (n <= 8) writeFileSync(path, `${n},row${n}\n`, { flag: 'a' });
+    }, 150);
+    try {
+      const result = await runOnce(dir, {
+        paths: [`${remote}/*.csv`],
+        format: csv,
+        key: ['id'],
+        stability: { mode: 'quiet', quietMs: 1500 },
+      });
+      expect(result.events).toHaveLength(8);
+    } finally {
+      clearInterval(writer);
+    }
+  });
+
+  it('reads a file only once its done-marker exists (marker mode) and removes the marker', async () => {
+    const dir = await workDir();
+    const { remote, local } = remoteDir('marker');
+    drop(local, 'm.csv', 'id,name\n1,a\n', 0);
+    const options = {
+      paths: [`${remote}/*.csv`],
+      format: csv,
+      key: ['id'],
+      stability: { mode: 'marker' as const },
+    };
+    const before = await runOnce(dir, options);
+    expect(before.events).toHaveLength(0);
+    drop(local, 'm.csv.done', '', 0);
+    const after = await runOnce(dir, options);
+    expect(after.events).toHaveLength(1);
+    expect(list(local)).toEqual(['archive']);
+  });
+
+  it('full-extract: three days of files give read, then create/update/delete', async () => {
+    const dir = await workDir();
+    const { remote, local } = remoteDir('extract');
+    const options = { paths: [`${remote}/*.csv`], format: csv, key: ['id'], mode: 'full-extract' as const };
+    drop(local, 'day1.csv', 'id,name\n1,a\n2,b\n3,c\n');
+    const day1 = await runOnce(dir, options);
+    expect(day1.events.map((e) => e.ferryop)).toEqual(['read', 'read', 'read']);
+    drop(local, 'day2.csv', 'id,name\n1,a\n2,B\n4,d\n');
+    const day2 = await runOnce(dir, options);
+    expect(day2.events.slice(3).map((e) => [e.ferryop, e.subject])).toEqual([
+      ['update', '{"id":"2"}'],
+      ['create', '{"id":"4"}'],
+      ['delete', '{"id":"3"}'],
+    ]);
+    drop(local, 'day3.csv', 'id,name\n4,d\n');
+    const day3 = await runOnce(dir, options);
+    expect(day3.events.slice(6).map((e) => [e.ferryop, e.subject])).toEqual([
+      ['delete', '{"id":"1"}'],
+      ['delete', '{"id":"2"}'],
+    ]);
+    expect(list(join(local, 'archive'))).toEqual(['day1.csv', 'day2.csv', 'day3.csv']);
+  });
+});

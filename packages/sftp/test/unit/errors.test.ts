@@ -1,0 +1,53 @@
+// classifySftpError: which native failures are retryable and which code each gets.
+import { FerryError } from '@ferry/core';
+import { describe, expect, it } from 'vitest';
+import { classifySftpError } from '../../src/index.js';
+
+const err = (message: string, extra: Record<string, unknown> = {}) =>
+  Object.assign(new Error(message), extra);
+
+describe('classifySftpError', () => {
+  it.each([
+    ['ECONNRESET', err('read ECONNRESET', { code: 'ECONNRESET' }), 'SFTP_CONNECTION_FAILED', true],
+    ['ECONNREFUSED', err('connect ECONNREFUSED', { code: 'ECONNREFUSED' }), 'SFTP_CONNECTION_FAILED', true],
+    ['socket level', err('socket hang up', { level: 'client-socket' }), 'SFTP_CONNECTION_FAILED', true],
+    [
+      'unexpected close',
+      err('get: Unexpected close event', { code: 'ERR_GENERIC_CLIENT' }),
+      'SFTP_CONNECTION_FAILED',
+      true,
+    ],
+    [
+      'handshake timeout',
+      err('Timed out while waiting for handshake', { level: 'client-timeout' }),
+      'SFTP_TIMEOUT',
+      true,
+    ],
+    [
+      'auth',
+      err('All configured authentication methods failed', { level: 'client-authentication' }),
+      'SFTP_AUTH_FAILED',
+      false,
+    ],
+    ['host key', err('Host denied (verification failed)'), 'SFTP_HOST_KEY_MISMATCH', false],
+    ['no such file', err('_xstat: No such file: /x', { code: 'ENOENT' }), 'SFTP_NO_SUCH_FILE', false],
+    ['permission', err('rename: Permission denied /x', { code: 3 }), 'SFTP_PERMISSION_DENIED', false],
+    [
+      'unknown host',
+      err('getaddrinfo ENOTFOUND nowhere', { code: 'ENOTFOUND' }),
+      'SFTP_CONNECTION_FAILED',
+      false,
+    ],
+    ['other', err('Failure'), 'SFTP_OPERATION_FAILED', false],
+    ['programmer error', new TypeError('x is not a function'), 'SFTP_OPERATION_FAILED', false],
+  ])('%s', (_name, error, code, retryable) => {
+    const classified = classifySftpError(error, { operation: 'list', path: '/upload', target: 'u@h:22' });
+    expect(classified).toMatchObject({ code, retryable });
+    expect(classified.message).toContain('list /upload on u@h:22');
+  });
+
+  it('passes FerryErrors through', () => {
+    const original = new FerryError('SFTP_HOST_KEY_UNKNOWN', 'x');
+    expect(classifySftpError(original)).toBe(original);
+  });
+});
