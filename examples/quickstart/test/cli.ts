@@ -1,6 +1,6 @@
 // Runs the built `ferry` CLI as a child process, as a person or a scheduler would.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFile, mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -44,7 +44,12 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
 /** A private copy of the quickstart pipeline in a temp dir, so tests never touch the example's own state. */
 export async function quickstartCopy(): Promise<{ dir: string; pipeline: string; db: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'ferry-quickstart-'));
-  await copyFile(join(repoRoot, 'examples', 'quickstart', 'pipeline.yaml'), join(dir, 'pipeline.yaml'));
+  const text = await readFile(join(repoRoot, 'examples', 'quickstart', 'pipeline.yaml'), 'utf8');
+  // The copy lives elsewhere: point it at the example contract repository by absolute path.
+  await writeFile(
+    join(dir, 'pipeline.yaml'),
+    text.replace('../justice-model/contracts', join(repoRoot, 'examples', 'justice-model', 'contracts')),
+  );
   return { dir, pipeline: join(dir, 'pipeline.yaml'), db: join(dir, 'legacy.db') };
 }
 

@@ -15,6 +15,7 @@ import {
 } from '@ferry/core';
 import { Command, CommanderError, Option } from 'commander';
 import { type CliIo, type CommandContext, openPipeline } from './commands/context.js';
+import { registerContractsCommands } from './commands/contracts.js';
 import { registerDatabaseCommands } from './commands/database.js';
 import { registerDiscoverCommand } from './commands/discover.js';
 import { registerDlqCommands } from './commands/dlq.js';
@@ -217,6 +218,7 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
   registerDiscoverCommand(program, ctx);
   registerDlqCommands(program, ctx);
   registerDatabaseCommands(program, ctx);
+  registerContractsCommands(program, ctx);
   return program;
 }
 
