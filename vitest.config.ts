@@ -8,7 +8,12 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['packages/*/test/unit/**/*.test.ts', 'test/unit/**/*.test.ts'],
+          include: [
+            'packages/*/test/unit/**/*.test.ts',
+            'test/unit/**/*.test.ts',
+            'templates/*/test/**/*.test.ts',
+            'pipelines/*/test/**/*.test.ts',
+          ],
           environment: 'node',
         },
       },

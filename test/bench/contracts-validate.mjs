@@ -9,7 +9,9 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 
 const count = Number(process.argv[2] ?? 200_000);
-const repo = await loadContractRepository(join(import.meta.dirname, '..', '..', 'examples', 'justice-model', 'contracts'));
+const repo = await loadContractRepository(
+  join(import.meta.dirname, '..', '..', 'examples', 'justice-model', 'contracts'),
+);
 const data = Array.from({ length: 1000 }, (_, i) => ({
   offenderId: `A${String(i).padStart(4, '0')}BC`,
   name: { family: 'SMITH', given: 'JOHN' },
@@ -36,7 +38,9 @@ function time(label, fn) {
   for (let i = 0; i < count; i += 1) fn(i);
   const ns = Number(process.hrtime.bigint() - start);
   const perEvent = ns / count / 1000;
-  console.log(`${label.padEnd(34)} ${perEvent.toFixed(3)} µs/event  ${Math.round((count * 1e9) / ns).toLocaleString()} events/s`);
+  console.log(
+    `${label.padEnd(34)} ${perEvent.toFixed(3)} µs/event  ${Math.round((count * 1e9) / ns).toLocaleString()} events/s`,
+  );
   return perEvent;
 }
 

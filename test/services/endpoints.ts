@@ -13,6 +13,7 @@ export const serviceLogs = {
   mariadb: join(servicesDir, 'logs', 'mariadb.log'),
   sshd: join(servicesDir, 'logs', 'sshd.log'),
   kafka: join(servicesDir, 'logs', 'kafka.log'),
+  spyne: join(servicesDir, 'logs', 'spyne.log'),
 } as const;
 
 export interface SqlEndpoint {
@@ -41,6 +42,15 @@ export interface SftpEndpoint {
   readonly uploadDir: string;
 }
 
+export interface SoapEndpoint {
+  /** SOAP 1.1 endpoint; its WSDL is at `${soap11}?wsdl`. */
+  readonly soap11: string;
+  /** SOAP 1.2 endpoint; its WSDL is at `${soap12}?wsdl`. */
+  readonly soap12: string;
+  /** POST JSON here to seed cases, switch faults or flakiness (packages/soap/test/servers/spyne_cases.py). */
+  readonly control: string;
+}
+
 export interface KafkaEndpoint {
   readonly brokers: readonly string[];
   /** Topics are never auto-created: create them with the admin client. */
@@ -54,6 +64,7 @@ export const services: {
   readonly mariadb: SqlEndpoint;
   readonly sftp: SftpEndpoint;
   readonly kafka: KafkaEndpoint;
+  readonly spyne: SoapEndpoint;
 } = {
   postgres: {
     host: '127.0.0.1',
@@ -84,5 +95,10 @@ export const services: {
   kafka: {
     brokers: ['127.0.0.1:59092'],
     autoCreateTopics: false,
+  },
+  spyne: {
+    soap11: 'http://127.0.0.1:58080/soap11',
+    soap12: 'http://127.0.0.1:58080/soap12',
+    control: 'http://127.0.0.1:58080/control',
   },
 };

@@ -19,6 +19,7 @@ import { registerContractsCommands } from './commands/contracts.js';
 import { registerDatabaseCommands } from './commands/database.js';
 import { registerDiscoverCommand } from './commands/discover.js';
 import { registerDlqCommands } from './commands/dlq.js';
+import { registerNewCommands } from './commands/new.js';
 import { acquireRunLock, runningPid } from './lock.js';
 import { ExitCode, exitCodeFor, formatError, formatSummary } from './output.js';
 import { defaultRegistry } from './registry.js';
@@ -219,6 +220,7 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
   registerDlqCommands(program, ctx);
   registerDatabaseCommands(program, ctx);
   registerContractsCommands(program, ctx);
+  registerNewCommands(program, ctx);
   return program;
 }
 

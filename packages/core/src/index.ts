@@ -113,4 +113,13 @@ export type {
 } from './types.js';
 export { contentHash, type DiffDeletion, type DiffObservation, type DiffOp, SnapshotDiff } from './diff.js';
 export { openStateDatabase, type StateDatabase, type StateStatement } from './embedded/sqlite-state.js';
-export { type Clock, intervalSchedule, isRunDue, type NextRun, systemClock, waitForNextRun } from './schedule.js';
+export {
+  type Clock,
+  intervalSchedule,
+  isRunDue,
+  type NextRun,
+  systemClock,
+  waitForNextRun,
+} from './schedule.js';
+export { noticeEvent } from './notice.js';
+export type { BatchNotice } from './types.js';

@@ -13,6 +13,7 @@ import {
 import { buildEvent } from './event.js';
 import { type Logger, silentLogger } from './logging.js';
 import type { MappedEvent, Mapping } from './mapping.js';
+import { noticeEvent } from './notice.js';
 import { createRetrier, type RetryPolicy } from './retry.js';
 import type {
   Batch,
@@ -257,9 +258,9 @@ class PipelineRun<P> {
 
   private async prepare(batch: Batch<P>): Promise<PreparedBatch<P>> {
     const { name, mapping, validate } = this.options;
-    const events: CanonicalEvent[] = [];
     const letters: DeadLetter[] = [];
     const now = new Date();
+    const events: CanonicalEvent[] = batch.notices?.map((n) => noticeEvent(name, n, now)) ?? [];
     for (const record of batch.records) {
       this.stats.recordsRead += 1;
       let mapped: MappedEvent[] | null;

@@ -33,8 +33,27 @@ export interface Batch<P = unknown> {
   records: ChangeRecord[];
   /** Input the source had to reject; it goes to the dead-letter sink with the batch. */
   rejected?: RejectedInput[];
+  /**
+   * Facts about the batch's unit of work (a file started, a file completed with its counts), written to the
+   * sink as CloudEvents ahead of the batch's record events, without the mapping or the contract check.
+   */
+  notices?: BatchNotice[];
   /** Resume point after this batch: reading again from here yields what follows it. */
   position: P;
+}
+
+/** A source-level fact published beside the records, e.g. `ferry.file.completed`. */
+export interface BatchNotice {
+  /** CloudEvents type, e.g. `ferry.file.started`; the sink's topic template applies to it like any type. */
+  type: string;
+  stream: string;
+  /** What the notice is about (a file path): the event subject and Kafka key. */
+  subject: string;
+  /** Identity of the fact (e.g. path#sha256): the event id is derived from it, so replays keep the id. */
+  key: string;
+  data: Record<string, unknown>;
+  origin: Record<string, unknown>;
+  occurredAt?: Date;
 }
 
 export interface StreamInfo {

@@ -18,7 +18,7 @@ import {
   parseLogicalPosition,
   type SnapshotProgress,
 } from './internal/positions.js';
-import { readSnapshotChunk } from './internal/snapshot.js';
+import { readSnapshotChunk, SnapshotProgressLog } from './internal/snapshot.js';
 import type { DatabaseSourceContext } from './polling.js';
 
 type Row = Record<string, unknown>;
@@ -53,6 +53,8 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
   private service: LogicalReplicationService | undefined;
   /** The LSN last confirmed to the server, and the last position the runtime acknowledged. */
   private acked: bigint | undefined;
+  /** Captured table of each relation message the parser has seen (null: not captured). */
+  private relations = new WeakMap<object, CapturedTable | null>();
 
   constructor(
     private readonly config: DatabaseLogicalConfig,
@@ -203,6 +205,8 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
       database: c.database,
       connectionTimeoutMillis: c.connectTimeoutMs,
       application_name: `ferry:${this.config.slot}`,
+      // pgoutput renders values with the session's settings: UTC timestamps take the decoder's fast path.
+      options: '-c TimeZone=UTC -c DateStyle=ISO',
     };
   }
 
@@ -269,6 +273,7 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
         await exporter?.end().catch(() => undefined);
       }
       ctx.log.info({ exported: snapshotName !== undefined, lsn: start.lsn }, 'logical snapshot starting');
+      const log = new SnapshotProgressLog(ctx.log, dataSource, dialect);
       while (position.snapshot !== undefined) {
         if (ctx.signal.aborted || this.closed.signal.aborted) return;
         const progress: SnapshotProgress = position.snapshot;
@@ -299,6 +304,7 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
             ? { pending: progress.pending, after: chunk.last }
             : nextTable(progress);
         position = withSnapshot(position, next);
+        await log.chunk(table, chunk.records.length, next?.pending[0] !== stream);
         if (chunk.records.length > 0 || next === undefined) yield { records: chunk.records, position };
       }
       await runner.query('COMMIT');
@@ -544,14 +550,21 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
       return out;
     }
     const relation = message.relation;
-    const table = byRelation.get(`${relation.schema ?? defaultSchema}.${relation.name}`);
-    if (table === undefined) return [];
+    // The parser keeps one object per relation, so the lookup is done once per relation, not per change.
+    let table = this.relations.get(relation);
+    if (table === undefined) {
+      table = byRelation.get(`${relation.schema ?? defaultSchema}.${relation.name}`) ?? null;
+      this.relations.set(relation, table);
+    }
+    if (table === null) return [];
+    const kinds = table.kinds;
     const decode = (tuple: Record<string, unknown> | null | undefined) => {
       if (tuple === null || tuple === undefined) return undefined;
       const out: Record<string, unknown> = {};
-      for (const [name, raw] of Object.entries(tuple)) {
+      for (const name in tuple) {
+        const raw = tuple[name];
         if (raw === undefined) continue; // an unchanged TOASTed value the server did not send
-        const kind: ColumnKind = table.kinds.get(name) ?? { name, kind: 'text' };
+        const kind: ColumnKind = kinds.get(name) ?? { name, kind: 'text' };
         out[name] = decodePgText(raw as string | null, kind);
       }
       return out;

@@ -12,7 +12,9 @@ import {
 import type { DataSource } from 'typeorm';
 import { type DatabasePollingConfig, type DatabaseTableConfig, streamName } from './config.js';
 import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes } from './errors.js';
+import { type CapturedTable, describeTable, IMAGE_ALIAS } from './internal/capture.js';
 import { Connection, dialectOf } from './internal/connection.js';
+import { decodeImage } from './internal/images.js';
 import { CREATED_ALIAS, ID_ALIAS, INTERNAL_COLUMNS, TableQueries, TS_ALIAS } from './internal/query.js';
 import {
   type DatabasePosition,
@@ -96,11 +98,36 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
       throw error;
     }
     const dialect = dialectOf(dataSource);
-    const tables = this.config.tables.map((table) => ({
-      table,
-      stream: streamName(table),
-      queries: new TableQueries(dataSource, dialect, table),
-    }));
+    const tables: {
+      table: DatabaseTableConfig;
+      stream: string;
+      queries: TableQueries;
+      image?: CapturedTable;
+    }[] = [];
+    for (const table of this.config.tables) {
+      const stream = streamName(table);
+      let image: CapturedTable | undefined;
+      if (dialect.name === 'postgres' || dialect.name === 'mysql') {
+        // Rows as JSON images rendered by the database, decoded per column type: the same values as the trigger
+        // and logical modes (microseconds, dates, intervals), not what the driver makes of them.
+        try {
+          image = await describeTable(dataSource, dialect, table, this.connection.target);
+        } catch (error) {
+          if (stop.aborted) return;
+          throw classifyDatabaseError(error, {
+            operation: 'describe',
+            stream,
+            target: this.connection.target,
+          });
+        }
+        if (table.columns !== undefined) {
+          const wanted = new Set(configuredColumns(table));
+          image = { ...image, columns: image.columns.filter((c) => wanted.has(c.name)) };
+        }
+      }
+      const queries = new TableQueries(dataSource, dialect, table, image);
+      tables.push(image === undefined ? { table, stream, queries } : { table, stream, queries, image });
+    }
     ctx.log.info(
       { streams: tables.map((t) => t.stream), target: this.connection.target, once: ctx.once },
       'database polling started',
@@ -116,11 +143,11 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
 
     for (;;) {
       let behind = false;
-      for (const { table, stream, queries } of tables) {
+      for (const { table, stream, queries, image } of tables) {
         if (stop.aborted) return;
         let page: Page;
         try {
-          page = await this.poll(dataSource, table, stream, queries, position.tables[stream]);
+          page = await this.poll(dataSource, table, stream, queries, position.tables[stream], image);
         } catch (error) {
           // A stop or close() interrupts queries; that ends the read, it is not a failure.
           if (stop.aborted) return;
@@ -150,6 +177,7 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
     stream: string,
     queries: TableQueries,
     from: TableWatermark | undefined,
+    image: CapturedTable | undefined,
   ): Promise<Page> {
     const { batchSize, delayMs } = this.config;
     const page = queries.page(from, batchSize, delayMs);
@@ -166,7 +194,7 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
     if (rows.length === 0) return { records: [], watermark: undefined, full };
 
     const columns = columnLookup(rows[0] as Row);
-    const records = rows.map((row) => toRecord(row, table, stream, columns));
+    const records = rows.map((row) => toRecord(row, table, stream, columns, image));
     return { records, watermark: watermarkOf(rows[rows.length - 1] as Row, table), full };
   }
 
@@ -201,20 +229,35 @@ function toRecord(
   table: DatabaseTableConfig,
   stream: string,
   column: (name: string) => string,
+  image: CapturedTable | undefined,
 ): ChangeRecord {
   const { ts, id } = watermarkOf(row, table);
+  let after: Record<string, unknown>;
+  let value: (name: string) => unknown;
+  if (image === undefined) {
+    after = normaliseRow(row, INTERNAL_COLUMNS);
+    value = (name) => normaliseValue(row[column(name)]);
+  } else {
+    const decoded = decodeImage(row[IMAGE_ALIAS] as string | null, image.kinds) ?? {};
+    if (table.columns === undefined) after = decoded;
+    else {
+      after = {};
+      for (const c of image.columns) if (c.name in decoded) after[c.name] = decoded[c.name];
+    }
+    value = (name) => after[name] ?? null;
+  }
   const key: Record<string, unknown> = {};
-  for (const name of table.key) key[name] = normaliseValue(row[column(name)]);
+  for (const name of table.key) key[name] = value(name);
   const created = table.createdColumn !== undefined && Number(row[CREATED_ALIAS]) === 1;
   const record: ChangeRecord = {
     stream,
     op: created ? 'create' : 'update',
     key,
-    after: normaliseRow(row, INTERNAL_COLUMNS),
+    after,
     origin: { table: stream, ts, id },
   };
   if (table.timestampColumn !== undefined) {
-    const occurredAt = parseOccurredAt(row[column(table.timestampColumn)]);
+    const occurredAt = parseOccurredAt(value(table.timestampColumn));
     if (occurredAt !== undefined) record.occurredAt = occurredAt;
   }
   return record;

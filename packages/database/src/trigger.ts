@@ -31,7 +31,7 @@ import {
   type TriggerGap,
   type TriggerPosition,
 } from './internal/positions.js';
-import { readSnapshotChunk } from './internal/snapshot.js';
+import { readSnapshotChunk, SnapshotProgressLog } from './internal/snapshot.js';
 import { parseOccurredAt } from './internal/values.js';
 import type { DatabaseSourceContext } from './polling.js';
 
@@ -103,6 +103,7 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
       throw classifyDatabaseError(error, { operation: 'start', target: this.connection.target });
     }
 
+    const progressLog = new SnapshotProgressLog(ctx.log, dataSource, dialect);
     while (position.snapshot !== undefined) {
       if (stop.aborted) return;
       const progress: SnapshotProgress = position.snapshot;
@@ -133,6 +134,7 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
           ? { pending: progress.pending, after: chunk.last }
           : nextTable(progress);
       position = withSnapshot(position, snapshot);
+      await progressLog.chunk(table, chunk.records.length, snapshot?.pending[0] !== stream);
       if (chunk.records.length > 0 || snapshot === undefined) yield { records: chunk.records, position };
     }
 

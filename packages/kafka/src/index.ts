@@ -1,1 +1,34 @@
-export {};
+// Public API of @ferry/kafka: the sink, dead-letter and checkpoint factories, their options, the CloudEvents
+// binding and the error classifier.
+export { type BindingMode, decodeEvent, encodeEvent, STRUCTURED_CONTENT_TYPE } from './binding.js';
+export { KafkaCheckpointStore } from './checkpoints.js';
+export {
+  type KafkaCheckpointConfig,
+  type KafkaConnectionConfig,
+  type KafkaDeadLetterConfig,
+  type KafkaSinkConfig,
+  type KafkaSinkConfigInput,
+  kafkaCheckpointConfigSchema,
+  kafkaDeadLetterConfigSchema,
+  kafkaSinkConfigSchema,
+} from './config.js';
+export { dlqTopicName, KafkaDeadLetterSink } from './dead-letters.js';
+export {
+  classifyKafkaError,
+  KafkaError,
+  type KafkaErrorCode,
+  KafkaErrorCodes,
+  type KafkaErrorContext,
+} from './errors.js';
+export {
+  checkKafkaDelivery,
+  createKafkaCheckpointStore,
+  createKafkaDeadLetterSink,
+  createKafkaSink,
+  type KafkaFactoryOptions,
+  kafkaCheckpointFactory,
+  kafkaDeadLetterFactory,
+  kafkaSinkFactory,
+} from './factory.js';
+export { DLQ_HEADERS } from './internal/records.js';
+export { KafkaSink } from './sink.js';

@@ -160,7 +160,29 @@ export const sftpSourceConfigSchema = z
       .describe('When a file counts as completely uploaded.'),
     format: z.discriminatedUnion('type', [csvSchema, fixedWidthSchema, jsonlSchema]),
     key: z.array(z.string().min(1)).min(1).describe('Columns that identify a row.'),
-    mode: z.enum(['rows', 'full-extract']).default('rows'),
+    mode: z
+      .enum(['rows', 'full-extract'])
+      .default('rows')
+      .describe(
+        'rows: every row is a read event; full-extract: each file is diffed against the previous one.',
+      ),
+    businessKey: z
+      .object({
+        pattern: z
+          .string()
+          .min(1)
+          .refine(compiles, 'a JavaScript regular expression')
+          .describe(
+            'Regular expression on the file name whose (named) groups form the business key, e.g. ' +
+              '^(?<court>[A-Z]+)_(?<date>\\d{8}) for COURT_YYYYMMDD*.csv.',
+          ),
+      })
+      .strict()
+      .optional()
+      .describe(
+        'Corrected files: a file whose name carries the business key of an earlier file supersedes it; only ' +
+          'the differences (create/update/delete) against that file are emitted.',
+      ),
     batchSize: z.number().int().min(1).max(100_000).default(2000),
     afterProcessing: z.enum(['archive', 'delete', 'leave']).default('archive'),
     archiveDir: z.string().default('archive').describe('Relative to the file’s directory, or absolute.'),
@@ -186,6 +208,15 @@ export const sftpSourceConfigSchema = z
       ),
   })
   .strict();
+
+function compiles(pattern: string): boolean {
+  try {
+    new RegExp(pattern);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export type SftpSourceConfig = z.output<typeof sftpSourceConfigSchema>;
 export type SftpSourceConfigInput = z.input<typeof sftpSourceConfigSchema>;

@@ -43,6 +43,13 @@ export function sftpSourceNotes(config: SftpSourceConfig): string[] {
     notes.push(
       'full-extract: the previous extract is kept in stateDir; deleting it makes the next file a fresh snapshot (read events)',
     );
+  if (config.businessKey !== undefined)
+    notes.push(
+      `corrected files: a file whose name matches ${config.businessKey.pattern} is diffed against the last file with the same business key; other names are rejected` +
+        (config.order === 'name'
+          ? ' (order: name — make sure versions sort in delivery order, or use order: mtime)'
+          : ''),
+    );
   return notes;
 }
 

@@ -7,6 +7,7 @@ import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { posix, resolve } from 'node:path';
 import {
   type Batch,
+  type BatchNotice,
   type ChangeRecord,
   type Clock,
   ConfigError,
@@ -47,6 +48,12 @@ export interface SftpPosition {
   rejectedRows: number;
   /** Full-extract deletion phase: last key emitted. */
   afterKey?: string;
+  /**
+   * Files finished earlier whose acknowledgement (registry, archive) had not happened when this position was
+   * made: the runtime may commit several batches together and acknowledge only the last, and a crash can
+   * fall between checkpoint and acknowledgement, so a restart from here finishes them first.
+   */
+  finished?: SftpPosition[];
 }
 
 export interface SftpSourceContext {
@@ -78,7 +85,12 @@ export class SftpSource implements Source<SftpPosition> {
   private ackConnection: SftpConnection | undefined;
   private readonly observed = new Map<string, { size: number; mtime: number; since: number }>();
   private readonly ackWaiters = new Map<string, () => void>();
+  /** Finished files (done, rejected, skipped) yielded but not yet acknowledged, in read order. */
+  private readonly unacked: { seq: number; position: SftpPosition }[] = [];
+  private readonly sequence = new WeakMap<SftpPosition, number>();
+  private yielded = 0;
   private readonly next: NextRun;
+  private readonly businessKey: RegExp | undefined;
 
   constructor(
     private readonly config: SftpSourceConfig,
@@ -91,6 +103,7 @@ export class SftpSource implements Source<SftpPosition> {
     this.stream = config.stream ?? config.paths[0]!;
     const stateDir = resolve(this.baseDir, config.stateDir);
     this.spoolDir = config.spoolDir ? resolve(this.baseDir, config.spoolDir) : resolve(stateDir, 'spool');
+    this.businessKey = config.businessKey ? new RegExp(config.businessKey.pattern) : undefined;
     const schedule = context.schedule;
     const problem = schedule && scheduleProblem(schedule.cron, schedule.timezone);
     if (problem) throw new ConfigError(undefined, [{ path: 'schedule', message: problem }]);
@@ -178,7 +191,8 @@ export class SftpSource implements Source<SftpPosition> {
     await mkdir(this.spoolDir, { recursive: true });
     let resume: SftpPosition | undefined;
     if (from !== undefined) {
-      if (FINISHED.has(from.state)) await this.acknowledge(from);
+      for (const earlier of from.finished ?? []) await this.finish(earlier);
+      if (FINISHED.has(from.state)) await this.finish(from);
       else resume = from;
     }
     const last = store.get('lastPassAt');
@@ -193,7 +207,7 @@ export class SftpSource implements Source<SftpPosition> {
       const conn = this.connection(ctx.log);
       await conn.connect();
       try {
-        yield* this.pass(conn, resume, ctx);
+        for await (const batch of this.pass(conn, resume, ctx)) yield this.track(batch);
         resume = undefined;
       } finally {
         await conn.end();
@@ -225,7 +239,10 @@ export class SftpSource implements Source<SftpPosition> {
         if (resume !== undefined) {
           const current = files.find((f) => f.path === resume!.file);
           if (current === undefined) {
-            ctx.log.warn({ file: resume.file }, 'the file being read at the last checkpoint is gone; moving on');
+            ctx.log.warn(
+              { file: resume.file },
+              'the file being read at the last checkpoint is gone; moving on',
+            );
             resume = undefined;
           } else {
             handled.add(`${current.path}\0${current.size}\0${current.mtime}`);
@@ -336,17 +353,45 @@ export class SftpSource implements Source<SftpPosition> {
           yield {
             records: [],
             rejected: [rejected],
+            notices: [
+              this.notice('ferry.file.rejected', file, sha256, {
+                rowsRead: verdict.rows,
+                rowsRejected: verdict.rejectedRows,
+                code: SftpErrorCodes.SFTP_FILE_REJECTED,
+                reason: verdict.message,
+              }),
+            ],
             position: { ...base, state: 'rejected', rows: verdict.rows, rejectedRows: verdict.rejectedRows },
           };
           return;
         }
       }
       ctx.log.info({ file: file.path, size: file.size, sha256, fromLine: resume?.line ?? 0 }, 'reading file');
-      const full = this.config.mode === 'full-extract';
-      const diff = full ? new SnapshotDiff(store.db, this.stream) : undefined;
+      const scope = this.diffScope(file.path);
+      const diff = scope !== undefined ? new SnapshotDiff(store.db, scope) : undefined;
       const generation = `${file.path}#${sha256}`;
       diff?.begin(generation);
+      // The file this one supersedes (same business key, or the previous extract), for the notices.
+      const baseline = diff?.baseline();
+      const diffFacts =
+        scope === undefined
+          ? {}
+          : {
+              ...(this.businessKey ? { businessKey: this.businessKeyOf(file.path) } : {}),
+              supersedes:
+                baseline === undefined || baseline === generation
+                  ? null
+                  : { file: baseline.replace(/#[0-9a-f]{64}$/, ''), sha256: baseline.slice(-64) },
+            };
       let position: SftpPosition = resume ?? base;
+      // A resumed file's started notice was committed with its first batch (a position exists only after it).
+      let notices: BatchNotice[] | undefined =
+        resume === undefined ? [this.notice('ferry.file.started', file, sha256, diffFacts)] : undefined;
+      const withNotices = (batch: Batch<SftpPosition>): Batch<SftpPosition> => {
+        if (notices !== undefined) batch.notices = [...notices, ...(batch.notices ?? [])];
+        notices = undefined;
+        return batch;
+      };
       if (position.state === 'reading') {
         const skipTo = position.line;
         let records: ChangeRecord[] = [];
@@ -393,13 +438,14 @@ export class SftpSource implements Source<SftpPosition> {
             if (!replay) lastLine = item.line;
             if (records.length + rejected.length + observe.length >= this.config.batchSize) {
               const batch = flush();
-              if (batch.records.length > 0 || batch.rejected || batch.position.line > skipTo) yield batch;
+              if (batch.records.length > 0 || batch.rejected || batch.position.line > skipTo)
+                yield withNotices(batch);
               if (ctx.signal.aborted) return;
             }
           }
         }
         const batch = flush();
-        if (batch.records.length > 0 || batch.rejected) yield batch;
+        if (batch.records.length > 0 || batch.rejected) yield withNotices(batch);
         if (ctx.signal.aborted) return;
         position = { ...position, state: 'deleting' };
         delete position.afterKey;
@@ -416,14 +462,19 @@ export class SftpSource implements Source<SftpPosition> {
             origin: { file: file.path, sha256, deleted: true },
           }));
           position = { ...position, state: 'deleting', afterKey: gone.at(-1)!.key };
-          yield { records, position };
+          yield withNotices({ records, position });
           if (ctx.signal.aborted) return;
         }
       }
       const done: SftpPosition = { ...position, state: 'done' };
       delete done.afterKey;
-      const acked = full ? new Promise<void>((r) => this.ackWaiters.set(sha256, r)) : undefined;
-      yield { records: [], position: done };
+      const acked = diff ? new Promise<void>((r) => this.ackWaiters.set(sha256, r)) : undefined;
+      const completed = this.notice('ferry.file.completed', file, sha256, {
+        ...diffFacts,
+        rowsRead: done.rows,
+        rowsRejected: done.rejectedRows,
+      });
+      yield withNotices({ records: [], notices: [completed], position: done });
       ctx.log.info({ file: file.path, rows: done.rows, rejected: done.rejectedRows }, 'file read');
       // The next extract is diffed against this one: wait until this one is committed and made the baseline.
       if (acked !== undefined) {
@@ -435,6 +486,55 @@ export class SftpSource implements Source<SftpPosition> {
     } finally {
       await rm(local, { force: true });
     }
+  }
+
+  /**
+   * The business key a file's name carries (e.g. court and sitting date): the named groups of the pattern,
+   * or its capture groups (or whole match) when it names none.
+   */
+  private businessKeyOf(path: string): Record<string, string> | undefined {
+    const match = this.businessKey?.exec(posix.basename(path));
+    if (!match) return undefined;
+    if (match.groups !== undefined) return { ...match.groups } as Record<string, string>;
+    const parts = match.length > 1 ? match.slice(1) : [match[0]];
+    return Object.fromEntries(parts.map((p, i) => [String(i + 1), p ?? '']));
+  }
+
+  /**
+   * Which snapshot a file is diffed against: with a business key, the last file carrying the same key (a
+   * corrected file supersedes it); in full-extract mode, the previous extract; otherwise none.
+   */
+  private diffScope(path: string): string | undefined {
+    if (this.businessKey !== undefined) {
+      const key = this.businessKeyOf(path);
+      return key === undefined ? undefined : `${this.stream}#${stableStringify(key)}`;
+    }
+    return this.config.mode === 'full-extract' ? this.stream : undefined;
+  }
+
+  /** A file-level event beside the rows; its id derives from the file and its content (path#sha256). */
+  private notice(
+    type: 'ferry.file.started' | 'ferry.file.completed' | 'ferry.file.rejected',
+    file: Candidate,
+    sha256: string,
+    extra: Record<string, unknown>,
+  ): BatchNotice {
+    return {
+      type,
+      stream: this.stream,
+      subject: file.path,
+      key: `${file.path}#${sha256}`,
+      data: {
+        file: file.path,
+        stream: this.stream,
+        size: file.size,
+        mtime: new Date(file.mtime).toISOString(),
+        sha256,
+        mode: this.config.mode,
+        ...extra,
+      },
+      origin: { file: file.path, sha256 },
+    };
   }
 
   private toRecord(item: Item, file: string, sha256: string): ChangeRecord | RejectedInput {
@@ -471,6 +571,13 @@ export class SftpSource implements Source<SftpPosition> {
   ): Promise<
     { message: string; rows: number; rejectedRows: number; details: Record<string, unknown> } | undefined
   > {
+    if (this.businessKey !== undefined && this.businessKeyOf(path) === undefined)
+      return {
+        message: `${path}: the file name does not match businessKey.pattern ${this.businessKey.source}, so it is unknown which earlier file it corrects. Rejected whole and moved to the error directory; rename it to the agreed convention.`,
+        rows: 0,
+        rejectedRows: 0,
+        details: { pattern: this.businessKey.source },
+      };
     const format = this.config.format;
     const trailerField = format.type === 'fixed-width' ? format.trailerCountField : undefined;
     const threshold = this.config.rejectThreshold;
@@ -513,12 +620,41 @@ export class SftpSource implements Source<SftpPosition> {
     return;
   }
 
-  /** After the checkpoint: register the file, then archive, delete or quarantine it. Idempotent. */
+  /**
+   * The runtime may commit several batches together and acknowledge only the last position (group commit):
+   * an acknowledgement covers every file finished at or before it, in read order.
+   */
   async acknowledge(position: SftpPosition): Promise<void> {
+    const seq = this.sequence.get(position);
+    if (seq === undefined) {
+      // A position from a checkpoint (not yielded by this process) carries the files it covers.
+      for (const earlier of position.finished ?? []) await this.finish(earlier);
+      return this.finish(position);
+    }
+    while (this.unacked.length > 0 && this.unacked[0]!.seq <= seq) {
+      await this.finish(this.unacked[0]!.position);
+      this.unacked.shift();
+    }
+  }
+
+  /** Number the batch's position and make it carry the finished files not yet acknowledged. */
+  private track(batch: Batch<SftpPosition>): Batch<SftpPosition> {
+    const { finished: _, ...own } = batch.position;
+    const position: SftpPosition = own;
+    if (this.unacked.length > 0) position.finished = this.unacked.map((u) => u.position);
+    this.yielded += 1;
+    this.sequence.set(position, this.yielded);
+    if (FINISHED.has(own.state)) this.unacked.push({ seq: this.yielded, position: own });
+    return { ...batch, position };
+  }
+
+  /** After the checkpoint: register the file, then archive, delete or quarantine it. Idempotent. */
+  private async finish(position: SftpPosition): Promise<void> {
     if (!FINISHED.has(position.state)) return;
     const store = this.store();
-    if (this.config.mode === 'full-extract' && position.state === 'done') {
-      new SnapshotDiff(store.db, this.stream).commit(`${position.file}#${position.sha256}`);
+    const scope = this.diffScope(position.file);
+    if (scope !== undefined && position.state === 'done') {
+      new SnapshotDiff(store.db, scope).commit(`${position.file}#${position.sha256}`);
     }
     store.record({
       path: position.file,

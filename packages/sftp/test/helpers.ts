@@ -65,8 +65,11 @@ export async function workDir(): Promise<string> {
 
 export interface OnceResult {
   summary: RunSummary;
+  /** Row events (the mapping's). */
   events: CanonicalEvent[];
   letters: DeadLetter[];
+  /** File-level events (ferry.file.*), in the same log as the rows. */
+  notices: CanonicalEvent[];
 }
 
 /** One `--once` pass of a pipeline over the source, everything stored under `dir`. */
@@ -97,10 +100,16 @@ export async function runOnce(
   return { summary, ...(await stored(dir)) };
 }
 
-export async function stored(dir: string): Promise<{ events: CanonicalEvent[]; letters: DeadLetter[] }> {
+export async function stored(
+  dir: string,
+): Promise<{ events: CanonicalEvent[]; letters: DeadLetter[]; notices: CanonicalEvent[] }> {
   const events: CanonicalEvent[] = [];
+  const notices: CanonicalEvent[] = [];
   try {
-    for await (const e of readEventLog(join(dir, 'events', 'rows.jsonl'))) events.push(e as CanonicalEvent);
+    for await (const e of readEventLog(join(dir, 'events', 'rows.jsonl'))) {
+      const event = e as CanonicalEvent;
+      (event.type.startsWith('ferry.file.') ? notices : events).push(event);
+    }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
@@ -111,5 +120,5 @@ export async function stored(dir: string): Promise<{ events: CanonicalEvent[]; l
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  return { events, letters };
+  return { events, letters, notices };
 }

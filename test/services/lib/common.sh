@@ -6,7 +6,7 @@
 # Keep complex steps OUT of `if`/`||`/`&&` contexts: bash ignores `set -e` inside functions called
 # there, so a failure in the middle of such a function would go unnoticed.
 
-FERRY_SERVICES_ALL=(postgres mariadb sshd kafka)
+FERRY_SERVICES_ALL=(postgres mariadb sshd kafka spyne)
 
 FERRY_SERVICES_DIR="${FERRY_SERVICES_DIR:-/tmp/ferry-services}"
 FERRY_CACHE_DIR="${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/ferry"

@@ -47,27 +47,35 @@ export function registerContractsCommands(program: Command, ctx: CommandContext)
     .argument('<old>', 'older schema file')
     .argument('<new>', 'newer schema file')
     .addOption(
-      new Option('--mode <mode>', 'compatibility mode to judge by').choices(compatibilityModes).default('BACKWARD'),
+      new Option('--mode <mode>', 'compatibility mode to judge by')
+        .choices(compatibilityModes)
+        .default('BACKWARD'),
     )
     .option('--repository <dir>', 'contract repository to resolve $refs against')
-    .action(async (oldFile: string, newFile: string, opts: { mode: CompatibilityMode; repository?: string }) => {
-      const [before, after] = await Promise.all([readSchema(oldFile), readSchema(newFile)]);
-      const repo = opts.repository ? await loadContractRepository(resolve(opts.repository)) : emptyRepository();
-      const changes = diffSchemas(resolveRefs(repo, before), resolveRefs(repo, after));
-      const breaking = breakingUnder(opts.mode, changes);
-      for (const change of changes) {
-        const mark = breaking.includes(change) ? 'breaking  ' : 'compatible';
-        const dirs = `${change.breaksBackward ? 'B' : '-'}${change.breaksForward ? 'F' : '-'}`;
-        ctx.io.out(`${mark} [${dirs}] ${change.path} ${change.rule}: ${change.description}`);
-      }
-      ctx.io.out(
-        `${changes.length} changes, ${breaking.length} breaking under ${opts.mode}; needs a ${requiredBump(opts.mode, changes)} version bump`,
-      );
-    });
+    .action(
+      async (oldFile: string, newFile: string, opts: { mode: CompatibilityMode; repository?: string }) => {
+        const [before, after] = await Promise.all([readSchema(oldFile), readSchema(newFile)]);
+        const repo = opts.repository
+          ? await loadContractRepository(resolve(opts.repository))
+          : emptyRepository();
+        const changes = diffSchemas(resolveRefs(repo, before), resolveRefs(repo, after));
+        const breaking = breakingUnder(opts.mode, changes);
+        for (const change of changes) {
+          const mark = breaking.includes(change) ? 'breaking  ' : 'compatible';
+          const dirs = `${change.breaksBackward ? 'B' : '-'}${change.breaksForward ? 'F' : '-'}`;
+          ctx.io.out(`${mark} [${dirs}] ${change.path} ${change.rule}: ${change.description}`);
+        }
+        ctx.io.out(
+          `${changes.length} changes, ${breaking.length} breaking under ${opts.mode}; needs a ${requiredBump(opts.mode, changes)} version bump`,
+        );
+      },
+    );
 
   contracts
     .command('types')
-    .description('Generate TypeScript interfaces (one per type and major version) so mappings are type-checked.')
+    .description(
+      'Generate TypeScript interfaces (one per type and major version) so mappings are type-checked.',
+    )
     .argument('[dir]', 'contract repository folder', 'contracts')
     .option('--out <file>', 'write to this file instead of stdout')
     .action(async (dir: string, opts: { out?: string }) => {
@@ -81,7 +89,10 @@ export function registerContractsCommands(program: Command, ctx: CommandContext)
     .description(
       'Generate an AsyncAPI 3.0 document: for a contract repository (every type, topic <type>.v<major>) or for pipeline files.',
     )
-    .argument('<inputs...>', 'a contract repository folder, or pipeline YAML files whose contract.repository is set')
+    .argument(
+      '<inputs...>',
+      'a contract repository folder, or pipeline YAML files whose contract.repository is set',
+    )
     .option('--title <title>', 'document title', 'Ferry canonical events')
     .option('--version <version>', 'document version', '1.0.0')
     .option('--out <file>', 'write to this file instead of stdout')
@@ -98,7 +109,11 @@ async function readSchema(file: string): Promise<Record<string, unknown>> {
   try {
     return JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
   } catch (error) {
-    throw new ConfigError(file, [{ path: '', message: `not a readable JSON schema (${(error as Error).message})` }], 'USAGE');
+    throw new ConfigError(
+      file,
+      [{ path: '', message: `not a readable JSON schema (${(error as Error).message})` }],
+      'USAGE',
+    );
   }
 }
 
@@ -106,7 +121,10 @@ function emptyRepository(): ContractRepository {
   return { dir: '', types: new Map(), schemas: new Map() };
 }
 
-async function channelsFor(inputs: string[], ctx: CommandContext): Promise<{ repo: ContractRepository; entries: ChannelEntry[] }> {
+async function channelsFor(
+  inputs: string[],
+  ctx: CommandContext,
+): Promise<{ repo: ContractRepository; entries: ChannelEntry[] }> {
   const pipelines = inputs.filter((i) => /\.ya?ml$/.test(i));
   if (pipelines.length === 0) {
     const repo = await loadContractRepository(resolve(inputs[0]!));
@@ -118,10 +136,13 @@ async function channelsFor(inputs: string[], ctx: CommandContext): Promise<{ rep
     const pipeline = await loadPipelineFile(file, ctx.registry);
     const { repository, type, version, schema } = pipeline.contract;
     if (!repository) {
-      throw new ConfigError(pipeline.file, [{ path: 'contract.repository', message: 'needed to describe the events in AsyncAPI' }]);
+      throw new ConfigError(pipeline.file, [
+        { path: 'contract.repository', message: 'needed to describe the events in AsyncAPI' },
+      ]);
     }
     repo ??= await loadContractRepository(repository);
-    const template = typeof pipeline.sink.options.topic === 'string' ? pipeline.sink.options.topic : undefined;
+    const template =
+      typeof pipeline.sink.options.topic === 'string' ? pipeline.sink.options.topic : undefined;
     const topic = topicName(type, schema, template);
     const entry = byTopic.get(topic) ?? { topic, type, version, producers: [] };
     entry.producers!.push(pipeline.name);

@@ -190,6 +190,12 @@ export function naiveTimestampToIso(text: string): string {
 
 /** A timestamp with an offset as ISO 8601 UTC, microseconds kept. */
 export function zonedTimestampToIso(text: string): string {
+  // The replication connection runs with TimeZone UTC: `2024-01-01 09:00:00.123456+00` only needs rearranging.
+  if (text.length >= 22 && text.length <= 29 && text.endsWith('+00') && text[10] === ' ' && text[4] === '-') {
+    const frac = text.length > 22 ? text.slice(20, -3) : undefined;
+    if (text.length === 22 || (text[19] === '.' && /^\d+$/.test(frac as string)))
+      return `${text.slice(0, 10)}T${text.slice(11, 19)}.${fraction(frac)}Z`;
+  }
   const m = ZONED.exec(text);
   if (m === null) return text;
   const zone = m[8] as string;

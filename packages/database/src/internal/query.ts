@@ -2,6 +2,7 @@
 // every value is a bound parameter in the driver's own placeholder style.
 import type { DataSource } from 'typeorm';
 import type { DatabaseTableConfig } from '../config.js';
+import { type CapturedTable, IMAGE_ALIAS, imageSql } from './capture.js';
 import { type Dialect, delayParameter } from './connection.js';
 import type { TableWatermark } from './values.js';
 
@@ -10,6 +11,8 @@ export const TS_ALIAS = '__ferry_ts';
 export const ID_ALIAS = '__ferry_id';
 export const CREATED_ALIAS = '__ferry_created';
 export const INTERNAL_COLUMNS: ReadonlySet<string> = new Set([TS_ALIAS, ID_ALIAS, CREATED_ALIAS]);
+/** Table alias of the polled table when rows are read as JSON images. */
+const ROW_ALIAS = '__ferry_row';
 
 export interface Query {
   sql: string;
@@ -38,26 +41,37 @@ export class TableQueries {
     private readonly dataSource: DataSource,
     private readonly dialect: Dialect,
     table: DatabaseTableConfig,
+    /** Read rows as JSON images rendered by the database (PostgreSQL, MySQL), as the other modes do. */
+    image?: CapturedTable,
   ) {
     const q = (name: string) => dialect.escape(name);
     this.from = table.schema === undefined ? q(table.name) : `${q(table.schema)}.${q(table.name)}`;
+    if (image !== undefined) this.from += ` ${q(ROW_ALIAS)}`;
     this.ts = table.timestampColumn === undefined ? undefined : q(table.timestampColumn);
     this.id = table.incrementingColumn === undefined ? undefined : q(table.incrementingColumn);
 
     const wanted =
-      table.columns === undefined
-        ? ['*']
-        : [
-            ...new Set(
-              [
-                ...table.columns,
-                ...table.key,
-                table.timestampColumn,
-                table.incrementingColumn,
-                table.createdColumn,
-              ].filter((c): c is string => c !== undefined),
-            ),
-          ].map(q);
+      image !== undefined
+        ? [
+            `${
+              dialect.name === 'postgres'
+                ? `to_json(${q(ROW_ALIAS)})::text`
+                : `CAST(${imageSql(dialect, image, q(ROW_ALIAS))} AS CHAR)`
+            } AS ${q(IMAGE_ALIAS)}`,
+          ]
+        : table.columns === undefined
+          ? ['*']
+          : [
+              ...new Set(
+                [
+                  ...table.columns,
+                  ...table.key,
+                  table.timestampColumn,
+                  table.incrementingColumn,
+                  table.createdColumn,
+                ].filter((c): c is string => c !== undefined),
+              ),
+            ].map(q);
     if (this.ts !== undefined) wanted.push(`${dialect.asText(this.ts) ?? this.ts} AS ${q(TS_ALIAS)}`);
     if (this.id !== undefined) wanted.push(`${this.id} AS ${q(ID_ALIAS)}`);
     if (this.ts !== undefined && table.createdColumn !== undefined) {

@@ -1,6 +1,7 @@
-// One chunk of an initial snapshot: the rows after the last key read, in key order, as `op: read` records.
+// One chunk of an initial snapshot (the rows after the last key read, in key order, as `op: read` records),
+// and the progress log of a long snapshot.
 import { createHash } from 'node:crypto';
-import type { ChangeRecord } from '@ferry/core';
+import type { ChangeRecord, Logger } from '@ferry/core';
 import type { DataSource } from 'typeorm';
 import { type CapturedTable, decodeSnapshotRow, keyOf, snapshotChunkQuery } from './capture.js';
 import type { Dialect } from './connection.js';
@@ -46,4 +47,79 @@ export async function readSnapshotChunk(
 /** A short digest of a row image: the same content always gives the same version. */
 function versionOf(image: Record<string, unknown>): string {
   return createHash('sha1').update(JSON.stringify(image)).digest('base64url').slice(0, 16);
+}
+
+/**
+ * Logs snapshot progress at info every `intervalMs`: table, rows read in this run, the table's estimated row
+ * count, the rate and the time left. After a resume the rows read before the crash are not counted, so the
+ * time left is an upper bound.
+ */
+export class SnapshotProgressLog {
+  private stream: string | undefined;
+  private rows = 0;
+  private total: number | undefined;
+  private started = 0;
+  private lastLog = 0;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly dataSource: DataSource,
+    private readonly dialect: Dialect,
+    private readonly intervalMs = 5000,
+  ) {}
+
+  /** Count a chunk of `table`; `done` when it was the table's last. */
+  async chunk(table: CapturedTable, rows: number, done: boolean): Promise<void> {
+    const now = Date.now();
+    if (this.stream !== table.stream) {
+      this.stream = table.stream;
+      this.rows = 0;
+      this.started = now;
+      this.lastLog = now;
+      this.total = await estimateRows(this.dataSource, this.dialect, table).catch(() => undefined);
+      this.log.info({ table: table.stream, total: this.total }, 'snapshot of table starting');
+    }
+    this.rows += rows;
+    if (!done && now - this.lastLog < this.intervalMs) return;
+    this.lastLog = now;
+    const seconds = Math.max(0.001, (now - this.started) / 1000);
+    const rate = Math.round(this.rows / seconds);
+    const fields: Record<string, unknown> = { table: table.stream, rows: this.rows, rowsPerSecond: rate };
+    if (this.total !== undefined) {
+      fields.total = this.total;
+      if (!done) {
+        fields.percent = Math.min(100, Math.round((this.rows / Math.max(1, this.total)) * 1000) / 10);
+        if (rate > 0) fields.etaSeconds = Math.max(0, Math.round((this.total - this.rows) / rate));
+      }
+    }
+    this.log.info(fields, done ? 'snapshot of table done' : 'snapshot progress');
+  }
+}
+
+/** The catalogue's row estimate (PostgreSQL, MySQL) or a count (SQLite); undefined when unknown. */
+async function estimateRows(
+  dataSource: DataSource,
+  dialect: Dialect,
+  table: CapturedTable,
+): Promise<number | undefined> {
+  let value: unknown;
+  if (dialect.name === 'postgres') {
+    const [row] = (await dataSource.query(
+      'SELECT reltuples::bigint AS n FROM pg_class WHERE oid = to_regclass($1)',
+      [table.sql],
+    )) as { n: unknown }[];
+    value = row?.n;
+  } else if (dialect.name === 'mysql') {
+    const [row] = (await dataSource.query(
+      'SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?',
+      [table.config.schema ?? null, table.config.name],
+    )) as { n: unknown }[];
+    value = row?.n;
+  } else {
+    const [row] = (await dataSource.query(`SELECT COUNT(*) AS n FROM ${table.sql}`)) as { n: unknown }[];
+    value = row?.n;
+  }
+  const n = Number(value);
+  // PostgreSQL says -1 for a table never analysed.
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
 }

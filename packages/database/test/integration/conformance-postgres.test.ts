@@ -4,8 +4,8 @@
 // a port nothing listens on (ECONNREFUSED); fatal: the table or the slot dropped.
 import { randomBytes } from 'node:crypto';
 import {
-  deterministic,
   describeSourceConformance,
+  deterministic,
   readsEverything,
   resumesFromEveryPosition,
   type SourceFixture,
@@ -28,7 +28,15 @@ const DEAD_PORT = 1;
 let admin: DataSource | undefined;
 async function sql(query: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
   if (admin === undefined) {
-    admin = new DataSource({ type: 'postgres', host, port, username: user, password, database, logging: false });
+    admin = new DataSource({
+      type: 'postgres',
+      host,
+      port,
+      username: user,
+      password,
+      database,
+      logging: false,
+    });
     await admin.initialize();
   }
   return (await admin.query(query, params)) as Record<string, unknown>[];
@@ -77,9 +85,7 @@ async function createTable(table: string, rows: number): Promise<void> {
   await sql(`CREATE TABLE ${table} (id BIGINT PRIMARY KEY, name TEXT NOT NULL, amount NUMERIC(14,2))`);
   await sql(`ALTER TABLE ${table} REPLICA IDENTITY FULL`);
   if (rows > 0)
-    await sql(
-      `INSERT INTO ${table} SELECT g, 'row ' || g, g + 0.5 FROM generate_series(1, ${rows}) AS g`,
-    );
+    await sql(`INSERT INTO ${table} SELECT g, 'row ' || g, g + 0.5 FROM generate_series(1, ${rows}) AS g`);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -102,9 +108,7 @@ const triggerFixture: SourceFixture = {
     await createTable(trg.table, 0);
     await installDatabaseTriggers(parseDatabaseSourceConfig(triggerConfig()));
     for (let id = 1; id <= 12; id += 1) await sql(`INSERT INTO ${trg.table} VALUES (${id}, 'r${id}', 1.5)`);
-    await sql(
-      `INSERT INTO ${trg.table} SELECT g, 'r' || g, 2.25 FROM generate_series(13, 27) AS g`,
-    );
+    await sql(`INSERT INTO ${trg.table} SELECT g, 'r' || g, 2.25 FROM generate_series(13, 27) AS g`);
     await sql(`UPDATE ${trg.table} SET amount = amount + 1 WHERE id <= 5`);
     await sql(`DELETE FROM ${trg.table} WHERE id > 24`);
     return { expected: 12 + 15 + 5 + 3 };
@@ -123,9 +127,11 @@ const triggerFixture: SourceFixture = {
   },
   async cleanup() {
     trg.port = port;
-    await uninstallDatabaseTriggers(parseDatabaseSourceConfig(triggerConfig()), {}, { dropJournal: true }).catch(
-      () => undefined,
-    );
+    await uninstallDatabaseTriggers(
+      parseDatabaseSourceConfig(triggerConfig()),
+      {},
+      { dropJournal: true },
+    ).catch(() => undefined);
     await sql(`DROP TABLE IF EXISTS ${trg.table}`);
     await sql(`DROP TABLE IF EXISTS ${trg.journal}`);
   },

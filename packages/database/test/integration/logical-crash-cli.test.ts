@@ -23,7 +23,15 @@ describe('database source: logical postgres, SIGKILL through the CLI', () => {
   let dir: string;
 
   beforeAll(async () => {
-    admin = new DataSource({ type: 'postgres', host, port, username: user, password, database, logging: false });
+    admin = new DataSource({
+      type: 'postgres',
+      host,
+      port,
+      username: user,
+      password,
+      database,
+      logging: false,
+    });
     await admin.initialize();
     dir = await mkdtemp(join(tmpdir(), 'ferry-crash-'));
   });
@@ -47,11 +55,11 @@ describe('database source: logical postgres, SIGKILL through the CLI', () => {
   });
 
   it('loses no change and keeps ids stable across kills mid-snapshot and mid-stream', async () => {
-    await admin.query(`CREATE TABLE ${table} (id BIGINT PRIMARY KEY, v INTEGER NOT NULL, name TEXT NOT NULL)`);
-    await admin.query(`ALTER TABLE ${table} REPLICA IDENTITY FULL`);
     await admin.query(
-      `INSERT INTO ${table} SELECT g, 0, 'row ' || g FROM generate_series(1, ${ROWS}) AS g`,
+      `CREATE TABLE ${table} (id BIGINT PRIMARY KEY, v INTEGER NOT NULL, name TEXT NOT NULL)`,
     );
+    await admin.query(`ALTER TABLE ${table} REPLICA IDENTITY FULL`);
+    await admin.query(`INSERT INTO ${table} SELECT g, 0, 'row ' || g FROM generate_series(1, ${ROWS}) AS g`);
     const pipeline = join(dir, 'pipeline.yaml');
     await writeFile(
       pipeline,
@@ -89,51 +97,60 @@ describe('database source: logical postgres, SIGKILL through the CLI', () => {
 
     // The writer: small transactions updating random rows, inserting new ones and deleting some of those.
     const committed: { id: number; v: number | 'deleted' }[] = [];
-    let writing = true;
+    let writing = false;
     let nextId = ROWS + 1;
     const inserted: number[] = [];
-    const writer = (async () => {
-      const versions = new Map<number, number>();
-      while (writing) {
-        const ids = new Set<number>();
-        while (ids.size < 3) ids.add(1 + Math.floor(Math.random() * ROWS));
-        const changes: { id: number; v: number | 'deleted' }[] = [];
-        await admin.transaction(async (m) => {
-          for (const id of ids) {
-            const [row] = (await m.query(`UPDATE ${table} SET v = v + 1 WHERE id = $1 RETURNING v`, [
-              id,
-            ])) as [{ v: number }[], number];
-            const v = row[0]?.v as number;
-            changes.push({ id, v });
+    let writer: Promise<void> = Promise.resolve();
+    const startWriter = () => {
+      writing = true;
+      writer = (async () => {
+        while (writing) {
+          const ids = new Set<number>();
+          while (ids.size < 3) ids.add(1 + Math.floor(Math.random() * ROWS));
+          const changes: { id: number; v: number | 'deleted' }[] = [];
+          await admin.transaction(async (m) => {
+            for (const id of ids) {
+              const [row] = (await m.query(`UPDATE ${table} SET v = v + 1 WHERE id = $1 RETURNING v`, [
+                id,
+              ])) as [{ v: number }[], number];
+              const v = row[0]?.v as number;
+              changes.push({ id, v });
+            }
+            const id = nextId++;
+            await m.query(`INSERT INTO ${table} VALUES ($1, 0, $2)`, [id, `new ${id}`]);
+            changes.push({ id, v: 0 });
+            if (inserted.length > 5 && Math.random() < 0.3) {
+              const gone = inserted.splice(Math.floor(Math.random() * inserted.length), 1)[0] as number;
+              await m.query(`DELETE FROM ${table} WHERE id = $1`, [gone]);
+              changes.push({ id: gone, v: 'deleted' });
+            }
+          });
+          for (const c of changes) {
+            committed.push(c);
+            if (c.v === 0) inserted.push(c.id);
           }
-          const id = nextId++;
-          await m.query(`INSERT INTO ${table} VALUES ($1, 0, $2)`, [id, `new ${id}`]);
-          changes.push({ id, v: 0 });
-          if (inserted.length > 5 && Math.random() < 0.3) {
-            const gone = inserted.splice(Math.floor(Math.random() * inserted.length), 1)[0] as number;
-            await m.query(`DELETE FROM ${table} WHERE id = $1`, [gone]);
-            changes.push({ id: gone, v: 'deleted' });
-          }
-        });
-        for (const c of changes) {
-          committed.push(c);
-          if (c.v === 0) inserted.push(c.id);
-          if (typeof c.v === 'number') versions.set(c.id, c.v);
+          await new Promise((r) => setTimeout(r, 5));
         }
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    })();
+      })();
+    };
 
     try {
       // 1. Killed in the middle of the snapshot.
       const first = startCli(['run', pipeline], env);
       await waitFor(
         async () =>
-          ((await admin.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot])) as unknown[])
-            .length > 0,
+          (
+            (await admin.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [
+              slot,
+            ])) as unknown[]
+          ).length > 0,
         30_000,
         'the slot to be created',
       );
+      // The slot's row appears before it reaches its consistent point; once snapshot events arrive it has, so
+      // from here every committed change must be in the stream.
+      await waitFor(async () => (await lines()) > 0, 60_000, 'the first snapshot events');
+      startWriter();
       await waitFor(async () => (await lines()) >= ROWS / 5, 60_000, 'a fifth of the snapshot');
       first.child.kill('SIGKILL');
       const killed1 = await first.done;
@@ -199,7 +216,10 @@ describe('database source: logical postgres, SIGKILL through the CLI', () => {
       const data = event.data as { id: string; v: number } | undefined;
       if (event.ferryop === 'delete') seen.add(`${event.subject}:deleted`);
       else if (event.ferryop === 'read') {
-        snapshotted.set(String(event.subject), Math.max(data?.v ?? 0, snapshotted.get(String(event.subject)) ?? 0));
+        snapshotted.set(
+          String(event.subject),
+          Math.max(data?.v ?? 0, snapshotted.get(String(event.subject)) ?? 0),
+        );
       } else seen.add(`${event.subject}:${data?.v}`);
     }
     const missing = committed.filter(

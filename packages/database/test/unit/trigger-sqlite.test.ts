@@ -3,6 +3,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createLogger } from '@ferry/core';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -43,6 +44,36 @@ describe('database source: trigger sqlite', () => {
       await source.close();
     }
   }
+
+  it('logs snapshot progress with rows done, the total, the rate and the end of each table', async () => {
+    const { db, config } = await fixture();
+    const insert = db.prepare('INSERT INTO people VALUES (?, ?, NULL, 0)');
+    for (let id = 2; id <= 7; id += 1) insert.run(id, `p${id}`);
+    await installDatabaseTriggers(config);
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({
+      level: 'info',
+      destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
+    });
+    const source = createDatabaseSource(config as never);
+    try {
+      for await (const _ of source.read({
+        from: undefined,
+        signal: new AbortController().signal,
+        once: true,
+        log,
+      }));
+    } finally {
+      await source.close();
+    }
+    expect(lines.find((l) => l.msg === 'snapshot of table starting')).toMatchObject({
+      table: 'people',
+      total: 7,
+    });
+    const done = lines.find((l) => l.msg === 'snapshot of table done');
+    expect(done).toMatchObject({ table: 'people', rows: 7, total: 7, level: 'info' });
+    expect(typeof done?.rowsPerSecond).toBe('number');
+  });
 
   it('fails with DB_TRIGGERS_MISSING until install-triggers ran', async () => {
     const { config } = await fixture();

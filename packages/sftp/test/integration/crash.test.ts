@@ -61,7 +61,10 @@ runtime:
 `;
 }
 
-async function pipelineIn(remote: string, extra = ''): Promise<{ dir: string; file: string; events: string }> {
+async function pipelineIn(
+  remote: string,
+  extra = '',
+): Promise<{ dir: string; file: string; events: string }> {
   const dir = await workDir();
   const file = join(dir, 'pipeline.yaml');
   writeFileSync(file, pipelineYaml(remote, extra));

@@ -2,8 +2,10 @@
 // positions, archive/error moves, the processed-file registry and full-extract diffing.
 
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { silentLogger } from '@ferry/core';
 import { describe, expect, it } from 'vitest';
 import { createSftpSource } from '../../src/index.js';
 import { connection, drop, list, remoteDir, runOnce, sftp, workDir } from '../helpers.js';
@@ -120,10 +122,27 @@ describe('sftp files to events', () => {
     });
     expect(list(join(local, 'archive'))).toEqual(['a-2024.csv', 'b-2024.csv']);
     expect(list(local)).toEqual(['archive', 'ignored.csv.part']);
+    // File-level events beside the rows: started before a file's rows, completed with its counts after them.
+    const bSha = createHash('sha256').update('id,name\r\n3,c\r\n4,d,extra\r\n').digest('hex');
+    expect(first.notices.map((n) => `${n.type} ${n.subject}`)).toEqual([
+      `ferry.file.started ${remote}/a-2024.csv`,
+      `ferry.file.completed ${remote}/a-2024.csv`,
+      `ferry.file.started ${remote}/b-2024.csv`,
+      `ferry.file.completed ${remote}/b-2024.csv`,
+    ]);
+    expect(first.notices[3]!.data).toMatchObject({
+      file: `${remote}/b-2024.csv`,
+      sha256: bSha,
+      rowsRead: 1,
+      rowsRejected: 1,
+      size: 25,
+    });
+    expect(new Set(first.notices.map((n) => n.id)).size).toBe(4);
     // The same file delivered again is skipped (and archived under another name); nothing new is emitted.
     drop(local, 'a-2024.csv', 'id,name\n1,a\n2,b\n', 10_000);
     const second = await runOnce(dir, { paths: [`${remote}/*.csv`], format: csv, key: ['id'] });
     expect(second.events).toHaveLength(3);
+    expect(second.notices).toHaveLength(4);
     expect(list(join(local, 'archive'))).toHaveLength(3);
     // Same name, new content: a new file.
     drop(local, 'a-2024.csv', 'id,name\n1,a2\n', 5_000);
@@ -184,6 +203,12 @@ describe('sftp files to events', () => {
     expect(result.letters[0]!.message).toMatch(/trailer says 5 detail records, the file has 1/);
     expect(list(join(local, 'error'))).toEqual(['b.dat']);
     expect(list(join(local, 'archive'))).toEqual(['a.dat']);
+    expect(result.notices.map((n) => n.type)).toEqual([
+      'ferry.file.started',
+      'ferry.file.completed',
+      'ferry.file.rejected',
+    ]);
+    expect(result.notices[2]!.data).toMatchObject({ code: 'SFTP_FILE_REJECTED', rowsRead: 1 });
   });
 
   it('rejects a file over the rejection threshold as a whole', async () => {
@@ -279,5 +304,111 @@ describe('sftp files to events', () => {
       ['delete', '{"id":"2"}'],
     ]);
     expect(list(join(local, 'archive'))).toEqual(['day1.csv', 'day2.csv', 'day3.csv']);
+  });
+
+  it('an acknowledgement covers every file finished before it (group commit, crash before the ack)', async () => {
+    const dir = await workDir();
+    const { remote, local } = remoteDir('groupack');
+    for (const name of ['a', 'b', 'c']) drop(local, `${name}.csv`, `id\n${name}1\n${name}2\n`);
+    const make = () =>
+      createSftpSource(
+        { connection: connection(), paths: [`${remote}/*.csv`], format: csv, key: ['id'], stateDir: 'state' },
+        { baseDir: dir },
+      );
+    const signal = new AbortController().signal;
+    const read = async (from: unknown) => {
+      const source = make();
+      const batches = [];
+      try {
+        for await (const b of source.read({ from: from as never, signal, once: true, log: silentLogger() }))
+          batches.push(b);
+      } finally {
+        await source.close();
+      }
+      return batches;
+    };
+    // Everything read and checkpointed, the process dies before any acknowledgement.
+    const first = await read(undefined);
+    expect(first.flatMap((b) => b.records)).toHaveLength(6);
+    const last = JSON.parse(JSON.stringify(first.at(-1)!.position));
+    expect(last.finished.map((f: { file: string }) => f.file)).toEqual([
+      `${remote}/a.csv`,
+      `${remote}/b.csv`,
+    ]);
+    // The restart from that checkpoint finishes all three files and reads none of them again.
+    const again = await read(last);
+    expect(again.flatMap((b) => b.records)).toHaveLength(0);
+    expect(list(join(local, 'archive'))).toEqual(['a.csv', 'b.csv', 'c.csv']);
+
+    // In one process, acknowledging only the last position archives the earlier files too.
+    const { remote: remote2, local: local2 } = remoteDir('groupack2');
+    for (const name of ['a', 'b']) drop(local2, `${name}.csv`, `id\n${name}1\n`);
+    const source = createSftpSource(
+      { connection: connection(), paths: [`${remote2}/*.csv`], format: csv, key: ['id'], stateDir: 'state2' },
+      { baseDir: dir },
+    );
+    try {
+      const batches = [];
+      for await (const b of source.read({ from: undefined, signal, once: true, log: silentLogger() }))
+        batches.push(b);
+      await source.acknowledge!(batches.at(-1)!.position);
+    } finally {
+      await source.close();
+    }
+    expect(list(join(local2, 'archive'))).toEqual(['a.csv', 'b.csv']);
+  });
+
+  it('corrected files: a file with the business key of an earlier one emits only the differences', async () => {
+    const dir = await workDir();
+    const { remote, local } = remoteDir('corrected');
+    const options = {
+      paths: [`${remote}/*.csv`],
+      format: csv,
+      key: ['case'],
+      order: 'mtime' as const,
+      businessKey: { pattern: '^(?<court>[A-Z]+)_(?<date>\\d{8})' },
+    };
+    drop(
+      local,
+      'LEEDS_20261123.csv',
+      'case,defendant,time\nC1,Smith,10:00\nC2,Jones,10:30\nC3,Brown,11:00\n',
+      90_000,
+    );
+    drop(local, 'YORK_20261123.csv', 'case,defendant,time\nY1,Green,10:00\n', 80_000);
+    const first = await runOnce(dir, options);
+    expect(first.events.map((e) => [e.ferryop, e.subject])).toEqual([
+      ['read', '{"case":"C1"}'],
+      ['read', '{"case":"C2"}'],
+      ['read', '{"case":"C3"}'],
+      ['read', '{"case":"Y1"}'],
+    ]);
+    // The corrected Leeds list for the same sitting: C2 moved, C3 withdrawn, C4 added. York is untouched.
+    drop(
+      local,
+      'LEEDS_20261123_v2.csv',
+      'case,defendant,time\nC1,Smith,10:00\nC2,Jones,14:00\nC4,White,15:00\n',
+      20_000,
+    );
+    // Another sitting day of the same court is a new list, not a correction.
+    drop(local, 'LEEDS_20261124.csv', 'case,defendant,time\nC9,Black,09:30\n', 10_000);
+    const second = await runOnce(dir, options);
+    expect(second.events.slice(4).map((e) => [e.ferryop, e.subject])).toEqual([
+      ['update', '{"case":"C2"}'],
+      ['create', '{"case":"C4"}'],
+      ['delete', '{"case":"C3"}'],
+      ['read', '{"case":"C9"}'],
+    ]);
+    const completed = second.notices.filter((n) => n.type === 'ferry.file.completed');
+    expect(completed[2]!.data).toMatchObject({
+      file: `${remote}/LEEDS_20261123_v2.csv`,
+      businessKey: { court: 'LEEDS', date: '20261123' },
+      supersedes: { file: `${remote}/LEEDS_20261123.csv` },
+    });
+    expect(completed[3]!.data).toMatchObject({ supersedes: null });
+    // A name without the business key cannot be placed: rejected whole.
+    drop(local, 'notes.csv', 'case,defendant,time\nX,Y,Z\n', 5_000);
+    const third = await runOnce(dir, options);
+    expect(third.letters.at(-1)).toMatchObject({ code: 'SFTP_FILE_REJECTED' });
+    expect(list(join(local, 'error'))).toEqual(['notes.csv']);
   });
 });

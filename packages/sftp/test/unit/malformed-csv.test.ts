@@ -35,6 +35,8 @@ describe('malformed CSV corpus', () => {
     const items = await parseCsv('id,name\n1,a\n2,"b\n3,c\n');
     expect(summary(items)).toEqual(['2:{"id":"1","name":"a"}', '4:CSV_PARSE_ERROR']);
     expect((items[1] as { message: string }).message).toMatch(/QUOTE_NOT_CLOSED/);
+    // The dead letter keeps the input as it was in the file.
+    expect(items[1]).toMatchObject({ raw: '2,"b\n3,c', byteOffset: 12 });
   });
 
   it('unbalanced quote in a large file stops at maxRecordSize instead of buffering to the end', async () => {
@@ -46,10 +48,15 @@ describe('malformed CSV corpus', () => {
 
   it('ragged rows are rejected as CSV_COLUMN_COUNT with their line; pad and allow keep them', async () => {
     const text = 'id,name\n1,a\n2\n3,c,extra\n';
-    expect(summary(await parseCsv(text))).toEqual([
+    const rejected = await parseCsv(text);
+    expect(summary(rejected)).toEqual([
       '2:{"id":"1","name":"a"}',
       '3:CSV_COLUMN_COUNT',
       '4:CSV_COLUMN_COUNT',
+    ]);
+    expect(rejected.slice(1).map((i) => [(i as { raw: string }).raw, i.byteOffset])).toEqual([
+      ['2', 12],
+      ['3,c,extra', 14],
     ]);
     expect(summary(await parseCsv(text, { columnCount: 'pad' }))).toEqual([
       '2:{"id":"1","name":"a"}',

@@ -1,0 +1,169 @@
+// Each mode run by a user holding only the privileges docs/database.md lists for it, on the real PostgreSQL
+// and MariaDB: the user is created here and dropped afterwards; set-up (install-triggers, the publication)
+// is done by the admin user, as the docs say an owner would.
+import { randomBytes } from 'node:crypto';
+import type { ChangeRecord } from '@ferry/core';
+import { DataSource } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { services } from '../../../../test/services/endpoints.js';
+import {
+  createDatabaseSource,
+  type DatabaseSourceConfigInput,
+  installDatabaseTriggers,
+  parseDatabaseSourceConfig,
+  uninstallDatabaseTriggers,
+} from '../../src/index.js';
+import { readOnce } from '../helpers.js';
+
+const backends = [{ type: 'postgres' as const }, { type: 'mariadb' as const }];
+
+describe.each(backends)('database least privilege: $type', ({ type }) => {
+  const { host, port, user, password, database } = services[type];
+  const adminConnection = { type, host, port, username: user, password, database } as const;
+  const suffix = randomBytes(4).toString('hex');
+  const table = `ferry_lp_${suffix}`;
+  const journal = `ferry_lp_journal_${suffix}`;
+  const limitedPassword = `lp-${randomBytes(8).toString('hex')}`;
+  let admin: DataSource;
+  const created: string[] = [];
+
+  beforeAll(async () => {
+    admin = new DataSource({ ...adminConnection, logging: false });
+    await admin.initialize();
+    await admin.query(`CREATE TABLE ${table} (id BIGINT PRIMARY KEY, name VARCHAR(50) NOT NULL)`);
+    await admin.query(`INSERT INTO ${table} VALUES (1, 'one'), (2, 'two')`);
+  });
+
+  afterAll(async () => {
+    for (const name of created) {
+      if (type === 'postgres') {
+        await admin.query(`DROP OWNED BY ${name}`).catch(() => undefined);
+        await admin.query(`DROP ROLE IF EXISTS ${name}`);
+      } else await admin.query(`DROP USER IF EXISTS '${name}'@'127.0.0.1'`);
+    }
+    await admin.query(`DROP TABLE IF EXISTS ${table}`);
+    await admin.destroy();
+  });
+
+  /** A user with only `grants` (each a GRANT statement's privilege part, `… ON …`), plus LOGIN. */
+  async function limitedUser(mode: string, grants: string[], attributes = ''): Promise<string> {
+    const name = `ferry_lp_${mode}_${suffix}`;
+    if (type === 'postgres') {
+      await admin.query(`CREATE ROLE ${name} LOGIN ${attributes} PASSWORD '${limitedPassword}'`);
+    } else {
+      await admin.query(`CREATE USER '${name}'@'127.0.0.1' IDENTIFIED BY '${limitedPassword}'`);
+    }
+    created.push(name);
+    for (const grant of grants) {
+      await admin.query(
+        type === 'postgres' ? `GRANT ${grant} TO ${name}` : `GRANT ${grant} TO '${name}'@'127.0.0.1'`,
+      );
+    }
+    return name;
+  }
+
+  const on = (name: string) => (type === 'postgres' ? name : `${database}.${name}`);
+  const connectionFor = (username: string) => ({ ...adminConnection, username, password: limitedPassword });
+
+  async function read(
+    config: DatabaseSourceConfigInput,
+    from?: unknown,
+  ): Promise<{ records: ChangeRecord[]; position: unknown }> {
+    const source = createDatabaseSource(config);
+    try {
+      const result = await readOnce(source as never, from as never);
+      const last = result.batches.at(-1)?.position;
+      if (last !== undefined && source.acknowledge) await source.acknowledge(last as never);
+      return { records: result.records, position: result.position };
+    } finally {
+      await source.close();
+    }
+  }
+
+  it('polling needs only SELECT on the table', async () => {
+    const name = await limitedUser('poll', [`SELECT ON ${on(table)}`]);
+    const { records } = await read({
+      connection: connectionFor(name),
+      tables: [{ name: table, key: ['id'], incrementingColumn: 'id' }],
+    } as DatabaseSourceConfigInput);
+    expect(records.map((r) => r.after)).toEqual([
+      { id: '1', name: 'one' },
+      { id: '2', name: 'two' },
+    ]);
+  });
+
+  it('trigger mode runs with SELECT on the table and SELECT, DELETE on the journal', async () => {
+    const base = {
+      mode: 'trigger',
+      tables: [{ name: table, key: ['id'] }],
+      journal: { table: journal },
+    } as const;
+    await installDatabaseTriggers(parseDatabaseSourceConfig({ ...base, connection: adminConnection }));
+    try {
+      const name = await limitedUser('trg', [`SELECT ON ${on(table)}`, `SELECT, DELETE ON ${on(journal)}`]);
+      const config = { ...base, connection: connectionFor(name) } as DatabaseSourceConfigInput;
+      const first = await read(config);
+      expect(first.records.map((r) => [r.op, r.key.id])).toEqual([
+        ['read', '1'],
+        ['read', '2'],
+      ]);
+      await admin.query(`UPDATE ${table} SET name = 'uno' WHERE id = 1`);
+      await admin.query(`DELETE FROM ${table} WHERE id = 2`);
+      const second = await read(config, first.position);
+      expect(second.records.map((r) => [r.op, r.key.id])).toEqual([
+        ['update', '1'],
+        ['delete', '2'],
+      ]);
+      // Acknowledging purged the journal with the user's DELETE privilege.
+      const [row] = (await admin.query(`SELECT COUNT(*) AS n FROM ${journal}`)) as { n: unknown }[];
+      expect(Number(row?.n)).toBe(0);
+    } finally {
+      await uninstallDatabaseTriggers(
+        parseDatabaseSourceConfig({ ...base, connection: adminConnection }),
+        {},
+        {
+          dropJournal: true,
+        },
+      );
+    }
+  });
+
+  // Logical replication is PostgreSQL only.
+  if (type === 'postgres')
+    it('logical mode runs with REPLICATION and SELECT, the publication created by the owner', async () => {
+      const slot = `ferry_lp_${suffix}`;
+      await admin.query(`CREATE PUBLICATION ${slot} FOR TABLE ${table}`);
+      try {
+        const name = await limitedUser('lr', [`SELECT ON ${table}`], 'REPLICATION');
+        const config = {
+          mode: 'logical',
+          connection: connectionFor(name),
+          tables: [{ name: table, key: ['id'] }],
+          slot,
+          publication: slot,
+          createSlot: true,
+        } as DatabaseSourceConfigInput;
+        const ids = (
+          (await admin.query(`SELECT id::text AS id FROM ${table} ORDER BY id`)) as { id: string }[]
+        ).map((r) => r.id);
+        const first = await read(config);
+        expect(first.records.filter((r) => r.op === 'read').map((r) => r.key.id)).toEqual(ids);
+        await admin.query(`INSERT INTO ${table} VALUES (3, 'three')`);
+        const second = await read(config, first.position);
+        expect(second.records.map((r) => [r.op, r.key.id])).toEqual([['create', '3']]);
+      } finally {
+        for (let i = 0; i < 100; i += 1) {
+          const rows = (await admin.query('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [
+            slot,
+          ])) as { active: boolean }[];
+          if (rows.length === 0) break;
+          if (!rows[0]?.active) {
+            await admin.query('SELECT pg_drop_replication_slot($1)', [slot]);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await admin.query(`DROP PUBLICATION IF EXISTS ${slot}`);
+      }
+    });
+});

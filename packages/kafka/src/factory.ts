@@ -1,0 +1,159 @@
+// Registry factories for `sink.type`, `deadLetters.type` and `checkpoints.type: kafka`, and the start-up
+// check that refuses a contradictory combination (exactly-once needs the dead letters and the checkpoint in
+// the same Kafka cluster, written in the sink's transactions).
+import {
+  type CheckpointStore,
+  ConfigError,
+  type ConfigIssue,
+  type DeadLetterSink,
+  type Factory,
+  type FactoryContext,
+  type Logger,
+  type PipelineComponents,
+  type Sink,
+} from '@ferry/core';
+import { KafkaCheckpointStore } from './checkpoints.js';
+import {
+  connectionOf,
+  type KafkaCheckpointConfig,
+  type KafkaDeadLetterConfig,
+  type KafkaSinkConfig,
+  kafkaCheckpointConfigSchema,
+  kafkaDeadLetterConfigSchema,
+  kafkaSinkConfigSchema,
+} from './config.js';
+import { dlqTopicName, KafkaDeadLetterSink } from './dead-letters.js';
+import { createTransport } from './internal/client.js';
+import type { KafkaTransport } from './internal/transport.js';
+import { KafkaSink } from './sink.js';
+
+export interface KafkaFactoryOptions {
+  pipeline: string;
+  logger: Logger;
+  /** Every component of the pipeline file, for the exactly-once checks. */
+  components?: PipelineComponents;
+}
+
+/** Problems with a Kafka sink configuration given the pipeline's other components (empty when fine). */
+export function checkKafkaDelivery(config: KafkaSinkConfig, components?: PipelineComponents): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (config.delivery !== 'exactly-once') return issues;
+  if (config.transport !== 'kafkajs') {
+    issues.push({
+      path: 'sink.transport',
+      message:
+        'delivery exactly-once needs transport kafkajs (the platformatic transport has no transactions)',
+    });
+  }
+  if (!components) {
+    issues.push({ path: 'sink.delivery', message: 'exactly-once needs to know the other components' });
+    return issues;
+  }
+  const sameCluster = (options: Record<string, unknown>) =>
+    JSON.stringify([...((options.brokers as string[] | undefined) ?? [])].sort()) ===
+    JSON.stringify([...config.brokers].sort());
+  for (const section of ['deadLetters', 'checkpoints'] as const) {
+    const component = components[section];
+    if (component.type !== 'kafka') {
+      issues.push({
+        path: `${section}.type`,
+        message:
+          `is '${component.type}', but sink.delivery exactly-once writes ${section === 'deadLetters' ? 'dead letters' : 'the checkpoint'} ` +
+          `in the same Kafka transaction as the events: set ${section}.type: kafka (on the same brokers)`,
+      });
+    } else if (!sameCluster(component.options)) {
+      issues.push({
+        path: `${section}.brokers`,
+        message: 'must be the sink’s brokers: one Kafka transaction cannot span two clusters',
+      });
+    }
+  }
+  return issues;
+}
+
+export async function createKafkaSink(
+  config: KafkaSinkConfig,
+  options: KafkaFactoryOptions,
+  transport: KafkaTransport = createTransport(connectionOf(config), options.logger),
+): Promise<KafkaSink> {
+  const issues = checkKafkaDelivery(config, options.components);
+  if (issues.length > 0) throw new ConfigError(undefined, issues);
+  const exactlyOnce = config.delivery === 'exactly-once' && options.components !== undefined;
+  const dlq = options.components?.deadLetters.options as KafkaDeadLetterConfig | undefined;
+  const checkpoints = options.components?.checkpoints.options as KafkaCheckpointConfig | undefined;
+  const sink = new KafkaSink(config, {
+    pipeline: options.pipeline,
+    logger: options.logger,
+    transport,
+    ...(exactlyOnce && dlq ? { deadLetterTopic: dlqTopicName(dlq.topic, options.pipeline) } : {}),
+    ...(exactlyOnce && checkpoints ? { checkpointTopic: checkpoints.topic } : {}),
+  });
+  // Exactly-once fences an older instance before the checkpoint is read (the runtime loads it next).
+  if (config.delivery === 'exactly-once') await sink.start();
+  return sink;
+}
+
+export function createKafkaDeadLetterSink(
+  config: KafkaDeadLetterConfig,
+  options: KafkaFactoryOptions,
+  transport: KafkaTransport = createTransport(connectionOf(config), options.logger),
+): KafkaDeadLetterSink {
+  return new KafkaDeadLetterSink(config, { pipeline: options.pipeline, logger: options.logger, transport });
+}
+
+export function createKafkaCheckpointStore(
+  config: KafkaCheckpointConfig,
+  options: Pick<KafkaFactoryOptions, 'logger'>,
+  transport: KafkaTransport = createTransport(connectionOf(config), options.logger),
+): KafkaCheckpointStore {
+  return new KafkaCheckpointStore(config, { logger: options.logger, transport });
+}
+
+const factoryOptions = (ctx: FactoryContext): KafkaFactoryOptions => ({
+  pipeline: ctx.pipeline,
+  logger: ctx.logger,
+  ...(ctx.components ? { components: ctx.components } : {}),
+});
+
+export const kafkaSinkFactory: Factory<KafkaSinkConfig, Sink> = {
+  type: 'kafka',
+  description: 'Kafka topics through the CloudEvents Kafka binding (kafkajs), at-least-once or exactly-once.',
+  configSchema: kafkaSinkConfigSchema as unknown as Factory<KafkaSinkConfig, Sink>['configSchema'],
+  create: (config, ctx) => createKafkaSink(config, factoryOptions(ctx)),
+  notes: (config) => {
+    const notes = [`topic ${config.topic}, ${config.mode} mode, ${config.delivery}`];
+    if (!config.topics.create) notes.push('topics must exist: topics.create is false');
+    if (config.delivery === 'exactly-once')
+      notes.push('needs deadLetters.type and checkpoints.type kafka on the same brokers');
+    return notes;
+  },
+};
+
+export const kafkaDeadLetterFactory: Factory<KafkaDeadLetterConfig, DeadLetterSink> = {
+  type: 'kafka',
+  description: 'Dead letters in a Kafka topic (default <pipeline>.dlq) with error context headers.',
+  configSchema: kafkaDeadLetterConfigSchema as unknown as Factory<
+    KafkaDeadLetterConfig,
+    DeadLetterSink
+  >['configSchema'],
+  create: async (config, ctx) => {
+    const sink = createKafkaDeadLetterSink(config, factoryOptions(ctx));
+    // The topic must exist before an exactly-once sink writes into it inside a transaction.
+    await sink.provision();
+    return sink;
+  },
+};
+
+export const kafkaCheckpointFactory: Factory<KafkaCheckpointConfig, CheckpointStore> = {
+  type: 'kafka',
+  description: 'Checkpoints in a compacted Kafka topic keyed by pipeline (default ferry-checkpoints).',
+  configSchema: kafkaCheckpointConfigSchema as unknown as Factory<
+    KafkaCheckpointConfig,
+    CheckpointStore
+  >['configSchema'],
+  create: async (config, ctx) => {
+    const store = createKafkaCheckpointStore(config, factoryOptions(ctx));
+    await store.provision();
+    return store;
+  },
+};

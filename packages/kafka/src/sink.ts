@@ -1,0 +1,218 @@
+// The Kafka sink: canonical events to Kafka through the CloudEvents binding, keyed by subject. write()
+// resolves only when every message is acknowledged by all in-sync replicas. With delivery exactly-once,
+// commitBatch() writes a batch's events, dead letters and checkpoint in one transaction.
+import {
+  type AtomicBatch,
+  type CanonicalEvent,
+  type Logger,
+  type Sink,
+  stableStringify,
+  topicFor,
+} from '@ferry/core';
+import { type BindingMode, encodeEvent } from './binding.js';
+import type { KafkaSinkConfig } from './config.js';
+import { decodeCheckpoint, encodeCheckpoint, encodeDeadLetter } from './internal/records.js';
+import { ensureTopics } from './internal/topics.js';
+import type {
+  KafkaTransport,
+  OutMessage,
+  ProducerTransport,
+  SendFn,
+  TopicMessages,
+} from './internal/transport.js';
+
+export interface KafkaSinkContext {
+  pipeline: string;
+  logger: Logger;
+  transport: KafkaTransport;
+  /** Where commitBatch puts dead letters and the checkpoint (exactly-once). */
+  deadLetterTopic?: string;
+  checkpointTopic?: string;
+}
+
+interface Addressed {
+  topic: string;
+  message: OutMessage;
+}
+
+export class KafkaSink implements Sink {
+  readonly type = 'kafka';
+  /** Present only for exactly-once: the runtime then commits each batch through it. */
+  readonly commitBatch?: (batch: AtomicBatch) => Promise<void>;
+  /** Warnings from topic provisioning (an existing topic with another partition count). */
+  readonly warnings: string[] = [];
+  private producer: Promise<ProducerTransport> | undefined;
+  private readonly provisioned = new Set<string>();
+  private commitFailed = false;
+  /** Topic by event type and dataschema: the template is resolved once per kind of event. */
+  private readonly topics = new Map<string, string>();
+  private readonly log: Logger;
+
+  constructor(
+    readonly config: KafkaSinkConfig,
+    private readonly ctx: KafkaSinkContext,
+  ) {
+    this.log = ctx.logger.child({ sink: 'kafka' });
+    if (config.delivery === 'exactly-once') this.commitBatch = (batch) => this.commitTransaction(batch);
+  }
+
+  get transactionalId(): string | undefined {
+    return this.config.delivery === 'exactly-once'
+      ? (this.config.transactionalId ?? `ferry-${this.ctx.pipeline}`)
+      : undefined;
+  }
+
+  /** Connect (and, for exactly-once, fence an older instance of the pipeline) before anything is read. */
+  async start(): Promise<void> {
+    await this.connection();
+  }
+
+  async write(events: CanonicalEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const addressed = await this.address(events);
+    if (this.config.delivery === 'exactly-once') {
+      await this.inTransaction((send) => this.sendChunked(send, addressed));
+    } else {
+      await this.withProducer((producer) => this.sendChunked(producer.send, addressed));
+    }
+  }
+
+  async close(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    if (producer) await (await producer.catch(() => undefined))?.close();
+  }
+
+  private async commitTransaction(batch: AtomicBatch): Promise<void> {
+    const { deadLetterTopic, checkpointTopic } = this.ctx;
+    if (deadLetterTopic === undefined || checkpointTopic === undefined) {
+      throw new TypeError('exactly-once needs the dead-letter and checkpoint topics');
+    }
+    if (this.commitFailed) {
+      // The last commit failed, perhaps after the broker had committed it (a lost answer). A fresh producer
+      // has fenced that attempt, so the checkpoint topic now says for sure; sending again would duplicate.
+      await this.connection();
+      if (await this.alreadyCommitted(checkpointTopic, batch)) {
+        this.commitFailed = false;
+        return;
+      }
+    }
+    const addressed = await this.address(batch.events);
+    for (const letter of batch.deadLetters)
+      addressed.push({ topic: deadLetterTopic, message: encodeDeadLetter(letter) });
+    // Last, so a reader that sees the position has already been able to see everything before it.
+    addressed.push({ topic: checkpointTopic, message: encodeCheckpoint(batch.pipeline, batch.position) });
+    try {
+      await this.inTransaction((send) => this.sendChunked(send, addressed));
+      this.commitFailed = false;
+    } catch (error) {
+      this.commitFailed = true;
+      throw error;
+    }
+  }
+
+  private async alreadyCommitted(checkpointTopic: string, batch: AtomicBatch): Promise<boolean> {
+    let latest: string | undefined;
+    await this.ctx.transport.readTopic(
+      checkpointTopic,
+      (message) => {
+        if (message.key?.toString() !== batch.pipeline) return;
+        const value = decodeCheckpoint(message);
+        latest = value === null ? undefined : stableStringify(value.position);
+      },
+      { timeoutMs: this.config.requestTimeoutMs },
+    );
+    const committed = latest !== undefined && latest === stableStringify(batch.position);
+    if (committed)
+      this.log.warn({ position: batch.position }, 'the failed commit had succeeded; not sending it again');
+    return committed;
+  }
+
+  private async address(events: CanonicalEvent[]): Promise<Addressed[]> {
+    const out: Addressed[] = [];
+    const fresh = new Set<string>();
+    for (const event of events) {
+      const cacheKey = `${event.type}\u0000${event.dataschema ?? ''}`;
+      let topic = this.topics.get(cacheKey);
+      if (topic === undefined) {
+        topic = topicFor(event, this.config.topic);
+        this.topics.set(cacheKey, topic);
+      }
+      if (!this.provisioned.has(topic)) fresh.add(topic);
+      out.push({ topic, message: encodeEvent(event, this.config.mode as BindingMode) });
+    }
+    if (fresh.size > 0) await this.provision([...fresh]);
+    return out;
+  }
+
+  private async provision(topics: string[]): Promise<void> {
+    const { partitions, replicationFactor, config, create } = this.config.topics;
+    const admin = await this.ctx.transport.admin();
+    try {
+      const result = await ensureTopics(
+        admin,
+        topics.map((topic) => ({ topic, partitions, replicationFactor, config })),
+        create,
+        this.log,
+      );
+      this.warnings.push(...result.warnings);
+      for (const topic of topics) this.provisioned.add(topic);
+    } finally {
+      await admin.close().catch(() => undefined);
+    }
+  }
+
+  private async sendChunked(send: SendFn, addressed: Addressed[]): Promise<void> {
+    const limit = this.config.maxMessagesPerSend;
+    for (let start = 0; start < addressed.length; start += limit) {
+      const byTopic = new Map<string, OutMessage[]>();
+      for (const { topic, message } of addressed.slice(start, start + limit)) {
+        const list = byTopic.get(topic);
+        if (list) list.push(message);
+        else byTopic.set(topic, [message]);
+      }
+      const batches: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+      await send(batches);
+    }
+  }
+
+  private connection(): Promise<ProducerTransport> {
+    if (!this.producer) {
+      const transactionalId = this.transactionalId;
+      const producer = this.ctx.transport.producer({
+        idempotent: this.config.idempotent,
+        compression: this.config.compression,
+        ...(transactionalId
+          ? { transactionalId, transactionTimeoutMs: this.config.transactionTimeoutMs }
+          : {}),
+      });
+      this.producer = producer;
+      // A producer that failed to start is not kept: the next attempt (the runtime retries) starts afresh.
+      producer.catch(() => {
+        if (this.producer === producer) this.producer = undefined;
+      });
+    }
+    return this.producer;
+  }
+
+  private async withProducer(work: (producer: ProducerTransport) => Promise<void>): Promise<void> {
+    const producer = await this.connection();
+    try {
+      await work(producer);
+    } catch (error) {
+      // After a failed send the client's state is suspect (kafkajs#919, #979: sends that never reconnect);
+      // the runtime's retry then gets a fresh producer. A new idempotent producer id is safe at-least-once.
+      await this.discard(producer);
+      throw error;
+    }
+  }
+
+  private async inTransaction(work: (send: SendFn) => Promise<void>): Promise<void> {
+    await this.withProducer((producer) => producer.transaction(work));
+  }
+
+  private async discard(producer: ProducerTransport): Promise<void> {
+    if (this.producer && (await this.producer.catch(() => undefined)) === producer) this.producer = undefined;
+    await producer.close().catch(() => undefined);
+  }
+}

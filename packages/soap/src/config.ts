@@ -1,0 +1,248 @@
+// Options of the SOAP source, declared once: the schema validates pipeline files, types the code and is the
+// source of the option table in docs/soap.md.
+import { z } from 'zod';
+
+const secret = (what: string) =>
+  z.string().describe(`${what}; write it as a \${env:NAME} or \${file:path} reference, never as a literal.`);
+
+export const soapSecuritySchema = z
+  .discriminatedUnion('type', [
+    z
+      .object({
+        type: z.literal('basic').describe('HTTP basic authentication (Authorization header).'),
+        username: z.string().min(1).describe('User name.'),
+        password: secret('Password'),
+      })
+      .strict(),
+    z
+      .object({
+        type: z.literal('wsse-username').describe('WS-Security UsernameToken in the SOAP header.'),
+        username: z.string().min(1).describe('User name.'),
+        password: secret('Password'),
+        passwordType: z
+          .enum(['text', 'digest'])
+          .default('text')
+          .describe('PasswordText, or PasswordDigest (SHA-1 of nonce + created + password).'),
+        timestamp: z.boolean().default(true).describe('Add a wsu:Timestamp to the security header.'),
+      })
+      .strict(),
+    z
+      .object({
+        type: z
+          .literal('wsse-x509')
+          .describe(
+            'WS-Security X.509: the Body and Timestamp signed (RSA-SHA256, exclusive c14n) with a BinarySecurityToken.',
+          ),
+        keyFile: z.string().min(1).describe('PEM private key, relative to the pipeline file.'),
+        certFile: z.string().min(1).describe('PEM certificate of the key, relative to the pipeline file.'),
+        passphrase: z
+          .string()
+          .optional()
+          .describe('Passphrase of keyFile, as a ${env:NAME} or ${file:path} reference.'),
+      })
+      .strict(),
+  ])
+  .describe('How the service authenticates the caller.');
+
+const connectionShape = {
+  wsdl: z
+    .string()
+    .min(1)
+    .describe(
+      'The WSDL: an http(s) URL, or a file path relative to the pipeline file. Imports and includes are followed.',
+    ),
+  service: z.string().min(1).optional().describe('Service of the WSDL to use (default: the first).'),
+  port: z.string().min(1).optional().describe('Port of the service to use (default: the first).'),
+  endpoint: z.string().url().optional().describe("Endpoint URL to call instead of the port's soap:address."),
+  soapVersion: z.enum(['1.1', '1.2']).default('1.1').describe('SOAP version of the envelope.'),
+  timeoutMs: z
+    .number()
+    .int()
+    .min(100)
+    .default(30_000)
+    .describe('Deadline for one call, from sending to the last byte of the answer (SOAP_TIMEOUT, retried).'),
+  maxResponseBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(256 * 1024 * 1024)
+    .describe('Answers larger than this are refused unread with SOAP_RESPONSE_TOO_LARGE.'),
+  maxDepth: z.number().int().min(8).max(10_000).default(128).describe('Deepest element nesting accepted.'),
+  security: soapSecuritySchema.optional(),
+  tls: z
+    .object({
+      caFile: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('PEM file of the CA(s) trusted for the server certificate.'),
+      certFile: z.string().min(1).optional().describe('PEM client certificate, for mutual TLS.'),
+      keyFile: z.string().min(1).optional().describe('PEM private key of the client certificate.'),
+      passphrase: z
+        .string()
+        .optional()
+        .describe('Passphrase of keyFile, as a ${env:NAME} or ${file:path} reference.'),
+    })
+    .strict()
+    .refine((tls) => (tls.certFile === undefined) === (tls.keyFile === undefined), {
+      message: 'certFile and keyFile go together',
+    })
+    .optional()
+    .describe(
+      'TLS settings for https endpoints: trusted CAs and a client certificate (mutual TLS). Paths are relative to the pipeline file.',
+    ),
+  rateLimit: z
+    .object({
+      callsPerSecond: z.number().min(0).default(0).describe('Calls per second at most; 0 = no limit.'),
+      concurrency: z.number().int().min(1).default(1).describe('Calls in flight at once.'),
+    })
+    .strict()
+    .default({ callsPerSecond: 0, concurrency: 1 })
+    .describe('Keeps a fragile service from being hammered.'),
+  circuitBreaker: z
+    .object({
+      failureThreshold: z
+        .number()
+        .int()
+        .min(1)
+        .default(5)
+        .describe('Consecutive retryable failures that open the circuit.'),
+      cooldownMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(30_000)
+        .describe('How long an open circuit refuses calls (SOAP_CIRCUIT_OPEN, retried after it).'),
+    })
+    .strict()
+    .default({ failureThreshold: 5, cooldownMs: 30_000 })
+    .describe('Stops calling a failing service so retries do not become a retry storm.'),
+};
+
+export const soapConnectionSchema = z.object(connectionShape).strict();
+export type SoapConnectionConfig = z.output<typeof soapConnectionSchema>;
+export type SoapConnectionConfigInput = z.input<typeof soapConnectionSchema>;
+
+const paginationSchema = z
+  .discriminatedUnion('type', [
+    z.object({ type: z.literal('none').describe('One call returns everything.') }).strict(),
+    z
+      .object({
+        type: z
+          .literal('page-number')
+          .describe('Pages numbered first, first+1, ... ({{page}} in arguments).'),
+        first: z.number().int().default(1).describe('Number of the first page.'),
+        pageSize: z
+          .number()
+          .int()
+          .min(1)
+          .optional()
+          .describe('A page with fewer records than this is the last; without it, an empty page is.'),
+      })
+      .strict(),
+    z
+      .object({
+        type: z
+          .literal('token')
+          .describe('Each answer carries the token of the next page ({{page}} in arguments).'),
+        nextPath: z
+          .string()
+          .min(1)
+          .describe('Dotted path of the next-page token in the answer; absent or empty = last page.'),
+        first: z.string().default('').describe('Token sent for the first page.'),
+      })
+      .strict(),
+  ])
+  .default({ type: 'none' })
+  .describe('How the operation pages its answer.');
+
+const modeShape = {
+  ...connectionShape,
+  operation: z.string().min(1).describe('Operation to call, e.g. GetChangedCases.'),
+  arguments: z
+    .record(z.string(), z.unknown())
+    .default({})
+    .describe(
+      'Arguments of the operation. Strings may hold {{since}} (the last watermark) and {{page}} (the page number or token); a string that is only a placeholder takes the raw value.',
+    ),
+  records: z
+    .string()
+    .regex(
+      /^[A-Za-z_][\w-]*(\[\])?(\.[A-Za-z_][\w-]*(\[\])?)*$/,
+      'a dotted path of element names, e.g. Result.Case[]',
+    )
+    .describe('Path of the record elements below the response element, e.g. GetChangedCasesResult.Case[].'),
+  key: z.array(z.string().min(1)).min(1).describe('Record fields (dotted paths) that identify a record.'),
+  stream: z.string().min(1).optional().describe('Stream name of the records (default Service.Operation).'),
+  pagination: paginationSchema,
+  maxPages: z
+    .number()
+    .int()
+    .min(1)
+    .default(100_000)
+    .describe('Pages per run of the operation at most (SOAP_PAGINATION_LOOP beyond).'),
+  batchSize: z
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(1000)
+    .describe('Records per batch; a large page is streamed in batches of this size.'),
+  pollIntervalMs: z
+    .number()
+    .int()
+    .min(10)
+    .default(60_000)
+    .describe(
+      'Wait between polls once caught up (watermark), or between the end of a pass and the next (snapshot).',
+    ),
+};
+
+export const soapWatermarkSchema = z
+  .object({
+    ...modeShape,
+    mode: z
+      .literal('watermark')
+      .describe('Call the operation with the last watermark; emit what changed since.'),
+    watermark: z
+      .object({
+        field: z
+          .string()
+          .min(1)
+          .describe('Record field (dotted path) holding its change timestamp or sequence.'),
+        type: z
+          .enum(['timestamp', 'number', 'string'])
+          .default('timestamp')
+          .describe('How watermarks compare: as instants, as numbers, or as strings.'),
+        initial: z.string().default('').describe('{{since}} on the first run, before any checkpoint exists.'),
+      })
+      .strict()
+      .describe('Where each record says when it changed.'),
+  })
+  .strict();
+
+export const soapSnapshotSchema = z
+  .object({
+    ...modeShape,
+    mode: z
+      .literal('snapshot')
+      .describe(
+        'List every record each pass and emit what was created, updated or deleted since the last pass.',
+      ),
+    stateDir: z
+      .string()
+      .min(1)
+      .default('.ferry/state')
+      .describe('Directory (relative to the pipeline file) of the SQLite file holding the previous pass.'),
+  })
+  .strict();
+
+export const soapSourceConfigSchema = z
+  .discriminatedUnion('mode', [soapWatermarkSchema, soapSnapshotSchema])
+  .describe('Poll a SOAP operation and turn its answers into change records.');
+
+export type SoapSourceConfig = z.output<typeof soapSourceConfigSchema>;
+export type SoapSourceConfigInput = z.input<typeof soapSourceConfigSchema>;
+export type SoapWatermarkConfig = z.output<typeof soapWatermarkSchema>;
+export type SoapSnapshotConfig = z.output<typeof soapSnapshotSchema>;
+export type SoapSecurityConfig = z.output<typeof soapSecuritySchema>;

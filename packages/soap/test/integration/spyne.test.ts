@@ -1,0 +1,116 @@
+// The client and the watermark source against spyne (Python), a SOAP implementation nobody here wrote,
+// run by test/services (bash test/services/up.sh spyne): its own WSDL fetched by URL, SOAP 1.1 and 1.2,
+// faults of both kinds, page-number paging.
+import { silentLogger } from '@ferry/core';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { services } from '../../../../test/services/endpoints.js';
+import {
+  createSoapSource,
+  SoapClient,
+  SoapError,
+  type SoapSourceConfigInput,
+  soapConnectionSchema,
+} from '../../src/index.js';
+import { readBatches, spyneControl } from '../helpers.js';
+import { makeCases } from '../servers/node-soap-server.js';
+
+const { soap11, soap12 } = services.spyne;
+
+beforeEach(async () => {
+  // Fails (rather than skips) when the service is not running.
+  await spyneControl({ cases: [], fault: null, flaky_every: 0, page_size: 3, reset_calls: true });
+});
+
+async function open(endpoint: string, soapVersion: '1.1' | '1.2') {
+  return SoapClient.open(soapConnectionSchema.parse({ wsdl: `${endpoint}?wsdl`, soapVersion }), {
+    logger: silentLogger(),
+  });
+}
+
+function watermarkConfig(overrides: Partial<SoapSourceConfigInput> = {}): SoapSourceConfigInput {
+  return {
+    mode: 'watermark',
+    wsdl: `${soap11}?wsdl`,
+    operation: 'GetChangedCases',
+    arguments: { since: '{{since}}', page: '{{page}}' },
+    records: 'GetChangedCasesResult.Case[]',
+    key: ['CaseId'],
+    watermark: { field: 'ModifiedAt', type: 'timestamp', initial: '1970-01-01T00:00:00Z' },
+    pagination: { type: 'page-number', first: 1, pageSize: 3 },
+    batchSize: 2,
+    ...overrides,
+  } as SoapSourceConfigInput;
+}
+
+describe('against spyne', () => {
+  it.each([
+    ['1.1', soap11],
+    ['1.2', soap12],
+  ] as const)('reads its WSDL by URL and calls it over SOAP %s', async (version, endpoint) => {
+    await spyneControl({ cases: makeCases(2, Date.parse('2024-01-01T00:00:00Z'), `S${version}-`) });
+    const client = await open(endpoint, version);
+    try {
+      expect(client.endpoint).toBe(endpoint);
+      const answer = await client.call(
+        'GetChangedCases',
+        { since: '1970-01-01T00:00:00Z', page: 1 },
+        { recordPath: 'GetChangedCasesResult.Case[]' },
+      );
+      expect(answer.items.map((c) => c.CaseId)).toEqual([`S${version}-00001`, `S${version}-00002`]);
+      expect(Date.parse(String(answer.items[0]?.ModifiedAt))).toBe(Date.parse('2024-01-01T00:00:00Z'));
+    } finally {
+      client.close();
+    }
+  });
+
+  it.each([
+    ['1.1', soap11],
+    ['1.2', soap12],
+  ] as const)('classifies its Server and Client faults over SOAP %s', async (version, endpoint) => {
+    const client = await open(endpoint, version);
+    try {
+      await spyneControl({ fault: 'server' });
+      const server = await client
+        .call('GetChangedCases', { since: '1970-01-01T00:00:00Z', page: 1 })
+        .catch((e) => e);
+      expect(server).toBeInstanceOf(SoapError);
+      expect(server).toMatchObject({ code: 'SOAP_FAULT_SERVER', retryable: true });
+      expect(server.message).toContain('case database unavailable');
+      await spyneControl({ fault: 'client' });
+      const bad = await client
+        .call('GetChangedCases', { since: '1970-01-01T00:00:00Z', page: 1 })
+        .catch((e) => e);
+      expect(bad).toMatchObject({ code: 'SOAP_FAULT_CLIENT', retryable: false });
+      expect(bad.message).toContain('since is not a date');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('polls by watermark through every page and resumes mid-sequence without a gap', async () => {
+    const cases = makeCases(8, Date.parse('2024-03-01T00:00:00Z'), 'W');
+    await spyneControl({ cases });
+    const source = createSoapSource(watermarkConfig(), { logger: silentLogger() });
+    try {
+      const all = await readBatches(source, undefined);
+      expect(all.flatMap((b) => b.records.map((r) => r.key.CaseId))).toEqual(cases.map((c) => c.CaseId));
+      expect(all.flatMap((b) => b.records.map((r) => r.origin.page))).toEqual([1, 1, 1, 2, 2, 2, 3, 3]);
+      const final = all.at(-1)?.position;
+      expect(Date.parse(String(final?.watermark))).toBe(Date.parse(cases[7]!.ModifiedAt));
+      expect(final?.cursor).toBeUndefined();
+      for (let crashAfter = 1; crashAfter < all.length; crashAfter += 1) {
+        const first = await readBatches(source, undefined, crashAfter);
+        const rest = await readBatches(source, first.at(-1)?.position);
+        expect([...first, ...rest].flatMap((b) => b.records.map((r) => r.key.CaseId))).toEqual(
+          cases.map((c) => c.CaseId),
+        );
+      }
+      const more = makeCases(2, Date.parse('2024-04-01T00:00:00Z'), 'X');
+      await spyneControl({ add: more });
+      const next = await readBatches(source, final);
+      expect(next.flatMap((b) => b.records.map((r) => r.key.CaseId))).toEqual(['X00001', 'X00002']);
+    } finally {
+      await source.close();
+    }
+  });
+});

@@ -1,0 +1,129 @@
+// The watermark source against a real node-soap server: pages followed to the end, the checkpoint moved only
+// after the last page, a crash at any batch resumed without a skipped record, records without a key rejected.
+import { silentLogger } from '@ferry/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createSoapSource, type SoapSourceConfigInput, type SoapWatermarkPosition } from '../../src/index.js';
+import { readBatches } from '../helpers.js';
+import { type CaseServer, makeCases, startCaseServer, wsdlPath } from '../servers/node-soap-server.js';
+
+let server: CaseServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+function config(endpoint: string, overrides: Partial<SoapSourceConfigInput> = {}): SoapSourceConfigInput {
+  return {
+    mode: 'watermark',
+    wsdl: wsdlPath,
+    port: 'CasePort11',
+    endpoint,
+    operation: 'GetChangedCases',
+    arguments: { since: '{{since}}', pageToken: '{{page}}' },
+    records: 'GetChangedCasesResult.Case[]',
+    key: ['CaseId'],
+    watermark: { field: 'ModifiedAt', type: 'timestamp' },
+    pagination: { type: 'token', nextPath: 'GetChangedCasesResult.NextPageToken' },
+    batchSize: 2,
+    ...overrides,
+  } as SoapSourceConfigInput;
+}
+
+describe('watermark source against node-soap', () => {
+  it('follows every page, then moves the watermark to the highest value emitted', async () => {
+    server = await startCaseServer({ pageSize: 3 });
+    server.cases.push(...makeCases(8));
+    const source = createSoapSource(config(server.endpoint11), { logger: silentLogger() });
+    try {
+      const batches = await readBatches(source, undefined);
+      const records = batches.flatMap((b) => b.records);
+      expect(records.map((r) => r.key.CaseId)).toEqual(server.cases.map((c) => c.CaseId));
+      expect(records[0]).toMatchObject({
+        stream: 'CaseService.GetChangedCases',
+        op: 'update',
+        origin: { operation: 'GetChangedCases', since: '', page: '', index: 0 },
+      });
+      expect(records[3]?.origin).toEqual({ operation: 'GetChangedCases', since: '', page: '3', index: 0 });
+      expect(records[0]?.occurredAt?.toISOString()).toBe(server.cases[0]?.ModifiedAt);
+      // Only the last batch leaves the sequence; every earlier one keeps the old watermark and a cursor.
+      const positions = batches.map((b) => b.position);
+      expect(positions.slice(0, -1).every((p) => p.watermark === '' && p.cursor !== undefined)).toBe(true);
+      expect(positions.at(-1)).toEqual({ watermark: server.cases[7]?.ModifiedAt });
+      expect(server.served).toBe(3);
+
+      // Nothing new: one call, one empty batch with the same watermark.
+      const again = await readBatches(source, positions.at(-1));
+      expect(again.flatMap((b) => b.records)).toEqual([]);
+      server.cases.push(...makeCases(2, Date.parse('2024-02-01T00:00:00Z'), 'N'));
+      const later = await readBatches(source, positions.at(-1));
+      expect(later.flatMap((b) => b.records.map((r) => r.key.CaseId))).toEqual(['N00001', 'N00002']);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('resumes from a checkpoint taken after any batch without skipping a record', async () => {
+    server = await startCaseServer({ pageSize: 3 });
+    server.cases.push(...makeCases(10));
+    const expected = server.cases.map((c) => c.CaseId);
+    const source = createSoapSource(config(server.endpoint11), { logger: silentLogger() });
+    try {
+      const all = await readBatches(source, undefined);
+      for (let crashAfter = 1; crashAfter < all.length; crashAfter += 1) {
+        const first = await readBatches(source, undefined, crashAfter);
+        const position = first.at(-1)?.position as SoapWatermarkPosition;
+        const rest = await readBatches(source, position);
+        const seen = [...first, ...rest].flatMap((b) => b.records.map((r) => String(r.key.CaseId)));
+        expect(seen).toEqual(expected);
+        // Replayed records would carry the same origin, hence the same event id; here none is replayed.
+        expect(new Set(seen).size).toBe(seen.length);
+      }
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('streams one large page in batches of batchSize, each with a resumable position', async () => {
+    server = await startCaseServer({ pageSize: 1000 });
+    server.cases.push(...makeCases(25));
+    const source = createSoapSource(config(server.endpoint11, { batchSize: 10 }), { logger: silentLogger() });
+    try {
+      const first = await readBatches(source, undefined, 1);
+      expect(first[0]?.records.length).toBe(10);
+      const cursor = first[0]?.position.cursor;
+      expect(cursor).toMatchObject({ since: '', page: '', skip: first[0]?.records.length });
+      const rest = await readBatches(source, first[0]?.position);
+      expect([...first, ...rest].flatMap((b) => b.records).length).toBe(25);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('sends records without a key or watermark to the dead-letter path, not the event stream', async () => {
+    server = await startCaseServer({ pageSize: 10 });
+    server.cases.push(...makeCases(3));
+    (server.cases[1] as { CaseId: string }).CaseId = '';
+    const source = createSoapSource(config(server.endpoint11), { logger: silentLogger() });
+    try {
+      const batches = await readBatches(source, undefined);
+      expect(batches.flatMap((b) => b.records).map((r) => r.key.CaseId)).toEqual(['C00001', 'C00003']);
+      const rejected = batches.flatMap((b) => b.rejected ?? []);
+      expect(rejected).toHaveLength(1);
+      expect(rejected[0]).toMatchObject({ code: 'SOAP_RECORD_INVALID', origin: { index: 1 } });
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('refuses a checkpoint it did not write', async () => {
+    server = await startCaseServer();
+    const source = createSoapSource(config(server.endpoint11), { logger: silentLogger() });
+    try {
+      await expect(readBatches(source, { lsn: '0/1' } as never)).rejects.toMatchObject({
+        code: 'SOAP_POSITION_INVALID',
+      });
+    } finally {
+      await source.close();
+    }
+  });
+});

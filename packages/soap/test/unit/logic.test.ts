@@ -1,0 +1,149 @@
+// Pure logic of the SOAP source: argument templating, watermark order, the streaming reader, the circuit
+// breaker and the rate limit.
+import { describe, expect, it } from 'vitest';
+import { compareWatermarks, SoapError, templateArguments } from '../../src/index.js';
+import { CallGuard } from '../../src/internal/guard.js';
+import { SoapResponseReader, type XmlObject } from '../../src/internal/xml-stream.js';
+
+describe('templateArguments', () => {
+  it('fills {{since}} and {{page}}, keeping raw values for whole placeholders', () => {
+    expect(
+      templateArguments(
+        {
+          since: '{{since}}',
+          page: '{{ page }}',
+          label: 'p{{page}}-{{since}}',
+          nested: [{ s: '{{since}}' }],
+          n: 5,
+        },
+        { since: '2024-01-01T00:00:00Z', page: 3 },
+      ),
+    ).toEqual({
+      since: '2024-01-01T00:00:00Z',
+      page: 3,
+      label: 'p3-2024-01-01T00:00:00Z',
+      nested: [{ s: '2024-01-01T00:00:00Z' }],
+      n: 5,
+    });
+  });
+});
+
+describe('compareWatermarks', () => {
+  it('orders timestamps as instants, numbers as numbers, and the empty watermark first', () => {
+    expect(compareWatermarks('2024-01-01T01:00:00+01:00', '2024-01-01T00:30:00Z', 'timestamp')).toBeLessThan(
+      0,
+    );
+    expect(compareWatermarks('10', '9', 'number')).toBeGreaterThan(0);
+    expect(compareWatermarks('10', '9', 'string')).toBeLessThan(0);
+    expect(compareWatermarks('', '1', 'number')).toBeLessThan(0);
+    expect(compareWatermarks('a', 'a', 'string')).toBe(0);
+  });
+});
+
+function read(
+  xml: string,
+  recordPath = 'R.Item[]',
+  chunk = 7,
+): { records: XmlObject[]; reader: SoapResponseReader } {
+  const records: XmlObject[] = [];
+  const reader = new SoapResponseReader({
+    recordPath,
+    scalarPaths: ['R.Next'],
+    maxBytes: 1_000_000,
+    maxDepth: 64,
+    onRecord: (r) => records.push(r),
+    where: 'test',
+  });
+  for (let i = 0; i < xml.length; i += chunk) reader.write(xml.slice(i, i + chunk), chunk);
+  return { records, reader };
+}
+
+const wrap = (body: string) =>
+  `<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><x>1</x></s:Header><s:Body>${body}</s:Body></s:Envelope>`;
+
+describe('SoapResponseReader', () => {
+  it('hands out records at the path, with repeated children as arrays, nil as null, and captures scalars', () => {
+    const { records, reader } = read(
+      wrap(
+        '<m:Resp xmlns:m="urn:x"><m:R><m:Item><m:Id>1</m:Id><m:Tag>a</m:Tag><m:Tag>b</m:Tag><m:Note xsi:nil="true" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"/></m:Item>' +
+          '<m:Item><m:Id>2 &amp; 3</m:Id><m:Sub><m:Z><![CDATA[<z>]]></m:Z></m:Sub></m:Item><m:Next>tok</m:Next></m:R></m:Resp>',
+      ),
+    );
+    expect(records).toEqual([
+      { Id: '1', Tag: ['a', 'b'], Note: null },
+      { Id: '2 & 3', Sub: { Z: '<z>' } },
+    ]);
+    const result = reader.finish();
+    expect(result).toMatchObject({ bodyElement: 'Resp', records: 2, fault: undefined });
+    expect(result.scalars.get('R.Next')).toBe('tok');
+  });
+
+  it('reads SOAP 1.1 and 1.2 faults', () => {
+    const f11 = read(
+      wrap('<s:Fault><faultcode>s:Server</faultcode><faultstring>down</faultstring></s:Fault>'),
+    );
+    expect(f11.reader.finish().fault).toEqual({ code: 's:Server', reason: 'down' });
+    const f12 = read(
+      wrap(
+        '<e:Fault xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Code><e:Value>e:Sender</e:Value><e:Subcode><e:Value>a:Bad</e:Value></e:Subcode></e:Code><e:Reason><e:Text xml:lang="en">bad</e:Text></e:Reason></e:Fault>',
+      ),
+    );
+    expect(f12.reader.finish().fault).toEqual({ code: 'e:Sender', subcode: 'a:Bad', reason: 'bad' });
+  });
+
+  it('refuses a DOCTYPE and a body without an envelope', () => {
+    expect(() => read(`<!DOCTYPE x [<!ENTITY a "b">]>${wrap('')}`)).toThrow(/DOCTYPE/);
+    expect(() => read('<html/>').reader.finish()).toThrow(SoapError);
+  });
+});
+
+describe('CallGuard', () => {
+  const retryable = new SoapError('SOAP_HTTP_ERROR', 'x', { retryable: true });
+  const permanent = new SoapError('SOAP_FAULT_CLIENT', 'x');
+
+  it('opens after consecutive retryable failures, refuses during the cooldown, closes after a good trial', async () => {
+    let now = 0;
+    const guard = new CallGuard({
+      failureThreshold: 2,
+      cooldownMs: 1000,
+      callsPerSecond: 0,
+      concurrency: 1,
+      now: () => now,
+    });
+    const fail = (e: unknown) => guard.run('op', () => Promise.reject(e)).catch((x: unknown) => x);
+    await fail(permanent);
+    await fail(retryable);
+    expect(guard.circuit).toBe('closed');
+    await fail(retryable);
+    expect(guard.circuit).toBe('open');
+    now = 400;
+    const refused = (await fail(retryable)) as SoapError;
+    expect(refused).toMatchObject({ code: 'SOAP_CIRCUIT_OPEN', retryable: true, retryAfterMs: 600 });
+    now = 1000;
+    await fail(retryable);
+    expect(guard.circuit).toBe('open');
+    now = 2000;
+    await expect(guard.run('op', async () => 'ok')).resolves.toBe('ok');
+    expect(guard.circuit).toBe('closed');
+  });
+
+  it('keeps to calls per second and the concurrency cap', async () => {
+    const guard = new CallGuard({ failureThreshold: 5, cooldownMs: 0, callsPerSecond: 20, concurrency: 2 });
+    let inFlight = 0;
+    let peak = 0;
+    const started = Date.now();
+    await Promise.all(
+      Array.from({ length: 6 }, () =>
+        guard.run('op', async () => {
+          inFlight += 1;
+          peak = Math.max(peak, inFlight);
+          await new Promise((r) => setTimeout(r, 30));
+          inFlight -= 1;
+        }),
+      ),
+    );
+    expect(peak).toBeLessThanOrEqual(2);
+    // Six calls at 20/s: the last starts at least 250 ms after the first.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(240);
+  });
+});

@@ -1,0 +1,171 @@
+// Throughput of the Kafka sink: events/s through @ferry/kafka (1 KiB events, batches of 500, as the runtime
+// calls write) against a raw kafkajs producer sending the same encoded messages with the same settings
+// (idempotent, maxInFlightRequests 1, acks=all, gzip, one send per batch) in the same run; the
+// @platformatic/kafka transport behind the same sink; and Kafka's own Java ProducerPerformance on the same
+// broker as the ceiling.
+// Run: npm run build && npm run services:up && node test/bench/kafka-sink.mjs [events] [rounds]
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { buildEvent, silentLogger } from '@ferry/core';
+import { createKafkaSink, encodeEvent, kafkaSinkConfigSchema } from '@ferry/kafka';
+import { CompressionTypes, Kafka, logLevel, Partitioners } from 'kafkajs';
+
+const count = Number(process.argv[2] ?? 50_000);
+const batchSize = 500;
+const brokers = ['127.0.0.1:59092'];
+const partitions = 3;
+const exec = promisify(execFile);
+const run = randomBytes(3).toString('hex');
+
+const padding = 'x'.repeat(760);
+const events = Array.from({ length: count }, (_, i) =>
+  buildEvent({
+    pipeline: 'bench',
+    record: { stream: 'OFFENDERS', op: 'update', key: { id: i }, origin: { table: 'OFFENDERS', id: i } },
+    canonicalType: 'justice.offender',
+    dataschema: 'urn:ferry:contract:justice.offender:1.0.0',
+    subject: `A${String(i % 5000).padStart(5, '0')}`,
+    data: { offenderId: `A${i}`, name: { family: 'SMITH', given: 'JOHN' }, notes: padding },
+    now: new Date(0),
+  }),
+);
+const sample = encodeEvent(events[0], 'binary');
+const bytes =
+  Buffer.byteLength(sample.value) +
+  Object.entries(sample.headers).reduce((s, [k, v]) => s + k.length + Buffer.byteLength(v), 0);
+const batches = [];
+for (let i = 0; i < events.length; i += batchSize) batches.push(events.slice(i, i + batchSize));
+
+const kafka = new Kafka({ brokers, clientId: 'ferry-bench', logLevel: logLevel.NOTHING });
+const admin = kafka.admin();
+await admin.connect();
+async function topic(name) {
+  const full = `ferry-bench-${name}-${run}`;
+  await admin.createTopics({ topics: [{ topic: full, numPartitions: partitions }], waitForLeaders: true });
+  return full;
+}
+
+async function ferry(transport) {
+  const name = await topic(`ferry-${transport}`);
+  const config = kafkaSinkConfigSchema.parse({ brokers, topic: name, transport, topics: { partitions } });
+  const sink = await createKafkaSink(config, { pipeline: 'bench', logger: silentLogger() });
+  await sink.write(batches[0]); // connect and provision outside the clock
+  const started = performance.now();
+  for (const batch of batches) await sink.write(batch);
+  const seconds = (performance.now() - started) / 1000;
+  await sink.close();
+  return count / seconds;
+}
+
+async function raw() {
+  const name = await topic('raw');
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    allowAutoTopicCreation: false,
+  });
+  await producer.connect();
+  const encoded = batches.map((batch) => batch.map((e) => encodeEvent(e, 'binary')));
+  const send = (messages) =>
+    producer.sendBatch({
+      topicMessages: [{ topic: name, messages }],
+      acks: -1,
+      compression: CompressionTypes.GZIP,
+    });
+  await send(encoded[0]);
+  const started = performance.now();
+  for (const messages of encoded) await send(messages);
+  const seconds = (performance.now() - started) / 1000;
+  await producer.disconnect();
+  return count / seconds;
+}
+
+async function java() {
+  const name = await topic('java');
+  // biome-ignore lint/suspicious/noUndeclaredEnvVars: the harness's jar cache, as test/services/lib/common.sh finds it
+  const libs = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'ferry', 'kafka-3.9.2', 'libs');
+  // The same JSON bodies as the other producers (so gzip sees the same data); Java sends no headers.
+  const payloads = join(tmpdir(), `ferry-bench-payloads-${run}.txt`);
+  await writeFile(
+    payloads,
+    events
+      .slice(0, 1000)
+      .map((e) => JSON.stringify(e.data))
+      .join('\n'),
+  );
+  const { stdout } = await exec(
+    'java',
+    [
+      '-Xmx256m',
+      '-cp',
+      `${libs}/*`,
+      'org.apache.kafka.tools.ProducerPerformance',
+      '--topic',
+      name,
+      '--num-records',
+      String(count),
+      '--payload-file',
+      payloads,
+      '--throughput',
+      '-1',
+      '--producer-props',
+      `bootstrap.servers=${brokers[0]}`,
+      'acks=all',
+      'compression.type=gzip',
+      'enable.idempotence=true',
+      // Java's idempotent producer keeps order with 5 requests in flight; its defaults otherwise.
+      'linger.ms=5',
+    ],
+    { timeout: 300_000, maxBuffer: 10 * 1024 * 1024 },
+  );
+  const match = /(\d+) records sent, ([\d.]+) records\/sec/.exec(stdout.trim().split('\n').at(-1));
+  return Number(match?.[2]);
+}
+
+console.log(
+  `kafka sink benchmark: ${count} events of ~${bytes} bytes (value + headers), batches of ${batchSize}, ${partitions} partitions, acks=all, gzip, idempotent`,
+);
+// A warm-up round for the JIT and the broker, then measured rounds, interleaved so that load from other
+// processes on this shared machine hits each producer alike; the median of each is reported.
+const rounds = Number(process.argv[3] ?? 3);
+await ferry('kafkajs');
+await raw();
+const measured = { ferry: [], raw: [], platformatic: [] };
+for (let round = 0; round < rounds; round += 1) {
+  measured.ferry.push(await ferry('kafkajs'));
+  measured.raw.push(await raw());
+  try {
+    measured.platformatic.push(await ferry('platformatic'));
+  } catch (error) {
+    console.log(`platformatic transport failed: ${error.message}`);
+  }
+  console.log(
+    `round ${round + 1}: ferry ${Math.round(measured.ferry.at(-1))}, raw ${Math.round(measured.raw.at(-1))}, platformatic ${Math.round(measured.platformatic.at(-1) ?? Number.NaN)} events/s`,
+  );
+}
+const median = (xs) =>
+  xs.length === 0 ? undefined : [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const ferryRate = median(measured.ferry);
+const rawRate = median(measured.raw);
+const platformaticRate = median(measured.platformatic);
+const javaRate = await java();
+await admin.disconnect();
+
+const fmt = (n) => (Number.isFinite(n) ? `${Math.round(n).toLocaleString('en')} events/s` : 'n/a');
+const roundRatios = measured.ferry.map((f, i) => (f / measured.raw[i]).toFixed(2)).join(', ');
+console.log(`raw kafkajs producer              ${fmt(rawRate)}`);
+console.log(
+  `@ferry/kafka sink (kafkajs)       ${fmt(ferryRate)}   ratio vs raw kafkajs ${(ferryRate / rawRate).toFixed(2)} (target >= 0.80; per round ${roundRatios})`,
+);
+if (platformaticRate !== undefined)
+  console.log(
+    `@ferry/kafka sink (platformatic)  ${fmt(platformaticRate)}   ratio vs raw kafkajs ${(platformaticRate / rawRate).toFixed(2)}`,
+  );
+console.log(
+  `Java ProducerPerformance (ceiling) ${fmt(javaRate)}   ferry/java ${(ferryRate / javaRate).toFixed(2)}, raw kafkajs/java ${(rawRate / javaRate).toFixed(2)}`,
+);

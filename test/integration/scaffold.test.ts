@@ -1,0 +1,80 @@
+// `ferry new source` and `ferry new pipeline` produce packages that build, lint and pass their tests with
+// no edit. They are generated outside the repository (a temp dir that borrows the repo's node_modules).
+import { execFile } from 'node:child_process';
+import { mkdtemp, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '..', '..');
+const bin = (name: string) => join(root, 'node_modules', '.bin', name);
+const ferry = join(root, 'packages', 'cli', 'dist', 'bin.js');
+
+async function workspace(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ferry-scaffold-'));
+  await symlink(join(root, 'node_modules'), join(dir, 'node_modules'));
+  return dir;
+}
+
+async function buildLintTest(dir: string): Promise<string> {
+  await run(bin('tsc'), ['-b', dir]);
+  await run(bin('biome'), ['check', `--config-path=${root}`, dir]);
+  const { stdout } = await run(bin('vitest'), ['run', '--root', dir], {
+    env: { ...process.env, CI: 'true' },
+  });
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: strip terminal colours from the runner's output
+  return stdout.replace(/\u001b\[[0-9;]*m/g, '');
+}
+
+describe('ferry new', () => {
+  it('scaffolds a source package that builds, lints and passes its conformance test unedited', async () => {
+    const dir = await workspace();
+    const dest = join(dir, 'legacy-crm');
+    const { stdout } = await run(process.execPath, [ferry, 'new', 'source', 'legacy-crm', '--dir', dest], {
+      stdio: 'pipe',
+    } as never);
+    expect(stdout).toContain('created source package legacy-crm');
+    const { readFile } = await import('node:fs/promises');
+    const index = await readFile(join(dest, 'src', 'index.ts'), 'utf8');
+    expect(index).toContain('export function createLegacyCrmSource');
+    expect(index).toContain("type: 'legacy-crm'");
+    expect(index).not.toMatch(/template/i);
+    const output = await buildLintTest(dest);
+    expect(output).toMatch(/Tests\s+9 passed/);
+  }, 180_000);
+
+  it('scaffolds a pipeline with a typed mapping against a contract that runs on its sample data', async () => {
+    const dir = await workspace();
+    const dest = join(dir, 'court-hearings');
+    await run(process.execPath, [
+      ferry,
+      'new',
+      'pipeline',
+      'court-hearings',
+      '--dir',
+      dest,
+      '--contract',
+      'justice.hearing@1.0.0',
+      '--repository',
+      join(root, 'examples', 'justice-model', 'contracts'),
+    ]);
+    const output = await buildLintTest(dest);
+    expect(output).toMatch(/Tests\s+1 passed/);
+  }, 180_000);
+
+  it('refuses a bad name and, without a terminal, a missing name', async () => {
+    const bad = await run(process.execPath, [ferry, 'new', 'source', 'Bad Name']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(bad).toMatchObject({ code: 2 });
+    const missing = await run(process.execPath, [ferry, 'new', 'source']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(missing).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('required when not run in a terminal'),
+    });
+  });
+});
