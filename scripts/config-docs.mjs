@@ -52,13 +52,22 @@ function rows(schema, prefix, out) {
   return out;
 }
 
+const HEAD = ['| option | type | default | description |', '| --- | --- | --- | --- |'];
+
 function table(schema, prefix = '') {
   const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
-  return [
-    '| option | type | default | description |',
-    '| --- | --- | --- | --- |',
-    ...rows(json, prefix, []),
-  ].join('\n');
+  const variants = json.oneOf ?? json.anyOf;
+  if (!json.properties && variants) {
+    // One table per variant (a connector's modes), titled by its discriminating constant.
+    return variants
+      .map((variant) => {
+        const tag = Object.entries(variant.properties ?? {}).find(([, p]) => p.const !== undefined);
+        const title = tag ? `\`${prefix}.${tag[0]}: ${tag[1].const}\`` : 'variant';
+        return [`### ${title}`, '', ...HEAD, ...rows(variant, prefix, [])].join('\n');
+      })
+      .join('\n\n');
+  }
+  return [...HEAD, ...rows(json, prefix, [])].join('\n');
 }
 
 export function render() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stop the test services started by up.sh (data is kept; see README.md to reset).
 #
-#   bash test/services/down.sh [postgres|mariadb|sshd|kafka ...]   (default: all four)
+#   bash test/services/down.sh [postgres|mariadb|sshd|kafka|spyne ...]   (default: all five)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

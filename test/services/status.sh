@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Show whether each test service is running and answering. Exit 0 only if all asked for are healthy.
 #
-#   bash test/services/status.sh [postgres|mariadb|sshd|kafka ...]   (default: all four)
+#   bash test/services/status.sh [postgres|mariadb|sshd|kafka|spyne ...]   (default: all five)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -4,7 +4,7 @@
 # waits (bounded) until each answers. Idempotent; a second run with everything up takes well under a
 # second or two.
 #
-#   bash test/services/up.sh [postgres|mariadb|sshd|kafka ...]     (default: all four)
+#   bash test/services/up.sh [postgres|mariadb|sshd|kafka|spyne ...]     (default: all five)
 #
 # State: ${FERRY_SERVICES_DIR:-/tmp/ferry-services}; logs: <state>/logs/<service>.log;
 # Kafka jars: ${XDG_CACHE_HOME:-$HOME/.cache}/ferry/. See test/services/README.md.
