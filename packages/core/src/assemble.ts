@@ -1,7 +1,7 @@
 // Turns a validated pipeline file into running parts, through the registry's factories.
 import { type LoadedPipeline, loadMapping } from './config.js';
-import type { Logger } from './logging.js';
 import { ConfigError, FerryError } from './errors.js';
+import type { Logger } from './logging.js';
 import type { EventValidator, PipelineOptions } from './pipeline.js';
 import type { FactoryContext, Registry } from './registry.js';
 import type { CheckpointStore, DeadLetterSink, Sink, Source } from './types.js';
@@ -44,11 +44,17 @@ export async function assemblePipeline(
 }
 
 /** The contract check of a pipeline: none unless `contract.repository` names a contract repository. */
-export async function createValidator(pipeline: LoadedPipeline, registry: Registry): Promise<EventValidator | undefined> {
+export async function createValidator(
+  pipeline: LoadedPipeline,
+  registry: Registry,
+): Promise<EventValidator | undefined> {
   if (pipeline.contract.repository === undefined) return undefined;
   if (!registry.contractValidator) {
     throw new ConfigError(pipeline.file, [
-      { path: 'contract.repository', message: 'contract validation is not available in this host (no @ferry/contracts)' },
+      {
+        path: 'contract.repository',
+        message: 'contract validation is not available in this host (no @ferry/contracts)',
+      },
     ]);
   }
   try {

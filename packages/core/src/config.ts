@@ -98,7 +98,9 @@ export const pipelineFileSchema = z
           .string()
           .min(1)
           .optional()
-          .describe('Contract repository folder (relative to the pipeline file): events are validated against it.'),
+          .describe(
+            'Contract repository folder (relative to the pipeline file): events are validated against it.',
+          ),
       })
       .strict()
       .describe('The canonical data object the events carry.'),
@@ -374,6 +376,22 @@ async function resolveReferences(
     return out;
   }
   return value;
+}
+
+/**
+ * Validate a component's options outside a pipeline file (a connector's own factory function): the same
+ * ConfigError, with paths such as `source.tables[0].name`.
+ */
+export function parseComponentOptions<T>(schema: z.ZodType<T>, options: unknown, section: string): T {
+  const parsed = schema.safeParse(options);
+  if (parsed.success) return parsed.data;
+  throw new ConfigError(
+    undefined,
+    parsed.error.issues.map((issue) => ({
+      path: formatPath([section, ...(issue.path as (string | number)[])]),
+      message: describeIssue(issue),
+    })),
+  );
 }
 
 export function formatPath(path: readonly PropertyKey[]): string {

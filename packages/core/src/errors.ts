@@ -95,6 +95,22 @@ export function isProgrammerError(error: unknown): boolean {
   return error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError;
 }
 
+/**
+ * Socket and DNS error codes that mean "the other side is (for now) unreachable": every connector's
+ * classifier treats them as retryable.
+ */
+export const TRANSIENT_NETWORK_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ECONNABORTED',
+  'EAI_AGAIN',
+]);
+
 export function isRetryable(error: unknown): boolean {
   return isFerryError(error) && error.retryable;
 }

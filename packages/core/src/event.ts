@@ -115,7 +115,11 @@ export function topicFor(event: CanonicalEvent, template = '{type}.v{major}'): s
 }
 
 /** The topic for a canonical type (without action) and its dataschema URI. */
-export function topicName(canonicalType: string, dataschema: string | undefined, template = '{type}.v{major}'): string {
+export function topicName(
+  canonicalType: string,
+  dataschema: string | undefined,
+  template = '{type}.v{major}',
+): string {
   const parts = canonicalType.split('.');
   const major = /(\d+)(?:\.\d+){0,2}(?:\.json)?$/.exec(dataschema ?? '')?.[1] ?? '1';
   return template

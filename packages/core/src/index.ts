@@ -13,10 +13,12 @@ export {
   loadMapping,
   loadPipelineFile,
   type PipelineFile,
+  parseComponentOptions,
   parsePipelineConfig,
   pipelineFileSchema,
   redactedConfig,
 } from './config.js';
+export { contentHash, type DiffDeletion, type DiffObservation, type DiffOp, SnapshotDiff } from './diff.js';
 export {
   createFileCheckpointStore,
   type FileCheckpointConfig,
@@ -29,6 +31,7 @@ export {
 } from './embedded/file-dead-letters.js';
 export { createFileSink, FileEventLogSink, type FileSinkConfig, readEventLog } from './embedded/file-sink.js';
 export { JsonlAppender, readJsonl } from './embedded/jsonl.js';
+export { openStateDatabase, type StateDatabase, type StateStatement } from './embedded/sqlite-state.js';
 export {
   ConfigError,
   type ConfigIssue,
@@ -41,6 +44,7 @@ export {
   isRetryable,
   MappingError,
   RetriesExhaustedError,
+  TRANSIENT_NETWORK_CODES,
   toFerryError,
 } from './errors.js';
 export {
@@ -66,6 +70,7 @@ export {
   type MappingContext,
   type MappingFunction,
 } from './mapping.js';
+export { noticeEvent } from './notice.js';
 export {
   type CommitInfo,
   type DeadLetterThreshold,
@@ -94,10 +99,19 @@ export {
   type RetryPolicy,
   sleep,
 } from './retry.js';
+export {
+  type Clock,
+  intervalSchedule,
+  isRunDue,
+  type NextRun,
+  systemClock,
+  waitForNextRun,
+} from './schedule.js';
 export { handleShutdownSignals, type ShutdownHandle } from './shutdown.js';
 export type {
   AtomicBatch,
   Batch,
+  BatchNotice,
   CanonicalEvent,
   ChangeOp,
   ChangeRecord,
@@ -111,15 +125,3 @@ export type {
   Source,
   StreamInfo,
 } from './types.js';
-export { contentHash, type DiffDeletion, type DiffObservation, type DiffOp, SnapshotDiff } from './diff.js';
-export { openStateDatabase, type StateDatabase, type StateStatement } from './embedded/sqlite-state.js';
-export {
-  type Clock,
-  intervalSchedule,
-  isRunDue,
-  type NextRun,
-  systemClock,
-  waitForNextRun,
-} from './schedule.js';
-export { noticeEvent } from './notice.js';
-export type { BatchNotice } from './types.js';

@@ -1,6 +1,6 @@
 // Turns what PostgreSQL (pg), MySQL/MariaDB (mysql2), SQLite (better-sqlite3), Node's sockets and typeorm
 // throw into FerryErrors with stable codes, saying whether retrying can help and what a person should do.
-import { FerryError, isFerryError, isProgrammerError } from '@ferry/core';
+import { FerryError, isFerryError, isProgrammerError, TRANSIENT_NETWORK_CODES } from '@ferry/core';
 
 export const DatabaseErrorCodes = {
   /** The server cannot be reached or dropped the connection (retryable unless the address is wrong). */
@@ -64,17 +64,7 @@ interface Native {
   error: unknown;
 }
 
-const RETRYABLE_NETWORK = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ECONNABORTED',
-  'EAI_AGAIN',
-]);
+const RETRYABLE_NETWORK = new Set([...TRANSIENT_NETWORK_CODES]);
 
 const MYSQL_RETRYABLE_CONNECTION = new Set([
   'PROTOCOL_CONNECTION_LOST',

@@ -1,6 +1,6 @@
 // The database source's entry points: the factory the CLI registers under `type: database`, and a function
 // for programs that build a pipeline in code.
-import { ConfigError, type Factory, formatPath, type Source } from '@ferry/core';
+import { type Factory, parseComponentOptions, type Source } from '@ferry/core';
 import {
   type DatabasePollingConfig,
   type DatabaseSourceConfig,
@@ -19,17 +19,7 @@ export type DatabaseSourcePosition = DatabasePosition | TriggerPosition | Logica
 
 /** Validate options the way a pipeline file is validated, naming the path of each problem. */
 export function parseDatabaseSourceConfig(config: DatabaseSourceConfigInput): DatabaseSourceConfig {
-  const parsed = databaseSourceConfigSchema.safeParse(config);
-  if (!parsed.success) {
-    throw new ConfigError(
-      undefined,
-      parsed.error.issues.map((issue) => ({
-        path: formatPath(['source', ...issue.path]),
-        message: issue.message,
-      })),
-    );
-  }
-  return parsed.data;
+  return parseComponentOptions(databaseSourceConfigSchema, config, 'source') as DatabaseSourceConfig;
 }
 
 function buildSource(

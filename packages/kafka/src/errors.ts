@@ -1,6 +1,6 @@
 // Turns what the Kafka client (kafkajs, or another transport) and Node's sockets throw into FerryErrors with
 // stable codes, saying whether retrying can help. The runtime does the retrying; this only classifies.
-import { FerryError, isFerryError, isProgrammerError } from '@ferry/core';
+import { FerryError, isFerryError, isProgrammerError, TRANSIENT_NETWORK_CODES } from '@ferry/core';
 
 export const KafkaErrorCodes = {
   /** No broker answered, the connection dropped, or the partition leader moved (retryable). */
@@ -43,17 +43,7 @@ export class KafkaError extends FerryError {
 
 type Verdict = { code: KafkaErrorCode; retryable: boolean };
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ECONNABORTED',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-]);
+const NETWORK_CODES = new Set([...TRANSIENT_NETWORK_CODES, 'ENOTFOUND']);
 
 // Kafka protocol error names (the same in every client: they come from the protocol's error table).
 const PROTOCOL: Record<string, Verdict> = {};

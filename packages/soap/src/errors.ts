@@ -1,7 +1,7 @@
 // Turns what a SOAP call can fail with (sockets, HTTP statuses, SOAP 1.1/1.2 faults, hostile or oversized XML,
 // node-soap's WSDL errors, which are sometimes plain objects rather than Errors) into FerryErrors with stable
 // codes and a verdict on whether retrying can help. The runtime retries; this package never does.
-import { FerryError, isFerryError, isProgrammerError } from '@ferry/core';
+import { FerryError, isFerryError, isProgrammerError, TRANSIENT_NETWORK_CODES } from '@ferry/core';
 
 export const SoapErrorCodes = {
   /** The WSDL (or one of its imports) could not be read or understood. */
@@ -81,15 +81,7 @@ export interface SoapFaultFailure {
 type Verdict = { code: SoapErrorCode; retryable: boolean };
 
 const RETRYABLE_NETWORK = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ECONNABORTED',
-  'EAI_AGAIN',
+  ...TRANSIENT_NETWORK_CODES,
   'UND_ERR_SOCKET',
   'ERR_STREAM_PREMATURE_CLOSE',
 ]);

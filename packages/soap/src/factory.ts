@@ -1,6 +1,6 @@
 // The SOAP source's entry points: the factory the CLI registers under `type: soap`, and a function for
 // programs that build a pipeline in code.
-import { ConfigError, type Factory, formatPath, type Source } from '@ferry/core';
+import { ConfigError, type Factory, parseComponentOptions, type Source } from '@ferry/core';
 import { type SoapSourceConfig, type SoapSourceConfigInput, soapSourceConfigSchema } from './config.js';
 import { type SoapSnapshotPosition, SoapSnapshotSource } from './snapshot.js';
 import { type SoapSourceContext, type SoapWatermarkPosition, SoapWatermarkSource } from './watermark.js';
@@ -23,17 +23,7 @@ export function createSoapSource(
   config: SoapSourceConfigInput,
   context: SoapSourceContext & { pipeline?: string } = {},
 ): Source<SoapPosition> {
-  const parsed = soapSourceConfigSchema.safeParse(config);
-  if (!parsed.success) {
-    throw new ConfigError(
-      undefined,
-      parsed.error.issues.map((issue) => ({
-        path: formatPath(['source', ...issue.path]),
-        message: issue.message,
-      })),
-    );
-  }
-  return build(parsed.data, context);
+  return build(parseComponentOptions(soapSourceConfigSchema, config, 'source'), context);
 }
 
 /** What a person should know before trusting this configuration; `ferry validate` prints these. */
