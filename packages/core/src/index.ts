@@ -18,6 +18,7 @@ export {
   pipelineFileSchema,
   redactedConfig,
 } from './config.js';
+export { cronSchedule, runSchedule, scheduleProblem } from './cron.js';
 export { contentHash, type DiffDeletion, type DiffObservation, type DiffOp, SnapshotDiff } from './diff.js';
 export {
   createFileCheckpointStore,

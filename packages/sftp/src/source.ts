@@ -11,6 +11,7 @@ import {
   type ChangeRecord,
   type Clock,
   ConfigError,
+  cronSchedule,
   intervalSchedule,
   isRunDue,
   type Logger,
@@ -20,6 +21,7 @@ import {
   SnapshotDiff,
   type Source,
   type StreamInfo,
+  scheduleProblem,
   silentLogger,
   stableStringify,
   systemClock,
@@ -28,7 +30,6 @@ import {
 import picomatch from 'picomatch';
 import type { SftpSourceConfig } from './config.js';
 import { SftpError, SftpErrorCodes } from './errors.js';
-import { cronSchedule, scheduleProblem } from './internal/cron.js';
 import { type Item, readItems } from './internal/parsers.js';
 import { SftpState } from './internal/state.js';
 import { type RemoteEntry, SftpConnection } from './internal/transport.js';

@@ -18,6 +18,8 @@ export interface SoapClientOptions {
   /** Directory a relative WSDL path is resolved against (the pipeline file's). */
   baseDir?: string;
   logger?: Logger;
+  /** The pipeline's top-level `schedule`; without it the source polls every pollIntervalMs. */
+  schedule?: { cron: string; timezone: string };
 }
 
 export interface SoapCallOptions {

@@ -1,6 +1,6 @@
 // The SOAP source's entry points: the factory the CLI registers under `type: soap`, and a function for
 // programs that build a pipeline in code.
-import { ConfigError, type Factory, parseComponentOptions, type Source } from '@ferry/core';
+import { type Factory, parseComponentOptions, runSchedule, type Source } from '@ferry/core';
 import { type SoapSourceConfig, type SoapSourceConfigInput, soapSourceConfigSchema } from './config.js';
 import { type SoapSnapshotPosition, SoapSnapshotSource } from './snapshot.js';
 import { type SoapSourceContext, type SoapWatermarkPosition, SoapWatermarkSource } from './watermark.js';
@@ -23,7 +23,10 @@ export function createSoapSource(
   config: SoapSourceConfigInput,
   context: SoapSourceContext & { pipeline?: string } = {},
 ): Source<SoapPosition> {
-  return build(parseComponentOptions(soapSourceConfigSchema, config, 'source'), context);
+  const parsed = parseComponentOptions(soapSourceConfigSchema, config, 'source');
+  // A bad cron expression or time zone fails here, not at the first pass.
+  runSchedule(context.schedule, parsed.pollIntervalMs);
+  return build(parsed, context);
 }
 
 /** What a person should know before trusting this configuration; `ferry validate` prints these. */
@@ -58,16 +61,13 @@ export const soapSourceFactory: Factory<SoapSourceConfig, Source> = {
     'Polls a SOAP operation (WSDL, SOAP 1.1/1.2, WS-Security) by watermark, streaming large answers.',
   configSchema: soapSourceConfigSchema,
   create: (config, ctx) => {
-    if (ctx.schedule !== undefined) {
-      throw new ConfigError(undefined, [
-        {
-          path: 'schedule',
-          message:
-            'the soap source does not run on a cron schedule yet (the cron parser lives in @ferry/sftp); use source.pollIntervalMs',
-        },
-      ]);
-    }
-    return build(config, { baseDir: ctx.baseDir, logger: ctx.logger, pipeline: ctx.pipeline });
+    runSchedule(ctx.schedule, config.pollIntervalMs);
+    return build(config, {
+      baseDir: ctx.baseDir,
+      logger: ctx.logger,
+      pipeline: ctx.pipeline,
+      ...(ctx.schedule ? { schedule: ctx.schedule } : {}),
+    });
   },
   notes: soapSourceNotes,
 };

@@ -6,11 +6,11 @@ import {
   type Batch,
   type ChangeRecord,
   getPath,
-  intervalSchedule,
   isRunDue,
   openStateDatabase,
   type ReadContext,
   type RejectedInput,
+  runSchedule,
   SnapshotDiff,
   type Source,
   type StateDatabase,
@@ -73,7 +73,7 @@ export class SoapSnapshotSource implements Source<SoapSnapshotPosition> {
     const stop = AbortSignal.any([ctx.signal, this.closed.signal]);
     const stream = this.config.stream ?? `${client.service}.${this.config.operation}`;
     const diff = this.diff(stream);
-    const next = intervalSchedule(this.config.pollIntervalMs);
+    const next = runSchedule(this.context.schedule, this.config.pollIntervalMs);
     const from = parsePosition(ctx.from);
     let resume: SoapSnapshotPosition | undefined;
     let lastEnded: Date | undefined;

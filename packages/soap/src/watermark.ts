@@ -8,9 +8,10 @@ import {
   getPath,
   type ReadContext,
   type RejectedInput,
+  runSchedule,
   type Source,
   type StreamInfo,
-  sleep,
+  waitForNextRun,
 } from '@ferry/core';
 import { SoapClient, type SoapClientOptions } from './client.js';
 import type { SoapWatermarkConfig } from './config.js';
@@ -70,6 +71,7 @@ export class SoapWatermarkSource implements Source<SoapWatermarkPosition> {
   async *read(ctx: ReadContext<SoapWatermarkPosition>): AsyncIterable<Batch<SoapWatermarkPosition>> {
     const client = await this.open();
     const stop = AbortSignal.any([ctx.signal, this.closed.signal]);
+    const schedule = runSchedule(this.context.schedule, this.config.pollIntervalMs);
     const stream = this.streamName(client);
     let position = parsePosition(ctx.from, this.config.watermark.initial);
     const { pagination } = this.config;
@@ -158,8 +160,8 @@ export class SoapWatermarkSource implements Source<SoapWatermarkPosition> {
         skip = 0;
       }
       if (ctx.once || stop.aborted) return;
-      await sleep(this.config.pollIntervalMs, stop);
-      if (stop.aborted) return;
+      // Passes never overlap: the wait for the next run starts when this pass has ended.
+      if ((await waitForNextRun(new Date(), schedule, stop)) === undefined) return;
     }
   }
 

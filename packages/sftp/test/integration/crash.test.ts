@@ -2,10 +2,10 @@
 // SIGKILL mid-file and a dropped SSH session mid-transfer and mid-file, each followed by a rerun that must
 // yield every row with exactly the event ids of an uninterrupted run.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readEventLog } from '@ferry/core';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, startCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
 import { drop, remoteDir, sftp, workDir } from '../helpers.js';
 
@@ -61,19 +61,30 @@ runtime:
 `;
 }
 
+// Big files and event logs: removed after each test so repeated runs do not fill the disk.
+const created: string[] = [];
+afterEach(() => {
+  for (const path of created.splice(0)) rmSync(path, { recursive: true, force: true });
+});
+
 async function pipelineIn(
   remote: string,
   extra = '',
 ): Promise<{ dir: string; file: string; events: string }> {
   const dir = await workDir();
+  created.push(dir);
   const file = join(dir, 'pipeline.yaml');
   writeFileSync(file, pipelineYaml(remote, extra));
   return { dir, file, events: join(dir, 'events', 'rows.jsonl') };
 }
 
-async function ids(path: string): Promise<string[]> {
+/** Row event ids, in log order; file-level events (ferry.file.*) are collected apart. */
+async function ids(path: string, notices: string[] = []): Promise<string[]> {
   const out: string[] = [];
-  for await (const e of readEventLog(path)) out.push((e as { id: string }).id);
+  for await (const e of readEventLog(path)) {
+    const { id, type } = e as { id: string; type: string };
+    (type.startsWith('ferry.file.') ? notices : out).push(id);
+  }
   return out;
 }
 
@@ -105,15 +116,17 @@ function killSftpSessions(): number {
 }
 
 /** An uninterrupted run over the same remote file: the ids every other run must reproduce. */
-async function cleanIds(remote: string): Promise<{ ids: Set<string>; bytes: number }> {
+async function cleanIds(remote: string): Promise<{ ids: Set<string>; notices: string[]; bytes: number }> {
   const clean = await pipelineIn(remote);
   const result = await runCli(['run', clean.file, '--once']);
   expect(result.code, result.stderr).toBe(0);
-  const all = await ids(clean.events);
+  const notices: string[] = [];
+  const all = await ids(clean.events, notices);
+  expect(notices).toHaveLength(2);
   expect(all.length).toBe(ROWS);
   const unique = new Set(all);
   expect(unique.size).toBe(ROWS);
-  return { ids: unique, bytes: size(clean.events) };
+  return { ids: unique, notices, bytes: size(clean.events) };
 }
 
 function expectSameRows(actual: string[], clean: Set<string>): void {
@@ -126,6 +139,7 @@ function expectSameRows(actual: string[], clean: Set<string>): void {
 describe('sftp crash and connection recovery (built CLI)', () => {
   it('resumes after SIGKILL at three points mid-file: every row, no new ids', async () => {
     const { remote, local } = remoteDir('crash');
+    created.push(local);
     drop(local, 'big.csv', bigCsv(ROWS, 80));
     const clean = await cleanIds(remote);
 
@@ -141,24 +155,35 @@ describe('sftp crash and connection recovery (built CLI)', () => {
     expect(kills, 'the CLI was killed mid-run at least twice').toBeGreaterThanOrEqual(2);
     const last = await runCli(['run', run.file, '--once']);
     expect(last.code, last.stderr).toBe(0);
-    const all = await ids(run.events);
+    const notices: string[] = [];
+    const all = await ids(run.events, notices);
     expectSameRows(all, clean.ids);
+    // File started/completed: the same two ids as the clean run (a replayed notice keeps its id).
+    expect([...new Set(notices)]).toEqual(clean.notices);
     // Resuming at the next row, not at the start of the file: replays are at most a few batches per crash.
     expect(all.length).toBeLessThan(ROWS + 3 * 4 * 500 + 1);
   });
 
   it('a dropped SSH session mid-transfer and mid-file is retried and resumed without loss', async () => {
     const { remote, local } = remoteDir('drop');
+    created.push(local);
     // Wide rows and one transfer request at a time make the download last long enough to cut it.
     drop(local, 'big.csv', bigCsv(ROWS, 600));
-    const { ids: clean } = await cleanIds(remote);
+    const { ids: clean, notices: cleanNotices } = await cleanIds(remote);
 
     const run = await pipelineIn(remote, '  transferConcurrency: 1');
     const spool = join(run.dir, 'state', 'spool');
     const { child, done } = startCli(['run', run.file, '--once'], { FERRY_LOG_LEVEL: 'warn' });
+    let exited: string | undefined;
+    void done.then((r) => {
+      exited = `exited ${r.code}: ${r.stderr.slice(-2000)}`;
+    });
     try {
       await waitFor(
-        () => existsSync(spool) && readdirSync(spool).some((n) => n.endsWith('.part')),
+        () => {
+          if (exited !== undefined) throw new Error(`the CLI ended before the download was seen: ${exited}`);
+          return existsSync(spool) && readdirSync(spool).some((n) => n.endsWith('.part'));
+        },
         30_000,
         'the download to start',
       );
@@ -174,7 +199,9 @@ describe('sftp crash and connection recovery (built CLI)', () => {
     } finally {
       child.kill('SIGKILL');
     }
-    const all = await ids(run.events);
+    const notices: string[] = [];
+    const all = await ids(run.events, notices);
     expectSameRows(all, clean);
+    expect([...new Set(notices)]).toEqual(cleanNotices);
   });
 });

@@ -38,17 +38,22 @@ describe('soap source options', () => {
     expect(() => createSoapSource({ ...base, key: [] })).toThrow(/source\.key/);
   });
 
-  it('refuses a cron schedule, which this source does not run on yet', () => {
+  it('takes the pipeline cron schedule, and refuses an invalid one at start naming `schedule`', async () => {
     const config = soapSourceConfigSchema.parse(base);
+    const ctx = { pipeline: 'p', baseDir: '/tmp', logger: silentLogger(), redactor: new Redactor() };
+    const source = await soapSourceFactory.create(config, {
+      ...ctx,
+      schedule: { cron: '0 * * * *', timezone: 'UTC' },
+    });
+    await source.close();
     expect(() =>
-      soapSourceFactory.create(config, {
-        pipeline: 'p',
-        baseDir: '/tmp',
-        logger: silentLogger(),
-        redactor: new Redactor(),
-        schedule: { cron: '0 * * * *', timezone: 'UTC' },
+      soapSourceFactory.create(config, { ...ctx, schedule: { cron: '0 * * * *', timezone: 'Mars/Olympus' } }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'CONFIG_INVALID',
+        issues: [expect.objectContaining({ path: 'schedule' })],
       }),
-    ).toThrow(/pollIntervalMs/);
+    );
   });
 
   it('tells what watermark and snapshot modes cannot do', () => {

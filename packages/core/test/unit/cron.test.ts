@@ -1,7 +1,6 @@
 // Cron next-run computation from any moment (not the real clock), in a time zone, across DST changes.
-import { isRunDue } from '@ferry/core';
+import { cronSchedule, isRunDue, scheduleProblem } from '@ferry/core';
 import { describe, expect, it } from 'vitest';
-import { cronSchedule, scheduleProblem } from '../../src/internal/cron.js';
 
 const at = (iso: string) => new Date(iso);
 

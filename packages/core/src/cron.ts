@@ -2,8 +2,10 @@
 // runs from the real clock now" (getNextRuns), which an injected clock cannot drive and a catch-up check
 // (was a run due since the last pass?) cannot ask; so the walk over days and candidate times is done here,
 // from node-cron's parsed fields, with node-cron's own match() as the judge of every candidate.
-import type { NextRun } from '@ferry/core';
+
 import { createTask, parse, validate } from 'node-cron';
+import { ConfigError } from './errors.js';
+import { intervalSchedule, type NextRun } from './schedule.js';
 
 /** Days searched before a schedule counts as never firing again (e.g. 30 February). */
 const MAX_DAYS = 366 * 8;
@@ -103,4 +105,18 @@ function zoneOf(timezone: string): Zone {
       return guess - offset(first);
     },
   };
+}
+
+/**
+ * The schedule a batch source runs on: the pipeline's cron (validated, ConfigError at path `schedule`)
+ * or, without one, a fixed interval.
+ */
+export function runSchedule(
+  schedule: { cron: string; timezone: string } | undefined,
+  intervalMs: number,
+): NextRun {
+  if (schedule === undefined) return intervalSchedule(intervalMs);
+  const problem = scheduleProblem(schedule.cron, schedule.timezone);
+  if (problem) throw new ConfigError(undefined, [{ path: 'schedule', message: problem }]);
+  return cronSchedule(schedule.cron, schedule.timezone);
 }
