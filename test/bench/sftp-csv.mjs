@@ -47,12 +47,20 @@ async function generate() {
   execFileSync('touch', ['-d', new Date(Date.now() - 60_000).toISOString(), file]);
 }
 
+// CPU seconds of this process: on a machine shared with other work, wall-clock rates swing by 2x between
+// runs, so the ratios are also given per CPU second.
+function cpuSeconds(since) {
+  const u = process.cpuUsage(since);
+  return (u.user + u.system) / 1e6;
+}
+
 async function csvParseAlone() {
   const started = performance.now();
+  const cpu = process.cpuUsage();
   let n = 0;
   const parser = createReadStream(file).pipe(parse({ bom: true }));
   for await (const _ of parser) n += 1;
-  return { rows: n - 1, seconds: (performance.now() - started) / 1000 };
+  return { rows: n - 1, seconds: (performance.now() - started) / 1000, cpu: cpuSeconds(cpu) };
 }
 
 function opensshDownload() {
@@ -85,6 +93,7 @@ async function sourceAlone() {
   const dir = await mkdtemp(join(tmpdir(), 'ferry-bench-sftp-'));
   const source = createSftpSource(sourceOptions(dir), { pipeline: 'bench', baseDir: dir });
   const started = performance.now();
+  const cpu = process.cpuUsage();
   let n = 0;
   for await (const batch of source.read({
     from: undefined,
@@ -95,8 +104,10 @@ async function sourceAlone() {
     n += batch.records.length;
   }
   await source.close();
+  const seconds = (performance.now() - started) / 1000;
+  const cpuUsed = cpuSeconds(cpu);
   rmSync(dir, { recursive: true, force: true });
-  return { rows: n, seconds: (performance.now() - started) / 1000 };
+  return { rows: n, seconds, cpu: cpuUsed };
 }
 
 function sourceOptions(dir) {
@@ -136,6 +147,7 @@ async function ferryEndToEnd() {
     { pipeline: 'bench', baseDir: dir },
   );
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const summary = await runPipeline({
     name: 'bench',
     source,
@@ -146,8 +158,9 @@ async function ferryEndToEnd() {
     once: true,
   });
   const seconds = (performance.now() - started) / 1000;
+  const cpuUsed = cpuSeconds(cpu);
   rmSync(dir, { recursive: true, force: true });
-  return { events: summary.eventsWritten, seconds };
+  return { events: summary.eventsWritten, seconds, cpu: cpuUsed };
 }
 
 try {
@@ -172,6 +185,10 @@ try {
     `sftp source alone (download + verify + parse, no sink): ${(src.rows / src.seconds).toFixed(0)} rows/s (${src.seconds.toFixed(2)} s)`,
   );
   console.log(`ratio source alone / csv-parse alone: ${(src.rows / src.seconds / aloneRate).toFixed(2)}`);
+  const aloneCpu = alone.rows / alone.cpu;
+  console.log(
+    `per CPU second: csv-parse ${aloneCpu.toFixed(0)}, source ${(src.rows / src.cpu).toFixed(0)} (ratio ${(src.rows / src.cpu / aloneCpu).toFixed(2)}), ferry ${(ferry.events / ferry.cpu).toFixed(0)} (ratio ${(ferry.events / ferry.cpu / aloneCpu).toFixed(2)}) rows/s`,
+  );
   console.log(`ratio ferry / csv-parse alone: ${(ferryRate / aloneRate).toFixed(2)} (target >= 0.8)`);
   console.log(`peak RSS during ferry run: ${(peakRss / 1048576).toFixed(0)} MiB`);
 } finally {
