@@ -67,7 +67,8 @@ export function createRetrier(options: RetrierOptions = {}): Retrier {
             randomize: policy.jitter,
             ...(signal ? { signal } : {}),
             onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
-              if (retriesLeft <= 0) return;
+              // p-retry also reports a stop requested after a clean return; that is no failure to retry.
+              if (retriesLeft <= 0 || signal?.aborted) return;
               options.onRetry?.({ operation, attempt: attemptNumber, retriesLeft, error });
               const wait = error instanceof FerryError ? error.retryAfterMs : undefined;
               if (wait !== undefined && wait > 0) await sleep(Math.min(wait, policy.maxTimeoutMs), signal);

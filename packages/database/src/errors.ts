@@ -86,6 +86,7 @@ const CONNECTION_MESSAGES = [
   /timeout exceeded when trying to connect/i,
   /client has encountered a connection error/i,
   /connection is not yet established/i,
+  /connection is in closed state/i,
 ];
 
 type Verdict = { code: DatabaseErrorCode; retryable: boolean };

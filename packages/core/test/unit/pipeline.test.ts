@@ -309,6 +309,7 @@ describe('runPipeline', () => {
     });
     const summary = await run;
     expect(summary.stoppedBy).toBe('signal');
+    expect(summary.retries).toBe(0);
     const saved = p.checkpoints.saved.get('t') as number;
     expect(saved).toBeGreaterThanOrEqual(50);
     expect(saved).toBeLessThan(1000);

@@ -732,6 +732,12 @@ describe('classifyDatabaseError', () => {
       false,
     ],
     ['pg connection ended', { message: 'Connection terminated unexpectedly' }, 'DB_CONNECTION_FAILED', true],
+    [
+      'mysql2 command on a closed connection',
+      { message: "Can't add new command when connection is in closed state" },
+      'DB_CONNECTION_FAILED',
+      true,
+    ],
     ['anything else', { message: 'something odd' }, 'DB_QUERY_FAILED', false],
   ];
 
