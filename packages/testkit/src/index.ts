@@ -19,4 +19,13 @@ export {
   sourceConformanceChecks,
 } from './conformance.js';
 export { MemoryCheckpoints, MemoryDeadLetters, MemorySink } from './memory.js';
-export { servicesDir, testServices, uniqueName } from './services.js';
+export {
+  type KafkaEndpoint,
+  type SftpEndpoint,
+  type SoapEndpoint,
+  type SqlEndpoint,
+  serviceLogs,
+  services,
+  servicesDir,
+  uniqueName,
+} from './services.js';
