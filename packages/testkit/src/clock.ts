@@ -16,16 +16,20 @@ export class FakeClock implements Clock {
   sleep(ms: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       if (signal.aborted) return resolve();
-      const sleeper = { until: this.current + Math.max(0, ms), resolve };
-      this.sleepers.push(sleeper);
-      signal.addEventListener(
-        'abort',
-        () => {
-          this.sleepers.splice(this.sleepers.indexOf(sleeper), 1);
+      const onAbort = (): void => {
+        this.sleepers.splice(this.sleepers.indexOf(sleeper), 1);
+        resolve();
+      };
+      // Woken by advance(): drop the abort listener so long waits on one signal do not pile listeners up.
+      const sleeper = {
+        until: this.current + Math.max(0, ms),
+        resolve: () => {
+          signal.removeEventListener('abort', onAbort);
           resolve();
         },
-        { once: true },
-      );
+      };
+      this.sleepers.push(sleeper);
+      signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 
