@@ -20,6 +20,7 @@ import { registerDatabaseCommands } from './commands/database.js';
 import { registerDiscoverCommand } from './commands/discover.js';
 import { registerDlqCommands } from './commands/dlq.js';
 import { registerNewCommands } from './commands/new.js';
+import { registerReconcileCommands } from './commands/reconcile.js';
 import { acquireRunLock, runningPid } from './lock.js';
 import { ExitCode, exitCodeFor, formatError, formatSummary } from './output.js';
 import { defaultRegistry } from './registry.js';
@@ -221,6 +222,7 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
   registerDatabaseCommands(program, ctx);
   registerContractsCommands(program, ctx);
   registerNewCommands(program, ctx);
+  registerReconcileCommands(program, ctx);
   return program;
 }
 

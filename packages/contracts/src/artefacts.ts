@@ -80,7 +80,11 @@ const ceHeaders = {
 };
 
 /** An AsyncAPI 3.0 document for the given channels. */
-export function asyncApiDocument(repo: ContractRepository, entries: ChannelEntry[], options: AsyncApiOptions): Record<string, unknown> {
+export function asyncApiDocument(
+  repo: ContractRepository,
+  entries: ChannelEntry[],
+  options: AsyncApiOptions,
+): Record<string, unknown> {
   const channels: Record<string, unknown> = {};
   const operations: Record<string, unknown> = {};
   const messages: Record<string, unknown> = {};
@@ -96,7 +100,12 @@ export function asyncApiDocument(repo: ContractRepository, entries: ChannelEntry
       contentType: 'application/json',
       headers: ceHeaders,
       payload,
-      bindings: { kafka: { key: { type: 'string', description: 'The canonical entity id (ce_subject).' }, bindingVersion: '0.5.0' } },
+      bindings: {
+        kafka: {
+          key: { type: 'string', description: 'The canonical entity id (ce_subject).' },
+          bindingVersion: '0.5.0',
+        },
+      },
       ...(owner ? { 'x-owner': owner } : {}),
       'x-dataschema': contract.id,
       'x-status': contract.status,
@@ -128,5 +137,9 @@ export function asyncApiDocument(repo: ContractRepository, entries: ChannelEntry
 
 /** Channels for a whole repository: one per type and major version, on the default topic `<type>.v<major>`. */
 export function repositoryChannels(repo: ContractRepository): ChannelEntry[] {
-  return currentVersions(repo).map((v) => ({ topic: `${v.type}.v${semver.major(v.version)}`, type: v.type, version: v.version }));
+  return currentVersions(repo).map((v) => ({
+    topic: `${v.type}.v${semver.major(v.version)}`,
+    type: v.type,
+    version: v.version,
+  }));
 }

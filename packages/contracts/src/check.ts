@@ -2,7 +2,14 @@
 // type's declared compatibility mode. A breaking change is an error unless it comes with a new major
 // version; the report says which bump each change needs.
 import semver from 'semver';
-import { type Bump, breakingUnder, diffSchemas, isTransitive, requiredBump, type SchemaChange } from './compatibility.js';
+import {
+  type Bump,
+  breakingUnder,
+  diffSchemas,
+  isTransitive,
+  requiredBump,
+  type SchemaChange,
+} from './compatibility.js';
 import { type ContractRepository, type ContractVersion, resolveRefs } from './repository.js';
 import { ContractValidators } from './validation.js';
 
@@ -40,7 +47,12 @@ function bumpBetween(from: string, to: string): Bump {
   return 'patch';
 }
 
-export function compareVersions(repo: ContractRepository, from: ContractVersion, to: ContractVersion, mode: string): PairReport {
+export function compareVersions(
+  repo: ContractRepository,
+  from: ContractVersion,
+  to: ContractVersion,
+  mode: string,
+): PairReport {
   const changes = diffSchemas(resolveRefs(repo, from.schema), resolveRefs(repo, to.schema));
   const typedMode = mode as Parameters<typeof breakingUnder>[0];
   const breaking = breakingUnder(typedMode, changes);
@@ -108,9 +120,15 @@ export function formatCheckReport(report: CheckReport): string {
   }
   for (const example of report.examples) {
     for (const error of example.errors) {
-      lines.push(`${example.type} ${example.version} example[${example.index}] invalid: ${error.path || '/'} ${error.message}`);
+      lines.push(
+        `${example.type} ${example.version} example[${example.index}] invalid: ${error.path || '/'} ${error.message}`,
+      );
     }
   }
-  lines.push(report.ok ? 'contracts: all compatible' : 'contracts: breaking changes without a major version (or invalid examples)');
+  lines.push(
+    report.ok
+      ? 'contracts: all compatible'
+      : 'contracts: breaking changes without a major version (or invalid examples)',
+  );
   return lines.join('\n');
 }

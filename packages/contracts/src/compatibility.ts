@@ -78,8 +78,10 @@ function isClosed(schema: Schema): boolean {
 
 function walk(oldValue: unknown, newValue: unknown, path: string, changes: SchemaChange[]): void {
   if (!isObject(oldValue) || !isObject(newValue)) {
-    if (oldValue === false && newValue !== false) add(changes, path, 'schema-opened', 'schema now accepts values', false, true);
-    if (oldValue !== false && newValue === false) add(changes, path, 'schema-closed', 'schema now rejects every value', true, false);
+    if (oldValue === false && newValue !== false)
+      add(changes, path, 'schema-opened', 'schema now accepts values', false, true);
+    if (oldValue !== false && newValue === false)
+      add(changes, path, 'schema-closed', 'schema now rejects every value', true, false);
     return;
   }
   compareTypes(oldValue, newValue, path, changes);
@@ -142,8 +144,10 @@ function compareConst(oldSchema: Schema, newSchema: Schema, path: string, change
   const before = JSON.stringify(oldSchema.const);
   const after = JSON.stringify(newSchema.const);
   if (before === after) return;
-  if (oldSchema.const === undefined) add(changes, path, 'const-added', `value fixed to ${after}`, true, false);
-  else if (newSchema.const === undefined) add(changes, path, 'const-removed', `fixed value ${before} removed`, false, true);
+  if (oldSchema.const === undefined)
+    add(changes, path, 'const-added', `value fixed to ${after}`, true, false);
+  else if (newSchema.const === undefined)
+    add(changes, path, 'const-removed', `fixed value ${before} removed`, false, true);
   else add(changes, path, 'const-changed', `fixed value changed from ${before} to ${after}`, true, true);
 }
 
@@ -152,7 +156,8 @@ function compareFormat(oldSchema: Schema, newSchema: Schema, path: string, chang
   const after = newSchema.format as string | undefined;
   if (before === after) return;
   if (before === undefined) add(changes, path, 'format-added', `format '${after}' now required`, true, false);
-  else if (after === undefined) add(changes, path, 'format-removed', `format '${before}' no longer required`, false, true);
+  else if (after === undefined)
+    add(changes, path, 'format-removed', `format '${before}' no longer required`, false, true);
   else add(changes, path, 'format-changed', `format changed from '${before}' to '${after}'`, true, true);
 }
 
@@ -162,7 +167,12 @@ const LOWER = ['minLength', 'minItems', 'minProperties', 'minimum', 'exclusiveMi
 
 const kebab = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
-function compareConstraints(oldSchema: Schema, newSchema: Schema, path: string, changes: SchemaChange[]): void {
+function compareConstraints(
+  oldSchema: Schema,
+  newSchema: Schema,
+  path: string,
+  changes: SchemaChange[],
+): void {
   for (const key of [...UPPER, ...LOWER]) {
     const before = oldSchema[key] as number | undefined;
     const after = newSchema[key] as number | undefined;
@@ -172,7 +182,14 @@ function compareConstraints(oldSchema: Schema, newSchema: Schema, path: string, 
     if (before === undefined) tightened = true;
     else if (after === undefined) tightened = false;
     else tightened = upper ? after < before : after > before;
-    const what = before === undefined ? 'added' : after === undefined ? 'removed' : upper === tightened ? 'decreased' : 'increased';
+    const what =
+      before === undefined
+        ? 'added'
+        : after === undefined
+          ? 'removed'
+          : upper === tightened
+            ? 'decreased'
+            : 'increased';
     const rule = `${kebab(key)}-${what}`;
     const text = `${key} ${before ?? '(none)'} -> ${after ?? '(none)'}`;
     add(changes, path, rule, `${text} (${tightened ? 'tightened' : 'loosened'})`, tightened, !tightened);
@@ -182,9 +199,19 @@ function compareConstraints(oldSchema: Schema, newSchema: Schema, path: string, 
     const after = newSchema[key];
     if (before === after) continue;
     const name = kebab(key);
-    if (before === undefined) add(changes, path, `${name}-added`, `${key} ${String(after)} added`, true, false);
-    else if (after === undefined) add(changes, path, `${name}-removed`, `${key} ${String(before)} removed`, false, true);
-    else add(changes, path, `${name}-changed`, `${key} changed from ${String(before)} to ${String(after)}`, true, true);
+    if (before === undefined)
+      add(changes, path, `${name}-added`, `${key} ${String(after)} added`, true, false);
+    else if (after === undefined)
+      add(changes, path, `${name}-removed`, `${key} ${String(before)} removed`, false, true);
+    else
+      add(
+        changes,
+        path,
+        `${name}-changed`,
+        `${key} changed from ${String(before)} to ${String(after)}`,
+        true,
+        true,
+      );
   }
   if (oldSchema.uniqueItems !== true && newSchema.uniqueItems === true) {
     add(changes, path, 'unique-items-added', 'items must now be unique', true, false);
@@ -194,7 +221,12 @@ function compareConstraints(oldSchema: Schema, newSchema: Schema, path: string, 
   }
 }
 
-function compareProperties(oldSchema: Schema, newSchema: Schema, path: string, changes: SchemaChange[]): void {
+function compareProperties(
+  oldSchema: Schema,
+  newSchema: Schema,
+  path: string,
+  changes: SchemaChange[],
+): void {
   const oldProps = (isObject(oldSchema.properties) ? oldSchema.properties : {}) as Record<string, unknown>;
   const newProps = (isObject(newSchema.properties) ? newSchema.properties : {}) as Record<string, unknown>;
   const oldRequired = new Set((oldSchema.required as string[] | undefined) ?? []);
@@ -208,7 +240,14 @@ function compareProperties(oldSchema: Schema, newSchema: Schema, path: string, c
     const hasDefault = isObject(newProps[name]) && Object.hasOwn(newProps[name] as Schema, 'default');
     if (newRequired.has(name)) {
       // Old data never has it, so the new schema rejects old data; an old closed schema rejects new data.
-      add(changes, child(name), 'required-property-added', `new required property '${name}'`, true, oldClosed);
+      add(
+        changes,
+        child(name),
+        'required-property-added',
+        `new required property '${name}'`,
+        true,
+        oldClosed,
+      );
     } else {
       add(
         changes,
@@ -224,7 +263,14 @@ function compareProperties(oldSchema: Schema, newSchema: Schema, path: string, c
     if (Object.hasOwn(newProps, name)) continue;
     // Old data may still carry it: fine unless the new schema is closed. New data lacks it: fine unless it
     // was required before.
-    add(changes, child(name), 'property-removed', `property '${name}' removed`, newClosed, oldRequired.has(name));
+    add(
+      changes,
+      child(name),
+      'property-removed',
+      `property '${name}' removed`,
+      newClosed,
+      oldRequired.has(name),
+    );
   }
   for (const name of Object.keys(newProps)) {
     if (!Object.hasOwn(oldProps, name)) continue;
@@ -237,7 +283,14 @@ function compareProperties(oldSchema: Schema, newSchema: Schema, path: string, c
     walk(oldProps[name], newProps[name], child(name), changes);
   }
   if (!oldClosed && newClosed) {
-    add(changes, path, 'additional-properties-closed', 'additional properties are no longer allowed', true, false);
+    add(
+      changes,
+      path,
+      'additional-properties-closed',
+      'additional properties are no longer allowed',
+      true,
+      false,
+    );
   }
   if (oldClosed && !newClosed) {
     add(changes, path, 'additional-properties-opened', 'additional properties are now allowed', false, true);

@@ -1,4 +1,22 @@
 export {
+  type AsyncApiOptions,
+  asyncApiDocument,
+  type ChannelEntry,
+  currentVersions,
+  generateTypes,
+  repositoryChannels,
+  typeName,
+} from './artefacts.js';
+export {
+  type CheckReport,
+  checkExamples,
+  checkRepository,
+  compareVersions,
+  type ExampleReport,
+  formatCheckReport,
+  type PairReport,
+} from './check.js';
+export {
   type Bump,
   breakingUnder,
   type CompatibilityMode,
@@ -18,21 +36,3 @@ export {
   resolveRefs,
 } from './repository.js';
 export { ContractValidators, type ContractViolation, createContractValidator } from './validation.js';
-export {
-  type CheckReport,
-  checkExamples,
-  checkRepository,
-  compareVersions,
-  type ExampleReport,
-  formatCheckReport,
-  type PairReport,
-} from './check.js';
-export {
-  type AsyncApiOptions,
-  asyncApiDocument,
-  type ChannelEntry,
-  currentVersions,
-  generateTypes,
-  repositoryChannels,
-  typeName,
-} from './artefacts.js';

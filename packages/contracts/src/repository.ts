@@ -65,7 +65,11 @@ export async function loadContractRepository(dir: string): Promise<ContractRepos
       try {
         schema = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
       } catch (error) {
-        throw contractError('CONTRACT_SCHEMA_INVALID', `${file} is not valid JSON: ${(error as Error).message}`, { file });
+        throw contractError(
+          'CONTRACT_SCHEMA_INVALID',
+          `${file} is not valid JSON: ${(error as Error).message}`,
+          { file },
+        );
       }
       const id = contractId(name, version);
       if (schema.$id !== id) {
@@ -78,7 +82,11 @@ export async function loadContractRepository(dir: string): Promise<ContractRepos
       const status = schema['x-status'] === 'deprecated' ? 'deprecated' : 'active';
       const sunset = typeof schema['x-sunset'] === 'string' ? schema['x-sunset'] : undefined;
       if (status === 'deprecated' && sunset === undefined) {
-        throw contractError('CONTRACT_METADATA_INVALID', `${file}: a deprecated version needs an x-sunset date`, { file });
+        throw contractError(
+          'CONTRACT_METADATA_INVALID',
+          `${file}: a deprecated version needs an x-sunset date`,
+          { file },
+        );
       }
       versions.push({ type: name, version, id, file, schema, status, ...(sunset ? { sunset } : {}) });
       schemas.set(id, schema);
@@ -123,9 +131,13 @@ async function typeFolders(dir: string): Promise<string[]> {
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch (error) {
-    throw contractError('CONTRACT_REPOSITORY_NOT_FOUND', `cannot read contract repository ${dir}: ${(error as Error).message}`, {
-      dir,
-    });
+    throw contractError(
+      'CONTRACT_REPOSITORY_NOT_FOUND',
+      `cannot read contract repository ${dir}: ${(error as Error).message}`,
+      {
+        dir,
+      },
+    );
   }
   if (entries.some((e) => e.isFile() && VERSION_FILE.test(e.name))) out.push(dir);
   for (const entry of entries) {
@@ -138,7 +150,9 @@ export function findVersion(repo: ContractRepository, type: string, version: str
   const contract = repo.types.get(type);
   const found = contract?.versions.find((v) => v.version === version);
   if (!found) {
-    const known = contract ? contract.versions.map((v) => v.version).join(', ') : [...repo.types.keys()].join(', ');
+    const known = contract
+      ? contract.versions.map((v) => v.version).join(', ')
+      : [...repo.types.keys()].join(', ');
     throw contractError(
       'CONTRACT_NOT_FOUND',
       `no contract ${type} ${version} in ${repo.dir} (${contract ? 'versions' : 'types'}: ${known || 'none'})`,
@@ -152,7 +166,10 @@ export function findVersion(repo: ContractRepository, type: string, version: str
  * A copy of the schema with every `$ref` (to another contract's `$id` or to a local `#/$defs/…`) replaced
  * by what it points at. A reference cycle is cut with `{}` (any value).
  */
-export function resolveRefs(repo: ContractRepository, schema: Record<string, unknown>): Record<string, unknown> {
+export function resolveRefs(
+  repo: ContractRepository,
+  schema: Record<string, unknown>,
+): Record<string, unknown> {
   const resolve = (node: unknown, root: Record<string, unknown>, stack: string[]): unknown => {
     if (Array.isArray(node)) return node.map((n) => resolve(n, root, stack));
     if (node === null || typeof node !== 'object') return node;
@@ -168,7 +185,8 @@ export function resolveRefs(repo: ContractRepository, schema: Record<string, unk
       const key = `${base || String(root.$id)}#${pointer ?? ''}`;
       if (stack.includes(key)) return {};
       const pointed = pointer ? pointerGet(target, pointer) : target;
-      if (pointed === undefined) throw contractError('CONTRACT_REF_UNRESOLVED', `$ref '${ref}' points at nothing`, { ref });
+      if (pointed === undefined)
+        throw contractError('CONTRACT_REF_UNRESOLVED', `$ref '${ref}' points at nothing`, { ref });
       const resolved = resolve(pointed, target, [...stack, key]) as Record<string, unknown>;
       const { $id: _id, $schema: _schema, $defs: _defs, examples: _examples, ...body } = resolved;
       return { ...body, ...(resolve(siblings, root, stack) as Record<string, unknown>) };

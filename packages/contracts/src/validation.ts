@@ -47,13 +47,20 @@ export class ContractValidators {
 export function violations(errors: ErrorObject[]): ContractViolation[] {
   return errors.map((e) => ({
     path: e.instancePath,
-    message: e.keyword === 'additionalProperties' ? `${e.message} '${String(e.params.additionalProperty)}'` : (e.message ?? 'invalid'),
+    message:
+      e.keyword === 'additionalProperties'
+        ? `${e.message} '${String(e.params.additionalProperty)}'`
+        : (e.message ?? 'invalid'),
     keyword: e.keyword,
   }));
 }
 
 /** The runtime's contract check for one canonical type and version (see core's EventValidator). */
-export function createContractValidator(repo: ContractRepository, type: string, version: string): EventValidator {
+export function createContractValidator(
+  repo: ContractRepository,
+  type: string,
+  version: string,
+): EventValidator {
   const validators = new ContractValidators(repo);
   const fn = validators.validatorFor(type, version);
   const id = findVersion(repo, type, version).id;

@@ -72,6 +72,12 @@ export const fieldMapSchema = z
       .describe('Canonical field (dotted for nesting) -> source column name or field spec.'),
     subject: z.string().min(1).describe('Canonical field whose value is the entity id (event subject).'),
     subjectPrefix: z.string().default('').describe('Prefix for the subject, e.g. `offender/`.'),
+    nulls: z
+      .enum(['keep', 'omit'])
+      .default('keep')
+      .describe(
+        'Empty optional values (NULL, blank CHAR): keep them as null, or leave the field out (for contracts whose optional fields may not be null).',
+      ),
   })
   .strict();
 
@@ -89,7 +95,8 @@ export function fieldMapping(config: FieldMapConfig): MappingFunction {
     const out: Record<string, unknown> = {};
     for (const { target, spec } of specs) {
       const value = mapField(target, spec, image, record);
-      if (value !== undefined) setPath(out, target, value);
+      if (value === undefined || (value === null && parsed.nulls === 'omit')) continue;
+      setPath(out, target, value);
     }
     const subjectValue = getPath(out, parsed.subject);
     if (subjectValue === undefined || subjectValue === null || subjectValue === '') {

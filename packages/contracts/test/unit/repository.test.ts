@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { Parser } from '@asyncapi/parser';
 import {
   asyncApiDocument,
-  checkRepository,
   ContractValidators,
+  checkRepository,
   createContractValidator,
   generateTypes,
   loadContractRepository,
@@ -41,8 +41,13 @@ describe('contract repository', () => {
     ]);
     const offender = repo.types.get('justice.offender')!;
     expect(offender.versions.map((v) => v.version)).toEqual(['1.0.0', '1.1.0']);
-    expect(offender.owner).toEqual({ dataOwner: 'HMPPS Prison Operations', steward: 'Prison Data steward (NOMIS)' });
-    const resolved = resolveRefs(repo, offender.versions[0]!.schema) as { properties: { name: { properties: object } } };
+    expect(offender.owner).toEqual({
+      dataOwner: 'HMPPS Prison Operations',
+      steward: 'Prison Data steward (NOMIS)',
+    });
+    const resolved = resolveRefs(repo, offender.versions[0]!.schema) as {
+      properties: { name: { properties: object } };
+    };
     expect(Object.keys(resolved.properties.name.properties)).toEqual(['family', 'given', 'middle']);
   });
 
@@ -51,29 +56,47 @@ describe('contract repository', () => {
     expect(report.examples).toEqual([]);
     expect(report.ok).toBe(true);
     const pair = report.pairs.find((p) => p.type === 'justice.offender')!;
-    expect(pair).toMatchObject({ from: '1.0.0', to: '1.1.0', requiredBump: 'minor', actualBump: 'minor', breaking: [] });
+    expect(pair).toMatchObject({
+      from: '1.0.0',
+      to: '1.1.0',
+      requiredBump: 'minor',
+      actualBump: 'minor',
+      breaking: [],
+    });
   });
 
   it('rejects the breaking fixture (new required field) as a minor version and accepts it as 2.0.0', async () => {
     const dir = await modelCopy();
-    const fixture = JSON.parse(await readFile(join(model, 'fixtures', 'rejected', 'justice.offender-1.2.0.json'), 'utf8'));
+    const fixture = JSON.parse(
+      await readFile(join(model, 'fixtures', 'rejected', 'justice.offender-1.2.0.json'), 'utf8'),
+    );
     await writeFile(join(dir, 'justice', 'offender', '1.2.0.json'), JSON.stringify(fixture));
     const bad = checkRepository(await loadContractRepository(dir));
     expect(bad.ok).toBe(false);
     const pair = bad.pairs.find((p) => p.to === '1.2.0')!;
     expect(pair.requiredBump).toBe('major');
-    expect(pair.breaking).toEqual([expect.objectContaining({ path: '$.riskLevel', rule: 'required-property-added' })]);
+    expect(pair.breaking).toEqual([
+      expect.objectContaining({ path: '$.riskLevel', rule: 'required-property-added' }),
+    ]);
 
     const { rm } = await import('node:fs/promises');
     await rm(join(dir, 'justice', 'offender', '1.2.0.json'));
-    await writeFile(join(dir, 'justice', 'offender', '2.0.0.json'), JSON.stringify({ ...fixture, $id: 'urn:ferry:contract:justice.offender:2.0.0' }));
+    await writeFile(
+      join(dir, 'justice', 'offender', '2.0.0.json'),
+      JSON.stringify({ ...fixture, $id: 'urn:ferry:contract:justice.offender:2.0.0' }),
+    );
     expect(checkRepository(await loadContractRepository(dir)).ok).toBe(true);
   });
 
   it('transitive modes compare with every earlier version of the major line', async () => {
     const dir = await modelCopy();
     const v = (version: string, properties: object, required: string[]) =>
-      JSON.stringify({ $id: `urn:ferry:contract:justice.case:${version}`, type: 'object', properties, required });
+      JSON.stringify({
+        $id: `urn:ferry:contract:justice.case:${version}`,
+        type: 'object',
+        properties,
+        required,
+      });
     const { rm } = await import('node:fs/promises');
     await rm(join(dir, 'justice', 'case'), { recursive: true });
     const { mkdir } = await import('node:fs/promises');
@@ -81,13 +104,24 @@ describe('contract repository', () => {
     // 1.0.0 has no status; 1.1.0 adds an optional one; 1.2.0 makes it required. 1.1 -> 1.2 breaks BACKWARD
     // anyway; a FORWARD check of 1.2 against 1.1 passes but against 1.0... passes too (open model). Use a
     // removal: 1.1.0 makes `note` optional, 1.2.0 removes it: FORWARD vs 1.1 ok, vs 1.0 (required) breaks.
-    await writeFile(join(dir, 'justice', 'case', '1.0.0.json'), v('1.0.0', { id: { type: 'string' }, note: { type: 'string' } }, ['id', 'note']));
-    await writeFile(join(dir, 'justice', 'case', '1.1.0.json'), v('1.1.0', { id: { type: 'string' }, note: { type: 'string' } }, ['id']));
-    await writeFile(join(dir, 'justice', 'case', '1.2.0.json'), v('1.2.0', { id: { type: 'string' } }, ['id']));
+    await writeFile(
+      join(dir, 'justice', 'case', '1.0.0.json'),
+      v('1.0.0', { id: { type: 'string' }, note: { type: 'string' } }, ['id', 'note']),
+    );
+    await writeFile(
+      join(dir, 'justice', 'case', '1.1.0.json'),
+      v('1.1.0', { id: { type: 'string' }, note: { type: 'string' } }, ['id']),
+    );
+    await writeFile(
+      join(dir, 'justice', 'case', '1.2.0.json'),
+      v('1.2.0', { id: { type: 'string' } }, ['id']),
+    );
     await writeFile(join(dir, 'justice', 'case', 'contract.yaml'), 'compatibility: BACKWARD\n');
     const pairsFor = async (mode: string) => {
       await writeFile(join(dir, 'justice', 'case', 'contract.yaml'), `compatibility: ${mode}\n`);
-      return checkRepository(await loadContractRepository(dir)).pairs.filter((p) => p.type === 'justice.case');
+      return checkRepository(await loadContractRepository(dir)).pairs.filter(
+        (p) => p.type === 'justice.case',
+      );
     };
     const plain = await pairsFor('FORWARD');
     expect(plain.map((p) => [p.from, p.to, p.ok])).toEqual([
@@ -105,7 +139,9 @@ describe('contract repository', () => {
   it('validates canonical objects with paths and messages, as the pipeline check', async () => {
     const repo = await loadContractRepository(join(model, 'contracts'));
     const validators = new ContractValidators(repo);
-    expect(validators.validate('justice.offender', '1.0.0', { offenderId: 'A1234BC', name: { family: 'SMITH' } })).toEqual([]);
+    expect(
+      validators.validate('justice.offender', '1.0.0', { offenderId: 'A1234BC', name: { family: 'SMITH' } }),
+    ).toEqual([]);
     const errors = validators.validate('justice.offender', '1.0.0', {
       offenderId: 'not-a-noms-number',
       name: { family: '' },
@@ -123,7 +159,10 @@ describe('contract repository', () => {
       subject: 'X',
       data: { offenderId: 'bad' },
     });
-    expect(check(event)).toMatchObject({ code: 'CONTRACT_VIOLATION', message: expect.stringContaining('/offenderId') });
+    expect(check(event)).toMatchObject({
+      code: 'CONTRACT_VIOLATION',
+      message: expect.stringContaining('/offenderId'),
+    });
   });
 
   it('generates TypeScript types that compile and type-check a mapping', async () => {
@@ -141,15 +180,31 @@ describe('contract repository', () => {
     );
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
     expect(() =>
-      execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', join(dir, 'use.ts')], {
-        stdio: 'pipe',
-      }),
+      execFileSync(
+        process.execPath,
+        [
+          tsc,
+          '--noEmit',
+          '--strict',
+          '--module',
+          'nodenext',
+          '--moduleResolution',
+          'nodenext',
+          join(dir, 'use.ts'),
+        ],
+        {
+          stdio: 'pipe',
+        },
+      ),
     ).not.toThrow();
   }, 60_000);
 
   it('generates an AsyncAPI 3.0 document that the official parser accepts', async () => {
     const repo = await loadContractRepository(join(model, 'contracts'));
-    const doc = asyncApiDocument(repo, repositoryChannels(repo), { title: 'Justice events', version: '1.0.0' });
+    const doc = asyncApiDocument(repo, repositoryChannels(repo), {
+      title: 'Justice events',
+      version: '1.0.0',
+    });
     const diagnostics = await new Parser().validate(doc as never);
     const errors = diagnostics.filter((d) => d.severity === 0);
     expect(errors.map((e) => `${e.path.join('.')}: ${e.message}`)).toEqual([]);

@@ -96,6 +96,18 @@ describe('declarative field maps', () => {
     });
   });
 
+  it('can leave empty optional values out instead of writing null', () => {
+    const omit = fieldMapping({
+      subject: 'id',
+      nulls: 'omit',
+      fields: { id: 'ID', given: 'FIRST_NAME', family: 'LAST_NAME' },
+    });
+    expect(omit(row({ ID: 1, FIRST_NAME: null, LAST_NAME: '   ' }), { pipeline: 'p' })).toEqual({
+      subject: '1',
+      data: { id: 1 },
+    });
+  });
+
   it('maps a delete from its before image, or from the key alone', () => {
     const byKey = fieldMapping({ subject: 'id', fields: { id: 'OFFENDER_ID' } });
     const deleted: ChangeRecord = { stream: 'OFFENDERS', op: 'delete', key: { OFFENDER_ID: 7 }, origin: {} };
