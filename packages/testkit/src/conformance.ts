@@ -103,7 +103,11 @@ async function withSource<P, T>(
 
 function duplicates(ids: string[]): string[] {
   const seen = new Set<string>();
-  return ids.filter((id) => (seen.has(id) ? true : (seen.add(id), false)));
+  return ids.filter((id) => {
+    if (seen.has(id)) return true;
+    seen.add(id);
+    return false;
+  });
 }
 
 /** A position survives a checkpoint only as JSON. */

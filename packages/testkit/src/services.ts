@@ -4,7 +4,6 @@
 import { join } from 'node:path';
 
 /** Root of the services' state (data dirs, keys, logs); the same default as test/services/lib/common.sh. */
-// biome-ignore lint/suspicious/noUndeclaredEnvVars: read by tests run by vitest directly, not by a turbo task
 export const servicesDir: string = process.env.FERRY_SERVICES_DIR || '/tmp/ferry-services';
 
 /** Where each service logs (for error messages: "see <file>"). */

@@ -54,11 +54,15 @@ function fixtureFor(rows: string[], state: { broken?: 'retryable' | 'fatal' }): 
   return {
     seed: async () => ({ expected: rows.length }),
     failRetryable: {
-      break: async () => void (state.broken = 'retryable'),
+      break: async () => {
+        state.broken = 'retryable';
+      },
       repair: async () => void delete state.broken,
     },
     failFatal: {
-      break: async () => void (state.broken = 'fatal'),
+      break: async () => {
+        state.broken = 'fatal';
+      },
       repair: async () => void delete state.broken,
     },
     timeoutMs: 5_000,
