@@ -1,11 +1,11 @@
 // The case-service SOAP example end to end through its one command (`node run.mjs`): a real node-soap
 // server from the example's WSDL, polled twice with a watermark (the second poll fetches only the cases
 // changed since), and reconcile at 100% parity between the CMS database and the Case events.
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { runScript } from '../../quickstart/test/cli.js';
 
 const example = join(import.meta.dirname, '..');
 const dirs: string[] = [];
@@ -13,28 +13,7 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
-function runExample(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [join(example, 'run.mjs'), ...args], {
-    env: { ...process.env, FERRY_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const runExample = (args: string[]) => runScript(join(example, 'run.mjs'), args);
 
 describe('examples/case-service-soap', () => {
   it('polls the legacy SOAP service by watermark into Case events at 100% parity', async () => {

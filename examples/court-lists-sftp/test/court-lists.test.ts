@@ -1,12 +1,12 @@
 // The court-list migration end to end against the real sshd, through the example's one command
 // (`node run.mjs`): 100% parity between the legacy reporting table and the Hearing events for the CSV and
 // the fixed-width file, and a broken mapping that reconcile catches row by row (exit 1).
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { runScript } from '../../quickstart/test/cli.js';
 import { courtList } from '../court-list.mjs';
 
 const example = join(import.meta.dirname, '..');
@@ -18,26 +18,11 @@ afterEach(async () => {
 async function runExample(args: string[]) {
   const workDir = await mkdtemp(join(tmpdir(), 'ferry-court-lists-'));
   dirs.push(workDir);
-  const child = spawn(process.execPath, [join(example, 'run.mjs'), '--work-dir', workDir, ...args], {
-    env: { ...process.env, FERRY_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const code = await new Promise<number | null>((resolve, reject) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.on('error', reject);
-    child.on('close', (c) => {
-      clearTimeout(timer);
-      resolve(c);
-    });
-  });
+  const { code, stdout, stderr } = await runScript(join(example, 'run.mjs'), [
+    '--work-dir',
+    workDir,
+    ...args,
+  ]);
   const reportPath = join(workDir, 'parity-report.json');
   const report = existsSync(reportPath) ? JSON.parse(await readFile(reportPath, 'utf8')) : undefined;
   const events = (await readFile(join(workDir, '.ferry', 'events', 'justice.hearing.v1.jsonl'), 'utf8'))

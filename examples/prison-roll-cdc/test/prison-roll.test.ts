@@ -2,7 +2,6 @@
 // (`node run.mjs`): snapshot, then inserts, updates and deletes in the legacy schema arrive on Kafka as
 // canonical Offender events (read here with a kafkajs consumer of the test's own), and reconcile reports
 // 100% parity between the table and the topic.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +10,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { services } from '../../../test/services/endpoints.js';
+import { runScript } from '../../quickstart/test/cli.js';
 import { nomsNumber } from '../legacy-schema.mjs';
 
 const example = join(import.meta.dirname, '..');
@@ -59,28 +59,7 @@ async function consume(topic: string, expected: number, timeoutMs = 60_000): Pro
   }
 }
 
-function runExample(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [join(example, 'run.mjs'), ...args], {
-    env: { ...process.env, FERRY_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 100_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const runExample = (args: string[]) => runScript(join(example, 'run.mjs'), args);
 
 describe('examples/prison-roll-cdc', () => {
   it('captures snapshot, inserts, updates and deletes to Kafka and reconciles at 100%', async () => {

@@ -14,11 +14,14 @@ export interface CliResult {
   stderr: string;
 }
 
-export function startCli(
+/** Run a node script as a child process, capturing its output; killed after `timeoutMs`. */
+export function startNode(
+  script: string,
   args: string[],
   env: Record<string, string> = {},
+  timeoutMs = 120_000,
 ): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [cliBin, ...args], {
+  const child = spawn(process.execPath, [script, ...args], {
     env: { ...process.env, FERRY_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -30,11 +33,27 @@ export function startCli(
   child.stderr!.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const done = new Promise<CliResult>((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
   });
   return { child, done };
+}
+
+export function startCli(
+  args: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; done: Promise<CliResult> } {
+  return startNode(cliBin, args, env);
+}
+
+/** Run an example's run.mjs to the end. */
+export function runScript(script: string, args: string[], timeoutMs = 90_000): Promise<CliResult> {
+  return startNode(script, args, {}, timeoutMs).done;
 }
 
 export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
