@@ -2,14 +2,17 @@
 import { type LoadedPipeline, loadMapping } from './config.js';
 import { ConfigError, FerryError } from './errors.js';
 import type { Logger } from './logging.js';
+import type { PipelineObserver } from './observe.js';
 import type { EventValidator, PipelineOptions } from './pipeline.js';
 import type { FactoryContext, Registry } from './registry.js';
-import type { CheckpointStore, DeadLetterSink, Sink, Source } from './types.js';
+import type { CheckpointStore, DeadLetterSink, Sink, Source, WakeSignal } from './types.js';
 
 export interface AssembleOptions {
   logger: Logger;
   signal?: AbortSignal;
   once?: boolean;
+  observer?: PipelineObserver;
+  wake?: WakeSignal;
 }
 
 export async function assemblePipeline(
@@ -40,6 +43,8 @@ export async function assemblePipeline(
     logger: options.logger,
     once: options.once ?? false,
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.observer ? { observer: options.observer } : {}),
+    ...(options.wake ? { wake: options.wake } : {}),
   };
 }
 

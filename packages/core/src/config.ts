@@ -6,6 +6,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { scheduleProblem } from './cron.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { Redactor } from './logging.js';
 import { fieldMapping, fieldMapSchema, type Mapping, type MappingFunction } from './mapping.js';
@@ -54,6 +55,38 @@ const thresholdSchema = z
     minRecords: z.number().int().min(0).default(100).describe('Records seen before the share is judged.'),
   })
   .strict();
+
+const expectationSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, dot, dash and underscore')
+      .describe('Names the expectation in metrics, logs and the admin API.'),
+    description: z.string().optional().describe('What the legacy schedule promises, for people.'),
+    deadline: z
+      .object({
+        cron: z.string().min(1).describe('When the delivery must have arrived, e.g. `30 2 * * 1-5`.'),
+        timezone: z.string().min(1).default('UTC').describe('IANA time zone of the cron expression.'),
+      })
+      .strict()
+      .describe('Checked at each tick: what arrived since the previous tick must meet the expectation.'),
+    stream: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Count only records of this stream (default: every stream of the pipeline).'),
+    records: z
+      .object({
+        min: z.number().int().min(0).default(1).describe('Fewest records expected per delivery window.'),
+        max: z.number().int().min(1).optional().describe('Most records expected per delivery window.'),
+      })
+      .strict()
+      .default({ min: 1 })
+      .describe('How many records a complete delivery has.'),
+  })
+  .strict();
+
+export type Expectation = z.output<typeof expectationSchema>;
 
 export const pipelineFileSchema = z
   .object({
@@ -132,6 +165,12 @@ export const pipelineFileSchema = z
       .strict()
       .optional()
       .describe('When batch sources run (cron expression and IANA time zone); used by scheduled connectors.'),
+    expectations: z
+      .array(expectationSchema)
+      .default([])
+      .describe(
+        'Freshness and completeness promises of the legacy schedule: a missing or short delivery raises a metric and a log event at the deadline.',
+      ),
   })
   .strict();
 
@@ -272,6 +311,14 @@ export async function parsePipelineConfig(
 
   const issues: ConfigIssue[] = [];
   const notes: string[] = [];
+  for (const [index, expectation] of raw.expectations.entries()) {
+    const problem = scheduleProblem(expectation.deadline.cron, expectation.deadline.timezone);
+    if (problem) issues.push(issue(['expectations', index, 'deadline'], problem));
+    const { min, max } = expectation.records;
+    if (max !== undefined && max < min) {
+      issues.push(issue(['expectations', index, 'records', 'max'], `expected at least records.min (${min})`));
+    }
+  }
   const component = <T>(
     section: 'source' | 'sink' | 'deadLetters' | 'checkpoints',
     registryKey: 'sources' | 'sinks' | 'deadLetters' | 'checkpoints',

@@ -8,6 +8,7 @@ export {
 } from './assemble.js';
 export {
   type ComponentConfig,
+  type Expectation,
   formatPath,
   type LoadedPipeline,
   loadMapping,
@@ -73,6 +74,15 @@ export {
 } from './mapping.js';
 export { noticeEvent } from './notice.js';
 export {
+  type BatchesCommitted,
+  type BatchPrepared,
+  combineObservers,
+  type PipelineObserver,
+  type RetryObserved,
+  type RunEnded,
+  type StreamCounts,
+} from './observe.js';
+export {
   type CommitInfo,
   type DeadLetterThreshold,
   defaultDeadLetterThreshold,
@@ -106,6 +116,7 @@ export {
   isRunDue,
   type NextRun,
   systemClock,
+  WakeUp,
   waitForNextRun,
 } from './schedule.js';
 export { handleShutdownSignals, type ShutdownHandle } from './shutdown.js';
@@ -113,6 +124,7 @@ export type {
   AtomicBatch,
   Batch,
   BatchNotice,
+  BatchProgress,
   CanonicalEvent,
   ChangeOp,
   ChangeRecord,
@@ -125,4 +137,5 @@ export type {
   Sink,
   Source,
   StreamInfo,
+  WakeSignal,
 } from './types.js';

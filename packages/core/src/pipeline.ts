@@ -2,6 +2,8 @@
 // canonical events, writes them to the sink (rejects to the dead-letter sink), then saves the checkpoint,
 // then acknowledges the position to the source. A position is never saved before everything before it is
 // durable, so a crash at any point loses nothing and a replay yields the same event ids.
+
+import { context, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import {
   DeadLetterThresholdError,
   FerryError,
@@ -14,6 +16,7 @@ import { buildEvent } from './event.js';
 import { type Logger, silentLogger } from './logging.js';
 import type { MappedEvent, Mapping } from './mapping.js';
 import { noticeEvent } from './notice.js';
+import { combineObservers, type PipelineObserver, type StreamCounts } from './observe.js';
 import { createRetrier, type RetryPolicy } from './retry.js';
 import type {
   Batch,
@@ -24,7 +27,13 @@ import type {
   DeadLetterSink,
   Sink,
   Source,
+  WakeSignal,
 } from './types.js';
+
+/** Looked up per run, so a tracer provider registered (or replaced) after import is honoured. */
+function runTracer() {
+  return trace.getTracer('@ferry/core', '0.1.0');
+}
 
 /** A contract check on a finished event: return a reason to reject it, or undefined when it is valid. */
 export type EventValidator = (
@@ -65,6 +74,10 @@ export interface PipelineOptions<P = unknown> {
   logger?: Logger;
   /** Called after each batch is committed (metrics, tests). */
   onCommit?: (info: CommitInfo<P>) => void;
+  /** Metrics, freshness monitors, progress bars: told what the run does; see observe.ts. */
+  observer?: PipelineObserver;
+  /** Handed to the source: an operator's "run a pass now". */
+  wake?: WakeSignal;
 }
 
 export interface CommitInfo<P> {
@@ -93,6 +106,56 @@ interface PreparedBatch<P> {
   letters: DeadLetter[];
   position: P;
   records: number;
+  /** performance.now() when the read of this batch began: batch latency runs from here to its commit. */
+  readStartedAt: number;
+  /** The batch's trace span (a no-op span when no tracer is registered). */
+  span: Span;
+  streams: StreamCounts[] | undefined;
+}
+
+/** Per-stream counts of one batch, built only when someone observes the run. */
+class StreamTally {
+  private readonly byStream = new Map<string, StreamCounts>();
+
+  of(stream: string): StreamCounts {
+    let counts = this.byStream.get(stream);
+    if (counts === undefined) {
+      counts = { stream, records: 0, events: 0, skipped: 0, deadLetters: {} };
+      this.byStream.set(stream, counts);
+    }
+    return counts;
+  }
+
+  letter(stream: string, code: string): void {
+    const letters = this.of(stream).deadLetters;
+    letters[code] = (letters[code] ?? 0) + 1;
+  }
+
+  list(): StreamCounts[] {
+    return [...this.byStream.values()];
+  }
+
+  static sum(groups: (StreamCounts[] | undefined)[]): StreamCounts[] {
+    const total = new StreamTally();
+    for (const group of groups) {
+      for (const c of group ?? []) {
+        const t = total.of(c.stream);
+        t.records += c.records;
+        t.events += c.events;
+        t.skipped += c.skipped;
+        for (const [code, n] of Object.entries(c.deadLetters))
+          t.deadLetters[code] = (t.deadLetters[code] ?? 0) + n;
+      }
+    }
+    return total.list();
+  }
+}
+
+/** W3C trace context of a span, or undefined when the span is not recorded (no tracer: no cost). */
+function traceparentOf(span: Span): string | undefined {
+  if (!span.isRecording()) return undefined;
+  const { traceId, spanId, traceFlags } = span.spanContext();
+  return `00-${traceId}-${spanId}-${(traceFlags & 0xff).toString(16).padStart(2, '0')}`;
 }
 
 /** Marks a retryable source failure after which batches were committed: retrying starts a fresh budget. */
@@ -124,6 +187,8 @@ class PipelineRun<P> {
   private readonly internal = new AbortController();
   private readonly signal: AbortSignal;
   private readonly retrier;
+  private readonly observer: PipelineObserver | undefined;
+  private readonly tracer = runTracer();
   private readonly stats = {
     recordsRead: 0,
     eventsWritten: 0,
@@ -140,10 +205,17 @@ class PipelineRun<P> {
     this.signal = options.signal
       ? AbortSignal.any([options.signal, this.internal.signal])
       : this.internal.signal;
+    this.observer = options.observer ? combineObservers([options.observer], this.log) : undefined;
     this.retrier = createRetrier({
       ...(options.retry ? { policy: options.retry } : {}),
       onRetry: ({ operation, attempt, retriesLeft, error }) => {
         this.stats.retries += 1;
+        this.observer?.retrying?.({
+          pipeline: options.name,
+          operation,
+          code: isFerryError(error) ? error.code : undefined,
+          attempt,
+        });
         this.log.warn(
           { operation, attempt, retriesLeft, code: isFerryError(error) ? error.code : undefined, err: error },
           `${operation} failed, retrying`,
@@ -162,16 +234,26 @@ class PipelineRun<P> {
         this.signal,
       )) as P | undefined;
       this.log.info({ from: this.committed ?? null }, 'pipeline starting');
+      this.observer?.runStarted?.({ pipeline: name, from: this.committed });
       await this.readWithResume();
       await this.drain();
     } catch (error) {
       // Whatever failed, commit what is already in flight so no finished work is thrown away.
       this.internal.abort();
       await this.drain().catch(() => undefined);
-      throw this.commitError ?? error;
-    } finally {
+      const failure = this.commitError ?? error;
       await this.closeAll();
+      this.observer?.runEnded?.({
+        pipeline: name,
+        error: {
+          code: isFerryError(failure) ? failure.code : 'INTERNAL',
+          message: failure instanceof Error ? failure.message : String(failure),
+          retryable: isRetryable(failure),
+        },
+      });
+      throw failure;
     }
+    await this.closeAll();
     const durationMs = performance.now() - started;
     const summary: RunSummary = {
       pipeline: name,
@@ -182,6 +264,7 @@ class PipelineRun<P> {
       position: this.committed ?? null,
     };
     this.log.info({ summary }, 'run summary');
+    this.observer?.runEnded?.({ pipeline: name, summary });
     return summary;
   }
 
@@ -245,40 +328,80 @@ class PipelineRun<P> {
       signal: this.signal,
       once: this.options.once ?? false,
       log: this.log,
+      ...(this.options.wake ? { wake: this.options.wake } : {}),
     });
-    for await (const batch of batches) {
-      if (this.commitError !== undefined) throw this.commitError;
-      const prepared = await this.prepare(batch);
-      await this.acquireSlot();
-      this.enqueue(prepared);
-      if (this.signal.aborted) break;
+    const iterator = batches[Symbol.asyncIterator]();
+    let finished = false;
+    try {
+      for (;;) {
+        // The batch span starts with the read, so a trace shows how long the source took to answer.
+        const readStartedAt = performance.now();
+        const readStartTime = Date.now();
+        const next = await iterator.next();
+        if (next.done) {
+          finished = true;
+          break;
+        }
+        if (this.commitError !== undefined) throw this.commitError;
+        const span = this.tracer.startSpan('ferry.batch', {
+          startTime: readStartTime,
+          attributes: { 'ferry.pipeline': this.options.name },
+        });
+        if (span.isRecording()) {
+          this.tracer
+            .startSpan('ferry.read', { startTime: readStartTime }, trace.setSpan(context.active(), span))
+            .end();
+        }
+        const prepared = await this.prepare(next.value, span, readStartedAt);
+        await this.acquireSlot();
+        this.enqueue(prepared);
+        if (this.signal.aborted) break;
+      }
+    } finally {
+      if (!finished) await iterator.return?.();
     }
     if (this.commitError !== undefined) throw this.commitError;
   }
 
-  private async prepare(batch: Batch<P>): Promise<PreparedBatch<P>> {
+  /**
+   * Map every record, then check every event against the contract (two passes, so a trace shows the map
+   * and validate times apart). A record whose mapping throws or whose event breaks the contract becomes a
+   * dead letter; the rest of the batch goes on.
+   */
+  private async prepare(batch: Batch<P>, span: Span, readStartedAt: number): Promise<PreparedBatch<P>> {
     const { name, mapping, validate } = this.options;
     const letters: DeadLetter[] = [];
     const now = new Date();
+    const tally = this.observer ? new StreamTally() : undefined;
+    const traceparent = traceparentOf(span);
+    const parent = traceparent ? trace.setSpan(context.active(), span) : undefined;
     const events: CanonicalEvent[] = batch.notices?.map((n) => noticeEvent(name, n, now)) ?? [];
+    if (traceparent) for (const event of events) event.traceparent = traceparent;
+
+    const mapSpan = parent ? this.tracer.startSpan('ferry.map', undefined, parent) : undefined;
+    const mappedRecords: { record: ChangeRecord; built: CanonicalEvent[] }[] = [];
     for (const record of batch.records) {
       this.stats.recordsRead += 1;
+      const counts = tally?.of(record.stream);
+      if (counts) counts.records += 1;
       let mapped: MappedEvent[] | null;
       try {
         const result = await mapping.map(record, { pipeline: name });
         mapped = result === null ? null : Array.isArray(result) ? result : [result];
       } catch (error) {
-        letters.push(this.deadLetter(record, 'mapping', error));
+        const letter = this.deadLetter(record, 'mapping', error);
+        letters.push(letter);
+        tally?.letter(record.stream, letter.code);
         this.observe(true);
         continue;
       }
       if (mapped === null) {
         this.stats.skipped += 1;
+        if (counts) counts.skipped += 1;
         this.observe(false);
         continue;
       }
       const built: CanonicalEvent[] = [];
-      let rejected: DeadLetter | undefined;
       for (const [index, item] of mapped.entries()) {
         const event = buildEvent({
           pipeline: name,
@@ -290,27 +413,36 @@ class PipelineRun<P> {
           index,
           now,
         });
-        const violation = validate?.(event);
-        if (violation) {
-          rejected = this.deadLetter(
-            record,
-            'contract',
-            new FerryError(violation.code, violation.message, {
-              details: { errors: violation.errors ?? [] },
-            }),
-          );
-          break;
-        }
+        if (traceparent) event.traceparent = traceparent;
         built.push(event);
       }
-      if (rejected) {
-        letters.push(rejected);
+      mappedRecords.push({ record, built });
+    }
+    mapSpan?.setAttribute('ferry.records', batch.records.length);
+    mapSpan?.end();
+
+    const validateSpan =
+      parent && validate ? this.tracer.startSpan('ferry.validate', undefined, parent) : undefined;
+    for (const { record, built } of mappedRecords) {
+      const violation = validate ? this.firstViolation(built, validate) : undefined;
+      if (violation) {
+        const letter = this.deadLetter(
+          record,
+          'contract',
+          new FerryError(violation.code, violation.message, { details: { errors: violation.errors ?? [] } }),
+        );
+        letters.push(letter);
+        tally?.letter(record.stream, letter.code);
         this.observe(true);
       } else {
-        events.push(...built);
+        for (const event of built) events.push(event);
+        const counts = tally?.of(record.stream);
+        if (counts) counts.events += built.length;
         this.observe(false);
       }
     }
+    validateSpan?.end();
+
     for (const reject of batch.rejected ?? []) {
       letters.push({
         pipeline: name,
@@ -324,10 +456,37 @@ class PipelineRun<P> {
         attempts: 1,
         failedAt: now.toISOString(),
       });
+      tally?.letter(reject.stream, reject.code);
       this.observe(true);
     }
+    const streams = tally?.list();
+    if (this.observer?.batchPrepared) {
+      this.observer.batchPrepared({
+        pipeline: name,
+        streams: streams ?? [],
+        notices: (batch.notices ?? []).map((n) => ({ type: n.type, stream: n.stream, data: n.data })),
+        lagSeconds: lagOf(batch, now),
+        ...(batch.progress ? { progress: batch.progress } : {}),
+      });
+    }
     this.checkThreshold();
-    return { events, letters, position: batch.position, records: batch.records.length };
+    return {
+      events,
+      letters,
+      position: batch.position,
+      records: batch.records.length,
+      readStartedAt,
+      span,
+      streams,
+    };
+  }
+
+  private firstViolation(events: CanonicalEvent[], validate: EventValidator) {
+    for (const event of events) {
+      const violation = validate(event);
+      if (violation) return violation;
+    }
+    return undefined;
   }
 
   private deadLetter(record: ChangeRecord, stage: DeadLetter['stage'], error: unknown): DeadLetter {
@@ -388,10 +547,12 @@ class PipelineRun<P> {
       await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
     }
     this.inFlight += 1;
+    this.observer?.inFlight?.({ pipeline: this.options.name, batches: this.inFlight });
   }
 
   private releaseSlot(): void {
     this.inFlight -= 1;
+    this.observer?.inFlight?.({ pipeline: this.options.name, batches: this.inFlight });
     this.slotWaiters.shift()?.();
   }
 
@@ -418,9 +579,17 @@ class PipelineRun<P> {
       const group = this.queue.splice(0, this.queue.length);
       try {
         if (this.commitError === undefined) await this.commit(group);
+        else for (const batch of group) batch.span.end();
       } catch (error) {
         this.commitError ??= error;
         this.internal.abort();
+        for (const batch of group) {
+          batch.span.setStatus({
+            code: SpanStatusCode.ERROR,
+            message: (error as Error)?.message ?? String(error),
+          });
+          batch.span.end();
+        }
       } finally {
         for (let i = 0; i < group.length; i += 1) this.releaseSlot();
       }
@@ -432,21 +601,47 @@ class PipelineRun<P> {
     const events = group.length === 1 ? group[0]!.events : group.flatMap((b) => b.events);
     const letters = group.length === 1 ? group[0]!.letters : group.flatMap((b) => b.letters);
     const position = group.at(-1)!.position;
+    // One sink write serves the whole group; each batch's trace gets its own child span for it.
+    const writeSpans = group
+      .filter((b) => b.span.isRecording())
+      .map((b) =>
+        this.tracer.startSpan(
+          'ferry.sink.write',
+          { attributes: { 'ferry.events': events.length, 'ferry.group.batches': group.length } },
+          trace.setSpan(context.active(), b.span),
+        ),
+      );
     // Writes finish even when a stop was requested: in-flight work is flushed, not dropped.
-    if (sink.commitBatch) {
-      const atomic = { pipeline: name, events, deadLetters: letters, position };
-      await this.retrier.run('sink.commitBatch', () => sink.commitBatch!(atomic));
-    } else {
-      if (events.length > 0) await this.retrier.run('sink.write', () => sink.write(events));
-      if (letters.length > 0) await this.retrier.run('deadLetters.write', () => deadLetters.write(letters));
-      await this.retrier.run('checkpoint.save', () => checkpoints.save(name, position));
+    try {
+      if (sink.commitBatch) {
+        const atomic = { pipeline: name, events, deadLetters: letters, position };
+        await this.retrier.run('sink.commitBatch', () => sink.commitBatch!(atomic));
+      } else {
+        if (events.length > 0) await this.retrier.run('sink.write', () => sink.write(events));
+        if (letters.length > 0) await this.retrier.run('deadLetters.write', () => deadLetters.write(letters));
+        await this.retrier.run('checkpoint.save', () => checkpoints.save(name, position));
+      }
+    } catch (error) {
+      for (const span of writeSpans) span.setStatus({ code: SpanStatusCode.ERROR }).end();
+      throw error;
     }
+    for (const span of writeSpans) span.end();
     this.committed = position;
     this.committedBatches += group.length;
     this.stats.batches += group.length;
     this.stats.eventsWritten += events.length;
     this.stats.deadLetters += letters.length;
     if (source.acknowledge) await this.retrier.run('source.acknowledge', () => source.acknowledge!(position));
+    const done = performance.now();
+    for (const batch of group) batch.span.end();
+    this.observer?.committed?.({
+      pipeline: name,
+      batches: group.length,
+      streams: StreamTally.sum(group.map((b) => b.streams)),
+      latencySeconds: group.map((b) => (done - b.readStartedAt) / 1000),
+      position,
+      at: new Date(),
+    });
     for (const batch of group) {
       this.options.onCommit?.({
         position: batch.position,
@@ -461,4 +656,18 @@ class PipelineRun<P> {
     while (this.writer !== undefined) await this.writer;
     if (this.commitError !== undefined) throw this.commitError;
   }
+}
+
+/**
+ * Seconds the batch is behind the legacy system: from the source's own time for the batch, else the
+ * newest record's change time; an empty batch means caught up (0); unknown when records carry no time.
+ */
+function lagOf(batch: Batch<unknown>, now: Date): number | undefined {
+  let at = batch.sourceTime;
+  if (at === undefined) {
+    if (batch.records.length === 0) return batch.rejected?.length ? undefined : 0;
+    at = batch.records.at(-1)!.occurredAt;
+  }
+  if (at === undefined) return undefined;
+  return Math.max(0, (now.getTime() - at.getTime()) / 1000);
 }

@@ -1,6 +1,7 @@
 // Schedules for batch sources, driven by what was last done rather than by timer ticks: a pass runs at
 // start when one was missed while the process was down, passes never overlap (the next wait starts only
 // when a pass has ended), and a tick that fell inside a long pass is not queued up.
+import type { WakeSignal } from './types.js';
 
 /** Time, injectable so schedules are tested without waiting. */
 export interface Clock {
@@ -40,22 +41,67 @@ export function isRunDue(lastRunAt: Date | undefined, now: Date, next: NextRun):
 }
 
 /**
- * Wait until the schedule's next run after `from` (normally: when the last pass ended). Returns the moment
- * waited for, or undefined when the signal aborted first or the schedule never fires again.
+ * Wait until the schedule's next run after `from` (normally: when the last pass ended), or until `wake`
+ * fires (an operator asked for a pass now). Returns the moment waited for (now, when woken), or undefined
+ * when the signal aborted first or the schedule never fires again.
  */
 export async function waitForNextRun(
   from: Date,
   next: NextRun,
   signal: AbortSignal,
   clock: Clock = systemClock,
+  wake?: WakeSignal,
 ): Promise<Date | undefined> {
   const due = next(from);
-  if (due === undefined) return undefined;
-  // Sleep in slices: a clock jump (suspend, NTP) or a far-away run never oversleeps by more than a minute.
-  while (!signal.aborted) {
-    const left = due.getTime() - clock.now();
-    if (left <= 0) return due;
-    await clock.sleep(Math.min(left, 60_000), signal);
+  if (due === undefined && wake === undefined) return undefined;
+  const stopWaiting = new AbortController();
+  const both = AbortSignal.any([signal, stopWaiting.signal]);
+  let woken = false;
+  void wake?.next(both).then(() => {
+    if (both.aborted) return;
+    woken = true;
+    stopWaiting.abort();
+  });
+  try {
+    // Sleep in slices: a clock jump (suspend, NTP) or a far-away run never oversleeps by more than a minute.
+    while (!both.aborted) {
+      const left = due === undefined ? 60_000 : due.getTime() - clock.now();
+      if (left <= 0) return due;
+      await clock.sleep(Math.min(left, 60_000), both);
+    }
+    return woken && !signal.aborted ? new Date(clock.now()) : undefined;
+  } finally {
+    stopWaiting.abort();
   }
-  return undefined;
+}
+
+/** A wake-up call an operator fires (`ferry serve`'s trigger) and scheduled sources wait on. */
+export class WakeUp implements WakeSignal {
+  private waiters: (() => void)[] = [];
+
+  /** Wake every source waiting now; returns how many were waiting. */
+  wake(): number {
+    const waiting = this.waiters;
+    this.waiters = [];
+    for (const resolve of waiting) resolve();
+    return waiting.length;
+  }
+
+  /** True when a source is waiting for its next tick (so a wake-up starts a pass at once). */
+  get waiting(): boolean {
+    return this.waiters.length > 0;
+  }
+
+  next(signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (signal.aborted) return resolve();
+      const done = (): void => {
+        signal.removeEventListener('abort', done);
+        this.waiters = this.waiters.filter((w) => w !== done);
+        resolve();
+      };
+      this.waiters.push(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
 }

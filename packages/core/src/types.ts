@@ -40,6 +40,22 @@ export interface Batch<P = unknown> {
   notices?: BatchNotice[];
   /** Resume point after this batch: reading again from here yields what follows it. */
   position: P;
+  /**
+   * The moment in the legacy system this batch is current to (a file's mtime, a watermark), when the
+   * records' `occurredAt` does not say it; the runtime reports `now - sourceTime` as the source lag.
+   */
+  sourceTime?: Date;
+  /** How far a long unit of work (a snapshot, a file) has got, for progress bars and status. */
+  progress?: BatchProgress;
+}
+
+export interface BatchProgress {
+  /** What is being worked through: `snapshot main.OFFENDERS`, `court-lists/2026-11-23.csv`. */
+  label: string;
+  done: number;
+  /** Unknown totals (a streamed response) leave this out. */
+  total?: number;
+  unit: 'rows' | 'bytes' | 'records';
 }
 
 /** A source-level fact published beside the records, e.g. `ferry.file.completed`. */
@@ -73,6 +89,17 @@ export interface ReadContext<P = unknown> {
   /** True for `ferry run --once`: read what is there now, then end. */
   once: boolean;
   log: Logger;
+  /**
+   * Fires when an operator asks for a pass now (`POST /pipelines/{name}/trigger`): scheduled sources stop
+   * waiting for the next tick and run a pass at once. Sources without a schedule may ignore it.
+   */
+  wake?: WakeSignal;
+}
+
+/** A wake-up call a scheduled source can wait on beside its timer. */
+export interface WakeSignal {
+  /** Resolves at the next wake-up, or when `signal` aborts. */
+  next(signal: AbortSignal): Promise<void>;
 }
 
 export interface Source<P = unknown> {

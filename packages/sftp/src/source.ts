@@ -201,7 +201,7 @@ export class SftpSource implements Source<SftpPosition> {
     const due = isRunDue(last ? new Date(last) : undefined, new Date(this.clock.now()), this.next);
     if (!ctx.once && resume === undefined && !due) {
       ctx.log.info('no run was missed; waiting for the next scheduled run');
-      if ((await waitForNextRun(new Date(last!), this.next, ctx.signal, this.clock)) === undefined) return;
+      if ((await waitForNextRun(new Date(last!), this.next, ctx.signal, this.clock, ctx.wake)) === undefined) return;
     }
     for (;;) {
       // One connection per pass: nothing is held open (or left to go stale) between scheduled passes.
@@ -217,7 +217,7 @@ export class SftpSource implements Source<SftpPosition> {
       store.set('lastPassAt', new Date(this.clock.now()).toISOString());
       if (ctx.once) return;
       // The wait starts when the pass has ended, so passes never overlap and missed ticks do not pile up.
-      if ((await waitForNextRun(new Date(this.clock.now()), this.next, ctx.signal, this.clock)) === undefined)
+      if ((await waitForNextRun(new Date(this.clock.now()), this.next, ctx.signal, this.clock, ctx.wake)) === undefined)
         return;
     }
   }
@@ -326,6 +326,15 @@ export class SftpSource implements Source<SftpPosition> {
         );
         resume = undefined;
       }
+      // Every batch of the file says how far through it the run is, and how old the file is (the source lag).
+      // Byte offsets are of the decompressed text, so a .gz file counts rows, against no known total.
+      const gz = file.path.endsWith('.gz');
+      const about = (done: number, rows: number): Pick<Batch<SftpPosition>, 'progress' | 'sourceTime'> => ({
+        sourceTime: new Date(file.mtime),
+        progress: gz
+          ? { label: file.path, done: rows, unit: 'rows' }
+          : { label: file.path, done: Math.min(done, file.size), total: file.size, unit: 'bytes' },
+      });
       if (resume === undefined) {
         const known = store.byContent(file.path, sha256);
         if (known !== undefined) {
@@ -333,6 +342,7 @@ export class SftpSource implements Source<SftpPosition> {
           yield {
             records: [],
             position: { ...base, state: 'skipped', rows: known.rows, rejectedRows: known.rejectedRows },
+            ...about(file.size, known.rows),
           };
           return;
         }
@@ -363,6 +373,7 @@ export class SftpSource implements Source<SftpPosition> {
               }),
             ],
             position: { ...base, state: 'rejected', rows: verdict.rows, rejectedRows: verdict.rejectedRows },
+            ...about(file.size, verdict.rows + verdict.rejectedRows),
           };
           return;
         }
@@ -398,6 +409,7 @@ export class SftpSource implements Source<SftpPosition> {
         let records: ChangeRecord[] = [];
         let rejected: RejectedInput[] = [];
         let lastLine = position.line;
+        let lastByte = 0;
         let { rows, rejectedRows } = position;
         let observe: { key: string; row: Record<string, unknown>; record: ChangeRecord }[] = [];
         const flush = (): Batch<SftpPosition> => {
@@ -413,7 +425,7 @@ export class SftpSource implements Source<SftpPosition> {
             observe = [];
           }
           position = { ...position, line: lastLine, rows, rejectedRows };
-          const batch: Batch<SftpPosition> = { records, position };
+          const batch: Batch<SftpPosition> = { records, position, ...about(lastByte, rows + rejectedRows) };
           if (rejected.length > 0) batch.rejected = rejected;
           records = [];
           rejected = [];
@@ -437,6 +449,7 @@ export class SftpSource implements Source<SftpPosition> {
               rows += 1;
             }
             if (!replay) lastLine = item.line;
+            lastByte = item.byteOffset;
             if (records.length + rejected.length + observe.length >= this.config.batchSize) {
               const batch = flush();
               if (batch.records.length > 0 || batch.rejected || batch.position.line > skipTo)
@@ -445,6 +458,7 @@ export class SftpSource implements Source<SftpPosition> {
             }
           }
         }
+        lastByte = file.size;
         const batch = flush();
         if (batch.records.length > 0 || batch.rejected) yield withNotices(batch);
         if (ctx.signal.aborted) return;
@@ -463,7 +477,7 @@ export class SftpSource implements Source<SftpPosition> {
             origin: { file: file.path, sha256, deleted: true },
           }));
           position = { ...position, state: 'deleting', afterKey: gone.at(-1)!.key };
-          yield withNotices({ records, position });
+          yield withNotices({ records, position, ...about(file.size, position.rows + position.rejectedRows) });
           if (ctx.signal.aborted) return;
         }
       }
@@ -475,7 +489,12 @@ export class SftpSource implements Source<SftpPosition> {
         rowsRead: done.rows,
         rowsRejected: done.rejectedRows,
       });
-      yield withNotices({ records: [], notices: [completed], position: done });
+      yield withNotices({
+        records: [],
+        notices: [completed],
+        position: done,
+        ...about(file.size, done.rows + done.rejectedRows),
+      });
       ctx.log.info({ file: file.path, rows: done.rows, rejected: done.rejectedRows }, 'file read');
       // The next extract is diffed against this one: wait until this one is committed and made the baseline.
       if (acked !== undefined) {

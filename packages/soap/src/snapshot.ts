@@ -85,7 +85,7 @@ export class SoapSnapshotSource implements Source<SoapSnapshotPosition> {
       resume = from;
     }
     if (!ctx.once && resume === undefined && !isRunDue(lastEnded, new Date(), next)) {
-      if ((await waitForNextRun(lastEnded ?? new Date(), next, stop)) === undefined) return;
+      if ((await waitForNextRun(lastEnded ?? new Date(), next, stop, undefined, ctx.wake)) === undefined) return;
     }
     for (;;) {
       const pass = resume ?? { generation: `pass@${new Date().toISOString()}`, state: 'listing' as const };
@@ -98,7 +98,7 @@ export class SoapSnapshotSource implements Source<SoapSnapshotPosition> {
       // The next pass is diffed against this one: wait until it is committed and made the baseline.
       const stopped = new Promise<void>((r) => stop.addEventListener('abort', () => r(), { once: true }));
       await Promise.race([acked, stopped]);
-      if ((await waitForNextRun(new Date(), next, stop)) === undefined) return;
+      if ((await waitForNextRun(new Date(), next, stop, undefined, ctx.wake)) === undefined) return;
     }
   }
 
