@@ -85,7 +85,8 @@ export class SoapSnapshotSource implements Source<SoapSnapshotPosition> {
       resume = from;
     }
     if (!ctx.once && resume === undefined && !isRunDue(lastEnded, new Date(), next)) {
-      if ((await waitForNextRun(lastEnded ?? new Date(), next, stop, undefined, ctx.wake)) === undefined) return;
+      if ((await waitForNextRun(lastEnded ?? new Date(), next, stop, undefined, ctx.wake)) === undefined)
+        return;
     }
     for (;;) {
       const pass = resume ?? { generation: `pass@${new Date().toISOString()}`, state: 'listing' as const };
