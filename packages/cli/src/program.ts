@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import {
   assemblePipeline,
   ConfigError,
+  combineObservers,
   createCheckpointStore,
   createLogger,
   FerryError,
@@ -13,6 +14,7 @@ import {
   redactedConfig,
   runPipeline,
 } from '@ferry/core';
+import { ExpectationMonitor, startTracing } from '@ferry/ops';
 import { Command, CommanderError, Option } from 'commander';
 import { type CliIo, type CommandContext, openPipeline } from './commands/context.js';
 import { registerContractsCommands } from './commands/contracts.js';
@@ -21,9 +23,12 @@ import { registerDiscoverCommand } from './commands/discover.js';
 import { registerDlqCommands } from './commands/dlq.js';
 import { registerNewCommands } from './commands/new.js';
 import { registerReconcileCommands } from './commands/reconcile.js';
+import { registerStatusCommand } from './commands/status.js';
 import { acquireRunLock, runningPid } from './lock.js';
 import { ExitCode, exitCodeFor, formatError, formatSummary } from './output.js';
+import { progressObserver } from './progress.js';
 import { defaultRegistry } from './registry.js';
+import { registerServeCommand } from './serve/command.js';
 
 const defaultIo: CliIo = {
   out: (text) => process.stdout.write(`${text}\n`),
@@ -84,24 +89,43 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
     .description('Run a pipeline: read the source, write canonical events to the sink, save checkpoints.')
     .argument('<pipeline>', 'pipeline YAML file')
     .option('--once', 'read what the source has now, then stop (batch sources, catch-up runs)', false)
+    .option('--otlp-endpoint <url>', 'export traces over OTLP/HTTP (default: OTEL_EXPORTER_OTLP_* variables)')
     .addOption(logLevel)
     .addHelpText(
       'after',
       '\nThe first SIGINT/SIGTERM stops reading, flushes what was read and saves the checkpoint (exit 0);\n' +
         'a second one exits at once. A summary is printed when the run ends.',
     )
-    .action(async (file: string, opts: { once: boolean; logLevel: string }) => {
+    .action(async (file: string, opts: { once: boolean; logLevel: string; otlpEndpoint?: string }) => {
       const pipeline = await loadPipelineFile(file, registry);
       const logger = createLogger({ redactor: pipeline.redactor, level: opts.logLevel });
       const shutdown = handleShutdownSignals((signal) =>
         logger.info({ signal }, 'stopping: flushing and saving the checkpoint'),
       );
       const release = await acquireRunLock(pipeline.baseDir, pipeline.name);
+      const tracing = await startTracing({
+        serviceName: 'ferry',
+        ...(opts.otlpEndpoint ? { endpoint: opts.otlpEndpoint } : {}),
+      });
+      // A continuous run checks the pipeline's freshness expectations as it goes (log lines at each deadline).
+      const monitor =
+        !opts.once && pipeline.raw.expectations.length > 0
+          ? new ExpectationMonitor({
+              pipeline: pipeline.name,
+              expectations: pipeline.raw.expectations,
+              log: logger.child({ pipeline: pipeline.name }),
+            })
+          : undefined;
+      const monitoring = new AbortController();
+      void monitor?.start(AbortSignal.any([shutdown.signal, monitoring.signal]));
+      const progress = progressObserver(process.stderr);
+      const observers = [monitor, progress].filter((o) => o !== undefined);
       try {
         const options = await assemblePipeline(pipeline, registry, {
           logger,
           signal: shutdown.signal,
           once: opts.once,
+          ...(observers.length > 0 ? { observer: combineObservers(observers, logger) } : {}),
         });
         const summary = await runPipeline(options);
         io.out(formatSummary(summary));
@@ -109,7 +133,9 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
         io.err(formatError(error, pipeline.redactor));
         setExit(exitCodeFor(error));
       } finally {
+        monitoring.abort();
         shutdown.dispose();
+        await tracing.shutdown();
         await release();
       }
     });
@@ -223,6 +249,8 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
   registerContractsCommands(program, ctx);
   registerNewCommands(program, ctx);
   registerReconcileCommands(program, ctx);
+  registerStatusCommand(program, ctx);
+  registerServeCommand(program, ctx);
   return program;
 }
 

@@ -18,7 +18,7 @@ import {
   requiredBump,
   resolveRefs,
 } from '@ferry/contracts';
-import { ConfigError, loadPipelineFile, topicName } from '@ferry/core';
+import { ConfigError, type LoadedPipeline, loadPipelineFile, topicName } from '@ferry/core';
 import { type Command, Option } from 'commander';
 import type { CommandContext } from './context.js';
 
@@ -130,10 +130,18 @@ async function channelsFor(
     const repo = await loadContractRepository(resolve(inputs[0]!));
     return { repo, entries: repositoryChannels(repo) };
   }
+  const loaded = [];
+  for (const file of pipelines) loaded.push(await loadPipelineFile(file, ctx.registry));
+  return pipelineChannels(loaded);
+}
+
+/** The channels of the events these pipelines publish (one per topic), from their contract repository. */
+export async function pipelineChannels(
+  pipelines: readonly LoadedPipeline[],
+): Promise<{ repo: ContractRepository; entries: ChannelEntry[] }> {
   let repo: ContractRepository | undefined;
   const byTopic = new Map<string, ChannelEntry>();
-  for (const file of pipelines) {
-    const pipeline = await loadPipelineFile(file, ctx.registry);
+  for (const pipeline of pipelines) {
     const { repository, type, version, schema } = pipeline.contract;
     if (!repository) {
       throw new ConfigError(pipeline.file, [

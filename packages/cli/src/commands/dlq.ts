@@ -11,9 +11,12 @@ import {
   createValidator,
   type DeadLetter,
   type DeadLetterSink,
+  type EventValidator,
   FerryError,
   isFerryError,
   loadMapping,
+  type Mapping,
+  type Registry,
   type Sink,
   stableStringify,
   uuidV5,
@@ -78,7 +81,7 @@ export function registerDlqCommands(program: Command, ctx: CommandContext): void
     });
 }
 
-async function* lettersOf(store: DeadLetterSink): AsyncIterable<DeadLetter> {
+export async function* lettersOf(store: DeadLetterSink): AsyncIterable<DeadLetter> {
   if (!store.list) {
     throw new FerryError(
       'DLQ_LIST_UNSUPPORTED',
@@ -88,57 +91,39 @@ async function* lettersOf(store: DeadLetterSink): AsyncIterable<DeadLetter> {
   yield* store.list();
 }
 
-async function replay(opened: OpenedPipeline, ctx: CommandContext, dryRun: boolean): Promise<void> {
+export interface ReplayOutcome {
+  dryRun: boolean;
+  passed: { letter: DeadLetter; events: CanonicalEvent[] }[];
+  failed: { letter: DeadLetter; error: { code: string; message: string } }[];
+  events: number;
+}
+
+/**
+ * Re-run the mapping and the contract check on pending dead letters (those whose id is in `ids`, or all),
+ * publish the events of those that pass to the pipeline's sink, then mark them replayed. The caller holds
+ * the pipeline's run lock.
+ */
+export async function replayDeadLetters(
+  opened: OpenedPipeline,
+  registry: Registry,
+  options: { dryRun: boolean; ids?: readonly string[] },
+): Promise<ReplayOutcome> {
   const { pipeline, factoryContext } = opened;
   const mapping = await loadMapping(pipeline);
-  const validate = await createValidator(pipeline, ctx.registry);
-  const store = await createDeadLetterSink(pipeline, ctx.registry, factoryContext);
+  const validate = await createValidator(pipeline, registry);
+  const store = await createDeadLetterSink(pipeline, registry, factoryContext);
+  const wanted = options.ids ? new Set(options.ids) : undefined;
   let sink: Sink | undefined;
   try {
     const outcomes: LetterOutcome[] = [];
     for await (const letter of lettersOf(store)) {
-      if (letter.stage === 'source' || letter.stage === 'sink') {
-        outcomes.push({
-          letter,
-          error: {
-            code: 'DLQ_NOT_REPLAYABLE',
-            message: `a ${letter.stage}-stage letter holds raw input, not a record`,
-          },
-        });
-        continue;
-      }
-      const record = reviveRecord(letter.record);
-      try {
-        const result = await mapping.map(record, { pipeline: pipeline.name });
-        const items = result === null ? [] : Array.isArray(result) ? result : [result];
-        const events = items.map((item, index) =>
-          buildEvent({
-            pipeline: pipeline.name,
-            record,
-            canonicalType: mapping.canonicalType,
-            dataschema: mapping.dataschema,
-            subject: item.subject,
-            data: item.data,
-            index,
-          }),
-        );
-        const violation = events.map((e) => validate?.(e)).find((v) => v !== undefined);
-        if (violation) outcomes.push({ letter, error: { code: violation.code, message: violation.message } });
-        else outcomes.push({ letter, events });
-      } catch (error) {
-        outcomes.push({
-          letter,
-          error: {
-            code: isFerryError(error) ? error.code : 'MAPPING_FAILED',
-            message: error instanceof Error ? error.message : String(error),
-          },
-        });
-      }
+      if (wanted && !wanted.has(letterId(letter))) continue;
+      outcomes.push(await replayOne(letter, mapping, validate, pipeline.name));
     }
     const passed = outcomes.filter((o) => o.events !== undefined);
     const failed = outcomes.filter((o) => o.error !== undefined);
     const events = passed.flatMap((o) => o.events!);
-    if (!dryRun && passed.length > 0) {
+    if (!options.dryRun && passed.length > 0) {
       if (!store.markReplayed) {
         throw new FerryError(
           'DLQ_REPLAY_UNSUPPORTED',
@@ -146,7 +131,7 @@ async function replay(opened: OpenedPipeline, ctx: CommandContext, dryRun: boole
         );
       }
       const retrier = createRetrier({ policy: pipeline.runtime.retry });
-      sink = (await ctx.registry.sinks
+      sink = (await registry.sinks
         .get(pipeline.sink.type)!
         .create(pipeline.sink.options, factoryContext)) as Sink;
       // Events first, then the marks: a crash in between replays those letters again, with the same event ids.
@@ -157,20 +142,73 @@ async function replay(opened: OpenedPipeline, ctx: CommandContext, dryRun: boole
       const marks = passed.map((o) => ({ letter: o.letter, events: o.events!.map((e) => e.id) }));
       await retrier.run('deadLetters.markReplayed', () => store.markReplayed!(marks));
     }
-    for (const outcome of failed) {
-      ctx.io.out(
-        `still failing: ${describeLetter(outcome.letter)} -> ${outcome.error!.code}: ${outcome.error!.message}`,
-      );
-    }
-    const verb = dryRun ? 'would replay' : 'replayed';
-    ctx.io.out(
-      `${pipeline.name}: ${verb} ${passed.length} dead letter${passed.length === 1 ? '' : 's'} ` +
-        `(${events.length} events to ${pipeline.sink.type}); ${failed.length} left in the dead-letter store`,
-    );
+    return {
+      dryRun: options.dryRun,
+      passed: passed.map((o) => ({ letter: o.letter, events: o.events! })),
+      failed: failed.map((o) => ({ letter: o.letter, error: o.error! })),
+      events: events.length,
+    };
   } finally {
     await sink?.close();
     await store.close();
   }
+}
+
+async function replayOne(
+  letter: DeadLetter,
+  mapping: Mapping,
+  validate: EventValidator | undefined,
+  pipeline: string,
+): Promise<LetterOutcome> {
+  if (letter.stage === 'source' || letter.stage === 'sink') {
+    return {
+      letter,
+      error: {
+        code: 'DLQ_NOT_REPLAYABLE',
+        message: `a ${letter.stage}-stage letter holds raw input, not a record`,
+      },
+    };
+  }
+  const record = reviveRecord(letter.record);
+  try {
+    const result = await mapping.map(record, { pipeline });
+    const items = result === null ? [] : Array.isArray(result) ? result : [result];
+    const events = items.map((item, index) =>
+      buildEvent({
+        pipeline,
+        record,
+        canonicalType: mapping.canonicalType,
+        dataschema: mapping.dataschema,
+        subject: item.subject,
+        data: item.data,
+        index,
+      }),
+    );
+    const violation = events.map((e) => validate?.(e)).find((v) => v !== undefined);
+    if (violation) return { letter, error: { code: violation.code, message: violation.message } };
+    return { letter, events };
+  } catch (error) {
+    return {
+      letter,
+      error: {
+        code: isFerryError(error) ? error.code : 'MAPPING_FAILED',
+        message: error instanceof Error ? error.message : String(error),
+      },
+    };
+  }
+}
+
+async function replay(opened: OpenedPipeline, ctx: CommandContext, dryRun: boolean): Promise<void> {
+  const outcome = await replayDeadLetters(opened, ctx.registry, { dryRun });
+  for (const { letter, error } of outcome.failed) {
+    ctx.io.out(`still failing: ${describeLetter(letter)} -> ${error.code}: ${error.message}`);
+  }
+  const verb = dryRun ? 'would replay' : 'replayed';
+  const n = outcome.passed.length;
+  ctx.io.out(
+    `${opened.pipeline.name}: ${verb} ${n} dead letter${n === 1 ? '' : 's'} ` +
+      `(${outcome.events} events to ${opened.pipeline.sink.type}); ${outcome.failed.length} left in the dead-letter store`,
+  );
 }
 
 /** A letter's record went through JSON: turn its time back into a Date, as the source produced it. */
@@ -180,7 +218,7 @@ function reviveRecord(value: unknown): ChangeRecord {
   return record;
 }
 
-function letterId(letter: DeadLetter): string {
+export function letterId(letter: DeadLetter): string {
   return uuidV5(
     stableStringify(['dlq', letter.pipeline, letter.stream, letter.stage, letter.origin, letter.record]),
   );

@@ -1,0 +1,135 @@
+// `ferry serve <pipelines...>`: run pipelines and the admin API in one process. Auth comes from an admin
+// config file (OAuth2 bearer JWTs, optional mTLS); unauthenticated access needs an explicit flag and is
+// only allowed on a loopback address.
+import { isIP } from 'node:net';
+import { ConfigError, createLogger, type FerryError, handleShutdownSignals } from '@ferry/core';
+import { createMetrics, startTracing } from '@ferry/ops';
+import { buildAdminServer, loadServerConfig, type ServerConfig, serverConfigSchema } from '@ferry/server';
+import { type Command, Option } from 'commander';
+import type { CommandContext } from '../commands/context.js';
+import { progressObserver } from '../progress.js';
+import { PipelineHost } from './host.js';
+
+interface ServeOptions {
+  config?: string;
+  host?: string;
+  port?: number;
+  allowUnauthenticated: boolean;
+  otlpEndpoint?: string;
+  stallAfter: number;
+  logLevel: string;
+}
+
+export function registerServeCommand(program: Command, ctx: CommandContext): void {
+  program
+    .command('serve')
+    .description(
+      'Run pipelines and the admin API (status, pause/resume, trigger, offsets, dead letters, /metrics, /healthz, /readyz, /openapi.json) in one process.',
+    )
+    .argument('<pipelines...>', 'pipeline YAML files')
+    .option('--config <file>', 'admin API config: listen address, OAuth2 issuer/JWKS/audience, scopes, TLS')
+    .option('--host <address>', 'listen address (overrides the config file)')
+    .option('--port <port>', 'listen port, 0 for any free port (overrides the config file)', (v) =>
+      Number.parseInt(v, 10),
+    )
+    .option(
+      '--allow-unauthenticated',
+      'no auth at all, for local use: only with a loopback listen address and no --config',
+      false,
+    )
+    .option('--otlp-endpoint <url>', 'export traces over OTLP/HTTP (default: OTEL_EXPORTER_OTLP_* variables)')
+    .option('--stall-after <seconds>', '/readyz fails when a batch waits or retries this long', (v) =>
+      Number.parseInt(v, 10),
+    )
+    .addOption(
+      new Option('--log-level <level>', 'log level for the JSON logs on stderr')
+        .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+        .default(process.env.FERRY_LOG_LEVEL ?? 'info'),
+    )
+    .addHelpText(
+      'after',
+      '\nThe first SIGINT/SIGTERM stops every pipeline (flush, checkpoint) and the API; a second exits at once.\n' +
+        'Docs: docs/admin-api.md (routes, auth), docs/operations.md (metrics, traces, freshness).',
+    )
+    .action(async (files: string[], opts: ServeOptions) => {
+      const config = await serverConfig(opts);
+      const logger = createLogger({ level: opts.logLevel });
+      const tracing = await startTracing({
+        serviceName: 'ferry',
+        ...(opts.otlpEndpoint ? { endpoint: opts.otlpEndpoint } : {}),
+      });
+      const metrics = createMetrics();
+      const progress = progressObserver(process.stderr);
+      const host = await PipelineHost.open(files, {
+        registry: ctx.registry,
+        logger,
+        metrics,
+        ...(opts.stallAfter !== undefined ? { stallAfterSeconds: opts.stallAfter } : {}),
+        ...(progress ? { observer: progress } : {}),
+      });
+      const app = await buildAdminServer({ host, config, logger });
+      const shutdown = handleShutdownSignals((signal) =>
+        logger.info({ signal }, 'stopping: flushing every pipeline and saving checkpoints'),
+      );
+      try {
+        const address = await app.listen({ host: config.listen.host, port: config.listen.port });
+        host.start();
+        const names = host.list().map((p) => p.name);
+        ctx.io.out(`ferry serve: admin API on ${address} (pipelines: ${names.join(', ')})`);
+        logger.info({ address, pipelines: names, tracing: tracing.enabled }, 'admin API listening');
+        await new Promise<void>((resolve) => {
+          if (shutdown.signal.aborted) return resolve();
+          shutdown.signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+      } finally {
+        await host.close();
+        await app.close();
+        await tracing.shutdown();
+        shutdown.dispose();
+      }
+      const failed = host.list().filter((p) => p.state === 'failed');
+      if (failed.length > 0) {
+        for (const p of failed) ctx.io.err(`${p.name}: failed with ${p.error?.code}: ${p.error?.message}`);
+        ctx.setExit(1);
+      }
+    });
+}
+
+async function serverConfig(opts: ServeOptions): Promise<ServerConfig> {
+  const overrides = {
+    ...(opts.host !== undefined ? { host: opts.host } : {}),
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
+  };
+  if (opts.config !== undefined) {
+    if (opts.allowUnauthenticated) {
+      throw usage('--allow-unauthenticated cannot be combined with --config; set auth.mode in the file');
+    }
+    const config = await loadServerConfig(opts.config);
+    return { ...config, listen: { ...config.listen, ...overrides } };
+  }
+  if (!opts.allowUnauthenticated) {
+    throw usage(
+      'give --config <file> with the OAuth2 settings (issuer, jwksUri, audience), or --allow-unauthenticated for local use on a loopback address',
+    );
+  }
+  const config = serverConfigSchema.parse({
+    listen: overrides,
+    auth: { mode: 'none', acknowledgeUnauthenticated: true },
+  });
+  if (!isLoopback(config.listen.host)) {
+    throw usage(
+      `--allow-unauthenticated only listens on loopback (127.0.0.1, ::1), not ${config.listen.host}`,
+    );
+  }
+  return config;
+}
+
+function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
+}
+
+function usage(message: string): FerryError {
+  return new ConfigError(undefined, [{ path: 'ferry serve', message }], 'USAGE');
+}

@@ -1,0 +1,200 @@
+// `ferry serve` as an operator meets it: the built CLI runs a polling pipeline on the real PostgreSQL while
+// the test scrapes /metrics and drives the admin API (pause, offsets, resume, dead letters, trigger).
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
+import { services } from '../../../../test/services/endpoints.js';
+
+const { host, port, user, password, database } = services.postgres;
+
+/** The value of one sample in a Prometheus text exposition (0 when absent). */
+function sample(text: string, name: string, labels: Record<string, string>): number {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const labelText = line.slice(name.length, line.lastIndexOf(' '));
+    if (wanted.every((w) => labelText.includes(w))) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return 0;
+}
+
+describe('ferry serve (PostgreSQL polling pipeline)', () => {
+  const table = `ferry_serve_${randomBytes(4).toString('hex')}`;
+  const client = new pg.Client({ host, port, user, password, database });
+  let dir: string;
+  let pipelineFile: string;
+
+  async function insert(from: number, to: number): Promise<void> {
+    await client.query(
+      `INSERT INTO ${table} (id, name, modified)
+       SELECT g, CASE WHEN g % 100 = 0 THEN NULL ELSE 'name-' || g END, clock_timestamp() FROM generate_series($1::int, $2::int) g`,
+      [from, to],
+    );
+  }
+
+  beforeAll(async () => {
+    await client.connect();
+    await client.query(
+      `CREATE TABLE ${table} (id INT PRIMARY KEY, name TEXT, modified TIMESTAMP(6) NOT NULL)`,
+    );
+    await insert(1, 500);
+    dir = await mkdtemp(join(tmpdir(), 'ferry-serve-'));
+    pipelineFile = join(dir, 'pipeline.yaml');
+    await writeFile(
+      pipelineFile,
+      `pipeline: serve-test
+source:
+  type: database
+  mode: polling
+  connection: { type: postgres, host: ${host}, port: ${port}, username: ${user}, password: "\${env:FERRY_TEST_PG_PASSWORD}", database: ${database} }
+  tables:
+    - { name: ${table}, key: [id], timestampColumn: modified, incrementingColumn: id }
+  batchSize: 100
+  pollIntervalMs: 200
+mapping:
+  subject: id
+  fields:
+    id: { from: id, required: true }
+    name: { from: name, required: true }
+contract: { type: test.thing, version: 1.0.0 }
+sink: { type: file, dir: ./events }
+deadLetters: { type: file, dir: ./dead-letters }
+checkpoints: { type: file, dir: ./checkpoints }
+`,
+    );
+  });
+
+  afterAll(async () => {
+    await client.query(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
+    await client.end();
+  });
+
+  it('counters move as records flow; pause, offsets, resume, dead letters and trigger answer as documented', async () => {
+    const serve = startCli(
+      ['serve', pipelineFile, '--allow-unauthenticated', '--port', '0', '--log-level', 'warn'],
+      { FERRY_TEST_PG_PASSWORD: password },
+    );
+    let base = '';
+    let stdout = '';
+    let stderr = '';
+    serve.child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    serve.child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    try {
+      await waitFor(
+        () => {
+          if (serve.child.exitCode !== null) throw new Error(`ferry serve exited: ${stderr}`);
+          const match = /admin API on (http:\/\/\S+)/.exec(stdout);
+          if (match) base = match[1]!;
+          return base !== '';
+        },
+        30_000,
+        'ferry serve to listen',
+      );
+      const get = async (path: string) => fetch(`${base}${path}`);
+      const metrics = async () => (await get('/metrics')).text();
+      const labels = { pipeline: 'serve-test', stream: table };
+
+      // The first 500 rows flow through: records read, events written, dead letters for the 5 NULL names.
+      await waitFor(
+        async () => sample(await metrics(), 'ferry_events_written_total', labels) >= 495,
+        60_000,
+        'the first 500 rows to be written',
+      );
+      let text = await metrics();
+      expect(sample(text, 'ferry_records_read_total', labels)).toBe(500);
+      expect(sample(text, 'ferry_events_written_total', labels)).toBe(495);
+      expect(sample(text, 'ferry_dead_letters_total', { ...labels, code: 'MAPPING_REQUIRED_FIELD' })).toBe(5);
+      expect(sample(text, 'ferry_batch_latency_seconds_count', { pipeline: 'serve-test' })).toBeGreaterThan(
+        0,
+      );
+      expect(sample(text, 'ferry_pipeline_state', { pipeline: 'serve-test', state: 'running' })).toBe(1);
+      expect(text).toMatch(/ferry_checkpoint_age_seconds\{pipeline="serve-test"\} \d/);
+      expect(text).toMatch(/ferry_source_lag_seconds\{pipeline="serve-test"[^}]*\} \d/);
+
+      // While the pipeline runs, more rows arrive: the counters keep moving.
+      await insert(501, 800);
+      await waitFor(
+        async () => sample(await metrics(), 'ferry_events_written_total', labels) >= 792,
+        60_000,
+        'the next 300 rows to be written',
+      );
+      text = await metrics();
+      expect(sample(text, 'ferry_records_read_total', labels)).toBe(800);
+      expect(sample(text, 'ferry_dead_letters_total', { ...labels, code: 'MAPPING_REQUIRED_FIELD' })).toBe(8);
+
+      expect((await get('/healthz')).status).toBe(200);
+      const ready = await get('/readyz');
+      expect(ready.status).toBe(200);
+
+      const status = (await (await get('/pipelines/serve-test')).json()) as Record<string, any>;
+      expect(status).toMatchObject({
+        name: 'serve-test',
+        state: 'running',
+        source: 'database',
+        sink: 'file',
+      });
+      expect(status.counts).toMatchObject({ recordsRead: 800, eventsWritten: 792, deadLetters: 8 });
+      expect(status.lastCheckpoint.position).toBeTruthy();
+      expect(typeof status.lagSeconds).toBe('number');
+
+      // Offsets cannot be reset under a running pipeline.
+      const refused = await fetch(`${base}/pipelines/serve-test/offsets`, { method: 'DELETE' });
+      expect(refused.status).toBe(409);
+      expect(((await refused.json()) as { code: string }).code).toBe('PIPELINE_RUNNING');
+
+      const letters = (await (await get('/pipelines/serve-test/dead-letters?limit=3')).json()) as {
+        total: number;
+        items: { id: string; code: string; origin: Record<string, unknown> }[];
+      };
+      expect(letters.total).toBe(8);
+      expect(letters.items).toHaveLength(3);
+      expect(letters.items[0]).toMatchObject({ code: 'MAPPING_REQUIRED_FIELD' });
+      const one = await get(`/pipelines/serve-test/dead-letters/${letters.items[0]!.id}`);
+      expect(one.status).toBe(200);
+      expect(((await one.json()) as { origin: unknown }).origin).toEqual(letters.items[0]!.origin);
+
+      const paused = await fetch(`${base}/pipelines/serve-test/pause`, { method: 'POST' });
+      expect(paused.status).toBe(200);
+      expect(((await paused.json()) as { state: string }).state).toBe('paused');
+      text = await metrics();
+      expect(sample(text, 'ferry_pipeline_state', { pipeline: 'serve-test', state: 'paused' })).toBe(1);
+
+      const offsets = (await (await get('/pipelines/serve-test/offsets')).json()) as { position: unknown };
+      expect(JSON.stringify(offsets)).toContain('800');
+      const reset = await fetch(`${base}/pipelines/serve-test/offsets`, { method: 'DELETE' });
+      expect(reset.status).toBe(204);
+
+      // Rows inserted while paused are not read until resumed; after the reset everything is read again.
+      await insert(801, 850);
+      await new Promise((r) => setTimeout(r, 600));
+      expect(sample(await metrics(), 'ferry_records_read_total', labels)).toBe(800);
+      const resumed = await fetch(`${base}/pipelines/serve-test/resume`, { method: 'POST' });
+      expect(resumed.status).toBe(200);
+      await waitFor(
+        async () => sample(await metrics(), 'ferry_records_read_total', labels) >= 1650,
+        60_000,
+        'the re-read after the offsets reset',
+      );
+
+      // A continuously polling pipeline is already reading: trigger says so instead of starting a second run.
+      const trigger = await fetch(`${base}/pipelines/serve-test/trigger`, { method: 'POST' });
+      expect(trigger.status).toBe(202);
+      expect(((await trigger.json()) as { started: boolean }).started).toBe(false);
+
+      expect((await get('/pipelines/nope')).status).toBe(404);
+    } finally {
+      serve.child.kill('SIGTERM');
+    }
+    const result = await serve.done;
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain('UNAUTHENTICATED');
+  });
+});

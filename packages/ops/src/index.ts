@@ -1,0 +1,10 @@
+export { ExpectationMonitor, type ExpectationMonitorOptions, type ExpectationStatus } from './freshness.js';
+export {
+  codeLabel,
+  createMetrics,
+  type ExpectationOutcome,
+  type FerryMetrics,
+  type MetricsOptions,
+  type PipelineState,
+} from './metrics.js';
+export { startTracing, type TracingHandle, type TracingOptions, tracesEndpoint } from './tracing.js';

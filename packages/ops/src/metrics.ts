@@ -1,0 +1,220 @@
+// Prometheus metrics for Ferry pipelines, fed by the runtime's observer hooks. Every metric lives in a
+// registry of its own (never prom-client's global one), so several hosts or tests in one process never clash.
+import { type Clock, type PipelineObserver, type StreamCounts, systemClock } from '@ferry/core';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export type PipelineState = 'starting' | 'running' | 'paused' | 'failed' | 'stopped';
+
+const STATES: readonly PipelineState[] = ['starting', 'running', 'paused', 'failed', 'stopped'];
+
+/** How one expectation's window was judged (see ExpectationMonitor). */
+export type ExpectationOutcome = 'met' | 'missing' | 'short' | 'over';
+
+export interface MetricsOptions {
+  /** Also collect prom-client's process and Node.js metrics (CPU, memory, event loop) into this registry. */
+  collectDefault?: boolean;
+  /** Time for `ferry_checkpoint_age_seconds`; the system clock unless a test injects one. */
+  clock?: Clock;
+}
+
+export interface FerryMetrics {
+  readonly registry: Registry;
+  /** The Content-Type of `text()`, for the /metrics response. */
+  readonly contentType: string;
+  /** The exposition text of every metric. */
+  text(): Promise<string>;
+  /** An observer for one pipeline's runs; give it to the runtime (alone or through combineObservers). */
+  observer(pipeline: string): PipelineObserver;
+  /** Set `ferry_pipeline_state`: 1 for `state`, 0 for the others. The host owns the state. */
+  setState(pipeline: string, state: PipelineState): void;
+  /** Record the judgement of one expectation window. */
+  expectationChecked(
+    pipeline: string,
+    expectation: string,
+    outcome: ExpectationOutcome,
+    records: number,
+  ): void;
+}
+
+// From 5 ms (a small batch to a local file) to 2 minutes (a large batch through a slow broker or a retry).
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+/** Ferry error codes are UPPER_SNAKE strings; any other value is never used as a label (no message, no secret). */
+const CODE_PATTERN = /^[A-Z][A-Z0-9_]{0,63}$/;
+
+/** The label value for an error code: the code itself when it looks like one, else `UNKNOWN`. */
+export function codeLabel(code: string | undefined): string {
+  return code !== undefined && CODE_PATTERN.test(code) ? code : 'UNKNOWN';
+}
+
+export function createMetrics(options: MetricsOptions = {}): FerryMetrics {
+  const registry = new Registry();
+  const clock = options.clock ?? systemClock;
+  const registers = [registry];
+  if (options.collectDefault) collectDefaultMetrics({ register: registry });
+
+  const recordsRead = new Counter({
+    name: 'ferry_records_read_total',
+    help: 'Change records read from the source.',
+    labelNames: ['pipeline', 'stream'] as const,
+    registers,
+  });
+  const eventsWritten = new Counter({
+    name: 'ferry_events_written_total',
+    help: 'Canonical events durably written to the sink.',
+    labelNames: ['pipeline', 'stream'] as const,
+    registers,
+  });
+  const recordsSkipped = new Counter({
+    name: 'ferry_records_skipped_total',
+    help: 'Records the mapping dropped on purpose.',
+    labelNames: ['pipeline', 'stream'] as const,
+    registers,
+  });
+  const deadLetters = new Counter({
+    name: 'ferry_dead_letters_total',
+    help: 'Records sent to the dead-letter sink, by error code.',
+    labelNames: ['pipeline', 'stream', 'code'] as const,
+    registers,
+  });
+  const retries = new Counter({
+    name: 'ferry_retries_total',
+    help: 'Retried calls, by operation and error code.',
+    labelNames: ['pipeline', 'operation', 'code'] as const,
+    registers,
+  });
+  const errors = new Counter({
+    name: 'ferry_errors_total',
+    help: 'Errors: every retried error and every run failure, by code.',
+    labelNames: ['pipeline', 'code', 'retryable'] as const,
+    registers,
+  });
+  const batchLatency = new Histogram({
+    name: 'ferry_batch_latency_seconds',
+    help: 'Seconds from the start of a batch read to the end of its commit.',
+    labelNames: ['pipeline'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const sourceLag = new Gauge({
+    name: 'ferry_source_lag_seconds',
+    help: 'Seconds the last batch was behind the legacy system, where the source can tell.',
+    labelNames: ['pipeline'] as const,
+    registers,
+  });
+  const lastCommit = new Map<string, number>();
+  new Gauge({
+    name: 'ferry_checkpoint_age_seconds',
+    help: 'Seconds since the last checkpoint was saved (computed at scrape time).',
+    labelNames: ['pipeline'] as const,
+    registers,
+    collect() {
+      for (const [pipeline, at] of lastCommit) this.set({ pipeline }, Math.max(0, (clock.now() - at) / 1000));
+    },
+  });
+  const lastCheckpoint = new Gauge({
+    name: 'ferry_last_checkpoint_timestamp_seconds',
+    help: 'Unix time of the last saved checkpoint.',
+    labelNames: ['pipeline'] as const,
+    registers,
+  });
+  const inFlight = new Gauge({
+    name: 'ferry_in_flight_batches',
+    help: 'Batches read but not yet committed.',
+    labelNames: ['pipeline'] as const,
+    registers,
+  });
+  const state = new Gauge({
+    name: 'ferry_pipeline_state',
+    help: 'The pipeline state: 1 for the current state, 0 for the others.',
+    labelNames: ['pipeline', 'state'] as const,
+    registers,
+  });
+  const runs = new Counter({
+    name: 'ferry_runs_total',
+    help: 'Runs ended, by outcome (completed, stopped, failed).',
+    labelNames: ['pipeline', 'outcome'] as const,
+    registers,
+  });
+  const expectationMet = new Gauge({
+    name: 'ferry_expectation_met',
+    help: 'Whether the last checked window of an expectation was met (1) or failed (0); absent until checked.',
+    labelNames: ['pipeline', 'expectation'] as const,
+    registers,
+  });
+  const expectationFailures = new Counter({
+    name: 'ferry_expectation_failures_total',
+    help: 'Expectation windows that failed, by reason (missing, short, over).',
+    labelNames: ['pipeline', 'expectation', 'reason'] as const,
+    registers,
+  });
+  const expectationRecords = new Gauge({
+    name: 'ferry_expectation_records',
+    help: 'Records counted in the last checked window of an expectation.',
+    labelNames: ['pipeline', 'expectation'] as const,
+    registers,
+  });
+
+  const countStreams = (pipeline: string, streams: StreamCounts[]): void => {
+    for (const s of streams) {
+      const labels = { pipeline, stream: s.stream };
+      if (s.records > 0) recordsRead.inc(labels, s.records);
+      if (s.skipped > 0) recordsSkipped.inc(labels, s.skipped);
+      for (const [code, n] of Object.entries(s.deadLetters)) {
+        if (n > 0) deadLetters.inc({ ...labels, code: codeLabel(code) }, n);
+      }
+    }
+  };
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    text: () => registry.metrics(),
+    setState(pipeline, current) {
+      for (const s of STATES) state.set({ pipeline, state: s }, s === current ? 1 : 0);
+    },
+    expectationChecked(pipeline, expectation, outcome, records) {
+      const labels = { pipeline, expectation };
+      expectationMet.set(labels, outcome === 'met' ? 1 : 0);
+      expectationRecords.set(labels, records);
+      if (outcome !== 'met') expectationFailures.inc({ ...labels, reason: outcome });
+    },
+    observer(pipeline) {
+      inFlight.set({ pipeline }, 0);
+      return {
+        batchPrepared(info) {
+          countStreams(pipeline, info.streams);
+          if (info.lagSeconds !== undefined) sourceLag.set({ pipeline }, info.lagSeconds);
+        },
+        committed(info) {
+          for (const s of info.streams) {
+            if (s.events > 0) eventsWritten.inc({ pipeline, stream: s.stream }, s.events);
+          }
+          for (const seconds of info.latencySeconds) batchLatency.observe({ pipeline }, seconds);
+          const at = info.at.getTime();
+          lastCommit.set(pipeline, at);
+          lastCheckpoint.set({ pipeline }, at / 1000);
+        },
+        retrying(info) {
+          const code = codeLabel(info.code);
+          retries.inc({ pipeline, operation: info.operation, code });
+          // Only retryable errors are retried.
+          errors.inc({ pipeline, code, retryable: 'true' });
+        },
+        inFlight(info) {
+          inFlight.set({ pipeline }, info.batches);
+        },
+        runEnded(info) {
+          if (info.error !== undefined) {
+            const { code, retryable } = info.error;
+            errors.inc({ pipeline, code: codeLabel(code), retryable: String(retryable) });
+            runs.inc({ pipeline, outcome: 'failed' });
+          } else {
+            runs.inc({ pipeline, outcome: info.summary?.stoppedBy === 'signal' ? 'stopped' : 'completed' });
+          }
+          inFlight.set({ pipeline }, 0);
+        },
+      };
+    },
+  };
+}
