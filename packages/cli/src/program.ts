@@ -113,7 +113,7 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
           ? new ExpectationMonitor({
               pipeline: pipeline.name,
               expectations: pipeline.raw.expectations,
-              log: logger.child({ pipeline: pipeline.name }),
+              log: logger,
             })
           : undefined;
       const monitoring = new AbortController();

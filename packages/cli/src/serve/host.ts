@@ -85,7 +85,7 @@ export class PipelineHost implements AdminHost {
       const monitor = new ExpectationMonitor({
         pipeline: loaded.name,
         expectations: loaded.raw.expectations,
-        log: options.logger.child({ pipeline: loaded.name }),
+        log: options.logger,
         metrics: options.metrics,
       });
       host.pipelines.set(loaded.name, {

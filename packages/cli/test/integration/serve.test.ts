@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { PipelineStatus } from '@ferry/server';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
@@ -134,7 +135,7 @@ checkpoints: { type: file, dir: ./checkpoints }
       const ready = await get('/readyz');
       expect(ready.status).toBe(200);
 
-      const status = (await (await get('/pipelines/serve-test')).json()) as Record<string, any>;
+      const status = (await (await get('/pipelines/serve-test')).json()) as PipelineStatus;
       expect(status).toMatchObject({
         name: 'serve-test',
         state: 'running',
@@ -142,7 +143,7 @@ checkpoints: { type: file, dir: ./checkpoints }
         sink: 'file',
       });
       expect(status.counts).toMatchObject({ recordsRead: 800, eventsWritten: 792, deadLetters: 8 });
-      expect(status.lastCheckpoint.position).toBeTruthy();
+      expect(status.lastCheckpoint?.position).toBeTruthy();
       expect(typeof status.lagSeconds).toBe('number');
 
       // Offsets cannot be reset under a running pipeline.
