@@ -20,6 +20,9 @@ const PREFIXES = [
   'SOAP',
   'CSV',
   'FILE',
+  'DLQ',
+  'SERVER',
+  'FRESHNESS',
 ];
 const CODE = new RegExp(`['"\`]((?:${PREFIXES.join('|')})_[A-Z0-9_]+|INTERNAL|USAGE)['"\`]`, 'g');
 

@@ -70,7 +70,10 @@ export interface AdminHost {
   offsets(name: string): Promise<unknown>;
   /** Throws PIPELINE_RUNNING unless the pipeline is paused, failed or stopped. */
   resetOffsets(name: string): Promise<void>;
-  deadLetters(name: string, page: { limit: number; offset: number }): Promise<{ total: number; items: DeadLetterView[] }>;
+  deadLetters(
+    name: string,
+    page: { limit: number; offset: number },
+  ): Promise<{ total: number; items: DeadLetterView[] }>;
   /** Throws DLQ_LETTER_NOT_FOUND. */
   deadLetter(name: string, id: string): Promise<DeadLetterView>;
   /** Re-map and re-check the given letters (all pending when `ids` is absent) and publish what passes. */

@@ -238,10 +238,18 @@ export class PipelineHost implements AdminHost {
       .map((h) => h.loaded)
       .filter((p) => p.contract.repository !== undefined);
     if (described.length === 0) {
-      throw new FerryError(
-        'PIPELINE_NO_CONTRACTS',
-        'no hosted pipeline names a contract repository (contract.repository), so there is nothing to describe',
-      );
+      // Still a valid document, saying why it is empty.
+      return {
+        asyncapi: '3.0.0',
+        info: {
+          title: 'Ferry canonical events',
+          version: '1.0.0',
+          description:
+            'No hosted pipeline names a contract repository (contract.repository), so no event is described.',
+        },
+        channels: {},
+        operations: {},
+      };
     }
     const { repo, entries } = await pipelineChannels(described);
     return asyncApiDocument(repo, entries, {

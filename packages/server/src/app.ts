@@ -1,0 +1,215 @@
+// The admin API as a fastify instance: routes from routes.ts with their auth and error responses, the
+// OpenAPI 3.1 document generated from the route schemas at /openapi.json, and its rendered reference at /docs
+// (swagger-ui assets served from the package, no CDN).
+import { readFile } from 'node:fs/promises';
+import swagger, { type FastifyDynamicSwaggerOptions } from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { FerryError, type Logger } from '@ferry/core';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
+import { type Access, installAuth, trackRouteAccess } from './auth.js';
+import type { ServerConfig } from './config.js';
+import { errorResponse, ServerErrorCodes } from './errors.js';
+import type { AdminHost } from './host.js';
+import { type AdminRoute, adminRoutes } from './routes.js';
+import { ref, sharedSchemas } from './schemas.js';
+
+export interface AdminServerOptions {
+  host: AdminHost;
+  config: ServerConfig;
+  logger: Logger;
+  /** More routes (from the CLI, say). Each must declare `config.access` like the built-in ones. */
+  plugins?: FastifyPluginAsync[];
+}
+
+const TAGS = [
+  { name: 'health', description: 'Liveness, readiness and metrics.' },
+  { name: 'pipelines', description: 'State of the hosted pipelines; pause, resume, run now.' },
+  { name: 'offsets', description: 'The saved source positions.' },
+  { name: 'dead-letters', description: 'Rejected records: list, inspect, replay.' },
+  { name: 'documents', description: 'Machine-readable descriptions of the API and the events.' },
+];
+
+/**
+ * Build the admin server, ready to `listen({ host: config.listen.host, port: config.listen.port })`.
+ * Fails when any route lacks `config.access`.
+ */
+export async function buildAdminServer(options: AdminServerOptions): Promise<FastifyInstance> {
+  const { host, config, logger } = options;
+  // With `https` fastify's server type parameter changes; callers only use what http and https share.
+  const app = Fastify({
+    logger: false,
+    exposeHeadRoutes: false,
+    // Fastify's default drops unknown body properties; refuse them instead (a typo in `ids` must not replay all).
+    ajv: { customOptions: { removeAdditional: false } },
+    ...(config.tls ? { https: await tlsOptions(config.tls) } : {}),
+  } as FastifyServerOptions) as unknown as FastifyInstance;
+
+  const routesWithoutAccess = trackRouteAccess(app);
+  installAuth(app, config, logger);
+  logRequests(app, logger);
+  for (const schema of sharedSchemas) app.addSchema(schema);
+
+  const mtls = config.tls?.clientCertificate === 'require';
+  const auth = config.auth;
+  const bearer = auth.mode === 'oauth2';
+  await app.register(swagger, {
+    openapi: openapiDocument(config),
+    // Name shared schemas by their $id in components.schemas (instead of def-0, def-1…).
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(async (docs) => {
+    // swagger-ui's routes cannot take a config; they are the rendered (public) reference page.
+    docs.addHook('onRoute', (route) => {
+      route.config = { ...route.config, access: 'public' };
+    });
+    await docs.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  });
+
+  const security = (access: Access): Record<string, string[]>[] => {
+    const requirement: Record<string, string[]> = mtls ? { mtls: [] } : {};
+    if (access !== 'public' && auth.mode === 'oauth2') requirement.bearer = [auth.scopes[access]];
+    return Object.keys(requirement).length === 0 ? [] : [requirement];
+  };
+  const documented = (route: AdminRoute) => {
+    const errors: Record<number, Record<string, unknown>> = {};
+    const error = (status: number, description: string) => {
+      errors[status] = { description, ...ref('ErrorBody') };
+    };
+    if (route.params || route.querystring || route.body) error(400, 'The request does not match the schema.');
+    if (route.access !== 'public' && bearer) {
+      error(401, 'No bearer token, or the token is not valid (signature, issuer, audience, expiry).');
+      error(403, `The token lacks the ${route.access} scope.`);
+      error(503, 'The token issuer keys (JWKS) cannot be fetched; try again later.');
+    }
+    for (const [status, description] of Object.entries(route.hostErrors ?? {}))
+      error(Number(status), description);
+    if (route.callsHost !== false)
+      error(500, 'An unexpected error; `code` is INTERNAL or the failing FerryError code.');
+    return {
+      operationId: route.operationId,
+      summary: route.summary,
+      ...(route.description ? { description: route.description } : {}),
+      tags: [route.tag],
+      security: security(route.access),
+      ...(route.params ? { params: route.params } : {}),
+      ...(route.querystring ? { querystring: route.querystring } : {}),
+      ...(route.body ? { body: route.body } : {}),
+      response: { ...route.responses, ...errors },
+    };
+  };
+
+  const routes: AdminRoute[] = [
+    ...adminRoutes({ publicMetrics: auth.mode === 'oauth2' && auth.publicMetrics }),
+    {
+      method: 'GET',
+      url: '/openapi.json',
+      access: 'public',
+      operationId: 'openapi',
+      summary: 'This OpenAPI 3.1 document',
+      tag: 'documents',
+      callsHost: false,
+      responses: {
+        200: { description: 'The OpenAPI document.', type: 'object', additionalProperties: true },
+      },
+      handler: async () => app.swagger(),
+    },
+  ];
+  for (const route of routes) {
+    app.route({
+      method: route.method,
+      url: route.url,
+      config: { access: route.access },
+      schema: documented(route),
+      handler: (request, reply) => route.handler({ request, reply, host }),
+    });
+  }
+  for (const plugin of options.plugins ?? []) await app.register(plugin);
+
+  app.setErrorHandler((error, request, reply) => {
+    const { status, body } = errorResponse(error);
+    const context = { route: `${request.method} ${request.routeOptions.url}`, status, code: body.code };
+    if (status >= 500) logger.error({ ...context, err: error }, 'admin API request failed');
+    else logger.warn(context, `admin API: ${body.message}`);
+    return reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({
+      code: ServerErrorCodes.SERVER_ROUTE_NOT_FOUND,
+      message: `no route ${request.method} ${request.url.split('?')[0]}`,
+      retryable: false,
+    }),
+  );
+
+  await app.ready();
+  const unguarded = routesWithoutAccess();
+  if (unguarded.length > 0) {
+    await app.close();
+    throw new FerryError(
+      'INTERNAL',
+      `admin routes without config.access (public, read or operate): ${unguarded.join(', ')}; every route must say who may call it`,
+    );
+  }
+  if (auth.mode === 'none') {
+    logger.warn(
+      { listen: config.listen },
+      `admin API is UNAUTHENTICATED (auth.mode: none): anyone who can reach ${config.listen.host}:${config.listen.port} can pause pipelines, reset offsets and replay dead letters`,
+    );
+  }
+  return app;
+}
+
+type OpenApiBase = NonNullable<FastifyDynamicSwaggerOptions['openapi']>;
+
+function openapiDocument(config: ServerConfig): OpenApiBase {
+  const auth = config.auth;
+  const schemes: Record<string, Record<string, string>> = {};
+  if (auth.mode === 'oauth2') {
+    schemes.bearer = {
+      type: 'http',
+      scheme: 'bearer',
+      bearerFormat: 'JWT',
+      description: `OAuth2 access token from ${auth.issuer}; scopes ${auth.scopes.read} (read) and ${auth.scopes.operate} (operate).`,
+    };
+  }
+  if (config.tls?.clientCertificate === 'require') {
+    schemes.mtls = { type: 'mutualTLS', description: 'A client certificate signed by the configured CA.' };
+  }
+  // Cast: openapi-types lacks OpenAPI 3.1's `mutualTLS` scheme type.
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Ferry admin API',
+      version: '1',
+      description:
+        'Operate the pipelines that `ferry serve` runs. Read routes need the read scope, routes that change state the operate scope.',
+    },
+    tags: TAGS,
+    components: { securitySchemes: schemes },
+  } as OpenApiBase;
+}
+
+async function tlsOptions(tls: NonNullable<ServerConfig['tls']>) {
+  const require = tls.clientCertificate === 'require';
+  return {
+    cert: await readFile(tls.cert),
+    key: await readFile(tls.key),
+    ...(tls.ca ? { ca: await readFile(tls.ca) } : {}),
+    requestCert: require,
+    rejectUnauthorized: require,
+  };
+}
+
+/** One line per request (debug; operate routes at info, as an audit trail). Headers are never logged. */
+function logRequests(app: FastifyInstance, logger: Logger): void {
+  app.addHook('onResponse', async (request, reply) => {
+    const line = {
+      method: request.method,
+      route: request.routeOptions.url,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime),
+      ...(request.principal?.subject ? { subject: request.principal.subject } : {}),
+    };
+    if (request.routeOptions.config.access === 'operate') logger.info(line, 'admin API operation');
+    else logger.debug(line, 'admin API request');
+  });
+}

@@ -1,0 +1,258 @@
+// Contract test: every operation in the generated OpenAPI document is called for every status it documents
+// (against the in-memory host, over HTTP on 127.0.0.1), and each answer must be documented and match the
+// documented schema. A documented status without a scenario, or an answer the document does not describe,
+// fails the test, so the document and the code cannot drift apart.
+
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AdminHost, buildAdminServer } from '../../src/index.js';
+import {
+  captureLogger,
+  closedPort,
+  type FakeHost,
+  fakeHost,
+  type Issuer,
+  oauth2Config,
+  startIssuer,
+} from './fixtures.js';
+
+// ajv-formats is CommonJS with a default export.
+const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
+
+interface Operation {
+  method: string;
+  path: string;
+  operationId: string;
+  parameters?: { in: string; name: string }[];
+  requestBody?: unknown;
+  responses: Record<string, { content?: Record<string, { schema: Record<string, unknown> }> }>;
+}
+
+interface Scenario {
+  params?: Record<string, string>;
+  query?: string;
+  body?: unknown;
+  token?: 'full' | 'none' | 'unscoped';
+  setup?: (host: FakeHost) => void;
+  /** Against the server whose JWKS cannot be fetched. */
+  jwksDown?: boolean;
+  /** The error code the body must carry. */
+  code?: string;
+}
+
+const DEFAULT_PARAMS = { name: 'ledger', id: 'dl-1' };
+
+/** Happy path of each operation (the only place that knows the fake host's pipelines). */
+const success: Record<string, Scenario> = {
+  health: {},
+  readiness: {},
+  metrics: {},
+  listPipelines: {},
+  getPipeline: {},
+  pausePipeline: { params: { name: 'orders' } },
+  resumePipeline: {},
+  triggerPipeline: {},
+  getOffsets: { params: { name: 'orders' } },
+  resetOffsets: {},
+  listDeadLetters: { query: '?limit=10&offset=0' },
+  getDeadLetter: {},
+  replayDeadLetters: { body: { ids: ['dl-1'], dryRun: true } },
+  asyncapi: {},
+  openapi: {},
+};
+
+const wrongState: Record<string, Scenario> = {
+  pausePipeline: { params: { name: 'ledger' }, code: 'PIPELINE_STATE' },
+  resumePipeline: { params: { name: 'orders' }, code: 'PIPELINE_STATE' },
+  triggerPipeline: {
+    setup: (host) => {
+      host.pipelines.get('ledger')!.state = 'starting';
+    },
+    code: 'PIPELINE_STATE',
+  },
+  resetOffsets: { params: { name: 'orders' }, code: 'PIPELINE_RUNNING' },
+};
+
+function scenarioFor(operation: Operation, status: number): Scenario | undefined {
+  const base = success[operation.operationId];
+  if (base === undefined) return undefined;
+  const withBody = operation.requestBody ? { body: base.body ?? {} } : {};
+  switch (status) {
+    case 200:
+    case 202:
+    case 204:
+      return base;
+    case 400:
+      return { ...withBody, params: { name: '-not-a-name' }, code: 'SERVER_BAD_REQUEST' };
+    case 401:
+      return { ...base, token: 'none', code: 'SERVER_UNAUTHENTICATED' };
+    case 403:
+      return { ...base, token: 'unscoped', code: 'SERVER_FORBIDDEN' };
+    case 404:
+      return { ...base, params: { name: 'nope' }, code: 'PIPELINE_NOT_FOUND' };
+    case 409:
+      return wrongState[operation.operationId];
+    case 500:
+      return { ...base, setup: (host) => (host.failing = true), code: 'INTERNAL' };
+    case 501:
+      return { ...base, params: { name: 'archive' }, code: 'DLQ_LIST_UNSUPPORTED' };
+    case 503:
+      return operation.operationId === 'readiness'
+        ? { setup: (host) => (host.ready = false) }
+        : { ...base, jwksDown: true, code: 'SERVER_AUTH_UNAVAILABLE' };
+    default:
+      return undefined;
+  }
+}
+
+let issuer: Issuer;
+let current: FakeHost = fakeHost();
+let app: FastifyInstance;
+let down: FastifyInstance;
+let tokens: Record<'full' | 'unscoped', string>;
+let operations: Operation[];
+let ajv: Ajv2020;
+
+/** The servers keep one host object; each scenario swaps in a fresh fake behind it. */
+const host = new Proxy({} as AdminHost, {
+  get: (_target, property) => {
+    const value = (current as unknown as Record<PropertyKey, unknown>)[property];
+    return typeof value === 'function' ? value.bind(current) : value;
+  },
+});
+
+beforeAll(async () => {
+  issuer = await startIssuer();
+  const { logger } = captureLogger();
+  app = await buildAdminServer({ host, config: oauth2Config(issuer), logger });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const deadJwks = oauth2Config(issuer, { jwksUri: `http://127.0.0.1:${await closedPort()}/jwks.json` });
+  down = await buildAdminServer({ host, config: deadJwks, logger });
+  await down.listen({ host: '127.0.0.1', port: 0 });
+  tokens = {
+    full: await issuer.sign({ scope: 'ferry:read ferry:operate' }),
+    unscoped: await issuer.sign({ scope: 'profile email' }),
+  };
+  const spec = (await app.inject('/openapi.json')).json();
+  operations = Object.entries(spec.paths as Record<string, Record<string, Operation>>).flatMap(
+    ([path, methods]) =>
+      Object.entries(methods).map(([method, op]) => ({ ...op, method: method.toUpperCase(), path })),
+  );
+  // The documented schemas refer to #/components/schemas/…: compile each inside a copy of the document.
+  ajv = addFormats(new Ajv2020({ strict: false, allErrors: true }));
+  ajv.addSchema({ $id: 'urn:ferry:admin-openapi', components: spec.components });
+});
+
+afterAll(async () => {
+  await app?.close();
+  await down?.close();
+  await issuer?.close();
+});
+
+function urlOf(server: FastifyInstance, operation: Operation, scenario: Scenario): string {
+  const address = server.server.address() as { port: number };
+  const params: Record<string, string> = { ...DEFAULT_PARAMS, ...scenario.params };
+  const path = operation.path.replace(/\{(\w+)\}/g, (_m, key: string) => encodeURIComponent(params[key]!));
+  return `http://127.0.0.1:${address.port}${path}${scenario.query ?? ''}`;
+}
+
+function validatorFor(schema: Record<string, unknown>) {
+  const rebased = JSON.parse(
+    JSON.stringify(schema).replaceAll('"#/components/', '"urn:ferry:admin-openapi#/components/'),
+  );
+  return ajv.compile(rebased);
+}
+
+describe('every documented route answers as documented', () => {
+  it('has a scenario for every documented status of every operation', () => {
+    expect(operations.length).toBe(15);
+    const missing = operations.flatMap((op) =>
+      Object.keys(op.responses)
+        .filter((status) => scenarioFor(op, Number(status)) === undefined)
+        .map((status) => `${op.operationId} ${status}`),
+    );
+    expect(missing).toEqual([]);
+  });
+
+  it('answers each scenario with a documented status and a body that matches its schema', async () => {
+    const failures: string[] = [];
+    let checked = 0;
+    for (const operation of operations) {
+      for (const status of Object.keys(operation.responses).map(Number)) {
+        const scenario = scenarioFor(operation, status)!;
+        current = fakeHost();
+        scenario.setup?.(current);
+        const token = scenario.token ?? 'full';
+        const headers: Record<string, string> =
+          token === 'none' ? {} : { authorization: `Bearer ${tokens[token]}` };
+        if (scenario.body !== undefined) headers['content-type'] = 'application/json';
+        const response = await fetch(urlOf(scenario.jwksDown ? down : app, operation, scenario), {
+          method: operation.method,
+          headers,
+          ...(scenario.body === undefined ? {} : { body: JSON.stringify(scenario.body) }),
+        });
+        const label = `${operation.method} ${operation.path} (${operation.operationId}) expecting ${status}`;
+        const text = await response.text();
+        checked += 1;
+        if (response.status !== status) {
+          failures.push(`${label}: got ${response.status} ${text.slice(0, 200)}`);
+          continue;
+        }
+        const documented = operation.responses[String(status)]!;
+        if (documented.content === undefined) {
+          if (text !== '') failures.push(`${label}: documented without a body, got ${text.slice(0, 80)}`);
+          continue;
+        }
+        const [mediaType, { schema }] = Object.entries(documented.content)[0]!;
+        if (!response.headers.get('content-type')?.startsWith(mediaType)) {
+          failures.push(
+            `${label}: content-type ${response.headers.get('content-type')}, documented ${mediaType}`,
+          );
+          continue;
+        }
+        const body = mediaType === 'application/json' ? JSON.parse(text) : text;
+        const validate = validatorFor(schema);
+        if (!validate(body)) failures.push(`${label}: ${ajv.errorsText(validate.errors)}`);
+        if (scenario.code !== undefined && body.code !== scenario.code) {
+          failures.push(`${label}: code ${body.code}, expected ${scenario.code}`);
+        }
+        if (status === 500 && /\bat .+:\d+:\d+/.test(text)) failures.push(`${label}: a stack trace leaked`);
+      }
+    }
+    expect(failures).toEqual([]);
+    expect(checked).toBeGreaterThan(80);
+  });
+
+  it('refuses a replay body with an unknown option instead of replaying everything', async () => {
+    current = fakeHost();
+    const replay = operations.find((op) => op.operationId === 'replayDeadLetters')!;
+    const response = await fetch(urlOf(app, replay, {}), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.full}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ idz: ['dl-1'] }),
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ code: 'SERVER_BAD_REQUEST' });
+    expect(current.calls.filter((c) => c.startsWith('replay'))).toEqual([]);
+  });
+
+  it('passes the page and the replay options through to the host', async () => {
+    current = fakeHost();
+    const list = await fetch(
+      urlOf(app, operations.find((op) => op.operationId === 'listDeadLetters')!, {
+        query: '?limit=1&offset=1',
+      }),
+      { headers: { authorization: `Bearer ${tokens.full}` } },
+    );
+    expect(await list.json()).toEqual({ total: 1, limit: 1, offset: 1, items: [] });
+    const replay = operations.find((op) => op.operationId === 'replayDeadLetters')!;
+    await fetch(urlOf(app, replay, {}), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.full}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(current.calls).toContain('replay ledger {"dryRun":false}');
+  });
+});
