@@ -2,9 +2,12 @@
 // the test scrapes /metrics and drives the admin API (pause, offsets, resume, dead letters, trigger).
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PipelineStatus } from '@ferry/server';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
@@ -197,5 +200,77 @@ checkpoints: { type: file, dir: ./checkpoints }
     const result = await serve.done;
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toContain('UNAUTHENTICATED');
+  });
+  it('with --config, answers only bearer tokens from the configured issuer, with the right scope', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    const jwks = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r));
+    const jwksUri = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`;
+    const adminConfig = join(dir, 'admin.yaml');
+    await writeFile(
+      adminConfig,
+      `listen: { host: 127.0.0.1, port: 0 }
+auth:
+  mode: oauth2
+  issuer: https://idp.example.test/
+  jwksUri: ${jwksUri}
+  audience: ferry-admin
+`,
+    );
+    const token = (scope: string) =>
+      new SignJWT({ scope })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setIssuer('https://idp.example.test/')
+        .setAudience('ferry-admin')
+        .setSubject('operator@example.test')
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(privateKey);
+    const serve = startCli(['serve', pipelineFile, '--config', adminConfig, '--log-level', 'warn'], {
+      FERRY_TEST_PG_PASSWORD: password,
+    });
+    let stdout = '';
+    serve.child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    try {
+      let base = '';
+      await waitFor(
+        () => {
+          if (serve.child.exitCode !== null) throw new Error('ferry serve exited');
+          base = /admin API on (http:\/\/\S+)/.exec(stdout)?.[1] ?? '';
+          return base !== '';
+        },
+        30_000,
+        'ferry serve to listen',
+      );
+      const call = (path: string, bearer?: string, method = 'GET') =>
+        fetch(`${base}${path}`, { method, headers: bearer ? { authorization: `Bearer ${bearer}` } : {} });
+      expect((await call('/healthz')).status).toBe(200);
+      expect((await call('/pipelines')).status).toBe(401);
+      expect((await call('/metrics')).status).toBe(401);
+      const reader = await token('ferry:read');
+      const listed = await call('/pipelines', reader);
+      expect(listed.status).toBe(200);
+      expect(
+        ((await listed.json()) as { pipelines: { name: string }[] }).pipelines.map((p) => p.name),
+      ).toEqual(['serve-test']);
+      expect((await call('/pipelines/serve-test/pause', reader, 'POST')).status).toBe(403);
+      const operator = await token('ferry:read ferry:operate');
+      expect((await call('/pipelines/serve-test/pause', operator, 'POST')).status).toBe(200);
+      const spec = (await (await call('/openapi.json')).json()) as { openapi: string; paths: object };
+      expect(spec.openapi).toBe('3.1.0');
+      expect(Object.keys(spec.paths)).toContain('/pipelines/{name}/dead-letters/replay');
+    } finally {
+      serve.child.kill('SIGTERM');
+      jwks.close();
+    }
+    const result = await serve.done;
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).not.toContain('UNAUTHENTICATED');
   });
 });
