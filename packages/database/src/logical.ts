@@ -304,8 +304,9 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
             ? { pending: progress.pending, after: chunk.last }
             : nextTable(progress);
         position = withSnapshot(position, next);
-        await log.chunk(table, chunk.records.length, next?.pending[0] !== stream);
-        if (chunk.records.length > 0 || next === undefined) yield { records: chunk.records, position };
+        const counted = await log.chunk(table, chunk.records.length, next?.pending[0] !== stream);
+        if (chunk.records.length > 0 || next === undefined)
+          yield { records: chunk.records, position, progress: counted };
       }
       await runner.query('COMMIT');
     } finally {

@@ -134,8 +134,9 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
           ? { pending: progress.pending, after: chunk.last }
           : nextTable(progress);
       position = withSnapshot(position, snapshot);
-      await progressLog.chunk(table, chunk.records.length, snapshot?.pending[0] !== stream);
-      if (chunk.records.length > 0 || snapshot === undefined) yield { records: chunk.records, position };
+      const counted = await progressLog.chunk(table, chunk.records.length, snapshot?.pending[0] !== stream);
+      if (chunk.records.length > 0 || snapshot === undefined)
+        yield { records: chunk.records, position, progress: counted };
     }
 
     for (;;) {

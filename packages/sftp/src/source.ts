@@ -201,7 +201,8 @@ export class SftpSource implements Source<SftpPosition> {
     const due = isRunDue(last ? new Date(last) : undefined, new Date(this.clock.now()), this.next);
     if (!ctx.once && resume === undefined && !due) {
       ctx.log.info('no run was missed; waiting for the next scheduled run');
-      if ((await waitForNextRun(new Date(last!), this.next, ctx.signal, this.clock, ctx.wake)) === undefined) return;
+      if ((await waitForNextRun(new Date(last!), this.next, ctx.signal, this.clock, ctx.wake)) === undefined)
+        return;
     }
     for (;;) {
       // One connection per pass: nothing is held open (or left to go stale) between scheduled passes.
@@ -217,7 +218,10 @@ export class SftpSource implements Source<SftpPosition> {
       store.set('lastPassAt', new Date(this.clock.now()).toISOString());
       if (ctx.once) return;
       // The wait starts when the pass has ended, so passes never overlap and missed ticks do not pile up.
-      if ((await waitForNextRun(new Date(this.clock.now()), this.next, ctx.signal, this.clock, ctx.wake)) === undefined)
+      if (
+        (await waitForNextRun(new Date(this.clock.now()), this.next, ctx.signal, this.clock, ctx.wake)) ===
+        undefined
+      )
         return;
     }
   }
@@ -477,7 +481,11 @@ export class SftpSource implements Source<SftpPosition> {
             origin: { file: file.path, sha256, deleted: true },
           }));
           position = { ...position, state: 'deleting', afterKey: gone.at(-1)!.key };
-          yield withNotices({ records, position, ...about(file.size, position.rows + position.rejectedRows) });
+          yield withNotices({
+            records,
+            position,
+            ...about(file.size, position.rows + position.rejectedRows),
+          });
           if (ctx.signal.aborted) return;
         }
       }

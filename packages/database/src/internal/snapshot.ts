@@ -1,7 +1,7 @@
 // One chunk of an initial snapshot (the rows after the last key read, in key order, as `op: read` records),
 // and the progress log of a long snapshot.
 import { createHash } from 'node:crypto';
-import type { ChangeRecord, Logger } from '@ferry/core';
+import type { BatchProgress, ChangeRecord, Logger } from '@ferry/core';
 import type { DataSource } from 'typeorm';
 import { type CapturedTable, decodeSnapshotRow, keyOf, snapshotChunkQuery } from './capture.js';
 import type { Dialect } from './connection.js';
@@ -52,7 +52,7 @@ function versionOf(image: Record<string, unknown>): string {
 /**
  * Logs snapshot progress at info every `intervalMs`: table, rows read in this run, the table's estimated row
  * count, the rate and the time left. After a resume the rows read before the crash are not counted, so the
- * time left is an upper bound.
+ * time left is an upper bound. Each chunk also gets the progress for its batch (progress bars, status).
  */
 export class SnapshotProgressLog {
   private stream: string | undefined;
@@ -69,7 +69,7 @@ export class SnapshotProgressLog {
   ) {}
 
   /** Count a chunk of `table`; `done` when it was the table's last. */
-  async chunk(table: CapturedTable, rows: number, done: boolean): Promise<void> {
+  async chunk(table: CapturedTable, rows: number, done: boolean): Promise<BatchProgress> {
     const now = Date.now();
     if (this.stream !== table.stream) {
       this.stream = table.stream;
@@ -80,7 +80,8 @@ export class SnapshotProgressLog {
       this.log.info({ table: table.stream, total: this.total }, 'snapshot of table starting');
     }
     this.rows += rows;
-    if (!done && now - this.lastLog < this.intervalMs) return;
+    const progress = this.progress(table, done);
+    if (!done && now - this.lastLog < this.intervalMs) return progress;
     this.lastLog = now;
     const seconds = Math.max(0.001, (now - this.started) / 1000);
     const rate = Math.round(this.rows / seconds);
@@ -93,6 +94,18 @@ export class SnapshotProgressLog {
       }
     }
     this.log.info(fields, done ? 'snapshot of table done' : 'snapshot progress');
+    return progress;
+  }
+
+  /**
+   * The estimate is the catalogue's and may be stale: it is raised to the rows read so far, so `done` never
+   * passes `total`, and the table's last chunk makes it exact.
+   */
+  private progress(table: CapturedTable, done: boolean): BatchProgress {
+    const progress: BatchProgress = { label: `snapshot ${table.stream}`, done: this.rows, unit: 'rows' };
+    if (done) progress.total = this.rows;
+    else if (this.total !== undefined) progress.total = Math.max(this.total, this.rows);
+    return progress;
   }
 }
 

@@ -171,6 +171,20 @@ describe('database source: logical postgres', () => {
     expect(await confirmedFlush(slot)).toBe(lsn);
   });
 
+  it('snapshot batches carry progress: rows so far against reltuples, exact at the end', async () => {
+    const { table, config } = await setup(120);
+    await admin.query(`ANALYZE ${table}`);
+    const result = await read(config({ snapshotChunkSize: 25 }));
+    const progress = result.batches
+      .filter((b) => b.records.some((r) => r.op === 'read'))
+      .map((b) => b.progress!);
+    expect(progress.map((p) => p.done)).toEqual([25, 50, 75, 100, 120]);
+    for (const p of progress) {
+      expect(p).toMatchObject({ label: `snapshot ${table}`, unit: 'rows', total: 120 });
+      expect(p.done).toBeLessThanOrEqual(p.total!);
+    }
+  });
+
   it('hands off from the exported snapshot to the stream with no gap while a writer keeps writing', async () => {
     const { table, config } = await setup(2000);
     let writing = true;

@@ -151,6 +151,20 @@ describe.each(backends)('database source: trigger $type', (backend) => {
     expect(idle.records).toEqual([]);
   });
 
+  it('snapshot batches carry progress: rows so far against the table estimate, exact at the end', async () => {
+    const { table, config } = await setup(120);
+    await admin.query(backend.type === 'postgres' ? `ANALYZE ${q(table)}` : `ANALYZE TABLE ${q(table)}`);
+    const result = await read(config({ installTriggers: true, snapshotChunkSize: 25 }));
+    // Journal batches after the snapshot carry no progress.
+    const progress = result.batches.flatMap((b) => (b.progress ? [b.progress] : []));
+    expect(progress.map((p) => p.done)).toEqual([25, 50, 75, 100, 120]);
+    for (const p of progress) {
+      expect(p).toMatchObject({ label: `snapshot ${table}`, unit: 'rows' });
+      expect(p.done).toBeLessThanOrEqual(p.total!);
+    }
+    expect(progress.at(-1)).toMatchObject({ done: 120, total: 120 });
+  });
+
   it('hands off from snapshot to journal with no change lost while a writer keeps writing', async () => {
     const { table, config } = await setup(600);
     await installDatabaseTriggers(parseDatabaseSourceConfig(config()));

@@ -3,7 +3,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger } from '@ferry/core';
 import { describe, expect, it } from 'vitest';
@@ -356,6 +356,44 @@ describe('sftp files to events', () => {
       await source.close();
     }
     expect(list(join(local2, 'archive'))).toEqual(['a.csv', 'b.csv']);
+  });
+
+  it('each batch says how far through its file the read is (bytes) and how old the file is', async () => {
+    const dir = await workDir();
+    const { remote, local } = remoteDir('progress');
+    const content = `id,name\n${Array.from({ length: 50 }, (_, i) => `${i},n${i}`).join('\n')}\n`;
+    const path = drop(local, 'p.csv', content, 120_000);
+    const mtime = statSync(path).mtime;
+    const source = createSftpSource(
+      {
+        connection: connection(),
+        paths: [`${remote}/*.csv`],
+        format: csv,
+        key: ['id'],
+        stateDir: 'state',
+        batchSize: 10,
+      },
+      { baseDir: dir },
+    );
+    const batches = [];
+    try {
+      const signal = new AbortController().signal;
+      for await (const b of source.read({ from: undefined, signal, once: true, log: silentLogger() }))
+        batches.push(b);
+    } finally {
+      await source.close();
+    }
+    const done = batches.map((b) => b.progress!.done);
+    expect(batches.length).toBeGreaterThanOrEqual(5);
+    for (const b of batches) {
+      expect(b.progress).toMatchObject({ label: `${remote}/p.csv`, total: content.length, unit: 'bytes' });
+      expect(b.progress!.done).toBeLessThanOrEqual(content.length);
+      expect(Math.floor(b.sourceTime!.getTime() / 1000)).toBe(Math.floor(mtime.getTime() / 1000));
+    }
+    expect(done).toEqual([...done].sort((a, b) => a - b));
+    expect(done[0]).toBeGreaterThan(0);
+    expect(done[0]).toBeLessThan(content.length);
+    expect(done.at(-1)).toBe(content.length);
   });
 
   it('corrected files: a file with the business key of an earlier one emits only the differences', async () => {

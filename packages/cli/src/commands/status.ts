@@ -1,0 +1,267 @@
+// `ferry status`: how each pipeline is doing, from a running `ferry serve` (its admin API) or, without
+// --url, from the files a pipeline keeps on disk (checkpoint, run lock, dead letters). Both print the same
+// columns, and `--json` gives the admin API's status shape with what the files cannot tell set to null.
+import { readFile } from 'node:fs/promises';
+import {
+  ConfigError,
+  createCheckpointStore,
+  createDeadLetterSink,
+  FerryError,
+  FileCheckpointStore,
+} from '@ferry/core';
+import type { Command } from 'commander';
+import { runningPid } from '../lock.js';
+import { type CommandContext, openPipeline } from './context.js';
+
+/**
+ * One pipeline's status: the admin API's `PipelineStatus` (packages/server/src/host.ts), with null for what
+ * is unknown. Local reads add where the pipeline file is, the pid of a run holding the lock, and the dead
+ * letters waiting for replay.
+ */
+export interface StatusRow {
+  name: string;
+  state: string;
+  source: string;
+  sink: string;
+  error: { code: string; message: string; retryable: boolean; at: string } | null;
+  lastCheckpoint: { position: unknown; at: string | null } | null;
+  lagSeconds: number | null;
+  counts: {
+    recordsRead: number | null;
+    eventsWritten: number | null;
+    deadLetters: number | null;
+    retries: number | null;
+  };
+  scheduled: boolean;
+  progress: { label: string; done: number; total?: number; unit: string } | null;
+  expectations: { name: string; status: string | null; deadline: { cron: string; timezone: string } }[];
+  file?: string;
+  pid?: number | null;
+  deadLettersPending?: number | null;
+}
+
+interface StatusOptions {
+  url?: string;
+  token?: string;
+  tokenFile?: string;
+  json: boolean;
+}
+
+export function registerStatusCommand(program: Command, ctx: CommandContext): void {
+  program
+    .command('status')
+    .description(
+      'Show each pipeline’s state, last checkpoint, lag and counts: from a running `ferry serve` (--url), or from the pipeline files’ checkpoints, run locks and dead letters.',
+    )
+    .argument('[pipelines...]', 'pipeline YAML files; with --url, pipeline names to show (default: all)')
+    .option('--url <url>', 'admin API of a running `ferry serve`, e.g. http://127.0.0.1:8080')
+    .option('--token <token>', 'admin API bearer token (default: $FERRY_ADMIN_TOKEN)')
+    .option('--token-file <path>', 'read the admin API bearer token from a file')
+    .option('--json', 'print one JSON document { pipelines: [...] }', false)
+    .addHelpText(
+      'after',
+      '\nWithout --url the state is `running` when a live process holds the pipeline’s run lock, else `stopped`;\n' +
+        'what only a running process knows (lag, counts, errors) is null. Exit 1 when serve is not reachable or\n' +
+        'refuses the token.',
+    )
+    .action(async (pipelines: string[], opts: StatusOptions) => {
+      const rows =
+        opts.url === undefined
+          ? await localStatus(pipelines, opts, ctx)
+          : await remoteStatus(pipelines, opts, ctx);
+      if (opts.json) ctx.io.out(JSON.stringify({ pipelines: rows }, null, 2));
+      else for (const line of statusTable(rows)) ctx.io.out(line);
+    });
+}
+
+async function localStatus(files: string[], opts: StatusOptions, ctx: CommandContext): Promise<StatusRow[]> {
+  if (opts.token !== undefined || opts.tokenFile !== undefined)
+    throw usage('--token', '--token and --token-file are for --url; local status reads the files directly');
+  if (files.length === 0)
+    throw usage('pipelines', 'give the pipeline files to read, or --url for a running `ferry serve`');
+  const rows: StatusRow[] = [];
+  for (const file of files) {
+    const { pipeline, factoryContext } = await openPipeline(file, ctx);
+    const store = await createCheckpointStore(pipeline, ctx.registry, factoryContext);
+    const savedFile = store instanceof FileCheckpointStore ? store.pathFor(pipeline.name) : undefined;
+    let position: unknown;
+    let savedAt: string | null = null;
+    try {
+      position = await store.load(pipeline.name);
+      if (savedFile !== undefined) savedAt = await fileSavedAt(savedFile);
+    } finally {
+      await store.close?.();
+    }
+    const pid = (await runningPid(pipeline.baseDir, pipeline.name)) ?? null;
+    const letters = await createDeadLetterSink(pipeline, ctx.registry, factoryContext);
+    let pending: number | null = null;
+    try {
+      if (letters.list) {
+        pending = 0;
+        for await (const _ of letters.list()) pending += 1;
+      }
+    } finally {
+      await letters.close();
+    }
+    rows.push({
+      name: pipeline.name,
+      state: pid === null ? 'stopped' : 'running',
+      source: pipeline.source.type,
+      sink: pipeline.sink.type,
+      error: null,
+      lastCheckpoint: position === undefined || position === null ? null : { position, at: savedAt },
+      lagSeconds: null,
+      counts: { recordsRead: null, eventsWritten: null, deadLetters: null, retries: null },
+      scheduled: pipeline.raw.schedule !== undefined,
+      progress: null,
+      expectations: pipeline.raw.expectations.map((e) => ({
+        name: e.name,
+        status: null,
+        deadline: e.deadline,
+      })),
+      file: pipeline.file,
+      pid,
+      deadLettersPending: pending,
+    });
+  }
+  return rows;
+}
+
+/** The time the file store wrote next to the position; null when the file does not say. */
+async function fileSavedAt(path: string): Promise<string | null> {
+  try {
+    const saved = JSON.parse(await readFile(path, 'utf8')) as { savedAt?: unknown };
+    return typeof saved.savedAt === 'string' ? saved.savedAt : null;
+  } catch {
+    return null;
+  }
+}
+
+async function remoteStatus(names: string[], opts: StatusOptions, ctx: CommandContext): Promise<StatusRow[]> {
+  const base = opts.url!.replace(/\/+$/, '');
+  const url = `${base}/pipelines`;
+  const token = await tokenOf(opts);
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
+    throw new FerryError(
+      'PIPELINE_STATUS_UNREACHABLE',
+      `ferry serve is not reachable at ${base} (${cause}): is it running, and is --url its admin address?`,
+      { retryable: true, cause: error, details: { url: base } },
+    );
+  }
+  if (response.status === 401 || response.status === 403) {
+    throw new FerryError(
+      'PIPELINE_STATUS_UNAUTHORIZED',
+      `the admin API at ${base} refused the request (HTTP ${response.status}): ${
+        token ? 'the token is wrong or lacks access' : 'it needs a token'
+      }; give it with --token, --token-file or FERRY_ADMIN_TOKEN`,
+      { details: { url: base, status: response.status } },
+    );
+  }
+  const body = (await response.json().catch(() => undefined)) as { pipelines?: unknown } | undefined;
+  if (!response.ok || !Array.isArray(body?.pipelines)) {
+    throw new FerryError(
+      'PIPELINE_STATUS_FAILED',
+      `GET ${url} answered HTTP ${response.status}${response.ok ? ' without a pipelines list' : ''}; is --url a ferry serve admin address?`,
+      { retryable: response.status >= 500, details: { url: base, status: response.status } },
+    );
+  }
+  const rows = (body.pipelines as Partial<StatusRow>[]).map(normaliseRemote);
+  if (names.length === 0) return rows;
+  const unknown = names.filter((n) => !rows.some((r) => r.name === n));
+  if (unknown.length > 0) {
+    ctx.io.err(`ferry: no pipeline named ${unknown.join(', ')} at ${base}`);
+    ctx.setExit(1);
+  }
+  return rows.filter((r) => names.includes(r.name));
+}
+
+/** The admin API leaves out what it does not know; status prints null for it, as the local mode does. */
+function normaliseRemote(row: Partial<StatusRow>): StatusRow {
+  return {
+    ...row,
+    name: String(row.name),
+    state: String(row.state),
+    source: String(row.source ?? ''),
+    sink: String(row.sink ?? ''),
+    error: row.error ?? null,
+    lastCheckpoint: row.lastCheckpoint ?? null,
+    lagSeconds: row.lagSeconds ?? null,
+    counts: {
+      recordsRead: row.counts?.recordsRead ?? null,
+      eventsWritten: row.counts?.eventsWritten ?? null,
+      deadLetters: row.counts?.deadLetters ?? null,
+      retries: row.counts?.retries ?? null,
+    },
+    scheduled: row.scheduled ?? false,
+    progress: row.progress ?? null,
+    expectations: row.expectations ?? [],
+  };
+}
+
+async function tokenOf(opts: StatusOptions): Promise<string | undefined> {
+  if (opts.token !== undefined && opts.tokenFile !== undefined)
+    throw usage('--token', 'give at most one of --token and --token-file');
+  if (opts.tokenFile !== undefined) {
+    try {
+      return (await readFile(opts.tokenFile, 'utf8')).trim();
+    } catch (error) {
+      throw usage('--token-file', `cannot read ${opts.tokenFile} (${(error as NodeJS.ErrnoException).code})`);
+    }
+  }
+  return opts.token ?? (process.env.FERRY_ADMIN_TOKEN || undefined);
+}
+
+function usage(path: string, message: string): ConfigError {
+  return new ConfigError(undefined, [{ path, message }], 'USAGE');
+}
+
+const COLUMNS = ['NAME', 'STATE', 'ERROR', 'LAST CHECKPOINT', 'LAG', 'RECORDS', 'EVENTS', 'DEAD LETTERS'];
+
+/** Aligned columns; `-` where a value is unknown. Locally, dead letters are those pending replay. */
+export function statusTable(rows: StatusRow[], now = Date.now()): string[] {
+  const cells = rows.map((r) => [
+    r.name,
+    r.state === 'running' && r.pid ? `running (pid ${r.pid})` : r.state,
+    r.error?.code ?? '-',
+    r.lastCheckpoint === null
+      ? 'never'
+      : r.lastCheckpoint.at === null
+        ? 'saved'
+        : when(r.lastCheckpoint.at, now),
+    r.lagSeconds === null ? '-' : duration(r.lagSeconds),
+    count(r.counts.recordsRead),
+    count(r.counts.eventsWritten),
+    count(r.deadLettersPending !== undefined ? r.deadLettersPending : r.counts.deadLetters),
+  ]);
+  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [line(COLUMNS), ...cells.map(line)];
+}
+
+function count(value: number | null | undefined): string {
+  return value === null || value === undefined ? '-' : String(value);
+}
+
+function when(at: string, now: number): string {
+  const ms = Date.parse(at);
+  return Number.isNaN(ms) ? at : `${at} (${duration((now - ms) / 1000)} ago)`;
+}
+
+function duration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  if (s < 172_800) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86_400)} d`;
+}
