@@ -296,8 +296,8 @@ const scenarios: Scenario[] = [
   },
   {
     name: 'sftp: private key text',
-    // Not a usable key: refused by the SSH library before any login (reported as SFTP_OPERATION_FAILED).
-    expect: 'SFTP_OPERATION_FAILED',
+    // Not a usable key: refused by the SSH library before any login.
+    expect: 'SFTP_KEY_INVALID',
     parts: async (dir) => sftpSource(dir, { privateKey: SECRET }),
   },
   {
@@ -352,8 +352,8 @@ const scenarios: Scenario[] = [
   },
   {
     name: 'soap: X.509 passphrase that does not open the key',
-    // The key fails to decrypt while the request is signed (reported today as SOAP_RESPONSE_INVALID).
-    expect: 'SOAP_',
+    // The key is opened when the source starts: a passphrase that does not decrypt it is refused at once.
+    expect: 'SOAP_KEY_INVALID',
     parts: async (dir) =>
       soapSource({ type: 'wsse-x509', ...x509(dir, 'another-passphrase'), passphrase: SECRET }),
   },

@@ -9,6 +9,8 @@ export const SftpErrorCodes = {
   SFTP_TIMEOUT: 'SFTP_TIMEOUT',
   /** The server refused the user, password or key. */
   SFTP_AUTH_FAILED: 'SFTP_AUTH_FAILED',
+  /** The configured private key cannot be read: not a key, or encrypted and the passphrase is missing or wrong. */
+  SFTP_KEY_INVALID: 'SFTP_KEY_INVALID',
   /** The server's host key is not in known_hosts (and no fingerprint is pinned for it). */
   SFTP_HOST_KEY_UNKNOWN: 'SFTP_HOST_KEY_UNKNOWN',
   /** The server presented a host key different from the known or pinned one. */
@@ -93,6 +95,13 @@ export function classifySftpError(error: unknown, context: SftpErrorContext = {}
 }
 
 function classify(code: string, level: string, text: string): Verdict {
+  // ssh2 reads the key before connecting: a key it cannot parse or decrypt is the pipeline file's mistake.
+  if (/cannot parse privatekey|no passphrase given|bad passphrase|encrypted private .*key/i.test(text))
+    return {
+      code: SftpErrorCodes.SFTP_KEY_INVALID,
+      retryable: false,
+      hint: 'source.connection.privateKey/privateKeyPath must be an OpenSSH or PEM private key, and passphrase must decrypt it',
+    };
   if (
     level === 'client-authentication' ||
     code === 'ERR_BAD_AUTH' ||

@@ -2,6 +2,7 @@
 // security (basic, WS-Security UsernameToken or X.509 signature); Ferry sends it itself (with mutual TLS if
 // configured) and streams the answer through a hardened SAX reader, so a large page is never buffered whole
 // and hostile XML is refused before parsing.
+import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -151,16 +152,13 @@ export class SoapClient {
           );
         }
       };
+      const key = readPem(security.keyFile, 'keyFile');
+      usablePrivateKey(key, security.passphrase, 'security');
       client.setSecurity(
-        new soap.WSSecurityCert(
-          readPem(security.keyFile, 'keyFile'),
-          readPem(security.certFile, 'certFile'),
-          security.passphrase ?? '',
-          {
-            hasTimeStamp: true,
-            signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
-          },
-        ),
+        new soap.WSSecurityCert(key, readPem(security.certFile, 'certFile'), security.passphrase ?? '', {
+          hasTimeStamp: true,
+          signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+        }),
       );
     }
     // Envelopes go to this client instead of the network; the WSDL was read before it was set.
@@ -395,7 +393,31 @@ function readTls(config: SoapConnectionConfig, baseDir: string): TlsMaterial {
   if (tls.certFile !== undefined) material.cert = read(tls.certFile, 'certFile');
   if (tls.keyFile !== undefined) material.key = read(tls.keyFile, 'keyFile');
   if (tls.passphrase !== undefined) material.passphrase = tls.passphrase;
+  if (material.key !== undefined) usablePrivateKey(material.key, tls.passphrase, 'tls');
   return material;
+}
+
+/**
+ * Open a configured private key once at start, so a wrong passphrase or a file that is not a key is a
+ * configuration error naming the option, not an odd failure on the first call. The passphrase is never
+ * part of the message.
+ */
+function usablePrivateKey(
+  key: string | Buffer,
+  passphrase: string | undefined,
+  section: 'security' | 'tls',
+): void {
+  try {
+    createPrivateKey(passphrase === undefined ? { key } : { key, passphrase });
+  } catch (error) {
+    const reason = /bad decrypt|passphrase/i.test((error as Error).message)
+      ? `${section}.passphrase does not decrypt it`
+      : 'it is not a PEM private key';
+    throw new SoapError(SoapErrorCodes.SOAP_KEY_INVALID, `${section}.keyFile cannot be used: ${reason}`, {
+      retryable: false,
+      cause: error,
+    });
+  }
 }
 
 interface OperationShape {

@@ -29,6 +29,8 @@ export const SoapErrorCodes = {
   /** The response is not a SOAP envelope (malformed XML, no Body, HTML). */
   SOAP_RESPONSE_INVALID: 'SOAP_RESPONSE_INVALID',
   /** TLS material could not be read, or the TLS handshake failed (certificate not trusted, client certificate refused). */
+  /** A configured private key (security.keyFile, tls.keyFile) cannot be used: not a key, or the passphrase does not decrypt it. */
+  SOAP_KEY_INVALID: 'SOAP_KEY_INVALID',
   SOAP_TLS_FAILED: 'SOAP_TLS_FAILED',
   /** The circuit breaker is open after repeated failures; calls resume after its cooldown (retryable). */
   SOAP_CIRCUIT_OPEN: 'SOAP_CIRCUIT_OPEN',

@@ -38,6 +38,13 @@ describe('classifySftpError', () => {
       'SFTP_CONNECTION_FAILED',
       false,
     ],
+    ['unparsable key', err('Cannot parse privateKey: Unsupported key format'), 'SFTP_KEY_INVALID', false],
+    [
+      'encrypted key, no passphrase',
+      err('Cannot parse privateKey: Encrypted private OpenSSH key detected, but no passphrase given'),
+      'SFTP_KEY_INVALID',
+      false,
+    ],
     ['other', err('Failure'), 'SFTP_OPERATION_FAILED', false],
     ['programmer error', new TypeError('x is not a function'), 'SFTP_OPERATION_FAILED', false],
   ])('%s', (_name, error, code, retryable) => {
