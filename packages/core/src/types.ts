@@ -108,6 +108,12 @@ export interface Source<P = unknown> {
   read(ctx: ReadContext<P>): AsyncIterable<Batch<P>>;
   /** Called only after the position (and everything before it) is durably committed. */
   acknowledge?(position: P): Promise<void>;
+  /**
+   * Check that the legacy system answers now, without reading or changing anything (readiness checks).
+   * Resolves when it does; rejects with the connector's classified error when not. May run while `read`
+   * is running, so it must not disturb it.
+   */
+  probe?(signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -139,6 +145,8 @@ export interface Sink {
    * calls this instead of write + dead-letter write + checkpoint save.
    */
   commitBatch?(batch: AtomicBatch): Promise<void>;
+  /** Check that where events go answers now, without writing anything (see `Source.probe`). */
+  probe?(signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }
 
