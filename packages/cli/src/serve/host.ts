@@ -18,6 +18,8 @@ import {
   type PipelineObserver,
   type Registry,
   runPipeline,
+  type Sink,
+  type Source,
   WakeUp,
 } from '@ferry/core';
 import { ExpectationMonitor, type FerryMetrics } from '@ferry/ops';
@@ -62,8 +64,19 @@ interface Hosted {
   pendingSince?: number;
   /** When the current streak of retries began (cleared by the next successful commit). */
   retryingSince?: number;
+  lastRetryAt?: number;
   retryingOperation?: string;
+  /** The running source and sink, probed by /readyz. */
+  parts?: { source: Source; sink: Sink };
+  /** The last probe's verdict, reused for a few seconds so frequent /readyz calls do not hammer systems. */
+  probed?: { at: number; problem: string | undefined };
 }
+
+/** How long one probe may take, and how long its verdict is reused. */
+const PROBE_TIMEOUT_MS = 5_000;
+const PROBE_REUSE_MS = 10_000;
+/** A retry streak is over when a batch arrives, or when no retry happened for this long. */
+const RETRY_QUIET_MS = 30_000;
 
 export class PipelineHost implements AdminHost {
   private readonly pipelines = new Map<string, Hosted>();
@@ -260,28 +273,65 @@ export class PipelineHost implements AdminHost {
   }
 
   async readiness(): Promise<Readiness> {
-    const now = performance.now();
-    const pipelines = [...this.pipelines.values()].map((h) => {
-      const name = h.loaded.name;
-      if (h.state === 'failed') {
-        return { name, ready: false, reason: `failed: ${h.error?.code ?? 'INTERNAL'}` };
-      }
-      if (h.retryingSince !== undefined && now - h.retryingSince > this.stallMs) {
-        const seconds = Math.round((now - h.retryingSince) / 1000);
-        return { name, ready: false, reason: `${h.retryingOperation} has been failing for ${seconds} s` };
-      }
-      if (h.pendingSince !== undefined && now - h.pendingSince > this.stallMs) {
-        const seconds = Math.round((now - h.pendingSince) / 1000);
-        return { name, ready: false, reason: `stalled: a batch has waited ${seconds} s to be committed` };
-      }
-      if (h.retryingSince !== undefined) {
-        return { name, ready: false, reason: `retrying ${h.retryingOperation}: source or sink unreachable` };
-      }
-      return h.state === 'paused'
-        ? { name, ready: true, reason: 'paused by an operator' }
-        : { name, ready: true };
-    });
+    const pipelines = await Promise.all(
+      [...this.pipelines.values()].map(async (h) => {
+        const name = h.loaded.name;
+        const problem = this.runProblem(h) ?? (await this.probeProblem(h));
+        if (problem !== undefined) return { name, ready: false, reason: problem };
+        return h.state === 'paused'
+          ? { name, ready: true, reason: 'paused by an operator' }
+          : { name, ready: true };
+      }),
+    );
     return { ready: pipelines.every((p) => p.ready), pipelines };
+  }
+
+  /** What the run itself says: failed, stalled, or in a retry streak. */
+  private runProblem(h: Hosted): string | undefined {
+    const now = performance.now();
+    if (h.state === 'failed') return `failed: ${h.error?.code ?? 'INTERNAL'}`;
+    if (h.lastRetryAt !== undefined && now - h.lastRetryAt > RETRY_QUIET_MS) {
+      delete h.retryingSince;
+      delete h.lastRetryAt;
+    }
+    if (h.retryingSince !== undefined && now - h.retryingSince > this.stallMs) {
+      return `${h.retryingOperation} has been failing for ${Math.round((now - h.retryingSince) / 1000)} s`;
+    }
+    if (h.pendingSince !== undefined && now - h.pendingSince > this.stallMs) {
+      return `stalled: a batch has waited ${Math.round((now - h.pendingSince) / 1000)} s to be committed`;
+    }
+    if (h.retryingSince !== undefined) return `retrying ${h.retryingOperation}: source or sink unreachable`;
+    return undefined;
+  }
+
+  /** Ask the running source and sink whether they answer now (connectors that cannot tell are trusted). */
+  private async probeProblem(h: Hosted): Promise<string | undefined> {
+    const parts = h.parts;
+    if (parts === undefined) return undefined;
+    if (h.probed && performance.now() - h.probed.at < PROBE_REUSE_MS) return h.probed.problem;
+    const check = async (what: 'source' | 'sink', part: Source | Sink): Promise<string | undefined> => {
+      if (part.probe === undefined) return undefined;
+      const signal = AbortSignal.timeout(PROBE_TIMEOUT_MS);
+      try {
+        await Promise.race([
+          part.probe(signal),
+          new Promise((_, reject) =>
+            signal.addEventListener('abort', () => reject(new Error(`no answer in ${PROBE_TIMEOUT_MS} ms`)), {
+              once: true,
+            }),
+          ),
+        ]);
+        return undefined;
+      } catch (error) {
+        const code = isFerryError(error) ? `${error.code}: ` : '';
+        const message = error instanceof Error ? error.message : String(error);
+        return `${what} (${part.type}) unreachable: ${code}${h.loaded.redactor.scrub(message)}`;
+      }
+    };
+    const problems = await Promise.all([check('source', parts.source), check('sink', parts.sink)]);
+    const problem = problems.filter((p) => p !== undefined).join('; ') || undefined;
+    h.probed = { at: performance.now(), problem };
+    return problem;
   }
 
   async metrics(): Promise<{ contentType: string; body: string }> {
@@ -332,6 +382,8 @@ export class PipelineHost implements AdminHost {
           wake: hosted.wake,
           observer: this.observerFor(hosted),
         });
+        hosted.parts = { source: options.source as Source, sink: options.sink };
+        delete hosted.probed;
         this.setState(hosted, 'running');
         await runPipeline(options);
         this.setState(hosted, hosted.pausing ? 'paused' : 'stopped');
@@ -345,6 +397,8 @@ export class PipelineHost implements AdminHost {
         this.setState(hosted, hosted.pausing && stop.signal.aborted ? 'paused' : 'failed');
         logger.error({ pipeline: name, code: hosted.error.code, err: error }, 'pipeline failed');
       } finally {
+        delete hosted.parts;
+        delete hosted.probed;
         delete hosted.pendingSince;
         delete hosted.retryingSince;
         await release?.();
@@ -358,6 +412,9 @@ export class PipelineHost implements AdminHost {
         delete hosted.error;
       },
       batchPrepared: (batch) => {
+        // A batch arrived: the source answers again.
+        delete hosted.retryingSince;
+        delete hosted.lastRetryAt;
         hosted.pendingSince ??= performance.now();
         if (batch.lagSeconds !== undefined) hosted.lagSeconds = batch.lagSeconds;
         if (batch.progress) hosted.progress = batch.progress;
@@ -376,6 +433,7 @@ export class PipelineHost implements AdminHost {
       retrying: (retry) => {
         hosted.counts.retries += 1;
         hosted.retryingSince ??= performance.now();
+        hosted.lastRetryAt = performance.now();
         hosted.retryingOperation = retry.operation;
       },
     };

@@ -1,9 +1,15 @@
 // `ferry serve` as an operator meets it: the built CLI runs a polling pipeline on the real PostgreSQL while
 // the test scrapes /metrics and drives the admin API (pause, offsets, resume, dead letters, trigger).
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import {
+  type AddressInfo,
+  createConnection,
+  createServer as createTcpServer,
+  type Server,
+  type Socket,
+} from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PipelineStatus } from '@ferry/server';
@@ -272,5 +278,96 @@ auth:
     const result = await serve.done;
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).not.toContain('UNAUTHENTICATED');
+  });
+  it('/readyz fails while the legacy database is unreachable and recovers when it is back', async () => {
+    // A loopback TCP proxy in front of PostgreSQL that the test can cut and restore.
+    const sockets = new Set<Socket>();
+    const startProxy = async (port = 0): Promise<Server> => {
+      const server = createTcpServer((client) => {
+        const upstream = createConnection({ host, port: services.postgres.port });
+        sockets.add(client).add(upstream);
+        client.pipe(upstream).pipe(client);
+        const end = () => {
+          client.destroy();
+          upstream.destroy();
+        };
+        client.on('error', end).on('close', end);
+        upstream.on('error', end).on('close', end);
+      });
+      await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+      return server;
+    };
+    let proxy = await startProxy();
+    const proxyPort = (proxy.address() as AddressInfo).port;
+    const cut = async () => {
+      await new Promise<void>((r) => {
+        proxy.close(() => r());
+        for (const socket of sockets) socket.destroy();
+        sockets.clear();
+      });
+    };
+    const file = join(dir, 'proxied.yaml');
+    await writeFile(
+      file,
+      (await readFile(pipelineFile, 'utf8'))
+        .replace('pipeline: serve-test', 'pipeline: serve-proxied')
+        .replace(`port: ${port},`, `port: ${proxyPort},`)
+        .replace('./checkpoints', './checkpoints-proxied')
+        .replace('./events', './events-proxied')
+        .replace(
+          'contract:',
+          'runtime:\n  retry: { retries: 100, minTimeoutMs: 200, maxTimeoutMs: 1000, maxRetryTimeMs: 600000 }\ncontract:',
+        ),
+    );
+    const serve = startCli(['serve', file, '--allow-unauthenticated', '--port', '0', '--log-level', 'warn'], {
+      FERRY_TEST_PG_PASSWORD: password,
+    });
+    let stdout = '';
+    serve.child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    type Ready = { ready: boolean; pipelines: { name: string; ready: boolean; reason?: string }[] };
+    try {
+      let base = '';
+      await waitFor(
+        () => {
+          if (serve.child.exitCode !== null) throw new Error('ferry serve exited');
+          base = /admin API on (http:\/\/\S+)/.exec(stdout)?.[1] ?? '';
+          return base !== '';
+        },
+        30_000,
+        'ferry serve to listen',
+      );
+      const readyz = async () => {
+        const response = await fetch(`${base}/readyz`);
+        return { status: response.status, body: (await response.json()) as Ready };
+      };
+      await waitFor(async () => (await readyz()).status === 200, 30_000, 'ready while PostgreSQL answers');
+
+      await cut();
+      await waitFor(
+        async () => (await readyz()).status === 503,
+        30_000,
+        'not ready once PostgreSQL is cut off',
+      );
+      const down = await readyz();
+      expect(down.body.ready).toBe(false);
+      expect(down.body.pipelines[0]!.reason).toMatch(/unreachable|retrying/);
+      const status = (await (await fetch(`${base}/pipelines/serve-proxied`)).json()) as PipelineStatus;
+      expect(status.state).toBe('running');
+
+      proxy = await startProxy(proxyPort);
+      await insert(2001, 2010);
+      await waitFor(
+        async () => (await readyz()).status === 200,
+        60_000,
+        'ready again once PostgreSQL is back',
+      );
+    } finally {
+      serve.child.kill('SIGTERM');
+      await cut();
+    }
+    const result = await serve.done;
+    expect(result.code, result.stderr).toBe(0);
   });
 });
