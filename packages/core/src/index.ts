@@ -20,6 +20,7 @@ export {
   redactedConfig,
 } from './config.js';
 export { cronSchedule, runSchedule, scheduleProblem } from './cron.js';
+export { withDeadline } from './deadline.js';
 export { contentHash, type DiffDeletion, type DiffObservation, type DiffOp, SnapshotDiff } from './diff.js';
 export {
   createFileCheckpointStore,

@@ -186,6 +186,11 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
     }
   }
 
+  /** `SELECT 1` on a short-lived connection of its own; see Connection.probe. */
+  probe(signal: AbortSignal): Promise<void> {
+    return this.connection.probe(signal);
+  }
+
   async close(): Promise<void> {
     this.closed.abort();
     const service = this.service;

@@ -166,6 +166,11 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
     }
   }
 
+  /** `SELECT 1` on a short-lived connection of its own; see Connection.probe. */
+  probe(signal: AbortSignal): Promise<void> {
+    return this.connection.probe(signal);
+  }
+
   close(): Promise<void> {
     this.closed.abort();
     return this.connection.close();

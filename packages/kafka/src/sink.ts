@@ -8,9 +8,11 @@ import {
   type Sink,
   stableStringify,
   topicFor,
+  withDeadline,
 } from '@ferry/core';
 import { type BindingMode, encodeEvent } from './binding.js';
 import type { KafkaSinkConfig } from './config.js';
+import { KafkaError, KafkaErrorCodes } from './errors.js';
 import { decodeCheckpoint, encodeCheckpoint, encodeDeadLetter } from './internal/records.js';
 import { ensureTopics } from './internal/topics.js';
 import type {
@@ -20,6 +22,9 @@ import type {
   SendFn,
   TopicMessages,
 } from './internal/transport.js';
+
+/** A readiness probe never waits longer than this, whatever the configured timeouts. */
+export const PROBE_TIMEOUT_MS = 5000;
 
 export interface KafkaSinkContext {
   pipeline: string;
@@ -75,6 +80,19 @@ export class KafkaSink implements Sink {
     } else {
       await this.withProducer((producer) => this.sendChunked(producer.send, addressed));
     }
+  }
+
+  /** Cluster metadata from the brokers on a short-lived client of its own; writes and creates nothing. */
+  probe(signal: AbortSignal): Promise<void> {
+    const brokers = this.config.brokers;
+    const late = (cancelled: boolean) =>
+      new KafkaError(
+        KafkaErrorCodes.KAFKA_TIMEOUT,
+        `Kafka probe, brokers ${brokers.join(',')}: no answer ` +
+          `${cancelled ? 'before the probe was cancelled' : `within ${PROBE_TIMEOUT_MS} ms`}`,
+        { retryable: true, details: { operation: 'probe', brokers } },
+      );
+    return withDeadline(() => this.ctx.transport.probe(PROBE_TIMEOUT_MS), signal, PROBE_TIMEOUT_MS, late);
   }
 
   async close(): Promise<void> {

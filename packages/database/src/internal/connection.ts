@@ -2,9 +2,13 @@
 // differ between the supported databases.
 import { access, constants } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { withDeadline } from '@ferry/core';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import type { DatabaseConnectionConfig } from '../config.js';
 import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes } from '../errors.js';
+
+/** A readiness probe never waits longer than this, whatever the configured connect timeout. */
+export const PROBE_TIMEOUT_MS = 5000;
 
 export type DialectName = 'sqlite' | 'postgres' | 'mysql';
 
@@ -73,6 +77,8 @@ function dataSourceOptions(
   connection: DatabaseConnectionConfig,
   baseDir: string,
   writable: boolean,
+  poolSize: number,
+  connectTimeoutMs?: number,
 ): DataSourceOptions {
   // Query logging prints parameters (typeorm#5497), and parameters are row values: keep it off.
   const common = { logging: false, synchronize: false, entities: [], migrationsRun: false };
@@ -96,11 +102,10 @@ function dataSourceOptions(
         username: connection.username,
         ...(connection.password === undefined ? {} : { password: connection.password }),
         database: connection.database,
-        connectTimeoutMS: connection.connectTimeoutMs,
+        connectTimeoutMS: connectTimeoutMs ?? connection.connectTimeoutMs,
         applicationName: 'ferry',
         installExtensions: false,
-        // Polling runs one query at a time; a second connection serves discover() alongside it.
-        poolSize: 2,
+        poolSize,
       };
     default:
       return {
@@ -111,8 +116,8 @@ function dataSourceOptions(
         username: connection.username,
         ...(connection.password === undefined ? {} : { password: connection.password }),
         database: connection.database,
-        connectTimeout: connection.connectTimeoutMs,
-        poolSize: 2,
+        connectTimeout: connectTimeoutMs ?? connection.connectTimeoutMs,
+        poolSize,
       };
   }
 }
@@ -136,16 +141,10 @@ export class Connection {
   }
 
   open(): Promise<DataSource> {
-    if (this.closing !== undefined) {
-      return Promise.reject(
-        new DatabaseError(
-          DatabaseErrorCodes.DB_CONNECTION_FAILED,
-          `the connection to ${this.target} is closed`,
-        ),
-      );
-    }
+    if (this.closing !== undefined) return Promise.reject(this.closedError());
     if (this.opening === undefined) {
-      const opening = this.initialize();
+      // Polling runs one query at a time; a second connection serves discover() alongside it.
+      const opening = this.connect(dataSourceOptions(this.config, this.baseDir, this.writable, 2), 'connect');
       this.opening = opening;
       // A failed open is forgotten so the runtime's retry opens a fresh connection.
       opening.catch(() => {
@@ -153,6 +152,23 @@ export class Connection {
       });
     }
     return this.opening;
+  }
+
+  /**
+   * Check that the database answers `SELECT 1`, on a short-lived connection of its own: the source's pool
+   * is never borrowed, so a busy or stuck read neither delays the probe nor is delayed by it.
+   */
+  probe(signal: AbortSignal): Promise<void> {
+    if (this.closing !== undefined) return Promise.reject(this.closedError());
+    const late = (cancelled: boolean) =>
+      new DatabaseError(
+        DatabaseErrorCodes.DB_CONNECTION_FAILED,
+        `${this.target} did not answer the readiness probe ` +
+          `${cancelled ? 'before it was cancelled' : `within ${PROBE_TIMEOUT_MS} ms`}. ` +
+          'Check that the server is running and reachable.',
+        { retryable: true, details: { operation: 'probe', target: this.target } },
+      );
+    return withDeadline((bound) => this.check(bound), signal, PROBE_TIMEOUT_MS, late);
   }
 
   close(): Promise<void> {
@@ -163,7 +179,31 @@ export class Connection {
     return this.closing;
   }
 
-  private async initialize(): Promise<DataSource> {
+  private async check(signal: AbortSignal): Promise<void> {
+    // Read-only even for trigger mode (a probe changes nothing), and never waiting past the probe's deadline.
+    const connectTimeoutMs =
+      this.config.type === 'better-sqlite3'
+        ? undefined
+        : Math.min(this.config.connectTimeoutMs, PROBE_TIMEOUT_MS);
+    const options = dataSourceOptions(this.config, this.baseDir, false, 1, connectTimeoutMs);
+    const dataSource = await this.connect(options, 'probe');
+    try {
+      if (!signal.aborted) await dataSource.query('SELECT 1');
+    } catch (error) {
+      throw classifyDatabaseError(error, { operation: 'probe', target: this.target });
+    } finally {
+      await dataSource.destroy().catch(() => undefined);
+    }
+  }
+
+  private closedError(): DatabaseError {
+    return new DatabaseError(
+      DatabaseErrorCodes.DB_CONNECTION_FAILED,
+      `the connection to ${this.target} is closed`,
+    );
+  }
+
+  private async connect(options: DataSourceOptions, operation: string): Promise<DataSource> {
     if (this.config.type === 'better-sqlite3') {
       // Checked here because typeorm would otherwise create the missing directory before failing.
       const file = resolve(this.baseDir, this.config.database);
@@ -174,17 +214,17 @@ export class Connection {
           DatabaseErrorCodes.DB_CONNECTION_FAILED,
           `the SQLite database ${file} cannot be read (${(error as NodeJS.ErrnoException).code}). ` +
             'connection.database is relative to the pipeline file; check the path and its permissions.',
-          { cause: error, details: { operation: 'connect', target: this.target } },
+          { cause: error, details: { operation, target: this.target } },
         );
       }
     }
-    const dataSource = new DataSource(dataSourceOptions(this.config, this.baseDir, this.writable));
+    const dataSource = new DataSource(options);
     try {
       await dataSource.initialize();
     } catch (error) {
-      throw classifyDatabaseError(error, { operation: 'connect', target: this.target });
+      throw classifyDatabaseError(error, { operation, target: this.target });
     }
-    // If close() arrived meanwhile, it awaits this promise and destroys what it resolves to.
+    // If close() arrived during open(), it awaits this promise and destroys what it resolves to.
     return dataSource;
   }
 }

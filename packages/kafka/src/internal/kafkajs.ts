@@ -115,6 +115,23 @@ export function createKafkaJsTransport(connection: KafkaConnectionConfig, logger
     },
     readTopic: (topic, onMessage, options) =>
       readTopic(kafka, connection, topic, onMessage, options.timeoutMs, fail),
+    async probe(timeoutMs) {
+      // A client of its own, so the probe's capped timeouts and lack of retries touch nothing else.
+      const admin = new Kafka({
+        ...kafkaJsConfig(connection, logger),
+        connectionTimeout: Math.min(connection.connectionTimeoutMs, timeoutMs),
+        requestTimeout: Math.min(connection.requestTimeoutMs, timeoutMs),
+        retry: { retries: 0 },
+      }).admin();
+      try {
+        await admin.connect();
+        await admin.describeCluster();
+      } catch (error) {
+        fail('probe')(error);
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    },
   };
 }
 

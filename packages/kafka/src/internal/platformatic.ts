@@ -15,6 +15,22 @@ export function createPlatformaticTransport(
     name: 'platformatic',
     admin: () => fallback.admin(),
     readTopic: (topic, onMessage, options) => fallback.readTopic(topic, onMessage, options),
+    async probe(timeoutMs) {
+      // Through this library, since it is the one that sends; a client of its own, without retries.
+      const admin = new Admin({
+        ...baseOptions(connection),
+        timeout: Math.min(connection.requestTimeoutMs, timeoutMs),
+        connectTimeout: Math.min(connection.connectionTimeoutMs, timeoutMs),
+        retries: 0,
+      });
+      try {
+        await admin.metadata({ topics: [], forceUpdate: true });
+      } catch (error) {
+        throw classifyKafkaError(error, { operation: 'probe', brokers: connection.brokers });
+      } finally {
+        await admin.close().catch(() => undefined);
+      }
+    },
     async producer(options): Promise<ProducerTransport> {
       if (options.transactionalId !== undefined) {
         throw new TypeError('the platformatic transport has no transactions; use transport: kafkajs');

@@ -70,6 +70,11 @@ export interface KafkaTransport {
    * in offset order per partition.
    */
   readTopic(topic: string, onMessage: (message: InMessage) => void, options: ReadOptions): Promise<void>;
+  /**
+   * Ask the brokers for cluster metadata on a short-lived client of its own (the producer is never
+   * borrowed), creating and changing nothing. Connect and request timeouts are capped at `timeoutMs`.
+   */
+  probe(timeoutMs: number): Promise<void>;
 }
 
 export type TransportFactory = (connection: KafkaConnectionConfig, logger: Logger) => KafkaTransport;
