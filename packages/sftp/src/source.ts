@@ -29,7 +29,7 @@ import {
 } from '@ferry/core';
 import picomatch from 'picomatch';
 import type { SftpSourceConfig } from './config.js';
-import { SftpError, SftpErrorCodes } from './errors.js';
+import { classifySftpError, SftpError, SftpErrorCodes } from './errors.js';
 import { type Item, readItems } from './internal/parsers.js';
 import { SftpState } from './internal/state.js';
 import { type RemoteEntry, SftpConnection } from './internal/transport.js';
@@ -136,6 +136,23 @@ export class SftpSource implements Source<SftpPosition> {
           stream: this.stream,
         },
       }));
+    } finally {
+      await conn.end();
+    }
+  }
+
+  /**
+   * Readiness: log in on a connection of its own (same host-key checking and credentials) and stat the
+   * directory of the first configured path. A running read keeps its own connection untouched.
+   */
+  async probe(signal: AbortSignal): Promise<void> {
+    const conn = this.connection(this.log);
+    const dir = posix.dirname(this.config.paths[0]!);
+    try {
+      await conn.probe(dir, signal);
+    } catch (error) {
+      // Reading the key or known_hosts file can fail before any SFTP call classifies it.
+      throw classifySftpError(error, { operation: 'probe', path: dir, target: conn.target });
     } finally {
       await conn.end();
     }

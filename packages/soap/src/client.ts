@@ -13,6 +13,7 @@ import * as soap from 'soap';
 import type { SoapConnectionConfig } from './config.js';
 import { classifySoapError, SoapError, SoapErrorCodes } from './errors.js';
 import { CallGuard } from './internal/guard.js';
+import { probeHttp } from './internal/probe.js';
 import { type ReaderResult, SoapResponseReader, type XmlObject } from './internal/xml-stream.js';
 
 export interface SoapClientOptions {
@@ -370,6 +371,36 @@ interface TlsMaterial {
   cert?: Buffer;
   key?: Buffer;
   passphrase?: string;
+}
+
+/** Longest a readiness probe waits for an answer (less when timeoutMs is shorter). */
+const PROBE_TIMEOUT_MS = 5000;
+
+/**
+ * Readiness check of the service without calling an operation: one GET, with the configured TLS material, to
+ * the endpoint (`endpoint`, once a client has chosen it, or the configured one), else to a remote WSDL, else
+ * to the soap:address of the local WSDL. Any HTTP answer counts; failures are classified SoapErrors.
+ */
+export async function probeService(
+  config: SoapConnectionConfig,
+  options: SoapClientOptions,
+  signal: AbortSignal,
+  endpoint?: string,
+): Promise<void> {
+  let url = endpoint ?? config.endpoint;
+  if (url === undefined && /^https?:\/\//i.test(config.wsdl)) url = config.wsdl;
+  if (url === undefined) {
+    // Reading a local WSDL calls nothing; the throwaway client has opened no socket yet.
+    const client = await SoapClient.open(config, options);
+    url = client.endpoint;
+    client.close();
+  }
+  const tls = readTls(config, options.baseDir ?? process.cwd());
+  try {
+    await probeHttp(url, tls, Math.min(config.timeoutMs, PROBE_TIMEOUT_MS), signal);
+  } catch (error) {
+    throw classifySoapError(error, { phase: 'probe', endpoint: redactUrl(url) });
+  }
 }
 
 function readTls(config: SoapConnectionConfig, baseDir: string): TlsMaterial {

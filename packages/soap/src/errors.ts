@@ -50,7 +50,7 @@ export interface SoapErrorContext {
   operation?: string;
   /** The endpoint URL (credentials never appear in it). */
   endpoint?: string;
-  /** What Ferry was doing: `wsdl`, `call`, `discover`. */
+  /** What Ferry was doing: `wsdl`, `call`, `discover`, `probe`. */
   phase?: string;
 }
 

@@ -18,7 +18,7 @@ import {
   stableStringify,
   waitForNextRun,
 } from '@ferry/core';
-import { SoapClient } from './client.js';
+import { probeService, SoapClient } from './client.js';
 import type { SoapSnapshotConfig } from './config.js';
 import { SoapError, SoapErrorCodes } from './errors.js';
 import type { XmlObject } from './internal/xml-stream.js';
@@ -61,6 +61,11 @@ export class SoapSnapshotSource implements Source<SoapSnapshotPosition> {
       this.db = openStateDatabase(join(dir, `${name}.soap-snapshot.sqlite`));
     }
     return new SnapshotDiff(this.db, stream);
+  }
+
+  /** Readiness: one GET of the service on a connection of its own (see probeService); calls no operation. */
+  async probe(signal: AbortSignal): Promise<void> {
+    await probeService(this.config, this.context, signal, this.client?.endpoint);
   }
 
   async discover(): Promise<StreamInfo[]> {

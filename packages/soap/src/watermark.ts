@@ -13,7 +13,7 @@ import {
   type StreamInfo,
   waitForNextRun,
 } from '@ferry/core';
-import { SoapClient, type SoapClientOptions } from './client.js';
+import { probeService, SoapClient, type SoapClientOptions } from './client.js';
 import type { SoapWatermarkConfig } from './config.js';
 import { SoapError, SoapErrorCodes } from './errors.js';
 import type { XmlObject } from './internal/xml-stream.js';
@@ -50,6 +50,11 @@ export class SoapWatermarkSource implements Source<SoapWatermarkPosition> {
   private async open(): Promise<SoapClient> {
     this.client ??= await SoapClient.open(this.config, this.context);
     return this.client;
+  }
+
+  /** Readiness: one GET of the service on a connection of its own (see probeService); calls no operation. */
+  async probe(signal: AbortSignal): Promise<void> {
+    await probeService(this.config, this.context, signal, this.client?.endpoint);
   }
 
   async discover(): Promise<StreamInfo[]> {

@@ -1,5 +1,8 @@
 // The embedded default sink: one append-only JSON Lines file per topic, fsynced when a batch is written.
-import { join } from 'node:path';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { FerryError } from '../errors.js';
 import { topicFor } from '../event.js';
 import type { CanonicalEvent, Sink } from '../types.js';
 import { JsonlAppender, readJsonl } from './jsonl.js';
@@ -49,6 +52,35 @@ export class FileEventLogSink implements Sink {
         this.appenders.set(topic, appender);
       }
       await appender.append(list);
+    }
+  }
+
+  /**
+   * Readiness: the directory is one this process can create files in, checked without writing anything. A
+   * directory not made yet counts when its nearest existing parent is writable, since the first write creates it.
+   */
+  async probe(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    let dir = resolve(this.config.dir);
+    for (;;) {
+      try {
+        if (!(await stat(dir)).isDirectory()) {
+          throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR' });
+        }
+        await access(dir, constants.W_OK | constants.X_OK);
+        return;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' && dirname(dir) !== dir) {
+          dir = dirname(dir);
+          continue;
+        }
+        throw new FerryError(
+          'EVENT_LOG_WRITE_FAILED',
+          `the file sink cannot write to ${this.config.dir}: ${(error as Error).message}`,
+          { cause: error, retryable: code === 'EIO' || code === 'EAGAIN', details: { path: dir, code } },
+        );
+      }
     }
   }
 

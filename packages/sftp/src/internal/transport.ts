@@ -8,6 +8,9 @@ import SftpClient from 'ssh2-sftp-client';
 import type { SftpConnectionConfig } from '../config.js';
 import { classifySftpError, SftpError, SftpErrorCodes } from '../errors.js';
 
+/** Longest a probe waits for its one stat once logged in. */
+const PROBE_STAT_MS = 5000;
+
 export interface RemoteEntry {
   name: string;
   path: string;
@@ -173,7 +176,7 @@ export class SftpConnection {
             },
           ),
         );
-        void this.client.end().catch(() => undefined);
+        this.drop();
       }, ms);
     });
     try {
@@ -229,6 +232,53 @@ export class SftpConnection {
 
   async delete(path: string): Promise<void> {
     await this.op('delete', path, () => this.client.delete(path));
+  }
+
+  /**
+   * Connect and stat `dir`: proof that the server answers and lets this user in, changing nothing. Bounded
+   * by the connect timeout plus PROBE_STAT_MS, and by `signal` (a stopped probe is an SFTP_TIMEOUT). The
+   * caller ends the connection.
+   */
+  async probe(dir: string, signal: AbortSignal): Promise<void> {
+    let onAbort: (() => void) | undefined;
+    const stopped = new Promise<never>((_, reject) => {
+      onAbort = () => {
+        reject(
+          new SftpError(
+            SftpErrorCodes.SFTP_TIMEOUT,
+            `probe of ${this.target} was stopped before it answered`,
+            {
+              retryable: true,
+              details: { operation: 'probe', path: dir, target: this.target },
+            },
+          ),
+        );
+        this.drop();
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    const check = async () => {
+      if (signal.aborted) return; // already stopped: do not open a connection nobody would close
+      await this.connect();
+      await this.withTimeout('stat', dir, Math.min(this.config.operationTimeoutMs, PROBE_STAT_MS), () =>
+        this.client.stat(dir),
+      );
+    };
+    try {
+      await Promise.race([check(), stopped]);
+    } finally {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Close now, even mid-handshake: ssh2-sftp-client's end() does nothing until the SFTP channel is open,
+   * which would leave a stopped connect's socket open until readyTimeout.
+   */
+  private drop(): void {
+    void this.client.end().catch(() => undefined);
+    (this.client as unknown as { client?: { end(): void } }).client?.end();
   }
 
   async end(): Promise<void> {
