@@ -16,8 +16,9 @@ import type { PipelineStatus } from '@ferry/server';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
+import { waitFor } from '../../../../examples/quickstart/test/cli.js';
 import { services } from '../../../../test/services/endpoints.js';
+import { startServe } from './serve-helpers.js';
 
 const { host, port, user, password, database } = services.postgres;
 
@@ -84,30 +85,14 @@ checkpoints: { type: file, dir: ./checkpoints }
   });
 
   it('counters move as records flow; pause, offsets, resume, dead letters and trigger answer as documented', async () => {
-    const serve = startCli(
-      ['serve', pipelineFile, '--allow-unauthenticated', '--port', '0', '--log-level', 'warn'],
-      { FERRY_TEST_PG_PASSWORD: password },
+    const serve = await startServe(
+      [pipelineFile, '--allow-unauthenticated', '--port', '0', '--log-level', 'warn'],
+      {
+        FERRY_TEST_PG_PASSWORD: password,
+      },
     );
-    let base = '';
-    let stdout = '';
-    let stderr = '';
-    serve.child.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    serve.child.stderr!.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
+    const base = serve.base;
     try {
-      await waitFor(
-        () => {
-          if (serve.child.exitCode !== null) throw new Error(`ferry serve exited: ${stderr}`);
-          const match = /admin API on (http:\/\/\S+)/.exec(stdout);
-          if (match) base = match[1]!;
-          return base !== '';
-        },
-        30_000,
-        'ferry serve to listen',
-      );
       const get = async (path: string) => fetch(`${base}${path}`);
       const metrics = async () => (await get('/metrics')).text();
       const labels = { pipeline: 'serve-test', stream: table };
@@ -201,11 +186,10 @@ checkpoints: { type: file, dir: ./checkpoints }
 
       expect((await get('/pipelines/nope')).status).toBe(404);
     } finally {
-      serve.child.kill('SIGTERM');
+      const result = await serve.stop();
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toContain('UNAUTHENTICATED');
     }
-    const result = await serve.done;
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stderr).toContain('UNAUTHENTICATED');
   });
   it('with --config, answers only bearer tokens from the configured issuer, with the right scope', async () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256');
@@ -236,24 +220,11 @@ auth:
         .setIssuedAt()
         .setExpirationTime('5m')
         .sign(privateKey);
-    const serve = startCli(['serve', pipelineFile, '--config', adminConfig, '--log-level', 'warn'], {
+    const serve = await startServe([pipelineFile, '--config', adminConfig, '--log-level', 'warn'], {
       FERRY_TEST_PG_PASSWORD: password,
     });
-    let stdout = '';
-    serve.child.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
+    const base = serve.base;
     try {
-      let base = '';
-      await waitFor(
-        () => {
-          if (serve.child.exitCode !== null) throw new Error('ferry serve exited');
-          base = /admin API on (http:\/\/\S+)/.exec(stdout)?.[1] ?? '';
-          return base !== '';
-        },
-        30_000,
-        'ferry serve to listen',
-      );
       const call = (path: string, bearer?: string, method = 'GET') =>
         fetch(`${base}${path}`, { method, headers: bearer ? { authorization: `Bearer ${bearer}` } : {} });
       expect((await call('/healthz')).status).toBe(200);
@@ -272,12 +243,11 @@ auth:
       expect(spec.openapi).toBe('3.1.0');
       expect(Object.keys(spec.paths)).toContain('/pipelines/{name}/dead-letters/replay');
     } finally {
-      serve.child.kill('SIGTERM');
+      const result = await serve.stop();
       jwks.close();
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).not.toContain('UNAUTHENTICATED');
     }
-    const result = await serve.done;
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stderr).not.toContain('UNAUTHENTICATED');
   });
   it('/readyz fails while the legacy database is unreachable and recovers when it is back', async () => {
     // A loopback TCP proxy in front of PostgreSQL that the test can cut and restore.
@@ -319,25 +289,12 @@ auth:
           'runtime:\n  retry: { retries: 100, minTimeoutMs: 200, maxTimeoutMs: 1000, maxRetryTimeMs: 600000 }\ncontract:',
         ),
     );
-    const serve = startCli(['serve', file, '--allow-unauthenticated', '--port', '0', '--log-level', 'warn'], {
+    type Ready = { ready: boolean; pipelines: { name: string; ready: boolean; reason?: string }[] };
+    const serve = await startServe([file, '--allow-unauthenticated', '--port', '0', '--log-level', 'warn'], {
       FERRY_TEST_PG_PASSWORD: password,
     });
-    let stdout = '';
-    serve.child.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    type Ready = { ready: boolean; pipelines: { name: string; ready: boolean; reason?: string }[] };
+    const base = serve.base;
     try {
-      let base = '';
-      await waitFor(
-        () => {
-          if (serve.child.exitCode !== null) throw new Error('ferry serve exited');
-          base = /admin API on (http:\/\/\S+)/.exec(stdout)?.[1] ?? '';
-          return base !== '';
-        },
-        30_000,
-        'ferry serve to listen',
-      );
       const readyz = async () => {
         const response = await fetch(`${base}/readyz`);
         return { status: response.status, body: (await response.json()) as Ready };
@@ -364,10 +321,9 @@ auth:
         'ready again once PostgreSQL is back',
       );
     } finally {
-      serve.child.kill('SIGTERM');
+      const result = await serve.stop();
       await cut();
+      expect(result.code, result.stderr).toBe(0);
     }
-    const result = await serve.done;
-    expect(result.code, result.stderr).toBe(0);
   });
 });
