@@ -52,43 +52,39 @@ export function createMetrics(options: MetricsOptions = {}): FerryMetrics {
   const clock = options.clock ?? systemClock;
   const registers = [registry];
   if (options.collectDefault) collectDefaultMetrics({ register: registry });
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new Counter<L>({ name, help, labelNames, registers });
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new Gauge<L>({ name, help, labelNames, registers });
 
-  const recordsRead = new Counter({
-    name: 'ferry_records_read_total',
-    help: 'Change records read from the source.',
-    labelNames: ['pipeline', 'stream'] as const,
-    registers,
-  });
-  const eventsWritten = new Counter({
-    name: 'ferry_events_written_total',
-    help: 'Canonical events durably written to the sink.',
-    labelNames: ['pipeline', 'stream'] as const,
-    registers,
-  });
-  const recordsSkipped = new Counter({
-    name: 'ferry_records_skipped_total',
-    help: 'Records the mapping dropped on purpose.',
-    labelNames: ['pipeline', 'stream'] as const,
-    registers,
-  });
-  const deadLetters = new Counter({
-    name: 'ferry_dead_letters_total',
-    help: 'Records sent to the dead-letter sink, by error code.',
-    labelNames: ['pipeline', 'stream', 'code'] as const,
-    registers,
-  });
-  const retries = new Counter({
-    name: 'ferry_retries_total',
-    help: 'Retried calls, by operation and error code.',
-    labelNames: ['pipeline', 'operation', 'code'] as const,
-    registers,
-  });
-  const errors = new Counter({
-    name: 'ferry_errors_total',
-    help: 'Errors: every retried error and every run failure, by code.',
-    labelNames: ['pipeline', 'code', 'retryable'] as const,
-    registers,
-  });
+  const recordsRead = counter('ferry_records_read_total', 'Change records read from the source.', [
+    'pipeline',
+    'stream',
+  ]);
+  const eventsWritten = counter(
+    'ferry_events_written_total',
+    'Canonical events durably written to the sink.',
+    ['pipeline', 'stream'],
+  );
+  const recordsSkipped = counter('ferry_records_skipped_total', 'Records the mapping dropped on purpose.', [
+    'pipeline',
+    'stream',
+  ]);
+  const deadLetters = counter(
+    'ferry_dead_letters_total',
+    'Records sent to the dead-letter sink, by error code.',
+    ['pipeline', 'stream', 'code'],
+  );
+  const retries = counter('ferry_retries_total', 'Retried calls, by operation and error code.', [
+    'pipeline',
+    'operation',
+    'code',
+  ]);
+  const errors = counter(
+    'ferry_errors_total',
+    'Errors: every retried error and every run failure, by code.',
+    ['pipeline', 'code', 'retryable'],
+  );
   const batchLatency = new Histogram({
     name: 'ferry_batch_latency_seconds',
     help: 'Seconds from the start of a batch read to the end of its commit.',
@@ -96,12 +92,11 @@ export function createMetrics(options: MetricsOptions = {}): FerryMetrics {
     buckets: LATENCY_BUCKETS,
     registers,
   });
-  const sourceLag = new Gauge({
-    name: 'ferry_source_lag_seconds',
-    help: 'Seconds the last batch was behind the legacy system, where the source can tell.',
-    labelNames: ['pipeline'] as const,
-    registers,
-  });
+  const sourceLag = gauge(
+    'ferry_source_lag_seconds',
+    'Seconds the last batch was behind the legacy system, where the source can tell.',
+    ['pipeline'],
+  );
   const lastCommit = new Map<string, number>();
   new Gauge({
     name: 'ferry_checkpoint_age_seconds',
@@ -112,48 +107,36 @@ export function createMetrics(options: MetricsOptions = {}): FerryMetrics {
       for (const [pipeline, at] of lastCommit) this.set({ pipeline }, Math.max(0, (clock.now() - at) / 1000));
     },
   });
-  const lastCheckpoint = new Gauge({
-    name: 'ferry_last_checkpoint_timestamp_seconds',
-    help: 'Unix time of the last saved checkpoint.',
-    labelNames: ['pipeline'] as const,
-    registers,
-  });
-  const inFlight = new Gauge({
-    name: 'ferry_in_flight_batches',
-    help: 'Batches read but not yet committed.',
-    labelNames: ['pipeline'] as const,
-    registers,
-  });
-  const state = new Gauge({
-    name: 'ferry_pipeline_state',
-    help: 'The pipeline state: 1 for the current state, 0 for the others.',
-    labelNames: ['pipeline', 'state'] as const,
-    registers,
-  });
-  const runs = new Counter({
-    name: 'ferry_runs_total',
-    help: 'Runs ended, by outcome (completed, stopped, failed).',
-    labelNames: ['pipeline', 'outcome'] as const,
-    registers,
-  });
-  const expectationMet = new Gauge({
-    name: 'ferry_expectation_met',
-    help: 'Whether the last checked window of an expectation was met (1) or failed (0); absent until checked.',
-    labelNames: ['pipeline', 'expectation'] as const,
-    registers,
-  });
-  const expectationFailures = new Counter({
-    name: 'ferry_expectation_failures_total',
-    help: 'Expectation windows that failed, by reason (missing, short, over).',
-    labelNames: ['pipeline', 'expectation', 'reason'] as const,
-    registers,
-  });
-  const expectationRecords = new Gauge({
-    name: 'ferry_expectation_records',
-    help: 'Records counted in the last checked window of an expectation.',
-    labelNames: ['pipeline', 'expectation'] as const,
-    registers,
-  });
+  const lastCheckpoint = gauge(
+    'ferry_last_checkpoint_timestamp_seconds',
+    'Unix time of the last saved checkpoint.',
+    ['pipeline'],
+  );
+  const inFlight = gauge('ferry_in_flight_batches', 'Batches read but not yet committed.', ['pipeline']);
+  const state = gauge(
+    'ferry_pipeline_state',
+    'The pipeline state: 1 for the current state, 0 for the others.',
+    ['pipeline', 'state'],
+  );
+  const runs = counter('ferry_runs_total', 'Runs ended, by outcome (completed, stopped, failed).', [
+    'pipeline',
+    'outcome',
+  ]);
+  const expectationMet = gauge(
+    'ferry_expectation_met',
+    'Whether the last checked window of an expectation was met (1) or failed (0); absent until checked.',
+    ['pipeline', 'expectation'],
+  );
+  const expectationFailures = counter(
+    'ferry_expectation_failures_total',
+    'Expectation windows that failed, by reason (missing, short, over).',
+    ['pipeline', 'expectation', 'reason'],
+  );
+  const expectationRecords = gauge(
+    'ferry_expectation_records',
+    'Records counted in the last checked window of an expectation.',
+    ['pipeline', 'expectation'],
+  );
 
   const countStreams = (pipeline: string, streams: StreamCounts[]): void => {
     for (const s of streams) {
