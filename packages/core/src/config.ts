@@ -203,10 +203,15 @@ const REFERENCE = /\$\{(env|file):([^}]+)\}/g;
 
 /** Read, resolve and validate a pipeline file against the registry's factories. */
 export async function loadPipelineFile(file: string, registry: Registry): Promise<LoadedPipeline> {
+  const { path, text } = await readConfigFile(file);
+  return parsePipelineConfig(text, path, registry);
+}
+
+/** A config file's text, or CONFIG_FILE_NOT_FOUND naming it. */
+export async function readConfigFile(file: string): Promise<{ path: string; text: string }> {
   const path = resolve(file);
-  let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    return { path, text: await readFile(path, 'utf8') };
   } catch (error) {
     throw new ConfigError(
       path,
@@ -214,7 +219,47 @@ export async function loadPipelineFile(file: string, registry: Registry): Promis
       'CONFIG_FILE_NOT_FOUND',
     );
   }
-  return parsePipelineConfig(text, path, registry);
+}
+
+export interface ConfigDocument {
+  /** The YAML as plain data. */
+  data: unknown;
+  /** A problem at `path`, with the line and column of the deepest node on the path that exists. */
+  issue(path: readonly PropertyKey[], message: string): ConfigIssue;
+}
+
+/** Parse a YAML config (duplicate keys refused); a syntax error is CONFIG_YAML_SYNTAX with its line. */
+export function parseConfigYaml(text: string, file: string): ConfigDocument {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number): { line: number; column: number } => {
+    const pos = lineCounter.linePos(offset);
+    return { line: pos.line, column: pos.col };
+  };
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => ({
+        path: '',
+        message: `YAML syntax: ${e.message.split('\n')[0]}`,
+        ...at(e.pos[0]),
+      })),
+      'CONFIG_YAML_SYNTAX',
+    );
+  }
+  return {
+    data: doc.toJS(),
+    issue(path, message) {
+      // A missing key points at its parent.
+      for (let n = path.length; n >= 0; n -= 1) {
+        const node = (n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true)) as Node | null | undefined;
+        if (node && typeof node === 'object' && 'range' in node && node.range) {
+          return { path: formatPath(path), message, ...at(node.range[0]) };
+        }
+      }
+      return { path: formatPath(path), message };
+    },
+  };
 }
 
 export async function parsePipelineConfig(
@@ -222,48 +267,14 @@ export async function parsePipelineConfig(
   file: string,
   registry: Registry,
 ): Promise<LoadedPipeline> {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      file,
-      doc.errors.map((e) => {
-        const pos = lineCounter.linePos(e.pos[0]);
-        return {
-          path: '',
-          message: `YAML syntax: ${e.message.split('\n')[0]}`,
-          line: pos.line,
-          column: pos.col,
-        };
-      }),
-      'CONFIG_YAML_SYNTAX',
-    );
-  }
-  const locate = (path: (string | number)[]): { line?: number; column?: number } => {
-    for (let n = path.length; n >= 0; n -= 1) {
-      const node = doc.getIn(path.slice(0, n), true) as Node | undefined;
-      if (node && typeof node === 'object' && 'range' in node && node.range) {
-        const pos = lineCounter.linePos(node.range[0]);
-        return { line: pos.line, column: pos.col };
-      }
-      if (n === 0 && doc.contents?.range) {
-        const pos = lineCounter.linePos(doc.contents.range[0]);
-        return { line: pos.line, column: pos.col };
-      }
-    }
-    return {};
-  };
-  const issue = (path: (string | number)[], message: string): ConfigIssue => ({
-    path: formatPath(path),
-    message,
-    ...locate(path),
-  });
+  const document = parseConfigYaml(text, file);
+  const issue = (path: (string | number)[], message: string): ConfigIssue => document.issue(path, message);
 
   const baseDir = dirname(file);
   const redactor = new Redactor();
   const secretPaths: string[] = [];
   const secretIssues: ConfigIssue[] = [];
-  const data = await resolveReferences(doc.toJS(), [], async (value, path) => {
+  const data = await resolveReferences(document.data, [], async (value, path) => {
     let failed = false;
     const parts: Promise<string>[] = [];
     value.replace(REFERENCE, (_match, kind: string, name: string) => {

@@ -8,6 +8,7 @@ export {
 } from './assemble.js';
 export {
   type ComponentConfig,
+  type ConfigDocument,
   type Expectation,
   formatPath,
   type LoadedPipeline,
@@ -15,8 +16,10 @@ export {
   loadPipelineFile,
   type PipelineFile,
   parseComponentOptions,
+  parseConfigYaml,
   parsePipelineConfig,
   pipelineFileSchema,
+  readConfigFile,
   redactedConfig,
 } from './config.js';
 export { cronSchedule, runSchedule, scheduleProblem } from './cron.js';

@@ -1,9 +1,8 @@
 // The admin API's own YAML file (`ferry serve --config admin.yaml`): where it listens, how callers prove who
 // they are, and TLS. Mistakes are ConfigErrors naming the file, the line and the path (`auth.audience`).
-import { access, readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { ConfigError, type ConfigIssue, formatPath } from '@ferry/core';
-import { LineCounter, type Node, parseDocument } from 'yaml';
+import { ConfigError, type ConfigIssue, parseConfigYaml, readConfigFile } from '@ferry/core';
 import { z } from 'zod';
 
 /** Asymmetric JWS algorithms only: a JWKS publishes public keys, so a shared-secret algorithm is forgeable. */
@@ -130,44 +129,11 @@ export type ServerConfig = z.output<typeof serverConfigSchema>;
 
 /** Read and validate the admin config; TLS file paths come back absolute and are checked to be readable. */
 export async function loadServerConfig(file: string): Promise<ServerConfig> {
-  const path = resolve(file);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(
-      path,
-      [{ path: '', message: `cannot read the file (${(error as Error).message})` }],
-      'CONFIG_FILE_NOT_FOUND',
-    );
-  }
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const at = (offset: number): { line: number; column: number } => {
-    const pos = lines.linePos(offset);
-    return { line: pos.line, column: pos.col };
-  };
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      path,
-      doc.errors.map((e) => ({
-        path: '',
-        message: `YAML syntax: ${e.message.split('\n')[0]}`,
-        ...at(e.pos[0]),
-      })),
-      'CONFIG_YAML_SYNTAX',
-    );
-  }
-  // The deepest node that exists on the path gives the line: a missing key points at its parent.
-  const issue = (keys: readonly PropertyKey[], message: string): ConfigIssue => {
-    for (let n = keys.length; n >= 0; n -= 1) {
-      const node = (n === 0 ? doc.contents : doc.getIn(keys.slice(0, n), true)) as Node | null | undefined;
-      if (node?.range) return { path: formatPath(keys), message, ...at(node.range[0]) };
-    }
-    return { path: formatPath(keys), message };
-  };
+  const { path, text } = await readConfigFile(file);
+  const document = parseConfigYaml(text, path);
+  const issue = (keys: readonly PropertyKey[], message: string): ConfigIssue => document.issue(keys, message);
 
-  const data: unknown = doc.toJS() ?? {};
+  const data: unknown = document.data ?? {};
   const references = findReferences(data, []);
   if (references.length > 0) {
     throw new ConfigError(
