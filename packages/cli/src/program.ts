@@ -168,6 +168,13 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
       );
       if (pipeline.secretPaths.length > 0)
         io.out(`  secrets by reference: ${pipeline.secretPaths.join(', ')}`);
+      for (const e of pipeline.raw.expectations) {
+        const range =
+          e.records.max === undefined ? `at least ${e.records.min}` : `${e.records.min}-${e.records.max}`;
+        io.out(
+          `  expectation ${e.name}: ${range} records${e.stream ? ` of ${e.stream}` : ''} by each '${e.deadline.cron}' (${e.deadline.timezone}), checked by ferry serve or a continuous ferry run`,
+        );
+      }
       for (const note of pipeline.notes) io.out(`  note: ${note}`);
     });
 
