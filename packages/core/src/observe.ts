@@ -65,6 +65,8 @@ export interface PipelineObserver {
   batchPrepared?(info: BatchPrepared): void;
   committed?(info: BatchesCommitted): void;
   retrying?(info: RetryObserved): void;
+  /** The source has read everything there is now (see `ReadContext.caughtUp`): its lag is 0. */
+  caughtUp?(info: { pipeline: string; at: Date }): void;
   /** Batches read but not yet committed, after each change. */
   inFlight?(info: { pipeline: string; batches: number }): void;
   runEnded?(info: RunEnded): void;
@@ -95,6 +97,7 @@ export function combineObservers(
     batchPrepared: (info) => call('batchPrepared', info),
     committed: (info) => call('committed', info),
     retrying: (info) => call('retrying', info),
+    caughtUp: (info) => call('caughtUp', info),
     inFlight: (info) => call('inFlight', info),
     runEnded: (info) => call('runEnded', info),
   };

@@ -329,6 +329,9 @@ class PipelineRun<P> {
       once: this.options.once ?? false,
       log: this.log,
       ...(this.options.wake ? { wake: this.options.wake } : {}),
+      ...(this.observer
+        ? { caughtUp: () => this.observer?.caughtUp?.({ pipeline: this.options.name, at: new Date() }) }
+        : {}),
     });
     const iterator = batches[Symbol.asyncIterator]();
     let finished = false;

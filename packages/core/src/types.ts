@@ -94,6 +94,11 @@ export interface ReadContext<P = unknown> {
    * waiting for the next tick and run a pass at once. Sources without a schedule may ignore it.
    */
   wake?: WakeSignal;
+  /**
+   * Tell the runtime the source has read everything the legacy system has right now (a poll found nothing
+   * new, a scheduled pass ended, replication is idle): the source lag is 0 until the next batch says more.
+   */
+  caughtUp?(): void;
 }
 
 /** A wake-up call a scheduled source can wait on beside its timer. */

@@ -429,6 +429,8 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
             const at = lsnToBigInt(item.lsn);
             if (at > walEnd) walEnd = at;
           }
+          if (txn === undefined && records.length === 0 && walEnd <= lsnToBigInt(position.lsn))
+            ctx.caughtUp?.();
           // Idle between transactions: move the position (and so the slot, once acknowledged) to the end of
           // the WAL already decoded, so an idle slot does not hold WAL back.
           const current = lsnToBigInt(position.lsn);

@@ -161,6 +161,7 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
         yield { records: page.records, position };
       }
       if (behind) continue;
+      ctx.caughtUp?.();
       if (ctx.once || stop.aborted) return;
       await sleep(this.config.pollIntervalMs, stop);
     }

@@ -153,6 +153,7 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
         yield { records: page.records, position };
       }
       if (page.full) continue;
+      ctx.caughtUp?.();
       if (ctx.once || stop.aborted) return;
       await sleep(this.config.pollIntervalMs, stop);
     }

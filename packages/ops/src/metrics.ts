@@ -178,6 +178,9 @@ export function createMetrics(options: MetricsOptions = {}): FerryMetrics {
           lastCommit.set(pipeline, at);
           lastCheckpoint.set({ pipeline }, at / 1000);
         },
+        caughtUp() {
+          sourceLag.set({ pipeline }, 0);
+        },
         retrying(info) {
           const code = codeLabel(info.code);
           retries.inc({ pipeline, operation: info.operation, code });

@@ -233,6 +233,7 @@ export class SftpSource implements Source<SftpPosition> {
       }
       if (ctx.signal.aborted) return;
       store.set('lastPassAt', new Date(this.clock.now()).toISOString());
+      ctx.caughtUp?.();
       if (ctx.once) return;
       // The wait starts when the pass has ended, so passes never overlap and missed ticks do not pile up.
       if (

@@ -100,6 +100,7 @@ export class SoapSnapshotSource implements Source<SoapSnapshotPosition> {
       const acked = new Promise<void>((r) => this.committed.set(pass.generation, r));
       yield* this.pass(client, diff, stream, pass, stop);
       if (stop.aborted) return;
+      ctx.caughtUp?.();
       if (ctx.once) return;
       // The next pass is diffed against this one: wait until it is committed and made the baseline.
       const stopped = new Promise<void>((r) => stop.addEventListener('abort', () => r(), { once: true }));

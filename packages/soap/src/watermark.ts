@@ -164,6 +164,7 @@ export class SoapWatermarkSource implements Source<SoapWatermarkPosition> {
         page = next;
         skip = 0;
       }
+      ctx.caughtUp?.();
       if (ctx.once || stop.aborted) return;
       // Passes never overlap: the wait for the next run starts when this pass has ended.
       if ((await waitForNextRun(new Date(), schedule, stop, undefined, ctx.wake)) === undefined) return;

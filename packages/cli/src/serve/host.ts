@@ -430,6 +430,9 @@ export class PipelineHost implements AdminHost {
         // Later batches may still be waiting; the next batchPrepared restarts the clock if so.
         delete hosted.pendingSince;
       },
+      caughtUp: () => {
+        hosted.lagSeconds = 0;
+      },
       retrying: (retry) => {
         hosted.counts.retries += 1;
         hosted.retryingSince ??= performance.now();

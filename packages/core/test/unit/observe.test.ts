@@ -80,6 +80,32 @@ describe('pipeline observers', () => {
     expect(rec.ended).toEqual([{ pipeline: 'obs', summary }]);
   });
 
+  it('passes the caught-up signal of a source to observers, and only when someone observes', async () => {
+    const calls: string[] = [];
+    const contexts: boolean[] = [];
+    const source = {
+      type: 'idle',
+      async *read(ctx: { caughtUp?: () => void }) {
+        contexts.push(ctx.caughtUp !== undefined);
+        yield { records: [record(1)], position: 1 };
+        ctx.caughtUp?.();
+      },
+      close: async () => {},
+    };
+    const common = {
+      name: 'obs',
+      mapping: identityMapping,
+      sink: new MemorySink(),
+      deadLetters: new MemoryDeadLetters(),
+      checkpoints: new MemoryCheckpoints(),
+      retry: fastRetry,
+    };
+    await runPipeline({ ...common, source, observer: { caughtUp: (i) => calls.push(i.pipeline) } });
+    await runPipeline({ ...common, source, checkpoints: new MemoryCheckpoints() });
+    expect(calls).toEqual(['obs']);
+    expect(contexts).toEqual([true, false]);
+  });
+
   it('a throwing observer never breaks the run', async () => {
     const sink = new MemorySink();
     const summary = await runPipeline({

@@ -78,12 +78,14 @@ describe('createMetrics', () => {
     expect(fast?.value).toBe(1);
   });
 
-  it('keeps the last known lag when a batch cannot tell', async () => {
+  it('keeps the last known lag when a batch cannot tell, and drops it to 0 when the source caught up', async () => {
     const metrics = createMetrics();
     const observer = metrics.observer('courts');
     observer.batchPrepared?.(prepared({ lagSeconds: 12 }));
     observer.batchPrepared?.(prepared({ lagSeconds: undefined }));
     expect(await value(metrics, 'ferry_source_lag_seconds', { pipeline: 'courts' })).toBe(12);
+    observer.caughtUp?.({ pipeline: 'courts', at: new Date() });
+    expect(await value(metrics, 'ferry_source_lag_seconds', { pipeline: 'courts' })).toBe(0);
   });
 
   it('computes the checkpoint age at scrape time', async () => {
