@@ -161,6 +161,13 @@ checkpoints: { type: file, dir: ./checkpoints }
       expect(one.status).toBe(200);
       expect(((await one.json()) as { origin: unknown }).origin).toEqual(letters.items[0]!.origin);
 
+      const replayWhileRunning = await fetch(`${base}/pipelines/serve-test/dead-letters/replay`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({}),
+      });
+      expect(replayWhileRunning.status).toBe(409);
+
       const paused = await fetch(`${base}/pipelines/serve-test/pause`, { method: 'POST' });
       expect(paused.status).toBe(200);
       expect(((await paused.json()) as { state: string }).state).toBe('paused');
@@ -171,6 +178,19 @@ checkpoints: { type: file, dir: ./checkpoints }
       expect(JSON.stringify(offsets)).toContain('800');
       const reset = await fetch(`${base}/pipelines/serve-test/offsets`, { method: 'DELETE' });
       expect(reset.status).toBe(204);
+
+      // Replaying re-runs the mapping on each letter: the names are still NULL, so all 8 still fail.
+      const replay = await fetch(`${base}/pipelines/serve-test/dead-letters/replay`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({}),
+      });
+      expect(replay.status).toBe(200);
+      const replayed = (await replay.json()) as { replayed: number; stillFailing: { code: string }[] };
+      expect(replayed.replayed).toBe(0);
+      expect(replayed.stillFailing.map((f) => f.code)).toEqual(Array(8).fill('MAPPING_REQUIRED_FIELD'));
+      const asyncapi = (await (await get('/asyncapi.json')).json()) as { asyncapi: string };
+      expect(asyncapi.asyncapi).toBe('3.0.0');
 
       // Rows inserted while paused are not read until resumed; after the reset everything is read again.
       await insert(801, 850);
