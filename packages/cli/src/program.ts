@@ -98,7 +98,13 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
     )
     .action(async (file: string, opts: { once: boolean; logLevel: string; otlpEndpoint?: string }) => {
       const pipeline = await loadPipelineFile(file, registry);
-      const logger = createLogger({ redactor: pipeline.redactor, level: opts.logLevel });
+      // At a terminal, log lines are printed above the progress bar rather than through it.
+      const progress = progressObserver(process.stderr);
+      const logger = createLogger({
+        redactor: pipeline.redactor,
+        level: opts.logLevel,
+        ...(progress ? { destination: progress.log } : {}),
+      });
       const shutdown = handleShutdownSignals((signal) =>
         logger.info({ signal }, 'stopping: flushing and saving the checkpoint'),
       );
@@ -118,7 +124,6 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
           : undefined;
       const monitoring = new AbortController();
       void monitor?.start(AbortSignal.any([shutdown.signal, monitoring.signal]));
-      const progress = progressObserver(process.stderr);
       const observers = [monitor, progress].filter((o) => o !== undefined);
       try {
         const options = await assemblePipeline(pipeline, registry, {

@@ -15,8 +15,11 @@ interface Current {
   firstDone: number;
 }
 
+/** The bars' observer, and where log lines go so they are printed above the bar instead of through it. */
+export type ProgressObserver = PipelineObserver & { log: { write(line: string): void } };
+
 /** An observer drawing progress bars on `stream`, or undefined when `stream` is not a terminal. */
-export function progressObserver(stream: ProgressStream): PipelineObserver | undefined {
+export function progressObserver(stream: ProgressStream): ProgressObserver | undefined {
   if (stream.isTTY !== true) return undefined;
   let current: Current | undefined;
 
@@ -39,6 +42,8 @@ export function progressObserver(stream: ProgressStream): PipelineObserver | und
         // The runtime's own SIGINT handling flushes and checkpoints; the bar is stopped by runEnded.
         gracefulExit: false,
         hideCursor: false,
+        // Redraw even when the text is unchanged: a log line printed over the bar must not erase it.
+        forceRedraw: true,
         etaBuffer: 20,
       },
       cliProgress.Presets.shades_classic,
@@ -56,6 +61,17 @@ export function progressObserver(stream: ProgressStream): PipelineObserver | und
   };
 
   return {
+    log: {
+      // A log line clears the bar's line, takes it, and the bar is drawn again below it.
+      write(line: string) {
+        if (current === undefined) {
+          stream.write(line);
+          return;
+        }
+        stream.write(`\r\x1b[2K${line}`);
+        current.bar.render();
+      },
+    },
     batchPrepared(info) {
       const progress = info.progress;
       if (progress === undefined) return;

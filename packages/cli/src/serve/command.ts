@@ -53,13 +53,16 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
     )
     .action(async (files: string[], opts: ServeOptions) => {
       const config = await serverConfig(opts);
-      const logger = createLogger({ level: opts.logLevel });
+      const progress = progressObserver(process.stderr);
+      const logger = createLogger({
+        level: opts.logLevel,
+        ...(progress ? { destination: progress.log } : {}),
+      });
       const tracing = await startTracing({
         serviceName: 'ferry',
         ...(opts.otlpEndpoint ? { endpoint: opts.otlpEndpoint } : {}),
       });
       const metrics = createMetrics();
-      const progress = progressObserver(process.stderr);
       const host = await PipelineHost.open(files, {
         registry: ctx.registry,
         logger,

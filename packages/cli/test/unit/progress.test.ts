@@ -88,4 +88,19 @@ describe('progressObserver', () => {
     expect(amount(1536, 'bytes')).toBe('1.5 KiB');
     expect(amount(12345.4, 'records')).toBe('12,345 records');
   });
+
+  it('prints log lines above the bar, which is drawn again below them', () => {
+    const term = fakeTerminal();
+    const observer = progressObserver(term.stream)!;
+    observer.batchPrepared!(batch({ label: '/upload/list.csv', done: 10, total: 100, unit: 'bytes' }));
+    const before = term.chunks.length;
+    observer.log.write('{"level":30,"msg":"file read"}\n');
+    const after = term.chunks.slice(before).join('');
+    expect(after.startsWith('\r\x1b[2K{"level":30,"msg":"file read"}\n')).toBe(true);
+    expect(after.slice(after.indexOf('\n'))).toContain('/upload/list.csv');
+    observer.runEnded!({ pipeline: 'p' });
+    const idle = term.chunks.length;
+    observer.log.write('plain\n');
+    expect(term.chunks.slice(idle).join('')).toBe('plain\n');
+  });
 });
