@@ -16,7 +16,7 @@ import { assemblePipeline, createLogger, loadPipelineFile, runPipeline } from '@
 import { createMetrics } from '@ferry/ops';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, it, vi } from 'vitest';
 import { stringify } from 'yaml';
 import { type CliResult, repoRoot, runCli } from '../../examples/quickstart/test/cli.js';
 import { drop, remoteDir } from '../../packages/sftp/test/helpers.js';
@@ -423,10 +423,13 @@ async function runWithMetrics(file: string): Promise<{ metrics: string; logs: st
   return { metrics: await metrics.text(), logs, error };
 }
 
-describe('redaction canary: a secret in every config field never reaches output, logs, dead letters or metrics', () => {
+describe('redaction canary: a secret in every config field never reaches output, logs, dead letters or metrics', {
+  concurrent: true,
+}, () => {
   const forms = leakForms(CANARY);
 
-  it.each(scenarios)('$name', async (scenario) => {
+  // Scenarios are independent (own directory, pipeline name and state), so they run three at a time.
+  it.concurrent.for(scenarios)('$name', async (scenario, { expect }) => {
     const dir = await mkdtemp(join(tmpdir(), 'ferry-canary-'));
     const name = `canary-${scenarios.indexOf(scenario)}`;
     const file = pipelineFile(dir, name, await scenario.parts(dir));
