@@ -1,74 +1,19 @@
-// Mutual TLS against a real https server on loopback that demands a client certificate (certificates made
-// with openssl for the test): the right certificate gets records, none gets a clear non-retryable error.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '@ferry/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SoapClient, SoapError, soapConnectionSchema } from '../../src/index.js';
+import { makeTestCertificates } from '../helpers.js';
 import { wsdlPath } from '../servers/node-soap-server.js';
 
 let dir = '';
 let server: Server;
 let url = '';
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe', timeout: 30_000 });
-}
-
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ferry-soap-mtls-'));
-  await writeFile(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=ferry-test-ca',
-  );
-  for (const name of ['server', 'client']) {
-    openssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-      '-subj',
-      `/CN=${name}`,
-    );
-    openssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      `${name}.pem`,
-      '-days',
-      '2',
-      '-extfile',
-      'san.ext',
-    );
-  }
+  dir = await makeTestCertificates('ferry-soap-mtls-');
   const read = (f: string) => readFileSync(join(dir, f));
   server = createServer(
     {

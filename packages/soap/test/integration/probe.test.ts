@@ -1,19 +1,13 @@
-// The SOAP source's probe (readiness) against real servers: spyne by its remote WSDL and endpoint, a node-soap
-// server beside a running read, plain and mutual-TLS https servers, a closed port and a server that never
-// answers. Any HTTP answer is reachable; no operation is ever called.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '@ferry/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { services } from '../../../../test/services/endpoints.js';
 import { createSoapSource, type SoapSourceConfigInput } from '../../src/index.js';
-import { readBatches } from '../helpers.js';
+import { makeTestCertificates, readBatches } from '../helpers.js';
 import {
   type CaseServer,
   makeCases,
@@ -115,56 +109,7 @@ describe('soap probe', () => {
   });
 
   it('uses the configured TLS material: mutual TLS passes, a missing client certificate or CA fails', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ferry-soap-probe-tls-'));
-    const openssl = (...args: string[]) =>
-      execFileSync('openssl', args, { cwd: dir, stdio: 'pipe', timeout: 30_000 });
-    await writeFile(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-    openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=probe-ca',
-    );
-    for (const name of ['server', 'client']) {
-      openssl(
-        'req',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        `${name}.key`,
-        '-out',
-        `${name}.csr`,
-        '-subj',
-        `/CN=${name}`,
-      );
-      openssl(
-        'x509',
-        '-req',
-        '-in',
-        `${name}.csr`,
-        '-CA',
-        'ca.pem',
-        '-CAkey',
-        'ca.key',
-        '-CAcreateserial',
-        '-out',
-        `${name}.pem`,
-        '-days',
-        '2',
-        '-extfile',
-        'san.ext',
-      );
-    }
+    const dir = await makeTestCertificates('ferry-soap-probe-tls-');
     const read = (file: string) => readFileSync(join(dir, file));
     const server = createHttpsServer(
       {
