@@ -19,6 +19,7 @@ export {
   sourceConformanceChecks,
 } from './conformance.js';
 export { MemoryCheckpoints, MemoryDeadLetters, MemorySink } from './memory.js';
+export { closedPort, type SilentServer, settled, silentServer } from './network.js';
 export {
   type KafkaEndpoint,
   type SftpEndpoint,

@@ -2,10 +2,10 @@
 // nothing listens on and a server that accepts connections but never answers. Nothing here is skipped.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FerryError, type Source } from '@ferry/core';
+import { closedPort, settled, silentServer } from '@ferry/testkit';
 import { DataSource } from 'typeorm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { services } from '../../../../test/services/endpoints.js';
@@ -17,43 +17,16 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
+/** A hung server's port, closed after the test. */
+async function hungPort(): Promise<number> {
+  const server = await silentServer();
+  cleanups.push(server.close);
+  return server.port;
+}
+
 function track<S extends Source<never>>(source: S): S {
   cleanups.push(() => source.close());
   return source;
-}
-
-/** A loopback port that was free a moment ago and has no listener now. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** A loopback server that accepts connections and never says a word (a hung database). */
-async function silentServer(): Promise<number> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return (server.address() as { port: number }).port;
-}
-
-/** The probe's outcome and how long it took to settle. */
-async function timed(probe: Promise<void>): Promise<{ error: unknown; ms: number }> {
-  const started = Date.now();
-  const error = await probe.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  return { error, ms: Date.now() - started };
 }
 
 const probeOf = (source: Source<never>, signal = new AbortController().signal) => {
@@ -120,14 +93,14 @@ describe.each(['postgres', 'mariadb'] as const)('database source probe: %s', (ty
         tables: [{ name: 'ferry_probe_absent', key: ['id'], incrementingColumn: 'id' }],
       }) as Source<never>,
     );
-    const { error, ms } = await timed(probeOf(source));
+    const { error, ms } = await settled(probeOf(source));
     expect(error).toBeInstanceOf(FerryError);
     expect(error).toMatchObject({ code: 'DB_CONNECTION_FAILED', retryable: true });
     expect(ms).toBeLessThan(10_000);
   });
 
   it('rejects with DB_AUTH_FAILED (not retryable) when the server refuses the password', async () => {
-    const { error } = await timed(probeOf(polling({ connection: { ...connection, password: 'wrong' } })));
+    const { error } = await settled(probeOf(polling({ connection: { ...connection, password: 'wrong' } })));
     expect(error).toMatchObject({ code: 'DB_AUTH_FAILED', retryable: false });
   });
 
@@ -172,7 +145,7 @@ describe('database source probe: bounds', () => {
         connection: {
           type: 'postgres',
           host: '127.0.0.1',
-          port: await silentServer(),
+          port: await hungPort(),
           username: user,
           password,
           database,
@@ -183,7 +156,7 @@ describe('database source probe: bounds', () => {
     );
 
   it('gives up on a server that never answers within about 5 s, whatever connectTimeoutMs says', async () => {
-    const { error, ms } = await timed(probeOf(await hung(60_000)));
+    const { error, ms } = await settled(probeOf(await hung(60_000)));
     expect(error).toMatchObject({ code: 'DB_CONNECTION_FAILED', retryable: true });
     expect(ms).toBeGreaterThanOrEqual(4000);
     expect(ms).toBeLessThan(10_000);
@@ -192,7 +165,7 @@ describe('database source probe: bounds', () => {
   it('settles as soon as the caller aborts', async () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 200);
-    const { error, ms } = await timed(probeOf(await hung(60_000), controller.signal));
+    const { error, ms } = await settled(probeOf(await hung(60_000), controller.signal));
     expect(error).toMatchObject({ code: 'DB_CONNECTION_FAILED', retryable: true });
     expect((error as Error).message).toMatch(/cancelled/);
     expect(ms).toBeLessThan(2000);
@@ -254,7 +227,7 @@ describe('database source probe: sqlite', () => {
   it('rejects with DB_CONNECTION_FAILED when the file is missing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ferry-probe-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const { error, ms } = await timed(probeOf(sqlite(join(dir, 'missing.db'))));
+    const { error, ms } = await settled(probeOf(sqlite(join(dir, 'missing.db'))));
     expect(error).toMatchObject({ code: 'DB_CONNECTION_FAILED', retryable: false });
     expect(ms).toBeLessThan(10_000);
   });

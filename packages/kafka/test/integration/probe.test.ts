@@ -1,7 +1,5 @@
-// The Kafka sink's readiness probe, through both transports, against the real broker, a port nothing
-// listens on and a server that accepts connections but never answers. Nothing here is skipped.
-import { createServer, type Socket } from 'node:net';
 import { silentLogger } from '@ferry/core';
+import { closedPort, settled, silentServer } from '@ferry/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createKafkaSink,
@@ -16,37 +14,11 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** A loopback port that was free a moment ago and has no listener now. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** A loopback server that accepts connections and never says a word (a hung broker). */
-async function silentServer(): Promise<number> {
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return (server.address() as { port: number }).port;
-}
-
-async function timed(probe: Promise<void>): Promise<{ error: unknown; ms: number }> {
-  const started = Date.now();
-  const error = await probe.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  return { error, ms: Date.now() - started };
+/** A hung server's port, closed after the test. */
+async function hungPort(): Promise<number> {
+  const server = await silentServer();
+  cleanups.push(server.close);
+  return server.port;
 }
 
 describe.each(['kafkajs', 'platformatic'] as const)('kafka sink probe: %s', (transport) => {
@@ -70,13 +42,13 @@ describe.each(['kafkajs', 'platformatic'] as const)('kafka sink probe: %s', (tra
       brokers: [`127.0.0.1:${await closedPort()}`],
       topic: unique('ferry-probe'),
     });
-    const { error, ms } = await timed(probe(sink));
+    const { error, ms } = await settled(probe(sink));
     expect(error).toMatchObject({ code: 'KAFKA_BROKER_UNAVAILABLE', retryable: true });
     expect(ms).toBeLessThan(10_000);
   });
 
   it('gives up on a broker that never answers within about 5 s, and at once when aborted', async () => {
-    const silent = [`127.0.0.1:${await silentServer()}`];
+    const silent = [`127.0.0.1:${await hungPort()}`];
     const sink = await sinkFor({
       brokers: silent,
       topic: unique('ferry-probe'),
@@ -85,12 +57,12 @@ describe.each(['kafkajs', 'platformatic'] as const)('kafka sink probe: %s', (tra
     });
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 200);
-    const aborted = await timed(probe(sink, controller.signal));
+    const aborted = await settled(probe(sink, controller.signal));
     expect(aborted.error).toMatchObject({ code: 'KAFKA_TIMEOUT', retryable: true });
     expect((aborted.error as Error).message).toMatch(/cancelled/);
     expect(aborted.ms).toBeLessThan(2000);
 
-    const { error, ms } = await timed(probe(sink));
+    const { error, ms } = await settled(probe(sink));
     // The probe's deadline and the client's capped timeouts end at about the same moment; either says so.
     expect((error as { code: string }).code).toMatch(/^KAFKA_(TIMEOUT|BROKER_UNAVAILABLE)$/);
     expect(error).toMatchObject({ retryable: true });

@@ -3,9 +3,9 @@
 // read alone.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { silentLogger } from '@ferry/core';
+import { closedPort, type SilentServer, silentServer } from '@ferry/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSftpSource, type SftpSourceConfigInput } from '../../src/index.js';
 import { connection, drop, remoteDir, sftp, workDir } from '../helpers.js';
@@ -19,38 +19,16 @@ function source(dir: string, paths: string[], conn: Partial<SftpSourceConfigInpu
   );
 }
 
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((ok) => server.close(() => ok()));
-  return port;
-}
-
-const servers: { server: Server; sockets: Socket[] }[] = [];
+const servers: SilentServer[] = [];
 afterEach(async () => {
-  for (const { server, sockets } of servers.splice(0)) {
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((ok) => server.close(() => ok()));
-  }
+  for (const server of servers.splice(0)) await server.close();
 });
 
-/** Accepts TCP and never speaks SSH: a connect hangs until its timeout. Records closed sockets. */
-async function silentServer(): Promise<{ port: number; sockets: Socket[]; closed: () => number }> {
-  const sockets: Socket[] = [];
-  let closed = 0;
-  const server = createServer((socket) => {
-    sockets.push(socket);
-    socket.resume(); // read and drop the client's greeting, so its close is seen
-    socket.on('close', () => {
-      closed += 1;
-    });
-  });
-  servers.push({ server, sockets });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as { port: number };
-  return { port, sockets, closed: () => closed };
+/** Accepts TCP and never speaks SSH: a connect hangs until its timeout. */
+async function hungServer(): Promise<SilentServer> {
+  const server = await silentServer();
+  servers.push(server);
+  return server;
 }
 
 describe('sftp probe', () => {
@@ -110,7 +88,7 @@ describe('sftp probe', () => {
 
   it('is bounded by the connect timeout against a server that never answers', async () => {
     const dir = await workDir();
-    const silent = await silentServer();
+    const silent = await hungServer();
     const probe = source(dir, ['/upload/*.csv'], { port: silent.port, connectTimeoutMs: 1000 });
     const started = Date.now();
     await expect(probe.probe!(new AbortController().signal)).rejects.toMatchObject({
@@ -123,7 +101,7 @@ describe('sftp probe', () => {
 
   it('stops at its signal and closes the half-open connection', async () => {
     const dir = await workDir();
-    const silent = await silentServer();
+    const silent = await hungServer();
     const probe = source(dir, ['/upload/*.csv'], { port: silent.port, connectTimeoutMs: 30_000 });
     const started = Date.now();
     await expect(probe.probe!(AbortSignal.timeout(300))).rejects.toMatchObject({
