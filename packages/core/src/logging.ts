@@ -15,6 +15,11 @@ export class Redactor {
     if (secret.length >= 4) this.secrets.add(secret);
   }
 
+  /** Also scrub every secret `other` knows (one process logging for several pipelines). */
+  addAll(other: Redactor): void {
+    for (const secret of other.secrets) this.secrets.add(secret);
+  }
+
   get size(): number {
     return this.secrets.size;
   }

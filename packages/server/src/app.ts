@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import swagger, { type FastifyDynamicSwaggerOptions } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { FerryError, type Logger } from '@ferry/core';
+import { FerryError, type Logger, type Redactor } from '@ferry/core';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
 import { type Access, installAuth, trackRouteAccess } from './auth.js';
 import type { ServerConfig } from './config.js';
@@ -19,6 +19,8 @@ export interface AdminServerOptions {
   logger: Logger;
   /** More routes (from the CLI, say). Each must declare `config.access` like the built-in ones. */
   plugins?: FastifyPluginAsync[];
+  /** Scrubs secrets from error messages before they are answered (the hosted pipelines' redactor). */
+  redactor?: Redactor;
 }
 
 const TAGS = [
@@ -126,7 +128,11 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
   for (const plugin of options.plugins ?? []) await app.register(plugin);
 
   app.setErrorHandler((error, request, reply) => {
-    const { status, body } = errorResponse(error);
+    const answer = errorResponse(error);
+    const { status } = answer;
+    const body = options.redactor
+      ? { ...answer.body, message: options.redactor.scrub(answer.body.message) }
+      : answer.body;
     const context = { route: `${request.method} ${request.routeOptions.url}`, status, code: body.code };
     if (status >= 500) logger.error({ ...context, err: error }, 'admin API request failed');
     else logger.warn(context, `admin API: ${body.message}`);

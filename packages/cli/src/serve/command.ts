@@ -2,7 +2,7 @@
 // config file (OAuth2 bearer JWTs, optional mTLS); unauthenticated access needs an explicit flag and is
 // only allowed on a loopback address.
 import { isIP } from 'node:net';
-import { ConfigError, createLogger, type FerryError, handleShutdownSignals } from '@ferry/core';
+import { ConfigError, createLogger, type FerryError, handleShutdownSignals, Redactor } from '@ferry/core';
 import { createMetrics, startTracing } from '@ferry/ops';
 import { buildAdminServer, loadServerConfig, type ServerConfig, serverConfigSchema } from '@ferry/server';
 import { type Command, Option } from 'commander';
@@ -54,8 +54,11 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
     .action(async (files: string[], opts: ServeOptions) => {
       const config = await serverConfig(opts);
       const progress = progressObserver(process.stderr);
+      // One logger for every hosted pipeline: the host adds each pipeline's secrets to its redactor.
+      const redactor = new Redactor();
       const logger = createLogger({
         level: opts.logLevel,
+        redactor,
         ...(progress ? { destination: progress.log } : {}),
       });
       const tracing = await startTracing({
@@ -67,10 +70,11 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
         registry: ctx.registry,
         logger,
         metrics,
+        redactor,
         ...(opts.stallAfter !== undefined ? { stallAfterSeconds: opts.stallAfter } : {}),
         ...(progress ? { observer: progress } : {}),
       });
-      const app = await buildAdminServer({ host, config, logger });
+      const app = await buildAdminServer({ host, config, logger, redactor });
       const shutdown = handleShutdownSignals((signal) =>
         logger.info({ signal }, 'stopping: flushing every pipeline and saving checkpoints'),
       );

@@ -16,6 +16,7 @@ import {
   type Logger,
   loadPipelineFile,
   type PipelineObserver,
+  type Redactor,
   type Registry,
   runPipeline,
   type Sink,
@@ -43,6 +44,8 @@ export interface HostOptions {
   stallAfterSeconds?: number;
   /** Extra observers for every pipeline (a progress bar). */
   observer?: PipelineObserver;
+  /** The redactor of `logger`: every hosted pipeline's secrets are added to it as the files are loaded. */
+  redactor?: Redactor;
 }
 
 interface Hosted {
@@ -92,6 +95,7 @@ export class PipelineHost implements AdminHost {
     const host = new PipelineHost(options);
     for (const file of files) {
       const loaded = await loadPipelineFile(file, options.registry);
+      options.redactor?.addAll(loaded.redactor);
       if (host.pipelines.has(loaded.name)) {
         throw new FerryError('USAGE', `two pipeline files are named '${loaded.name}' (${file})`);
       }
