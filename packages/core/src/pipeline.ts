@@ -304,6 +304,12 @@ class PipelineRun<P> {
       } catch (error) {
         if (error instanceof ProgressedBeforeFailure) {
           this.stats.retries += 1;
+          this.observer?.retrying?.({
+            pipeline: this.options.name,
+            operation: 'source.read',
+            code: isFerryError(error.original) ? error.original.code : undefined,
+            attempt: 1,
+          });
           this.log.warn(
             { err: error.original },
             'source failed after progress; resuming from the last checkpoint',
