@@ -38,6 +38,12 @@ describe('trigger a scheduled pipeline now', () => {
       expect(trigger.status).toBe(202);
       expect(await trigger.json()).toMatchObject({ started: true });
       await waitFor(async () => (await eventCount(join(dir, 'events'))) === 3, 20_000, 'the triggered pass');
+      // The status counts a batch once its checkpoint is saved, a moment after its events are in the log.
+      await waitFor(
+        async () => (await status()).counts.eventsWritten === 3,
+        10_000,
+        'the commit to be counted',
+      );
       expect((await status()).counts).toMatchObject({ recordsRead: 3, eventsWritten: 3 });
     } finally {
       const result = await serve.stop();
