@@ -81,6 +81,7 @@ export {
   type BatchesCommitted,
   type BatchPrepared,
   combineObservers,
+  type NoticeSummary,
   type PipelineObserver,
   type RetryObserved,
   type RunEnded,

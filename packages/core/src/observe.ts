@@ -4,6 +4,12 @@ import type { Logger } from './logging.js';
 import type { RunSummary } from './pipeline.js';
 import type { BatchProgress } from './types.js';
 
+export interface NoticeSummary {
+  type: string;
+  stream: string;
+  data: Record<string, unknown>;
+}
+
 /** Counts for one stream of one batch (or of a committed group of batches). */
 export interface StreamCounts {
   stream: string;
@@ -22,7 +28,7 @@ export interface BatchPrepared {
   /** Per stream: what this batch read, mapped and rejected. Nothing of it is durable yet. */
   streams: StreamCounts[];
   /** Notices (file started/completed) in the batch. */
-  notices: { type: string; stream: string; data: Record<string, unknown> }[];
+  notices: NoticeSummary[];
   /**
    * How far behind the legacy system the batch is, in seconds, when the source can tell (replication
    * lag, file age, watermark age); 0 for an empty batch (caught up); undefined when unknown.
@@ -37,6 +43,8 @@ export interface BatchesCommitted {
   batches: number;
   /** Per stream, summed over the group. */
   streams: StreamCounts[];
+  /** The notices (file started/completed) of the group's batches, now durable with them. */
+  notices: NoticeSummary[];
   /** Per batch: seconds from the start of its read to the end of its commit. */
   latencySeconds: number[];
   /** The position saved by the checkpoint. */

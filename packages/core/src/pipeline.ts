@@ -16,7 +16,7 @@ import { buildEvent } from './event.js';
 import { type Logger, silentLogger } from './logging.js';
 import type { MappedEvent, Mapping } from './mapping.js';
 import { noticeEvent } from './notice.js';
-import { combineObservers, type PipelineObserver, type StreamCounts } from './observe.js';
+import { combineObservers, type NoticeSummary, type PipelineObserver, type StreamCounts } from './observe.js';
 import { createRetrier, type RetryPolicy } from './retry.js';
 import type {
   Batch,
@@ -111,6 +111,8 @@ interface PreparedBatch<P> {
   /** The batch's trace span (a no-op span when no tracer is registered). */
   span: Span;
   streams: StreamCounts[] | undefined;
+  /** Kept only when someone observes the run. */
+  notices: NoticeSummary[];
 }
 
 /** Per-stream counts of one batch, built only when someone observes the run. */
@@ -472,11 +474,14 @@ class PipelineRun<P> {
       this.observe(true);
     }
     const streams = tally?.list();
+    const notices = this.observer
+      ? (batch.notices ?? []).map((n) => ({ type: n.type, stream: n.stream, data: n.data }))
+      : [];
     if (this.observer?.batchPrepared) {
       this.observer.batchPrepared({
         pipeline: name,
         streams: streams ?? [],
-        notices: (batch.notices ?? []).map((n) => ({ type: n.type, stream: n.stream, data: n.data })),
+        notices,
         lagSeconds: lagOf(batch, now),
         ...(batch.progress ? { progress: batch.progress } : {}),
       });
@@ -490,6 +495,7 @@ class PipelineRun<P> {
       readStartedAt,
       span,
       streams,
+      notices,
     };
   }
 
@@ -650,6 +656,7 @@ class PipelineRun<P> {
       pipeline: name,
       batches: group.length,
       streams: StreamTally.sum(group.map((b) => b.streams)),
+      notices: group.flatMap((b) => b.notices),
       latencySeconds: group.map((b) => (done - b.readStartedAt) / 1000),
       position,
       at: new Date(),

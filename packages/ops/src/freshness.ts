@@ -4,7 +4,6 @@
 // Counts are kept in memory from the moment the monitor is created; a restart starts a fresh window.
 import {
   type BatchesCommitted,
-  type BatchPrepared,
   type Clock,
   ConfigError,
   cronSchedule,
@@ -95,15 +94,12 @@ export class ExpectationMonitor implements PipelineObserver {
     });
   }
 
+  /** Rows and deliveries count when they are durable, together, in the window of their commit. */
   committed(info: BatchesCommitted): void {
     const at = info.at.getTime();
     for (const s of info.streams) {
       if (s.records > 0) this.add(s.stream, at, { records: s.records, deliveries: 0 });
     }
-  }
-
-  batchPrepared(info: BatchPrepared): void {
-    const at = this.clock.now();
     for (const notice of info.notices) {
       if (notice.type === DELIVERY_NOTICE) this.add(notice.stream, at, { records: 0, deliveries: 1 });
     }

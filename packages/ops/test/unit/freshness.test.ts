@@ -1,7 +1,7 @@
 // Expectations judged at their deadlines, driven by a fake clock: a late file is reported at the deadline
 // (not when it finally turns up), short and oversized deliveries fail, and deadlines follow local time
 // across a DST change.
-import { createLogger, type Expectation } from '@ferry/core';
+import { type BatchesCommitted, createLogger, type Expectation } from '@ferry/core';
 import { FakeClock } from '@ferry/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMetrics, ExpectationMonitor, type FerryMetrics } from '../../src/index.js';
@@ -45,22 +45,25 @@ function setup(expectations: Expectation[], start = '2026-11-23T00:00:00Z'): Set
   return { clock, monitor, metrics, lines };
 }
 
-/** A file arrives: its completion notice, then its rows committed (stamped with the clock's time). */
+/** A file arrives: its rows and its completion notice committed together (stamped with the clock's time). */
 function deliver(s: Setup, rows: number, stream = 'court-lists/*.csv'): void {
-  s.monitor.batchPrepared({
-    pipeline: 'courts',
-    streams: [],
-    notices: [{ type: 'ferry.file.completed', stream, data: { rows } }],
-    lagSeconds: undefined,
-  });
-  commit(s, rows, stream);
+  commit(s, rows, stream, new Date(s.clock.now()), [
+    { type: 'ferry.file.completed', stream, data: { rows } },
+  ]);
 }
 
-function commit(s: Setup, records: number, stream = 'court-lists/*.csv', at = new Date(s.clock.now())): void {
+function commit(
+  s: Setup,
+  records: number,
+  stream = 'court-lists/*.csv',
+  at = new Date(s.clock.now()),
+  notices: BatchesCommitted['notices'] = [],
+): void {
   s.monitor.committed({
     pipeline: 'courts',
     batches: 1,
     streams: [{ stream, records, events: records, skipped: 0, deadLetters: {} }],
+    notices,
     latencySeconds: [0.1],
     position: {},
     at,
@@ -162,13 +165,9 @@ describe('ExpectationMonitor', () => {
   it('logs a met window at info and sums every commit in it', async () => {
     const s = setup([courtList]);
     await advanceTo(s, '2026-11-23T01:00:00Z');
-    s.monitor.batchPrepared({
-      pipeline: 'courts',
-      streams: [],
-      notices: [{ type: 'ferry.file.completed', stream: 'court-lists/*.csv', data: {} }],
-      lagSeconds: 3,
-    });
-    commit(s, 9_000);
+    commit(s, 9_000, 'court-lists/*.csv', new Date(s.clock.now()), [
+      { type: 'ferry.file.completed', stream: 'court-lists/*.csv', data: {} },
+    ]);
     await advanceTo(s, '2026-11-23T01:05:00Z');
     commit(s, 9_000);
     await advanceTo(s, '2026-11-23T02:30:00Z');

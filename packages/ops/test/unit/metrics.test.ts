@@ -39,6 +39,7 @@ const committed = (at: Date, over: Partial<BatchesCommitted> = {}): BatchesCommi
     { stream: 'main.CASES', records: 10, events: 7, skipped: 1, deadLetters: {} },
     { stream: 'main.HEARINGS', records: 5, events: 5, skipped: 0, deadLetters: {} },
   ],
+  notices: [],
   latencySeconds: [0.003, 0.7],
   position: { lsn: '0/16B3748' },
   at,
