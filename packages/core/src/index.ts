@@ -75,6 +75,7 @@ export {
   type Mapping,
   type MappingContext,
   type MappingFunction,
+  mappedEvents,
 } from './mapping.js';
 export { noticeEvent } from './notice.js';
 export {

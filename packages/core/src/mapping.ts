@@ -2,7 +2,8 @@
 // or a declarative field map (renames, constants, coercions such as legacy DDMMYYYY dates, code lookups).
 import { z } from 'zod';
 import { MappingError } from './errors.js';
-import type { ChangeRecord } from './types.js';
+import { buildEvent } from './event.js';
+import type { CanonicalEvent, ChangeRecord } from './types.js';
 
 export interface MappedEvent {
   /** The canonical entity id: the event's `subject` and the Kafka message key. */
@@ -26,6 +27,32 @@ export interface Mapping {
   /** URI of the canonical schema with its version. */
   dataschema?: string | undefined;
   map: MappingFunction;
+}
+
+/**
+ * The CloudEvents of what a mapping returned for a record: one per mapped object, told apart by index
+ * (the runtime and `ferry dlq replay` build them the same way, so a replay keeps the event ids).
+ */
+export function mappedEvents(
+  pipeline: string,
+  record: ChangeRecord,
+  mapping: Pick<Mapping, 'canonicalType' | 'dataschema'>,
+  result: MappedEvent | MappedEvent[],
+  now?: Date,
+): CanonicalEvent[] {
+  const items = Array.isArray(result) ? result : [result];
+  return items.map((item, index) =>
+    buildEvent({
+      pipeline,
+      record,
+      canonicalType: mapping.canonicalType,
+      dataschema: mapping.dataschema,
+      subject: item.subject,
+      data: item.data,
+      index,
+      ...(now ? { now } : {}),
+    }),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -12,9 +12,8 @@ import {
   isRetryable,
   MappingError,
 } from './errors.js';
-import { buildEvent } from './event.js';
 import { type Logger, silentLogger } from './logging.js';
-import type { MappedEvent, Mapping } from './mapping.js';
+import { type MappedEvent, type Mapping, mappedEvents } from './mapping.js';
 import { noticeEvent } from './notice.js';
 import { combineObservers, type NoticeSummary, type PipelineObserver, type StreamCounts } from './observe.js';
 import { createRetrier, type RetryPolicy } from './retry.js';
@@ -396,12 +395,11 @@ class PipelineRun<P> {
       this.stats.recordsRead += 1;
       const counts = tally?.of(record.stream);
       if (counts) counts.records += 1;
-      let mapped: MappedEvent[] | null;
+      let mapped: MappedEvent | MappedEvent[] | null;
       try {
         // Await only what is a promise: a synchronous field map then costs no microtask per record.
         const returned = mapping.map(record, mappingContext);
-        const result = returned instanceof Promise ? await returned : returned;
-        mapped = result === null ? null : Array.isArray(result) ? result : [result];
+        mapped = returned instanceof Promise ? await returned : returned;
       } catch (error) {
         const letter = this.deadLetter(record, 'mapping', error);
         letters.push(letter);
@@ -415,21 +413,8 @@ class PipelineRun<P> {
         this.observe(false);
         continue;
       }
-      const built: CanonicalEvent[] = [];
-      for (const [index, item] of mapped.entries()) {
-        const event = buildEvent({
-          pipeline: name,
-          record,
-          canonicalType: mapping.canonicalType,
-          dataschema: mapping.dataschema,
-          subject: item.subject,
-          data: item.data,
-          index,
-          now,
-        });
-        if (traceparent) event.traceparent = traceparent;
-        built.push(event);
-      }
+      const built = mappedEvents(name, record, mapping, mapped, now);
+      if (traceparent) for (const event of built) event.traceparent = traceparent;
       mappedRecords.push({ record, built });
     }
     mapSpan?.setAttribute('ferry.records', batch.records.length);

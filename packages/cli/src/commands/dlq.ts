@@ -3,7 +3,6 @@
 // events of those that now pass to the pipeline's sink, then marks them replayed in the dead-letter store
 // (markReplayed), so the next list/replay skips them; the others stay as they are.
 import {
-  buildEvent,
   type CanonicalEvent,
   type ChangeRecord,
   createDeadLetterSink,
@@ -16,6 +15,7 @@ import {
   isFerryError,
   loadMapping,
   type Mapping,
+  mappedEvents,
   type Registry,
   type Sink,
   stableStringify,
@@ -172,18 +172,7 @@ async function replayOne(
   const record = reviveRecord(letter.record);
   try {
     const result = await mapping.map(record, { pipeline });
-    const items = result === null ? [] : Array.isArray(result) ? result : [result];
-    const events = items.map((item, index) =>
-      buildEvent({
-        pipeline,
-        record,
-        canonicalType: mapping.canonicalType,
-        dataschema: mapping.dataschema,
-        subject: item.subject,
-        data: item.data,
-        index,
-      }),
-    );
+    const events = result === null ? [] : mappedEvents(pipeline, record, mapping, result);
     const violation = events.map((e) => validate?.(e)).find((v) => v !== undefined);
     if (violation) return { letter, error: { code: violation.code, message: violation.message } };
     return { letter, events };
