@@ -5,7 +5,8 @@ import type { Logger } from './logging.js';
 import type { PipelineObserver } from './observe.js';
 import type { EventValidator, PipelineOptions } from './pipeline.js';
 import type { FactoryContext, Registry } from './registry.js';
-import type { CheckpointStore, DeadLetterSink, Sink, Source, WakeSignal } from './types.js';
+import type { Clock } from './schedule.js';
+import type { CheckpointStore, DeadLetterSink, WakeSignal } from './types.js';
 
 export interface AssembleOptions {
   logger: Logger;
@@ -13,6 +14,7 @@ export interface AssembleOptions {
   once?: boolean;
   observer?: PipelineObserver;
   wake?: WakeSignal;
+  clock?: Clock;
 }
 
 export async function assemblePipeline(
@@ -24,10 +26,9 @@ export async function assemblePipeline(
   const mapping = await loadMapping(pipeline);
   const validate = await createValidator(pipeline, registry);
   const checkpoints = await createCheckpointStore(pipeline, registry, ctx);
-  const source = (await registry.sources
-    .get(pipeline.source.type)!
-    .create(pipeline.source.options, ctx)) as Source;
-  const sink = (await registry.sinks.get(pipeline.sink.type)!.create(pipeline.sink.options, ctx)) as Sink;
+  const sourceFactory = registry.sources.get(pipeline.source.type)!;
+  const source = await sourceFactory.create(pipeline.source.options, ctx);
+  const sink = await registry.sinks.get(pipeline.sink.type)!.create(pipeline.sink.options, ctx);
   const deadLetters = await createDeadLetterSink(pipeline, registry, ctx);
   return {
     name: pipeline.name,
@@ -37,7 +38,11 @@ export async function assemblePipeline(
     deadLetters,
     checkpoints,
     retry: pipeline.runtime.retry,
+    breaker: pipeline.runtime.breaker,
     maxInFlightBatches: pipeline.runtime.maxInFlightBatches,
+    ...(pipeline.raw.schedule ? { schedule: pipeline.raw.schedule } : {}),
+    ...(sourceFactory.positionSchema ? { positionSchema: sourceFactory.positionSchema } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
     deadLetterThreshold: pipeline.deadLetters.threshold,
     ...(validate ? { validate } : {}),
     logger: options.logger,
@@ -84,7 +89,6 @@ export function factoryContextFor(pipeline: LoadedPipeline, logger: Logger): Fac
       deadLetters: pipeline.deadLetters,
       checkpoints: pipeline.checkpoints,
     },
-    ...(pipeline.raw.schedule ? { schedule: pipeline.raw.schedule } : {}),
   };
 }
 

@@ -6,6 +6,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { type BreakerPolicy, defaultBreakerPolicy } from './breaker.js';
 import { scheduleProblem } from './cron.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { Redactor } from './logging.js';
@@ -45,6 +46,35 @@ const retrySchema = z
       .boolean()
       .default(defaultRetryPolicy.jitter)
       .describe('Randomise delays (x1 to x2) so workers do not retry in step.'),
+  })
+  .strict();
+
+const breakerSchema = z
+  .object({
+    failureThreshold: z
+      .number()
+      .int()
+      .min(1)
+      .default(defaultBreakerPolicy.failureThreshold)
+      .describe('Consecutive source failures that open the circuit.'),
+    failureRatio: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(defaultBreakerPolicy.failureRatio)
+      .describe('Open also when more than this share of the last `window` outcomes failed.'),
+    window: z
+      .number()
+      .int()
+      .min(1)
+      .default(defaultBreakerPolicy.window)
+      .describe('Recent outcomes (batches received, failures) the share is judged over.'),
+    cooldownMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(defaultBreakerPolicy.cooldownMs)
+      .describe('How long an open circuit leaves the source alone before one trial read.'),
   })
   .strict();
 
@@ -156,15 +186,22 @@ export const pipelineFileSchema = z
           .default(4)
           .describe('Batches read but not yet committed before the reader waits (backpressure).'),
         retry: retrySchema.default(retrySchema.parse({})).describe('Retry policy for retryable errors.'),
+        breaker: breakerSchema
+          .default(breakerSchema.parse({}))
+          .describe(
+            'The source’s circuit breaker: after a run of failures, or when failures dominate, the legacy system is left alone for a cool-down, then one trial read goes through.',
+          ),
       })
       .strict()
       .describe('How the runtime drives the pipeline.')
-      .default({ maxInFlightBatches: 4, retry: retrySchema.parse({}) }),
+      .default({ maxInFlightBatches: 4, retry: retrySchema.parse({}), breaker: breakerSchema.parse({}) }),
     schedule: z
       .object({ cron: z.string().min(1), timezone: z.string().min(1).default('UTC') })
       .strict()
       .optional()
-      .describe('When batch sources run (cron expression and IANA time zone); used by scheduled connectors.'),
+      .describe(
+        'When a pass source (polling, files, SOAP) runs: cron expression and IANA time zone. Without it, a pass source runs every pollIntervalMs.',
+      ),
     expectations: z
       .array(expectationSchema)
       .default([])
@@ -190,7 +227,7 @@ export interface LoadedPipeline {
   sink: ComponentConfig;
   deadLetters: ComponentConfig & { threshold: DeadLetterThreshold | false };
   checkpoints: ComponentConfig;
-  runtime: { maxInFlightBatches: number; retry: RetryPolicy };
+  runtime: { maxInFlightBatches: number; retry: RetryPolicy; breaker: BreakerPolicy };
   contract: { type: string; version: string; schema: string; repository?: string };
   redactor: Redactor;
   /** Paths whose values came from `${env:…}`/`${file:…}` references. */
@@ -322,6 +359,10 @@ export async function parsePipelineConfig(
 
   const issues: ConfigIssue[] = [];
   const notes: string[] = [];
+  if (raw.schedule !== undefined) {
+    const problem = scheduleProblem(raw.schedule.cron, raw.schedule.timezone);
+    if (problem) issues.push(issue(['schedule'], problem));
+  }
   for (const [index, expectation] of raw.expectations.entries()) {
     const problem = scheduleProblem(expectation.deadline.cron, expectation.deadline.timezone);
     if (problem) issues.push(issue(['expectations', index, 'deadline'], problem));
@@ -330,13 +371,13 @@ export async function parsePipelineConfig(
       issues.push(issue(['expectations', index, 'records', 'max'], `expected at least records.min (${min})`));
     }
   }
-  const component = <T>(
+  const component = (
     section: 'source' | 'sink' | 'deadLetters' | 'checkpoints',
     registryKey: 'sources' | 'sinks' | 'deadLetters' | 'checkpoints',
     value: Record<string, unknown> & { type: string },
     omit: string[] = [],
   ): ComponentConfig => {
-    const factory = registry[registryKey].get(value.type) as Factory<unknown, T> | undefined;
+    const factory: Factory<z.ZodType, unknown> | undefined = registry[registryKey].get(value.type);
     if (!factory) {
       const known = [...registry[registryKey].keys()].sort().join(', ') || '(none registered)';
       issues.push(

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { StateDatabase, StateStatement } from './embedded/sqlite-state.js';
 import { stableStringify } from './event.js';
+import type { BaselineHandoff } from './types.js';
 
 export type DiffOp = 'create' | 'update' | 'read' | 'unchanged';
 
@@ -24,24 +25,37 @@ export function contentHash(row: unknown): string {
 
 /**
  * One snapshot scope (a stream). A snapshot is a *generation* (e.g. the extract file's sha256): rows are
- * observed into it, deletions are what the committed generation has and it lacks, and `commit` makes it
- * the baseline. Observing a row twice is harmless, so a resumed snapshot can observe again from the start.
+ * observed into it, deletions are what the committed generation has and it lacks, and the runtime makes it
+ * the baseline once the batch that ends it is committed (`handoff`, given to the runtime as
+ * `Batch.baseline`). Observing a row twice is harmless, so a resumed snapshot can observe again from the
+ * start.
+ *
+ * Crash safety: the runtime stages a handoff with the checkpoint it waits for, saves the checkpoint, then
+ * promotes. Opening a diff with the checkpoint the read starts from settles what a crash left staged: a
+ * handoff staged for exactly that checkpoint was committed (promote it), any other was not (drop it).
  */
 export class SnapshotDiff {
   private readonly lookup: StateStatement;
   private readonly upsert: StateStatement;
   private readonly currentGen: StateStatement;
 
+  /**
+   * @param committed the position the current read started from (`ReadContext.from`): handoffs a crash
+   *   left staged in this database are settled against it.
+   */
   constructor(
     private readonly db: StateDatabase,
     private readonly scope: string,
+    committed: unknown,
   ) {
     db.exec(`
       CREATE TABLE IF NOT EXISTS diff_rows (
         scope TEXT NOT NULL, generation TEXT NOT NULL, key TEXT NOT NULL, hash TEXT NOT NULL, row TEXT NOT NULL,
         PRIMARY KEY (scope, generation, key)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS diff_baseline (scope TEXT PRIMARY KEY, generation TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS diff_staged (scope TEXT PRIMARY KEY, generation TEXT NOT NULL, position TEXT NOT NULL);
     `);
+    settleStaged(db, committed);
     this.lookup = db.prepare(
       'SELECT hash, row FROM diff_rows WHERE scope = ? AND generation = ? AND key = ?',
     );
@@ -97,16 +111,52 @@ export class SnapshotDiff {
     return rows.map((r) => ({ key: r.key, before: JSON.parse(r.row) as Record<string, unknown> }));
   }
 
-  /** Make the generation the baseline and drop the old one. Committing the baseline again does nothing. */
-  commit(generation: string): void {
-    const base = this.baseline();
+  /**
+   * Hand the generation to the runtime as the next baseline (`Batch.baseline` on the batch that ends it):
+   * it becomes the baseline only once that batch is committed.
+   */
+  handoff(generation: string): BaselineHandoff {
+    return {
+      stage: (position) => {
+        this.db
+          .prepare('INSERT OR REPLACE INTO diff_staged (scope, generation, position) VALUES (?, ?, ?)')
+          .run(this.scope, generation, position);
+      },
+      promote: () => promote(this.db, this.scope, generation),
+    };
+  }
+}
+
+/** Make the generation the scope's baseline, drop the old one and its staging. Idempotent. */
+function promote(db: StateDatabase, scope: string, generation: string): void {
+  db.transaction(() => {
+    const base = (
+      db.prepare('SELECT generation FROM diff_baseline WHERE scope = ?').get(scope) as
+        | { generation: string }
+        | undefined
+    )?.generation;
+    db.prepare('DELETE FROM diff_staged WHERE scope = ?').run(scope);
     if (base === generation) return;
-    this.db.transaction(() => {
-      this.db
-        .prepare('INSERT OR REPLACE INTO diff_baseline (scope, generation) VALUES (?, ?)')
-        .run(this.scope, generation);
-      if (base !== undefined)
-        this.db.prepare('DELETE FROM diff_rows WHERE scope = ? AND generation = ?').run(this.scope, base);
-    })();
+    db.prepare('INSERT OR REPLACE INTO diff_baseline (scope, generation) VALUES (?, ?)').run(
+      scope,
+      generation,
+    );
+    if (base !== undefined)
+      db.prepare('DELETE FROM diff_rows WHERE scope = ? AND generation = ?').run(scope, base);
+  })();
+}
+
+/** Promote what was staged for exactly the committed position; drop every other staging. */
+function settleStaged(db: StateDatabase, committed: unknown): void {
+  const staged = db.prepare('SELECT scope, generation, position FROM diff_staged').all() as {
+    scope: string;
+    generation: string;
+    position: string;
+  }[];
+  if (staged.length === 0) return;
+  const at = stableStringify(committed ?? null);
+  for (const row of staged) {
+    if (row.position === at) promote(db, row.scope, row.generation);
+    else db.prepare('DELETE FROM diff_staged WHERE scope = ?').run(row.scope);
   }
 }

@@ -101,6 +101,7 @@ export function buildEvent(input: EnvelopeInput): CanonicalEvent {
     ferryorigin: stableStringify({ stream: record.stream, ...record.origin }),
     ferryop: record.op,
   };
+  if (record.sequence !== undefined) event.sequence = record.sequence;
   if (input.dataschema !== undefined) event.dataschema = input.dataschema;
   return event;
 }
@@ -127,4 +128,24 @@ export function topicName(
     .replaceAll('{domain}', parts[0] ?? canonicalType)
     .replaceAll('{entity}', parts.at(-1) ?? canonicalType)
     .replaceAll('{major}', major);
+}
+
+/** Digits of the widest number a sequence part holds (2^64 - 1 has 20). */
+const SEQUENCE_DIGITS = 20;
+
+/**
+ * A `ChangeRecord.sequence` from the parts of a position, most significant first: whole numbers (an LSN, a
+ * line, milliseconds) are zero-padded so that string order is numeric order; strings (an ISO timestamp, a
+ * database's own timestamp text) must already sort as they should. Parts are joined by `.`.
+ */
+export function sequenceOf(...parts: readonly (number | bigint | string)[]): string {
+  return parts
+    .map((part) => {
+      if (typeof part === 'string') return part;
+      if ((typeof part === 'number' && !Number.isSafeInteger(part)) || part < 0) {
+        throw new RangeError(`sequence part ${String(part)} is not a whole number >= 0`);
+      }
+      return part.toString().padStart(SEQUENCE_DIGITS, '0');
+    })
+    .join('.');
 }

@@ -1,3 +1,6 @@
+// `@ferry/core`: what a pipeline author and a program hosting pipelines use: load and validate a pipeline
+// file, assemble it from registered factories, run it, observe it, replay its dead letters. Connector
+// authors build with `@ferry/core/sdk`.
 export {
   type AssembleOptions,
   assemblePipeline,
@@ -6,6 +9,7 @@ export {
   createValidator,
   factoryContextFor,
 } from './assemble.js';
+export { type BreakerPolicy, defaultBreakerPolicy } from './breaker.js';
 export {
   type ComponentConfig,
   type ConfigDocument,
@@ -22,54 +26,28 @@ export {
   readConfigFile,
   redactedConfig,
 } from './config.js';
-export { cronSchedule, runSchedule, scheduleProblem } from './cron.js';
-export { withDeadline } from './deadline.js';
-export { contentHash, type DiffDeletion, type DiffObservation, type DiffOp, SnapshotDiff } from './diff.js';
-export {
-  createFileCheckpointStore,
-  type FileCheckpointConfig,
-  FileCheckpointStore,
-} from './embedded/file-checkpoints.js';
-export {
-  createFileDeadLetterSink,
-  type FileDeadLetterConfig,
-  FileDeadLetterSink,
-} from './embedded/file-dead-letters.js';
-export { createFileSink, FileEventLogSink, type FileSinkConfig, readEventLog } from './embedded/file-sink.js';
-export { JsonlAppender, readJsonl } from './embedded/jsonl.js';
-export { openStateDatabase, type StateDatabase, type StateStatement } from './embedded/sqlite-state.js';
+export { cronSchedule, scheduleProblem } from './cron.js';
+export { createFileCheckpointStore, type FileCheckpointConfig } from './embedded/file-checkpoints.js';
+export { createFileDeadLetterSink, type FileDeadLetterConfig } from './embedded/file-dead-letters.js';
+export { createFileSink, type FileSinkConfig, readEventLog } from './embedded/file-sink.js';
 export {
   ConfigError,
   type ConfigIssue,
   CoreErrorCodes,
   DeadLetterThresholdError,
   FerryError,
-  type FerryErrorOptions,
   isFerryError,
-  isProgrammerError,
   isRetryable,
   MappingError,
   RetriesExhaustedError,
-  TRANSIENT_NETWORK_CODES,
-  toFerryError,
 } from './errors.js';
-export {
-  buildEvent,
-  type EnvelopeInput,
-  eventId,
-  eventType,
-  stableStringify,
-  topicFor,
-  topicName,
-  uuidV5,
-} from './event.js';
+export { buildEvent, eventId, stableStringify, topicFor, topicName, uuidV5 } from './event.js';
 export { createLogger, type Logger, type LoggerOptions, Redactor, silentLogger } from './logging.js';
 export {
   type FieldMapConfig,
   type FieldSpec,
   fieldMapping,
   fieldMapSchema,
-  getPath,
   type LegacyDateFormat,
   type MappedEvent,
   type Mapping,
@@ -77,7 +55,6 @@ export {
   type MappingFunction,
   mappedEvents,
 } from './mapping.js';
-export { noticeEvent } from './notice.js';
 export {
   type BatchesCommitted,
   type BatchPrepared,
@@ -99,6 +76,7 @@ export {
 } from './pipeline.js';
 export {
   createRegistry,
+  defineFactory,
   type Factory,
   type FactoryContext,
   fileCheckpointFactory,
@@ -109,39 +87,23 @@ export {
   type Registry,
 } from './registry.js';
 export {
-  createRetrier,
-  defaultRetryPolicy,
-  type Retrier,
-  type RetryAttempt,
-  type RetryPolicy,
-  sleep,
-} from './retry.js';
-export {
-  type Clock,
-  intervalSchedule,
-  isRunDue,
-  type NextRun,
-  systemClock,
-  WakeUp,
-  waitForNextRun,
-} from './schedule.js';
+  letterId,
+  pendingLetters,
+  type ReplayOptions,
+  type ReplayOutcome,
+  replayDeadLetters,
+} from './replay.js';
+export { createRetrier, defaultRetryPolicy, type Retrier, type RetryPolicy } from './retry.js';
+export { type Clock, type NextRun, systemClock, WakeUp, waitForNextRun } from './schedule.js';
 export { handleShutdownSignals, type ShutdownHandle } from './shutdown.js';
 export type {
-  AtomicBatch,
-  Batch,
-  BatchNotice,
-  BatchProgress,
   CanonicalEvent,
   ChangeOp,
   ChangeRecord,
   CheckpointStore,
   DeadLetter,
   DeadLetterSink,
-  DeadLetterStage,
-  ReadContext,
-  RejectedInput,
   Sink,
   Source,
-  StreamInfo,
   WakeSignal,
 } from './types.js';

@@ -58,6 +58,10 @@ export interface RetryObserved {
   operation: string;
   code: string | undefined;
   attempt: number;
+  /** How long the runtime waits before the next try, when it decides it (source reads). */
+  delayMs?: number;
+  /** The source's circuit breaker after this failure (source reads). */
+  circuit?: 'closed' | 'open' | 'half-open';
 }
 
 export interface RunEnded {

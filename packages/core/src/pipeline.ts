@@ -4,20 +4,28 @@
 // durable, so a crash at any point loses nothing and a replay yields the same event ids.
 
 import { context, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { z } from 'zod';
+import { type BreakerPolicy, CircuitBreaker, defaultBreakerPolicy } from './breaker.js';
+import { PassTimer } from './cadence.js';
 import {
+  ConfigError,
   DeadLetterThresholdError,
   FerryError,
   isFerryError,
   isProgrammerError,
   isRetryable,
   MappingError,
+  toFerryError,
 } from './errors.js';
+import { stableStringify } from './event.js';
 import { type Logger, silentLogger } from './logging.js';
 import { type MappedEvent, type Mapping, mappedEvents } from './mapping.js';
 import { noticeEvent } from './notice.js';
 import { combineObservers, type NoticeSummary, type PipelineObserver, type StreamCounts } from './observe.js';
-import { createRetrier, type RetryPolicy } from './retry.js';
+import { createRetrier, defaultRetryPolicy, FailureStreak, type RetryPolicy } from './retry.js';
+import { type Clock, systemClock } from './schedule.js';
 import type {
+  BaselineHandoff,
   Batch,
   CanonicalEvent,
   ChangeRecord,
@@ -75,8 +83,19 @@ export interface PipelineOptions<P = unknown> {
   onCommit?: (info: CommitInfo<P>) => void;
   /** Metrics, freshness monitors, progress bars: told what the run does; see observe.ts. */
   observer?: PipelineObserver;
-  /** Handed to the source: an operator's "run a pass now". */
+  /** An operator's "run a pass now" (`ferry serve`'s trigger): a waiting pass source starts one at once. */
   wake?: WakeSignal;
+  /** When a pass source runs (cron and IANA time zone); without it, every `cadence.intervalMs`. */
+  schedule?: { cron: string; timezone: string };
+  /** Time for schedules and retry waits; tests inject a fake one. */
+  clock?: Clock;
+  /**
+   * The shape of the source's positions (its factory's `positionSchema`): a saved checkpoint that does not
+   * fit stops the run at start with CHECKPOINT_INVALID, naming the path of the mistake.
+   */
+  positionSchema?: z.ZodType;
+  /** The source's circuit breaker (see breaker.ts); false turns it off. */
+  breaker?: Partial<BreakerPolicy> | false;
 }
 
 export interface CommitInfo<P> {
@@ -112,6 +131,9 @@ interface PreparedBatch<P> {
   streams: StreamCounts[] | undefined;
   /** Kept only when someone observes the run. */
   notices: NoticeSummary[];
+  /** Ends its commit group (see Batch.boundary). */
+  boundary: boolean;
+  baseline: BaselineHandoff | undefined;
 }
 
 /** Per-stream counts of one batch, built only when someone observes the run. */
@@ -159,13 +181,6 @@ function traceparentOf(span: Span): string | undefined {
   return `00-${traceId}-${spanId}-${(traceFlags & 0xff).toString(16).padStart(2, '0')}`;
 }
 
-/** Marks a retryable source failure after which batches were committed: retrying starts a fresh budget. */
-class ProgressedBeforeFailure extends Error {
-  constructor(readonly original: unknown) {
-    super('source failed after making progress');
-  }
-}
-
 export async function runPipeline<P>(options: PipelineOptions<P>): Promise<RunSummary> {
   const runner = new PipelineRun(options);
   return runner.run();
@@ -190,6 +205,9 @@ class PipelineRun<P> {
   private readonly retrier;
   private readonly observer: PipelineObserver | undefined;
   private readonly tracer = runTracer();
+  private readonly clock: Clock;
+  private readonly streak: FailureStreak;
+  private readonly breaker: CircuitBreaker | undefined;
   private readonly stats = {
     recordsRead: 0,
     eventsWritten: 0,
@@ -207,6 +225,13 @@ class PipelineRun<P> {
       ? AbortSignal.any([options.signal, this.internal.signal])
       : this.internal.signal;
     this.observer = options.observer ? combineObservers([options.observer], this.log) : undefined;
+    this.clock = options.clock ?? systemClock;
+    const now = () => this.clock.now();
+    this.streak = new FailureStreak({ ...defaultRetryPolicy, ...options.retry }, now);
+    this.breaker =
+      options.breaker === false
+        ? undefined
+        : new CircuitBreaker({ ...defaultBreakerPolicy, ...options.breaker }, now);
     this.retrier = createRetrier({
       ...(options.retry ? { policy: options.retry } : {}),
       onRetry: ({ operation, attempt, retriesLeft, error }) => {
@@ -234,9 +259,11 @@ class PipelineRun<P> {
         () => checkpoints.load(name),
         this.signal,
       )) as P | undefined;
+      this.checkPosition(this.committed);
       this.log.info({ from: this.committed ?? null }, 'pipeline starting');
       this.observer?.runStarted?.({ pipeline: name, from: this.committed });
-      await this.readWithResume();
+      await this.acknowledgeAtStart();
+      await this.drive();
       await this.drain();
     } catch (error) {
       // Whatever failed, commit what is already in flight so no finished work is thrown away.
@@ -282,48 +309,135 @@ class PipelineRun<P> {
     }
   }
 
-  /** Read until the source ends or the run stops; retryable source failures resume from the last commit. */
-  private async readWithResume(): Promise<void> {
-    for (;;) {
-      try {
-        await this.retrier.run(
-          'source.read',
-          async () => {
-            const before = this.committedBatches;
-            try {
-              await this.readSession();
-            } catch (error) {
-              await this.drain();
-              if (this.committedBatches > before && isRetryable(error))
-                throw new ProgressedBeforeFailure(error);
-              throw error;
-            }
+  /** A checkpoint the source could not have written stops the run before the source sees it. */
+  private checkPosition(position: P | undefined): void {
+    const schema = this.options.positionSchema;
+    if (schema === undefined || position === undefined || position === null) return;
+    const result = schema.safeParse(position);
+    if (result.success) return;
+    const problems = result.error.issues
+      .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(the position)'}: ${issue.message}`)
+      .join('; ');
+    throw new FerryError(
+      'CHECKPOINT_INVALID',
+      `the saved checkpoint of pipeline ${this.options.name} is not a position the ${this.options.source.type} ` +
+        `source writes (${problems}). Fix it with \`ferry offsets set\` or start over with \`ferry offsets reset\`.`,
+      { details: { position, problems: result.error.issues } },
+    );
+  }
+
+  /** A crash may have fallen between the last checkpoint and its acknowledgement: acknowledge it again. */
+  private async acknowledgeAtStart(): Promise<void> {
+    const { source } = this.options;
+    const from = this.committed;
+    if (from === undefined || from === null || !source.acknowledge) return;
+    await this.retrier.run('source.acknowledge', () => source.acknowledge!([from]), this.signal);
+  }
+
+  /** Run the source at its cadence until it ends (or, for a pass source, until the run stops). */
+  private async drive(): Promise<void> {
+    const { source, checkpoints, name } = this.options;
+    if (source.cadence.kind === 'stream') {
+      if (this.options.schedule !== undefined) {
+        throw new ConfigError(undefined, [
+          {
+            path: 'schedule',
+            message: `the ${source.type} source streams continuously (it is never run in passes); remove schedule, or use a polling mode`,
           },
-          this.signal,
+        ]);
+      }
+      await this.readResilient();
+      return;
+    }
+    const timer = new PassTimer({
+      intervalMs: source.cadence.intervalMs,
+      schedule: this.options.schedule,
+      clock: this.clock,
+      wake: this.options.wake,
+    });
+    const once = this.options.once ?? false;
+    let from: Date | undefined;
+    if (!once && timer.remembers) {
+      const state = await this.retrier.run(
+        'checkpoint.loadPassState',
+        async () => checkpoints.loadPassState?.(name),
+        this.signal,
+      );
+      if (!timer.dueAtStart(state, stableStringify(this.committed ?? null))) {
+        this.log.info(
+          { lastPassEndedAt: state?.endedAt },
+          'no run was missed; waiting for the next scheduled run',
         );
+        from = state === undefined ? undefined : new Date(state.endedAt);
+      }
+    }
+    for (;;) {
+      if (from !== undefined && !(await timer.wait(from, this.signal))) return;
+      await this.readResilient();
+      if (this.signal.aborted) return;
+      // The pass counts as done once everything it read is committed and acknowledged.
+      await this.drain();
+      this.streak.reset();
+      this.markCaughtUp();
+      const ended = new Date(this.clock.now());
+      if (timer.remembers && checkpoints.savePassState) {
+        const state = { endedAt: ended.toISOString(), position: stableStringify(this.committed ?? null) };
+        await this.retrier.run('checkpoint.savePassState', () => checkpoints.savePassState!(name, state));
+      }
+      if (once) return;
+      from = ended;
+    }
+  }
+
+  private markCaughtUp(): void {
+    this.observer?.caughtUp?.({ pipeline: this.options.name, at: new Date(this.clock.now()) });
+  }
+
+  /**
+   * Read until the source ends or the run stops. A retryable failure, before or after progress, waits
+   * `max(Retry-After, backoff)` (longer while the breaker is open) and reads again from the last commit;
+   * the failures form one streak with one budget (see FailureStreak).
+   */
+  private async readResilient(): Promise<void> {
+    for (;;) {
+      const before = this.committedBatches;
+      try {
+        this.breaker?.admit();
+        await this.readSession();
         return;
       } catch (error) {
-        if (error instanceof ProgressedBeforeFailure) {
-          this.stats.retries += 1;
-          this.observer?.retrying?.({
-            pipeline: this.options.name,
-            operation: 'source.read',
-            code: isFerryError(error.original) ? error.original.code : undefined,
-            attempt: 1,
-          });
-          this.log.warn(
-            { err: error.original },
-            'source failed after progress; resuming from the last checkpoint',
-          );
-          continue;
-        }
+        await this.drain();
         // A requested stop that interrupted the source is a clean end, not a failure.
         const stopping = this.options.signal?.aborted === true;
-        if (stopping && this.commitError === undefined && !(error instanceof DeadLetterThresholdError)) {
+        if (stopping && !(error instanceof DeadLetterThresholdError)) {
           this.log.debug({ err: error }, 'source ended while stopping');
           return;
         }
-        throw error;
+        if (!isRetryable(error) || isProgrammerError(error)) throw error;
+        const failure = toFerryError(error);
+        this.breaker?.failure();
+        const wait = Math.max(
+          this.streak.failed('source.read', failure, this.committedBatches > before),
+          this.breaker?.waitMs() ?? 0,
+        );
+        this.stats.retries += 1;
+        const circuit = this.breaker?.state ?? 'closed';
+        this.observer?.retrying?.({
+          pipeline: this.options.name,
+          operation: 'source.read',
+          code: failure.code,
+          attempt: this.streak.attempt,
+          delayMs: wait,
+          circuit,
+        });
+        this.log.warn(
+          { err: failure, code: failure.code, attempt: this.streak.attempt, waitMs: wait, circuit },
+          circuit === 'open'
+            ? `source failing (${this.breaker?.describe()}): circuit open, next trial read in ${wait} ms`
+            : `source failed; reading again from the last checkpoint in ${wait} ms`,
+        );
+        await this.clock.sleep(wait, this.signal);
+        if (this.signal.aborted) return;
       }
     }
   }
@@ -335,10 +449,7 @@ class PipelineRun<P> {
       signal: this.signal,
       once: this.options.once ?? false,
       log: this.log,
-      ...(this.options.wake ? { wake: this.options.wake } : {}),
-      ...(this.observer
-        ? { caughtUp: () => this.observer?.caughtUp?.({ pipeline: this.options.name, at: new Date() }) }
-        : {}),
+      caughtUp: () => this.markCaughtUp(),
     });
     const iterator = batches[Symbol.asyncIterator]();
     let finished = false;
@@ -352,6 +463,7 @@ class PipelineRun<P> {
           finished = true;
           break;
         }
+        this.breaker?.success();
         if (this.commitError !== undefined) throw this.commitError;
         const span = this.tracer.startSpan('ferry.batch', {
           startTime: readStartTime,
@@ -365,6 +477,8 @@ class PipelineRun<P> {
         const prepared = await this.prepare(next.value, span, readStartedAt);
         await this.acquireSlot();
         this.enqueue(prepared);
+        // The source compares what it reads next with this baseline: it must be committed and promoted first.
+        if (prepared.baseline !== undefined) await this.drain();
         if (this.signal.aborted) break;
       }
     } finally {
@@ -481,6 +595,8 @@ class PipelineRun<P> {
       span,
       streams,
       notices,
+      boundary: batch.boundary === true || batch.baseline !== undefined,
+      baseline: batch.baseline,
     };
   }
 
@@ -579,7 +695,9 @@ class PipelineRun<P> {
 
   private async writeQueued(): Promise<void> {
     while (this.queue.length > 0) {
-      const group = this.queue.splice(0, this.queue.length);
+      // A boundary batch ends its group, so its position is exactly the checkpoint saved.
+      const cut = this.queue.findIndex((b) => b.boundary);
+      const group = this.queue.splice(0, cut === -1 ? this.queue.length : cut + 1);
       try {
         if (this.commitError === undefined) await this.commit(group);
         else for (const batch of group) batch.span.end();
@@ -614,8 +732,10 @@ class PipelineRun<P> {
           trace.setSpan(context.active(), b.span),
         ),
       );
+    const baseline = group.at(-1)!.baseline;
     // Writes finish even when a stop was requested: in-flight work is flushed, not dropped.
     try {
+      if (baseline !== undefined) await baseline.stage(stableStringify(position));
       if (sink.commitBatch) {
         const atomic = { pipeline: name, events, deadLetters: letters, position };
         await this.retrier.run('sink.commitBatch', () => sink.commitBatch!(atomic));
@@ -634,7 +754,11 @@ class PipelineRun<P> {
     this.stats.batches += group.length;
     this.stats.eventsWritten += events.length;
     this.stats.deadLetters += letters.length;
-    if (source.acknowledge) await this.retrier.run('source.acknowledge', () => source.acknowledge!(position));
+    if (baseline !== undefined) await baseline.promote();
+    if (source.acknowledge) {
+      const positions = group.map((b) => b.position);
+      await this.retrier.run('source.acknowledge', () => source.acknowledge!(positions));
+    }
     const done = performance.now();
     for (const batch of group) batch.span.end();
     this.observer?.committed?.({

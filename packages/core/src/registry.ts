@@ -8,18 +8,30 @@ import { createFileDeadLetterSink } from './embedded/file-dead-letters.js';
 import { createFileSink } from './embedded/file-sink.js';
 import type { Logger, Redactor } from './logging.js';
 import type { EventValidator } from './pipeline.js';
+import type { Clock } from './schedule.js';
 import type { CheckpointStore, DeadLetterSink, Sink, Source } from './types.js';
 
-export interface FactoryContext {
-  pipeline: string;
+/**
+ * What a source is built with. Programs that build one in code may leave any of it out: the pipeline name
+ * defaults to the connector's type, the directory to the working directory, the logger to a silent one.
+ */
+export interface SourceContext {
+  pipeline?: string;
   /** Directory of the pipeline file: relative paths in options are resolved against it. */
+  baseDir?: string;
+  logger?: Logger;
+  /** Time, injectable so tests of waits (a file settling, a schedule) need not wait. */
+  clock?: Clock;
+}
+
+/** What a factory gets to build a pipeline's part. */
+export interface FactoryContext extends SourceContext {
+  pipeline: string;
   baseDir: string;
   logger: Logger;
   redactor: Redactor;
   /** Every component of the pipeline file, so a factory can refuse a contradictory combination. */
   components?: PipelineComponents;
-  /** The pipeline's `schedule` (cron and time zone), for batch sources that run on one. */
-  schedule?: { cron: string; timezone: string };
 }
 
 export interface PipelineComponents {
@@ -29,23 +41,35 @@ export interface PipelineComponents {
   checkpoints: { type: string; options: Record<string, unknown> };
 }
 
-export interface Factory<C, T> {
+/**
+ * Builds one kind of part from its options. The options schema is declared once: it validates the pipeline
+ * file, documents the options, and types `create` (it receives the schema's output, defaults applied).
+ */
+export interface Factory<S extends z.ZodType = z.ZodType, T = unknown> {
   type: string;
   description: string;
-  configSchema: z.ZodType<C>;
-  create(config: C, ctx: FactoryContext): T | Promise<T>;
+  configSchema: S;
+  create(config: z.output<S>, ctx: FactoryContext): T | Promise<T>;
   /** What a person should know about this configuration (printed by `ferry validate`). */
-  notes?(config: C): string[];
+  notes?(config: z.output<S>): string[];
+  /**
+   * Source factories: the shape of the positions their sources save. The runtime checks a loaded
+   * checkpoint against it before the first read, and `ferry offsets set` refuses a position that does not
+   * fit, naming the path of the mistake.
+   */
+  positionSchema?: z.ZodType;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: factories of any option type live in one registry
-type AnyFactory<T> = Factory<any, T>;
+/** A factory with its types inferred from the object (no annotations, no casts). */
+export function defineFactory<S extends z.ZodType, T>(factory: Factory<S, T>): Factory<S, T> {
+  return factory;
+}
 
 export interface Registry {
-  sources: Map<string, AnyFactory<Source>>;
-  sinks: Map<string, AnyFactory<Sink>>;
-  deadLetters: Map<string, AnyFactory<DeadLetterSink>>;
-  checkpoints: Map<string, AnyFactory<CheckpointStore>>;
+  sources: Map<string, Factory<z.ZodType, Source>>;
+  sinks: Map<string, Factory<z.ZodType, Sink>>;
+  deadLetters: Map<string, Factory<z.ZodType, DeadLetterSink>>;
+  checkpoints: Map<string, Factory<z.ZodType, CheckpointStore>>;
   /**
    * Builds the contract check for a pipeline whose `contract.repository` is set (provided by
    * @ferry/contracts; core knows no schema language).
@@ -64,7 +88,7 @@ export interface PipelineContract {
 const dirOption = (fallback: string) =>
   z.string().min(1).default(fallback).describe('Directory, relative to the pipeline file.');
 
-export const fileSinkFactory: Factory<{ dir: string; topic: string }, Sink> = {
+export const fileSinkFactory = defineFactory({
   type: 'file',
   description: 'Append-only JSON Lines event log, one file per topic (the embedded default).',
   configSchema: z
@@ -77,23 +101,25 @@ export const fileSinkFactory: Factory<{ dir: string; topic: string }, Sink> = {
         .describe('Topic template: {type}, {domain}, {entity}, {major}.'),
     })
     .strict(),
-  create: (config, ctx) => createFileSink({ dir: resolve(ctx.baseDir, config.dir), topic: config.topic }),
-};
+  create: (config, ctx): Sink =>
+    createFileSink({ dir: resolve(ctx.baseDir, config.dir), topic: config.topic }),
+});
 
-export const fileDeadLetterFactory: Factory<{ dir: string }, DeadLetterSink> = {
+export const fileDeadLetterFactory = defineFactory({
   type: 'file',
   description: 'Dead letters as JSON Lines in <dir>/<pipeline>.dlq.jsonl (the embedded default).',
   configSchema: z.object({ dir: dirOption('.ferry/dead-letters') }).strict(),
-  create: (config, ctx) =>
+  create: (config, ctx): DeadLetterSink =>
     createFileDeadLetterSink({ dir: resolve(ctx.baseDir, config.dir), pipeline: ctx.pipeline }),
-};
+});
 
-export const fileCheckpointFactory: Factory<{ dir: string }, CheckpointStore> = {
+export const fileCheckpointFactory = defineFactory({
   type: 'file',
   description: 'Checkpoints as atomically replaced JSON files (the embedded default).',
   configSchema: z.object({ dir: dirOption('.ferry/checkpoints') }).strict(),
-  create: (config, ctx) => createFileCheckpointStore({ dir: resolve(ctx.baseDir, config.dir) }),
-};
+  create: (config, ctx): CheckpointStore =>
+    createFileCheckpointStore({ dir: resolve(ctx.baseDir, config.dir) }),
+});
 
 /** A registry holding core's embedded defaults; add connectors with `registry.sources.set(...)`. */
 export function createRegistry(): Registry {

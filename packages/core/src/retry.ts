@@ -93,6 +93,20 @@ export function createRetrier(options: RetrierOptions = {}): Retrier {
   };
 }
 
+/**
+ * The wait before retry number `attempt` (1 for the first retry): exponential from minTimeoutMs, times a
+ * random factor between 1 and 2 when jitter is on, at most maxTimeoutMs; the same curve p-retry follows.
+ */
+export function backoffDelay(
+  policy: RetryPolicy,
+  attempt: number,
+  random: () => number = Math.random,
+): number {
+  const base = policy.minTimeoutMs * policy.factor ** Math.max(0, attempt - 1);
+  const jittered = policy.jitter ? base * (1 + random()) : base;
+  return Math.round(Math.min(jittered, policy.maxTimeoutMs));
+}
+
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
@@ -104,4 +118,56 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }
     signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * The failures of a source's reads, counted as one streak whether or not batches were committed between
+ * them: progress between failures does not buy a fresh budget, so a service that fails every third call
+ * still ends in RETRIES_EXHAUSTED (or opens the breaker) instead of being called again at once, forever.
+ * The streak ends when a pass completes, or after `maxRetryTimeMs` without a failure.
+ */
+export class FailureStreak {
+  private attempts = 0;
+  private startedAt = 0;
+  private lastFailureAt = 0;
+  private progressed = false;
+
+  constructor(
+    private readonly policy: RetryPolicy,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get attempt(): number {
+    return this.attempts;
+  }
+
+  reset(): void {
+    this.attempts = 0;
+    this.progressed = false;
+  }
+
+  /**
+   * A retryable failure of `operation`: how long to wait before trying again (at least the error's
+   * Retry-After, at least the backoff for this attempt), or RetriesExhaustedError when the streak is spent.
+   */
+  failed(operation: string, error: FerryError, progressed: boolean): number {
+    const now = this.now();
+    if (this.attempts > 0 && now - this.lastFailureAt > this.policy.maxRetryTimeMs) this.reset();
+    if (this.attempts === 0) this.startedAt = now;
+    this.attempts += 1;
+    this.lastFailureAt = now;
+    this.progressed ||= progressed;
+    const overTime = !this.progressed && now - this.startedAt > this.policy.maxRetryTimeMs;
+    if (this.attempts > this.policy.retries || overTime) {
+      const spent = overTime ? `for ${now - this.startedAt} ms` : `${this.attempts - 1} retries`;
+      throw new RetriesExhaustedError(
+        'RETRIES_EXHAUSTED',
+        `${operation} still failing after ${spent} (at most ${this.policy.retries} retries in a streak, ` +
+          `${this.policy.maxRetryTimeMs} ms without progress): ${error.message}`,
+        { cause: error, details: { operation, code: error.code, attempts: this.attempts } },
+      );
+    }
+    const asked = Math.min(error.retryAfterMs ?? 0, this.policy.maxRetryTimeMs);
+    return Math.max(backoffDelay(this.policy, this.attempts), asked);
+  }
 }

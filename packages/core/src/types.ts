@@ -17,6 +17,14 @@ export interface ChangeRecord {
   occurredAt?: Date;
   /** Exactly where the record came from: {file, line} | {table, ts, id} | {lsn, xid} | {operation, page}. */
   origin: Record<string, unknown>;
+  /**
+   * Where the change stands in the source's order, as a string that sorts (by plain string comparison) like
+   * the changes happened: a later change of the same key has a greater sequence. Derived from the position
+   * (an LSN, a journal sequence, a file's time and line), so a record read twice, or replayed from the
+   * dead-letter place, keeps it. Events carry it as the CloudEvents `sequence` extension. Build it with
+   * `sequenceOf` from `@ferry/core/sdk`.
+   */
+  sequence?: string;
 }
 
 /** Input a source could not turn into a record (a ragged CSV row, an undecodable value). */
@@ -47,6 +55,26 @@ export interface Batch<P = unknown> {
   sourceTime?: Date;
   /** How far a long unit of work (a snapshot, a file) has got, for progress bars and status. */
   progress?: BatchProgress;
+  /**
+   * This batch ends a unit of work the source finishes upstream when it is acknowledged (a file archived, a
+   * journal purged): the runtime commits it as the last batch of its group, so its position is exactly a
+   * saved checkpoint and a restart acknowledges it again (see `Source.acknowledge`).
+   */
+  boundary?: boolean;
+  /**
+   * A new diff baseline (a full extract or a snapshot pass that ended with this batch). The runtime stages
+   * it before the commit and promotes it after, before it reads on, so the next snapshot is compared with
+   * exactly the last committed one. Implies `boundary`.
+   */
+  baseline?: BaselineHandoff;
+}
+
+/** A snapshot that becomes the baseline of the next comparison only once committed (see `SnapshotDiff`). */
+export interface BaselineHandoff {
+  /** Record, durably, that this baseline is waiting for the checkpoint `position` (stable JSON). */
+  stage(position: string): void | Promise<void>;
+  /** The checkpoint is saved: make it the baseline. */
+  promote(): void | Promise<void>;
 }
 
 export interface BatchProgress {
@@ -86,22 +114,30 @@ export interface ReadContext<P = unknown> {
   from: P | undefined;
   /** Aborted when the pipeline stops: stop reading promptly and return. */
   signal: AbortSignal;
-  /** True for `ferry run --once`: read what is there now, then end. */
+  /**
+   * True for `ferry run --once`. A pass source can ignore it (a pass always ends); a stream source ends
+   * its read once it has caught up.
+   */
   once: boolean;
   log: Logger;
   /**
-   * Fires when an operator asks for a pass now (`POST /pipelines/{name}/trigger`): scheduled sources stop
-   * waiting for the next tick and run a pass at once. Sources without a schedule may ignore it.
+   * A stream source tells the runtime it has read everything the legacy system has right now (replication
+   * is idle): the source lag is 0 until the next batch says more. The runtime says it for a pass source
+   * when the pass ends.
    */
-  wake?: WakeSignal;
-  /**
-   * Tell the runtime the source has read everything the legacy system has right now (a poll found nothing
-   * new, a scheduled pass ended, replication is idle): the source lag is 0 until the next batch says more.
-   */
-  caughtUp?(): void;
+  caughtUp(): void;
 }
 
-/** A wake-up call a scheduled source can wait on beside its timer. */
+/**
+ * How the runtime drives a source. `passes`: each `read` reads what the legacy system has now and ends;
+ * the runtime starts the next pass on the pipeline's `schedule` (cron and time zone) or, without one, every
+ * `intervalMs`, never overlapping, catching up a run missed while the process was down, at once on an
+ * operator's trigger, and only once with `--once`. `stream`: one `read` runs until the pipeline stops (a
+ * replication stream); with `--once` it ends when caught up.
+ */
+export type SourceCadence = { kind: 'passes'; intervalMs: number } | { kind: 'stream' };
+
+/** A wake-up call the runtime waits on beside a pass source's timer (`ferry serve`'s trigger). */
 export interface WakeSignal {
   /** Resolves at the next wake-up, or when `signal` aborts. */
   next(signal: AbortSignal): Promise<void>;
@@ -109,10 +145,17 @@ export interface WakeSignal {
 
 export interface Source<P = unknown> {
   readonly type: string;
+  readonly cadence: SourceCadence;
   discover?(): Promise<StreamInfo[]>;
+  /** One pass (or, for a stream source, the stream) from `ctx.from`; see `SourceCadence`. */
   read(ctx: ReadContext<P>): AsyncIterable<Batch<P>>;
-  /** Called only after the position (and everything before it) is durably committed. */
-  acknowledge?(position: P): Promise<void>;
+  /**
+   * Positions that became durable, oldest first, each one covering everything before it: called after
+   * every commit with the positions of the batches it committed, and once at start with the saved
+   * checkpoint (a crash may have fallen between a checkpoint and its acknowledgement), so it must be
+   * idempotent. Move upstream state here (confirm an LSN, purge a journal, archive a file).
+   */
+  acknowledge?(positions: readonly P[]): Promise<void>;
   /**
    * Check that the legacy system answers now, without reading or changing anything (readiness checks).
    * Resolves when it does; rejects with the connector's classified error when not. May run while `read`
@@ -137,6 +180,8 @@ export interface CanonicalEvent<T = unknown> {
   ferryorigin: string;
   /** Lineage extension: the legacy operation. */
   ferryop: ChangeOp;
+  /** CloudEvents `sequence` extension: the change's place in its source's order (`ChangeRecord.sequence`). */
+  sequence?: string;
   traceparent?: string;
 }
 
@@ -196,7 +241,21 @@ export interface CheckpointStore {
   readonly type: string;
   load(pipeline: string): Promise<unknown>;
   save(pipeline: string, position: unknown): Promise<void>;
-  /** Remove the pipeline's checkpoint (offsets reset). */
+  /** Remove the pipeline's checkpoint (offsets reset), and its pass state. */
   clear?(pipeline: string): Promise<void>;
+  /**
+   * When the pipeline's last scheduled pass ended and at which position, so a restart runs a pass missed
+   * while the process was down (and only then). A store without these runs a pass at every start.
+   */
+  loadPassState?(pipeline: string): Promise<PassState | undefined>;
+  savePassState?(pipeline: string, state: PassState): Promise<void>;
   close?(): Promise<void>;
+}
+
+/** What the runtime remembers of a pass source's schedule between processes. */
+export interface PassState {
+  /** ISO time the last complete pass ended. */
+  endedAt: string;
+  /** The checkpoint (stable JSON) when it ended: a different checkpoint at start means a pass was cut short. */
+  position: string;
 }

@@ -1,6 +1,6 @@
 // The CloudEvents Kafka protocol binding (v1.0): binary mode puts attributes in `ce_*` headers and the data
 // in the body; structured mode puts the whole event, as JSON, in the body. The message key is the subject.
-import type { CanonicalEvent } from '@ferry/core';
+import type { CanonicalEvent } from '@ferry/core/sdk';
 import type { OutMessage } from './internal/transport.js';
 
 export type BindingMode = 'binary' | 'structured';
@@ -17,8 +17,9 @@ const ATTRIBUTES = [
   'dataschema',
   'ferryorigin',
   'ferryop',
+  'sequence',
   'traceparent',
-] as const;
+] as const satisfies readonly (keyof CanonicalEvent)[];
 
 /** Encode one event as a Kafka message (key = subject). */
 export function encodeEvent(event: CanonicalEvent, mode: BindingMode): OutMessage {
@@ -30,9 +31,8 @@ export function encodeEvent(event: CanonicalEvent, mode: BindingMode): OutMessag
     };
   }
   const headers: Record<string, string> = { 'content-type': event.datacontenttype };
-  const record = event as unknown as Record<string, unknown>;
   for (const name of ATTRIBUTES) {
-    const value = record[name];
+    const value = event[name];
     if (typeof value === 'string') headers[`ce_${name}`] = value;
   }
   return { key: event.subject, value: JSON.stringify(event.data), headers };

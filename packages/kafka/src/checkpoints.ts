@@ -1,6 +1,6 @@
 // Positions in a compacted Kafka topic keyed by pipeline name, as Kafka Connect keeps source offsets. load()
 // reads the topic to its end (read_committed) and keeps the pipeline's last value; a tombstone clears it.
-import type { CheckpointStore, Logger } from '@ferry/core';
+import type { CheckpointStore, Logger } from '@ferry/core/sdk';
 import type { KafkaCheckpointConfig } from './config.js';
 import { decodeCheckpoint, encodeCheckpoint, encodeCheckpointTombstone } from './internal/records.js';
 import { ensureTopics } from './internal/topics.js';

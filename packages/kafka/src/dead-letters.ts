@@ -2,7 +2,7 @@
 // and whose headers carry the error code, message, pipeline, stream, stage, origin and attempt count.
 // `ferry dlq replay` appends a replay marker with the letter's id once its events are in the sink; list()
 // yields only letters without a marker, so a letter is replayed once.
-import type { DeadLetter, DeadLetterSink, Logger } from '@ferry/core';
+import type { DeadLetter, DeadLetterSink, Logger } from '@ferry/core/sdk';
 import type { KafkaDeadLetterConfig } from './config.js';
 import { decodeDlqRecord, encodeDeadLetter, encodeReplayMarker } from './internal/records.js';
 import { ensureTopics } from './internal/topics.js';

@@ -1,6 +1,6 @@
 // Turns what the Kafka client (kafkajs, or another transport) and Node's sockets throw into FerryErrors with
 // stable codes, saying whether retrying can help. The runtime does the retrying; this only classifies.
-import { FerryError, isFerryError, isProgrammerError, TRANSIENT_NETWORK_CODES } from '@ferry/core';
+import { FerryError, isFerryError, isProgrammerError, TRANSIENT_NETWORK_CODES } from '@ferry/core/sdk';
 
 export const KafkaErrorCodes = {
   /** No broker answered, the connection dropped, or the partition leader moved (retryable). */

@@ -6,12 +6,12 @@ import {
   ConfigError,
   type ConfigIssue,
   type DeadLetterSink,
-  type Factory,
+  defineFactory,
   type FactoryContext,
   type Logger,
   type PipelineComponents,
   type Sink,
-} from '@ferry/core';
+} from '@ferry/core/sdk';
 import { KafkaCheckpointStore } from './checkpoints.js';
 import {
   connectionOf,
@@ -115,11 +115,11 @@ const factoryOptions = (ctx: FactoryContext): KafkaFactoryOptions => ({
   ...(ctx.components ? { components: ctx.components } : {}),
 });
 
-export const kafkaSinkFactory: Factory<KafkaSinkConfig, Sink> = {
+export const kafkaSinkFactory = defineFactory({
   type: 'kafka',
   description: 'Kafka topics through the CloudEvents Kafka binding (kafkajs), at-least-once or exactly-once.',
-  configSchema: kafkaSinkConfigSchema as unknown as Factory<KafkaSinkConfig, Sink>['configSchema'],
-  create: (config, ctx) => createKafkaSink(config, factoryOptions(ctx)),
+  configSchema: kafkaSinkConfigSchema,
+  create: (config, ctx): Promise<Sink> => createKafkaSink(config, factoryOptions(ctx)),
   notes: (config) => {
     const notes = [`topic ${config.topic}, ${config.mode} mode, ${config.delivery}`];
     if (!config.topics.create) notes.push('topics must exist: topics.create is false');
@@ -127,33 +127,27 @@ export const kafkaSinkFactory: Factory<KafkaSinkConfig, Sink> = {
       notes.push('needs deadLetters.type and checkpoints.type kafka on the same brokers');
     return notes;
   },
-};
+});
 
-export const kafkaDeadLetterFactory: Factory<KafkaDeadLetterConfig, DeadLetterSink> = {
+export const kafkaDeadLetterFactory = defineFactory({
   type: 'kafka',
   description: 'Dead letters in a Kafka topic (default <pipeline>.dlq) with error context headers.',
-  configSchema: kafkaDeadLetterConfigSchema as unknown as Factory<
-    KafkaDeadLetterConfig,
-    DeadLetterSink
-  >['configSchema'],
-  create: async (config, ctx) => {
+  configSchema: kafkaDeadLetterConfigSchema,
+  create: async (config, ctx): Promise<DeadLetterSink> => {
     const sink = createKafkaDeadLetterSink(config, factoryOptions(ctx));
     // The topic must exist before an exactly-once sink writes into it inside a transaction.
     await sink.provision();
     return sink;
   },
-};
+});
 
-export const kafkaCheckpointFactory: Factory<KafkaCheckpointConfig, CheckpointStore> = {
+export const kafkaCheckpointFactory = defineFactory({
   type: 'kafka',
   description: 'Checkpoints in a compacted Kafka topic keyed by pipeline (default ferry-checkpoints).',
-  configSchema: kafkaCheckpointConfigSchema as unknown as Factory<
-    KafkaCheckpointConfig,
-    CheckpointStore
-  >['configSchema'],
-  create: async (config, ctx) => {
+  configSchema: kafkaCheckpointConfigSchema,
+  create: async (config, ctx): Promise<CheckpointStore> => {
     const store = createKafkaCheckpointStore(config, factoryOptions(ctx));
     await store.provision();
     return store;
   },
-};
+});

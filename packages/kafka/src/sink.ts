@@ -9,7 +9,7 @@ import {
   stableStringify,
   topicFor,
   withDeadline,
-} from '@ferry/core';
+} from '@ferry/core/sdk';
 import { type BindingMode, encodeEvent } from './binding.js';
 import type { KafkaSinkConfig } from './config.js';
 import { KafkaError, KafkaErrorCodes } from './errors.js';

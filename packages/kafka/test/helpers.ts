@@ -1,7 +1,8 @@
 // Shared by the Kafka tests: the real broker's address, unique names, a raw kafkajs reader that is
 // independent of the code under test, and sample events.
 import { randomBytes } from 'node:crypto';
-import { buildEvent, type CanonicalEvent, type ChangeRecord, createLogger, type Logger } from '@ferry/core';
+import { buildEvent, createLogger } from '@ferry/core';
+import type { CanonicalEvent, ChangeRecord, Logger } from '@ferry/core/sdk';
 import { Kafka, logLevel } from 'kafkajs';
 import { services } from '../../../test/services/endpoints.js';
 

@@ -4,17 +4,14 @@
 // Counts are kept in memory from the moment the monitor is created; a restart starts a fresh window.
 import {
   type BatchesCommitted,
-  type Clock,
-  ConfigError,
   cronSchedule,
   type Expectation,
-  type Logger,
   type NextRun,
   type PipelineObserver,
   scheduleProblem,
-  systemClock,
   waitForNextRun,
 } from '@ferry/core';
+import { type Clock, ConfigError, type Logger, systemClock } from '@ferry/core/sdk';
 import type { ExpectationOutcome, FerryMetrics } from './metrics.js';
 
 /** The same shape as `ExpectationStatus` in @ferry/server's admin API. */

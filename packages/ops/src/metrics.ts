@@ -1,6 +1,7 @@
 // Prometheus metrics for Ferry pipelines, fed by the runtime's observer hooks. Every metric lives in a
 // registry of its own (never prom-client's global one), so several hosts or tests in one process never clash.
-import { type Clock, type PipelineObserver, type StreamCounts, systemClock } from '@ferry/core';
+import type { PipelineObserver, StreamCounts } from '@ferry/core';
+import { type Clock, systemClock } from '@ferry/core/sdk';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export type PipelineState = 'starting' | 'running' | 'paused' | 'failed' | 'stopped';

@@ -1,6 +1,7 @@
 // What the admin API needs from the process that runs the pipelines (`ferry serve`). The API only talks to
 // this interface, so routes, auth and the OpenAPI document are tested without the connectors behind them.
-import type { BatchProgress, DeadLetter } from '@ferry/core';
+import type { DeadLetter } from '@ferry/core';
+import type { BatchProgress } from '@ferry/core/sdk';
 
 export type PipelineState = 'starting' | 'running' | 'paused' | 'failed' | 'stopped';
 

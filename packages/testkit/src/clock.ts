@@ -1,5 +1,5 @@
 // A clock that only moves when the test says so, for schedules (core's Clock interface).
-import type { Clock } from '@ferry/core';
+import type { Clock } from '@ferry/core/sdk';
 
 export class FakeClock implements Clock {
   private current: number;

@@ -11,7 +11,7 @@ import {
   type ReadContext,
   type Source,
   silentLogger,
-} from '@ferry/core';
+} from '@ferry/core/sdk';
 import { describe, it } from 'vitest';
 
 export interface SourceFixture {
@@ -64,7 +64,7 @@ interface ReadResult<P> {
 }
 
 function context<P>(from: P | undefined, signal: AbortSignal, once = true): ReadContext<P> {
-  return { from, signal, once, log: silentLogger() };
+  return { from, signal, once, log: silentLogger(), caughtUp: () => undefined };
 }
 
 /** Read in `once` mode until the source ends, with a deadline. */
@@ -270,7 +270,7 @@ export const acknowledgesOnlyGivenPositions: ConformanceCheck = {
       if (!source.acknowledge) return;
       const middle = full.batches[Math.floor((full.batches.length - 1) / 2)];
       if (!middle) return;
-      await source.acknowledge(viaCheckpoint(middle.position));
+      await source.acknowledge([viaCheckpoint(middle.position)]);
       if (fixture.acknowledgedUpstream) {
         const upstream = await fixture.acknowledgedUpstream();
         if (JSON.stringify(upstream) !== JSON.stringify(middle.position)) {

@@ -1,6 +1,6 @@
 // In-memory parts for unit tests of pipelines and mappings. Never a stand-in for a connector's
 // integration test against its real server.
-import type { CanonicalEvent, CheckpointStore, DeadLetter, DeadLetterSink, Sink } from '@ferry/core';
+import type { CanonicalEvent, CheckpointStore, DeadLetter, DeadLetterSink, Sink } from '@ferry/core/sdk';
 
 export class MemorySink implements Sink {
   readonly type = 'memory';

@@ -4,7 +4,7 @@
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FerryError } from '../errors.js';
-import type { CheckpointStore } from '../types.js';
+import type { CheckpointStore, PassState } from '../types.js';
 
 export interface FileCheckpointConfig {
   dir: string;
@@ -22,12 +22,32 @@ export class FileCheckpointStore implements CheckpointStore {
 
   constructor(private readonly config: FileCheckpointConfig) {}
 
-  pathFor(pipeline: string): string {
-    return join(this.config.dir, `${pipeline.replace(/[^A-Za-z0-9._-]/g, '_')}.checkpoint.json`);
+  pathFor(pipeline: string, kind: 'checkpoint' | 'pass' = 'checkpoint'): string {
+    return join(this.config.dir, `${pipeline.replace(/[^A-Za-z0-9._-]/g, '_')}.${kind}.json`);
   }
 
   async load(pipeline: string): Promise<unknown> {
-    const path = this.pathFor(pipeline);
+    return (await this.read(this.pathFor(pipeline)))?.position;
+  }
+
+  async loadPassState(pipeline: string): Promise<PassState | undefined> {
+    const state = (await this.read(this.pathFor(pipeline, 'pass')))?.position;
+    return state === undefined ? undefined : (state as PassState);
+  }
+
+  async save(pipeline: string, position: unknown): Promise<void> {
+    await this.write(this.pathFor(pipeline), { pipeline, position, savedAt: new Date().toISOString() });
+  }
+
+  async savePassState(pipeline: string, state: PassState): Promise<void> {
+    await this.write(this.pathFor(pipeline, 'pass'), {
+      pipeline,
+      position: state,
+      savedAt: new Date().toISOString(),
+    });
+  }
+
+  private async read(path: string): Promise<CheckpointFile | undefined> {
     let text: string;
     try {
       text = await readFile(path, 'utf8');
@@ -43,7 +63,7 @@ export class FileCheckpointStore implements CheckpointStore {
       );
     }
     try {
-      return (JSON.parse(text) as CheckpointFile).position;
+      return JSON.parse(text) as CheckpointFile;
     } catch (error) {
       throw new FerryError(
         'CHECKPOINT_CORRUPT',
@@ -53,10 +73,8 @@ export class FileCheckpointStore implements CheckpointStore {
     }
   }
 
-  async save(pipeline: string, position: unknown): Promise<void> {
-    const path = this.pathFor(pipeline);
+  private async write(path: string, body: CheckpointFile): Promise<void> {
     const temp = `${path}.${process.pid}.${++this.sequence}.tmp`;
-    const body: CheckpointFile = { pipeline, position, savedAt: new Date().toISOString() };
     try {
       await mkdir(this.config.dir, { recursive: true });
       const handle = await open(temp, 'w');
@@ -90,6 +108,7 @@ export class FileCheckpointStore implements CheckpointStore {
 
   async clear(pipeline: string): Promise<void> {
     await rm(this.pathFor(pipeline), { force: true });
+    await rm(this.pathFor(pipeline, 'pass'), { force: true });
   }
 }
 

@@ -1,6 +1,7 @@
 // Cron next-run computation from any moment (not the real clock), in a time zone, across DST changes.
-import { cronSchedule, isRunDue, scheduleProblem } from '@ferry/core';
+import { cronSchedule, scheduleProblem } from '@ferry/core';
 import { describe, expect, it } from 'vitest';
+import { isRunDue } from '../../src/schedule.js';
 
 const at = (iso: string) => new Date(iso);
 

@@ -1,4 +1,5 @@
 import { buildEvent, type ChangeRecord, eventId, topicFor, uuidV5 } from '@ferry/core';
+import { sequenceOf } from '@ferry/core/sdk';
 import { CloudEvent } from 'cloudevents';
 import { describe, expect, it } from 'vitest';
 
@@ -49,5 +50,33 @@ describe('event ids and envelopes', () => {
     expect(new CloudEvent(event, true).validate()).toBe(true);
     expect(topicFor(event)).toBe('justice.offender.v1');
     expect(topicFor(event, '{domain}-{entity}')).toBe('justice-offender');
+  });
+
+  it('carries the record’s sequence as the CloudEvents sequence extension; sequences sort like positions', () => {
+    const base: ChangeRecord = {
+      stream: 's',
+      op: 'update',
+      key: { id: 1 },
+      after: { id: 1 },
+      origin: { lsn: '0/10' },
+    };
+    const event = buildEvent({
+      pipeline: 'p',
+      record: { ...base, sequence: sequenceOf(16n, 2) },
+      canonicalType: 'justice.offender',
+      subject: '1',
+      data: {},
+    });
+    expect(event.sequence).toBe(`${'16'.padStart(20, '0')}.${'2'.padStart(20, '0')}`);
+    expect(new CloudEvent(event, true).validate()).toBe(true);
+    expect(
+      buildEvent({ pipeline: 'p', record: base, canonicalType: 'a.b', subject: '1', data: {} }),
+    ).not.toHaveProperty('sequence');
+    const ordered = [sequenceOf(9, 1), sequenceOf(10, 0), sequenceOf(10, 2), sequenceOf(2n ** 64n - 1n, 0)];
+    expect([...ordered].reverse().sort()).toEqual(ordered);
+    expect(sequenceOf('2026-01-01T00:00:00.000Z', 3)).toBe(
+      `2026-01-01T00:00:00.000Z.${'3'.padStart(20, '0')}`,
+    );
+    expect(() => sequenceOf(-1)).toThrow(RangeError);
   });
 });

@@ -1,17 +1,15 @@
 // In-memory parts for unit tests of the runtime (never a stand-in for a connector's integration test).
-import {
-  type Batch,
-  type CanonicalEvent,
-  type ChangeRecord,
-  type CheckpointStore,
-  type DeadLetter,
-  type DeadLetterSink,
-  type Mapping,
-  type ReadContext,
-  type Sink,
-  type Source,
-  sleep,
+import type {
+  CanonicalEvent,
+  ChangeRecord,
+  CheckpointStore,
+  DeadLetter,
+  DeadLetterSink,
+  Mapping,
+  Sink,
+  Source,
 } from '@ferry/core';
+import { type Batch, type ReadContext, sleep } from '@ferry/core/sdk';
 
 export interface Journal {
   entries: string[];
@@ -30,6 +28,7 @@ export function record(n: number, extra: Record<string, unknown> = {}): ChangeRe
 /** A source over a fixed list of records, `batchSize` per batch; position = count of records read. */
 export class ArraySource implements Source<number> {
   readonly type = 'array';
+  readonly cadence = { kind: 'stream' } as const;
   readonly acknowledged: number[] = [];
   readonly reads: (number | undefined)[] = [];
   closed = false;
@@ -60,9 +59,11 @@ export class ArraySource implements Source<number> {
     }
   }
 
-  async acknowledge(position: number): Promise<void> {
-    this.journal?.entries.push(`ack:${position}`);
-    this.acknowledged.push(position);
+  async acknowledge(positions: readonly number[]): Promise<void> {
+    for (const position of positions) {
+      this.journal?.entries.push(`ack:${position}`);
+      this.acknowledged.push(position);
+    }
   }
 
   async close(): Promise<void> {

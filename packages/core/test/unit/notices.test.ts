@@ -1,15 +1,8 @@
 // Batch notices: the runtime writes them as CloudEvents ahead of the batch's events, outside the mapping and
 // the contract check, with ids that do not change when the batch is read again.
 import { describe, expect, it } from 'vitest';
-import {
-  type Batch,
-  type CanonicalEvent,
-  type CheckpointStore,
-  type DeadLetterSink,
-  runPipeline,
-  type Sink,
-  type Source,
-} from '../../src/index.js';
+import { runPipeline } from '../../src/index.js';
+import type { Batch, CanonicalEvent, CheckpointStore, DeadLetterSink, Sink, Source } from '../../src/sdk.js';
 
 function memory() {
   const events: CanonicalEvent[] = [];
@@ -59,6 +52,7 @@ async function run(): Promise<ReturnType<typeof memory>> {
   const m = memory();
   const source: Source<number> = {
     type: 'test',
+    cadence: { kind: 'stream' },
     async *read() {
       yield* batches;
     },

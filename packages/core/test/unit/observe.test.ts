@@ -80,15 +80,16 @@ describe('pipeline observers', () => {
     expect(rec.ended).toEqual([{ pipeline: 'obs', summary }]);
   });
 
-  it('passes the caught-up signal of a source to observers, and only when someone observes', async () => {
+  it('passes the caught-up signal of a source to observers', async () => {
     const calls: string[] = [];
     const contexts: boolean[] = [];
     const source = {
       type: 'idle',
-      async *read(ctx: { caughtUp?: () => void }) {
-        contexts.push(ctx.caughtUp !== undefined);
+      cadence: { kind: 'stream' } as const,
+      async *read(ctx: { caughtUp: () => void }) {
+        contexts.push(typeof ctx.caughtUp === 'function');
         yield { records: [record(1)], position: 1 };
-        ctx.caughtUp?.();
+        ctx.caughtUp();
       },
       close: async () => {},
     };
@@ -103,7 +104,7 @@ describe('pipeline observers', () => {
     await runPipeline({ ...common, source, observer: { caughtUp: (i) => calls.push(i.pipeline) } });
     await runPipeline({ ...common, source, checkpoints: new MemoryCheckpoints() });
     expect(calls).toEqual(['obs']);
-    expect(contexts).toEqual([true, false]);
+    expect(contexts).toEqual([true, true]);
   });
 
   it('a throwing observer never breaks the run', async () => {

@@ -1,6 +1,6 @@
 // Schedules with an injected clock: catch-up at start, waits that end at the due time or on abort.
 import { describe, expect, it } from 'vitest';
-import { type Clock, intervalSchedule, isRunDue, waitForNextRun } from '../../src/index.js';
+import { type Clock, intervalSchedule, isRunDue, waitForNextRun } from '../../src/schedule.js';
 
 function fakeClock(start: number): Clock & { slept: number[] } {
   let now = start;

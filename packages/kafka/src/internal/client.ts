@@ -1,5 +1,5 @@
 // Picks the transport a component's `transport` option names.
-import type { Logger } from '@ferry/core';
+import type { Logger } from '@ferry/core/sdk';
 import type { KafkaConnectionConfig } from '../config.js';
 import { createKafkaJsTransport } from './kafkajs.js';
 import { createPlatformaticTransport } from './platformatic.js';

@@ -2,7 +2,7 @@
 // retrier (kafkajs#962, #1324); idempotence is paired with maxInFlightRequests 1, which kafkajs does not
 // enforce itself; every error leaves through classifyKafkaError.
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '@ferry/core';
+import type { Logger } from '@ferry/core/sdk';
 import {
   CompressionTypes,
   type Consumer,

@@ -1,6 +1,6 @@
 // The @platformatic/kafka transport, for plain (non-transactional) produce. Its 1.x line has no
 // transactions, so exactly-once refuses it at start; topic administration and reading stay on kafkajs.
-import type { Logger } from '@ferry/core';
+import type { Logger } from '@ferry/core/sdk';
 import { Admin, FetchIsolationLevels, murmur2, Producer, stringSerializers } from '@platformatic/kafka';
 import type { KafkaConnectionConfig } from '../config.js';
 import { classifyKafkaError } from '../errors.js';

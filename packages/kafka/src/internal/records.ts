@@ -1,7 +1,7 @@
 // How dead letters, replay markers and checkpoints are laid out as Kafka records. The sink writes them
 // inside its transactions (exactly-once) and the dead-letter and checkpoint stores read them back, so the
 // layout lives once, here.
-import { type DeadLetter, stableStringify, uuidV5 } from '@ferry/core';
+import { type DeadLetter, stableStringify, uuidV5 } from '@ferry/core/sdk';
 import { KafkaError, KafkaErrorCodes } from '../errors.js';
 import type { InMessage, OutMessage } from './transport.js';
 

@@ -1,6 +1,6 @@
 // Topic provisioning: create missing topics with the configured partitions, replication and configs, or
 // refuse when creating is off; warn when an existing topic's partition count differs from the configured one.
-import type { Logger } from '@ferry/core';
+import type { Logger } from '@ferry/core/sdk';
 import { KafkaError, KafkaErrorCodes } from '../errors.js';
 import type { AdminTransport, TopicSpec } from './transport.js';
 

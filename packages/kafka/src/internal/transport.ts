@@ -1,6 +1,6 @@
 // The narrow interface between Ferry's Kafka parts and a Kafka client library. kafkajs is no longer
 // maintained, so nothing outside src/internal/ may import a client: swapping the transport touches only here.
-import type { Logger } from '@ferry/core';
+import type { Logger } from '@ferry/core/sdk';
 import type { KafkaConnectionConfig } from '../config.js';
 
 export interface OutMessage {

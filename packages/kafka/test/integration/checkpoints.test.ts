@@ -1,7 +1,7 @@
 // Kafka checkpoints against the real broker: positions in a compacted topic keyed by pipeline, read back by a
 // fresh store; exactly-once batches carry their checkpoint in the same transaction; contradictory exactly-once
 // configuration is refused at start.
-import { ConfigError, type DeadLetter, isFerryError, silentLogger } from '@ferry/core';
+import { ConfigError, type DeadLetter, isFerryError, silentLogger } from '@ferry/core/sdk';
 import { describe, expect, it } from 'vitest';
 import {
   createKafkaCheckpointStore,

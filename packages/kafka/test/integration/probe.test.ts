@@ -1,4 +1,4 @@
-import { silentLogger } from '@ferry/core';
+import { silentLogger } from '@ferry/core/sdk';
 import { closedPort, settled, silentServer } from '@ferry/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import {

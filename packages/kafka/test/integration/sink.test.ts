@@ -1,6 +1,6 @@
 // The Kafka sink against the real broker: the CloudEvents binding read back by the official SDK, keys and
 // partitions, and topic provisioning.
-import { type CanonicalEvent, isFerryError, silentLogger } from '@ferry/core';
+import { type CanonicalEvent, isFerryError, silentLogger } from '@ferry/core/sdk';
 import { Kafka as CloudEventsKafka } from 'cloudevents';
 import { describe, expect, it } from 'vitest';
 import {

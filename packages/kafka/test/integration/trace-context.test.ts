@@ -1,7 +1,8 @@
 // The trace context crosses the broker: a pipeline run with a tracer registered writes each event's
 // `traceparent` as the `ce_traceparent` header (CloudEvents distributed-tracing extension), and a consumer
 // that extracts it continues the very trace the batch span started.
-import { type Batch, type ChangeRecord, runPipeline, type Source, silentLogger } from '@ferry/core';
+import { runPipeline } from '@ferry/core';
+import { type Batch, type ChangeRecord, type Source, silentLogger } from '@ferry/core/sdk';
 import { MemoryCheckpoints, MemoryDeadLetters } from '@ferry/testkit';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';

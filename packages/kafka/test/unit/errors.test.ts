@@ -1,6 +1,6 @@
 // classifyKafkaError: every kind of failure the clients report maps to a stable code and the right
 // `retryable` flag. The native errors are built as kafkajs builds them.
-import { FerryError } from '@ferry/core';
+import { FerryError } from '@ferry/core/sdk';
 import {
   KafkaJSConnectionError,
   KafkaJSNonRetriableError,

@@ -6,7 +6,6 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  type CanonicalEvent,
   createFileCheckpointStore,
   createFileDeadLetterSink,
   createFileSink,
@@ -14,6 +13,7 @@ import {
   readEventLog,
   runPipeline,
 } from '@ferry/core';
+import type { CanonicalEvent } from '@ferry/core/sdk';
 import { createDatabaseSource } from '@ferry/database';
 import { services } from '@ferry/testkit';
 import { DataSource } from 'typeorm';

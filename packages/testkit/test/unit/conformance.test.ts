@@ -1,6 +1,13 @@
 // The suite passes a well-behaved source and catches broken ones: a lost record, a changed id, an
 // ignored abort, a leaked timer, a wrong retry flag.
-import { type Batch, type ChangeRecord, FerryError, type ReadContext, type Source, sleep } from '@ferry/core';
+import {
+  type Batch,
+  type ChangeRecord,
+  FerryError,
+  type ReadContext,
+  type Source,
+  sleep,
+} from '@ferry/core/sdk';
 import {
   closeReleasesResources,
   describeSourceConformance,

@@ -1,0 +1,63 @@
+// `@ferry/core/sdk`: what a connector, sink or checkpoint-store author builds with. The contract (Source,
+// Sink, CheckpointStore and what flows through them), the factory a plugin registers, the error root and
+// the classifier kit, and the shared machinery a connector must not write again: snapshot diffing, local
+// state, sequences, time. A pipeline author needs none of it; see the root entry point.
+export { type BreakerPolicy, CircuitBreaker, type CircuitState, defaultBreakerPolicy } from './breaker.js';
+export {
+  type Classified,
+  causeChain,
+  createErrorClassifier,
+  type ErrorClassifierSpec,
+  type ErrorLink,
+  type ErrorRule,
+  type ErrorVerdict,
+  networkVerdict,
+} from './classify.js';
+export { formatPath, parseComponentOptions } from './config.js';
+export { withDeadline } from './deadline.js';
+export { contentHash, type DiffDeletion, type DiffObservation, type DiffOp, SnapshotDiff } from './diff.js';
+export { openStateDatabase, type StateDatabase, type StateStatement } from './embedded/sqlite-state.js';
+export {
+  ConfigError,
+  type ConfigIssue,
+  FerryError,
+  type FerryErrorOptions,
+  isFerryError,
+  isProgrammerError,
+  isRetryable,
+  TRANSIENT_NETWORK_CODES,
+  toFerryError,
+} from './errors.js';
+export { eventId, sequenceOf, stableStringify, topicFor, topicName, uuidV5 } from './event.js';
+export { type Logger, type Redactor, silentLogger } from './logging.js';
+export { getPath } from './mapping.js';
+export {
+  defineFactory,
+  type Factory,
+  type FactoryContext,
+  type PipelineComponents,
+  type SourceContext,
+} from './registry.js';
+export { sleep } from './retry.js';
+export { type Clock, systemClock } from './schedule.js';
+export type {
+  AtomicBatch,
+  BaselineHandoff,
+  Batch,
+  BatchNotice,
+  BatchProgress,
+  CanonicalEvent,
+  ChangeOp,
+  ChangeRecord,
+  CheckpointStore,
+  DeadLetter,
+  DeadLetterSink,
+  DeadLetterStage,
+  PassState,
+  ReadContext,
+  RejectedInput,
+  Sink,
+  Source,
+  SourceCadence,
+  StreamInfo,
+} from './types.js';
