@@ -1,7 +1,8 @@
 // Progress bars for `ferry run` at a terminal: one bar per long unit of work (a snapshot of a table, a file),
 // fed by the batches' progress. Off a terminal (CI, a service manager, a pipe) nothing is drawn: the JSON
 // logs say the same thing, and bar redraws would only litter them.
-import type { BatchProgress, PipelineObserver } from '@ferry/core';
+import type { PipelineObserver } from '@ferry/core';
+import type { BatchProgress } from '@ferry/core/sdk';
 import cliProgress from 'cli-progress';
 
 export type ProgressStream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };

@@ -1,6 +1,6 @@
 // Turns what PostgreSQL (pg), MySQL/MariaDB (mysql2), SQLite (better-sqlite3), Node's sockets and typeorm
 // throw into FerryErrors with stable codes, saying whether retrying can help and what a person should do.
-import { FerryError, isFerryError, isProgrammerError, TRANSIENT_NETWORK_CODES } from '@ferry/core';
+import { FerryError, isFerryError, isProgrammerError, TRANSIENT_NETWORK_CODES } from '@ferry/core/sdk';
 
 export const DatabaseErrorCodes = {
   /** The server cannot be reached or dropped the connection (retryable unless the address is wrong). */

@@ -1,6 +1,6 @@
 // The database source's entry points: the factory the CLI registers under `type: database`, and a function
 // for programs that build a pipeline in code.
-import { type Factory, parseComponentOptions, type Source } from '@ferry/core';
+import { type Factory, parseComponentOptions, type Source } from '@ferry/core/sdk';
 import {
   type DatabasePollingConfig,
   type DatabaseSourceConfig,

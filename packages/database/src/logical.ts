@@ -2,7 +2,7 @@
 // published tables, one transaction after another in commit order. The slot's flush LSN moves only in
 // acknowledge(), which the runtime calls after the checkpoint is saved, so a crash replays what was not
 // checkpointed and loses nothing.
-import type { Batch, ChangeRecord, ReadContext, Source, StreamInfo } from '@ferry/core';
+import type { Batch, ChangeRecord, ReadContext, Source, StreamInfo } from '@ferry/core/sdk';
 import pg from 'pg';
 import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
 import type { DataSource, QueryRunner } from 'typeorm';

@@ -8,7 +8,7 @@ import {
   type Source,
   type StreamInfo,
   sleep,
-} from '@ferry/core';
+} from '@ferry/core/sdk';
 import type { DataSource } from 'typeorm';
 import { type DatabasePollingConfig, type DatabaseTableConfig, streamName } from './config.js';
 import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes } from './errors.js';

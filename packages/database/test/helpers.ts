@@ -1,6 +1,6 @@
 // Shared by the database tests: read a source to the end (or for a number of batches) with a fresh context.
-import type { Batch, ChangeRecord, Source } from '@ferry/core';
-import { silentLogger } from '@ferry/core';
+import type { Batch, ChangeRecord, Source } from '@ferry/core/sdk';
+import { silentLogger } from '@ferry/core/sdk';
 import type { DatabasePosition } from '../src/index.js';
 
 export interface ReadResult {

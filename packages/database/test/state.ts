@@ -1,5 +1,5 @@
 // Rebuild a table's rows from change records, keyed by the (single-column) key: what a consumer would hold.
-import type { ChangeRecord } from '@ferry/core';
+import type { ChangeRecord } from '@ferry/core/sdk';
 
 export function rebuild(records: ChangeRecord[]): Map<string, Record<string, unknown>> {
   const state = new Map<string, Record<string, unknown>>();

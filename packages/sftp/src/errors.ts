@@ -1,6 +1,6 @@
 // Turns what ssh2, ssh2-sftp-client, Node's sockets and the file parsers throw into FerryErrors with stable
 // SFTP_* codes, saying whether retrying can help and what a person should do.
-import { FerryError, isFerryError, isProgrammerError } from '@ferry/core';
+import { FerryError, isFerryError, isProgrammerError } from '@ferry/core/sdk';
 
 export const SftpErrorCodes = {
   /** The server cannot be reached, or the connection dropped (retryable). */

@@ -1,6 +1,6 @@
 // The SFTP source's entry points: the factory the CLI registers under `type: sftp`, and a function for
 // programs that build a pipeline in code.
-import { ConfigError, type Factory, formatPath, type Source } from '@ferry/core';
+import { ConfigError, type Factory, formatPath, type Source } from '@ferry/core/sdk';
 import { type SftpSourceConfig, type SftpSourceConfigInput, sftpSourceConfigSchema } from './config.js';
 import { type SftpPosition, SftpSource, type SftpSourceContext } from './source.js';
 

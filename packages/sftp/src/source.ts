@@ -6,27 +6,29 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { posix, resolve } from 'node:path';
 import {
+  cronSchedule,
+  intervalSchedule,
+  isRunDue,
+  type NextRun,
+  scheduleProblem,
+  waitForNextRun,
+} from '@ferry/core';
+import {
   type Batch,
   type BatchNotice,
   type ChangeRecord,
   type Clock,
   ConfigError,
-  cronSchedule,
-  intervalSchedule,
-  isRunDue,
   type Logger,
-  type NextRun,
   type ReadContext,
   type RejectedInput,
   SnapshotDiff,
   type Source,
   type StreamInfo,
-  scheduleProblem,
   silentLogger,
   stableStringify,
   systemClock,
-  waitForNextRun,
-} from '@ferry/core';
+} from '@ferry/core/sdk';
 import picomatch from 'picomatch';
 import type { SftpSourceConfig } from './config.js';
 import { classifySftpError, SftpError, SftpErrorCodes } from './errors.js';

@@ -6,17 +6,15 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  type CanonicalEvent,
   createFileCheckpointStore,
   createFileDeadLetterSink,
   createFileSink,
-  type DeadLetter,
   type RunSummary,
   readEventLog,
   readJsonl,
   runPipeline,
-  stableStringify,
 } from '@ferry/core';
+import { type CanonicalEvent, type DeadLetter, stableStringify } from '@ferry/core/sdk';
 import { services } from '../../../test/services/endpoints.js';
 import { createSftpSource, type SftpSourceConfigInput, type SftpSourceContext } from '../src/index.js';
 

@@ -8,7 +8,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isAbsolute, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { type Logger, type StreamInfo, silentLogger } from '@ferry/core';
+import { type Logger, type StreamInfo, silentLogger } from '@ferry/core/sdk';
 import * as soap from 'soap';
 import type { SoapConnectionConfig } from './config.js';
 import { classifySoapError, SoapError, SoapErrorCodes } from './errors.js';

@@ -1,7 +1,7 @@
 // Turns what a SOAP call can fail with (sockets, HTTP statuses, SOAP 1.1/1.2 faults, hostile or oversized XML,
 // node-soap's WSDL errors, which are sometimes plain objects rather than Errors) into FerryErrors with stable
 // codes and a verdict on whether retrying can help. The runtime retries; this package never does.
-import { FerryError, isFerryError, isProgrammerError, TRANSIENT_NETWORK_CODES } from '@ferry/core';
+import { FerryError, isFerryError, isProgrammerError, TRANSIENT_NETWORK_CODES } from '@ferry/core/sdk';
 
 export const SoapErrorCodes = {
   /** The WSDL (or one of its imports) could not be read or understood. */

@@ -1,6 +1,7 @@
 // The SOAP source's entry points: the factory the CLI registers under `type: soap`, and a function for
 // programs that build a pipeline in code.
-import { type Factory, parseComponentOptions, runSchedule, type Source } from '@ferry/core';
+import { runSchedule } from '@ferry/core';
+import { type Factory, parseComponentOptions, type Source } from '@ferry/core/sdk';
 import { type SoapSourceConfig, type SoapSourceConfigInput, soapSourceConfigSchema } from './config.js';
 import { type SoapSnapshotPosition, SoapSnapshotSource } from './snapshot.js';
 import { type SoapSourceContext, type SoapWatermarkPosition, SoapWatermarkSource } from './watermark.js';

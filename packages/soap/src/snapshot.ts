@@ -2,22 +2,20 @@
 // compares it with the previous pass, so only creates, updates and deletes become events. The previous pass
 // is kept in a SQLite file in stateDir; it becomes the baseline only once the pass's last batch is committed.
 import { join, resolve } from 'node:path';
+import { isRunDue, runSchedule, waitForNextRun } from '@ferry/core';
 import {
   type Batch,
   type ChangeRecord,
   getPath,
-  isRunDue,
   openStateDatabase,
   type ReadContext,
   type RejectedInput,
-  runSchedule,
   SnapshotDiff,
   type Source,
   type StateDatabase,
   type StreamInfo,
   stableStringify,
-  waitForNextRun,
-} from '@ferry/core';
+} from '@ferry/core/sdk';
 import { probeService, SoapClient } from './client.js';
 import type { SoapSnapshotConfig } from './config.js';
 import { SoapError, SoapErrorCodes } from './errors.js';

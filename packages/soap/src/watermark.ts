@@ -2,17 +2,16 @@
 // end, and only then move the checkpoint's watermark to the highest value seen. Until then the checkpoint
 // holds a cursor (since, page, records of the page already emitted), so a crash mid-sequence resumes where it
 // stopped and skips nothing.
+import { runSchedule, waitForNextRun } from '@ferry/core';
 import {
   type Batch,
   type ChangeRecord,
   getPath,
   type ReadContext,
   type RejectedInput,
-  runSchedule,
   type Source,
   type StreamInfo,
-  waitForNextRun,
-} from '@ferry/core';
+} from '@ferry/core/sdk';
 import { probeService, SoapClient, type SoapClientOptions } from './client.js';
 import type { SoapWatermarkConfig } from './config.js';
 import { SoapError, SoapErrorCodes } from './errors.js';

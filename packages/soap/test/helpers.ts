@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Batch, type Source, silentLogger } from '@ferry/core';
+import { type Batch, type Source, silentLogger } from '@ferry/core/sdk';
 import { services } from '../../../test/services/endpoints.js';
 
 /** Read batches from `from` until the source ends or `limit` batches were read (a simulated crash). */

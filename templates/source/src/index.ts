@@ -3,16 +3,8 @@
 // with your legacy system's API; keep the shape: read batches, say where you are, classify errors.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import {
-  type Batch,
-  type ChangeRecord,
-  type Factory,
-  type FactoryContext,
-  FerryError,
-  type ReadContext,
-  type Source,
-  sleep,
-} from '@ferry/core';
+import { type ChangeRecord, type Factory, type FactoryContext, FerryError, type Source } from '@ferry/core';
+import { type Batch, type ReadContext, sleep } from '@ferry/core/sdk';
 import { z } from 'zod';
 
 export const templateSourceConfigSchema = z

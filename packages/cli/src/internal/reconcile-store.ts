@@ -3,7 +3,7 @@
 // budget; the comparison itself is a pair of indexed joins.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { openStateDatabase, type StateDatabase, type StateStatement } from '@ferry/core';
+import { openStateDatabase, type StateDatabase, type StateStatement } from '@ferry/core/sdk';
 
 export type Side = 'ref' | 'stream';
 

@@ -2,7 +2,7 @@
 // differ between the supported databases.
 import { access, constants } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { withDeadline } from '@ferry/core';
+import { withDeadline } from '@ferry/core/sdk';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import type { DatabaseConnectionConfig } from '../config.js';
 import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes } from '../errors.js';

@@ -1,7 +1,7 @@
 // One chunk of an initial snapshot (the rows after the last key read, in key order, as `op: read` records),
 // and the progress log of a long snapshot.
 import { createHash } from 'node:crypto';
-import type { BatchProgress, ChangeRecord, Logger } from '@ferry/core';
+import type { BatchProgress, ChangeRecord, Logger } from '@ferry/core/sdk';
 import type { DataSource } from 'typeorm';
 import { type CapturedTable, decodeSnapshotRow, keyOf, snapshotChunkQuery } from './capture.js';
 import type { Dialect } from './connection.js';

@@ -2,7 +2,7 @@
 // and MariaDB: the user is created here and dropped afterwards; set-up (install-triggers, the publication)
 // is done by the admin user, as the docs say an owner would.
 import { randomBytes } from 'node:crypto';
-import type { ChangeRecord } from '@ferry/core';
+import type { ChangeRecord } from '@ferry/core/sdk';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { services } from '../../../../test/services/endpoints.js';

@@ -2,7 +2,7 @@
 // request, snapshot then stream, before images with REPLICA IDENTITY FULL, truncates, transactions with
 // their xid, resume mid-stream with the same origins, and the flush LSN moving only on acknowledge.
 import { randomBytes } from 'node:crypto';
-import type { ChangeRecord } from '@ferry/core';
+import type { ChangeRecord } from '@ferry/core/sdk';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { services } from '../../../../test/services/endpoints.js';

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FerryError, type Source } from '@ferry/core';
+import { FerryError, type Source } from '@ferry/core/sdk';
 import { closedPort, settled, silentServer } from '@ferry/testkit';
 import { DataSource } from 'typeorm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';

@@ -2,7 +2,7 @@
 // updates, deletes with before images, a multi-row transaction, resume with stable origins, purge on ack,
 // and a snapshot taken while a writer keeps changing the table.
 import { randomBytes } from 'node:crypto';
-import type { ChangeRecord } from '@ferry/core';
+import type { ChangeRecord } from '@ferry/core/sdk';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { services } from '../../../../test/services/endpoints.js';

@@ -2,7 +2,7 @@
 // path a value can take: polling (driver values), the snapshot (a JSON image rendered by the database), the
 // trigger journal (a JSON image written by a trigger) and, on PostgreSQL, pgoutput (column text).
 import { randomBytes } from 'node:crypto';
-import type { ChangeRecord } from '@ferry/core';
+import type { ChangeRecord } from '@ferry/core/sdk';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { services } from '../../../../test/services/endpoints.js';

@@ -8,12 +8,11 @@ import {
   createFileDeadLetterSink,
   createFileSink,
   createRegistry,
-  FerryError,
   parsePipelineConfig,
   readEventLog,
   runPipeline,
-  silentLogger,
 } from '@ferry/core';
+import { FerryError, silentLogger } from '@ferry/core/sdk';
 import { DataSource } from 'typeorm';
 import { afterEach, describe, expect, it } from 'vitest';
 import {

@@ -1,7 +1,7 @@
 // The processed-file registry and the source's small facts (last pass), in the SQLite state store next to
 // the pipeline. It survives restarts, so a file already processed is never processed again, even when
 // archiving it failed.
-import { openStateDatabase, type StateDatabase } from '@ferry/core';
+import { openStateDatabase, type StateDatabase } from '@ferry/core/sdk';
 import { SftpError, SftpErrorCodes } from '../errors.js';
 
 export interface ProcessedFile {

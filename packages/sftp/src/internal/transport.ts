@@ -3,7 +3,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Logger } from '@ferry/core';
+import type { Logger } from '@ferry/core/sdk';
 import SftpClient from 'ssh2-sftp-client';
 import type { SftpConnectionConfig } from '../config.js';
 import { classifySftpError, SftpError, SftpErrorCodes } from '../errors.js';

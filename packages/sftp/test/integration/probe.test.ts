@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { silentLogger } from '@ferry/core';
+import { silentLogger } from '@ferry/core/sdk';
 import { closedPort, type SilentServer, silentServer } from '@ferry/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSftpSource, type SftpSourceConfigInput } from '../../src/index.js';

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { silentLogger } from '@ferry/core';
+import { silentLogger } from '@ferry/core/sdk';
 import { describe, expect, it } from 'vitest';
 import { createSftpSource } from '../../src/index.js';
 import { connection, drop, list, remoteDir, runOnce, sftp, workDir } from '../helpers.js';

@@ -1,5 +1,5 @@
 // classifySftpError: which native failures are retryable and which code each gets.
-import { FerryError } from '@ferry/core';
+import { FerryError } from '@ferry/core/sdk';
 import { describe, expect, it } from 'vitest';
 import { classifySftpError } from '../../src/index.js';
 

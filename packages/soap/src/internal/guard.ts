@@ -1,7 +1,7 @@
 // Protects a fragile service from Ferry: a circuit breaker that stops calling after repeated retryable
 // failures (so the runtime's retries do not become a retry storm), a calls-per-second limit and a cap on
 // calls in flight.
-import { sleep } from '@ferry/core';
+import { sleep } from '@ferry/core/sdk';
 import { SoapError, SoapErrorCodes } from '../errors.js';
 
 export interface GuardOptions {

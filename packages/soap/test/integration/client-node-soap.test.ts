@@ -1,6 +1,6 @@
 // SoapClient and the watermark source against a real node-soap server on loopback: WSDL imports and
 // includes, SOAP 1.1 and 1.2, faults of both kinds, HTTP errors, paging, security.
-import { silentLogger } from '@ferry/core';
+import { silentLogger } from '@ferry/core/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createSoapSource,

@@ -4,7 +4,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '@ferry/core';
+import { silentLogger } from '@ferry/core/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   SoapClient,

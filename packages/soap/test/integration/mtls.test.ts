@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { silentLogger } from '@ferry/core';
+import { silentLogger } from '@ferry/core/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SoapClient, SoapError, soapConnectionSchema } from '../../src/index.js';
 import { makeTestCertificates } from '../helpers.js';

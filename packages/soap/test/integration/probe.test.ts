@@ -3,7 +3,7 @@ import { createServer as createHttpServer, request as httpRequest } from 'node:h
 import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { silentLogger } from '@ferry/core';
+import { silentLogger } from '@ferry/core/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { services } from '../../../../test/services/endpoints.js';
 import { createSoapSource, type SoapSourceConfigInput } from '../../src/index.js';

@@ -1,6 +1,6 @@
 // The pipeline's cron schedule drives the watermark source: a pass at start (catch-up), then one pass per
 // tick, never overlapping, against a real node-soap server.
-import { type Batch, silentLogger } from '@ferry/core';
+import { type Batch, silentLogger } from '@ferry/core/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSoapSource, type SoapSourceConfigInput } from '../../src/index.js';
 import { type CaseServer, makeCases, startCaseServer, wsdlPath } from '../servers/node-soap-server.js';

@@ -3,7 +3,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Batch, type Source, silentLogger } from '@ferry/core';
+import { type Batch, type Source, silentLogger } from '@ferry/core/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { services } from '../../../../test/services/endpoints.js';
 import { createSoapSource, type SoapPosition, type SoapSourceConfigInput } from '../../src/index.js';

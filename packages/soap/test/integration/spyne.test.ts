@@ -1,7 +1,7 @@
 // The client and the watermark source against spyne (Python), a SOAP implementation nobody here wrote,
 // run by test/services (bash test/services/up.sh spyne): its own WSDL fetched by URL, SOAP 1.1 and 1.2,
 // faults of both kinds, page-number paging.
-import { silentLogger } from '@ferry/core';
+import { silentLogger } from '@ferry/core/sdk';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { services } from '../../../../test/services/endpoints.js';
 import {

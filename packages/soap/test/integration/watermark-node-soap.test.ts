@@ -1,6 +1,6 @@
 // The watermark source against a real node-soap server: pages followed to the end, the checkpoint moved only
 // after the last page, a crash at any batch resumed without a skipped record, records without a key rejected.
-import { silentLogger } from '@ferry/core';
+import { silentLogger } from '@ferry/core/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSoapSource, type SoapSourceConfigInput, type SoapWatermarkPosition } from '../../src/index.js';
 import { readBatches } from '../helpers.js';

@@ -1,5 +1,5 @@
 // The SOAP source's options: defaults, refusals of a wrong pipeline file, and the notes `ferry validate` prints.
-import { ConfigError, Redactor, silentLogger } from '@ferry/core';
+import { ConfigError, Redactor, silentLogger } from '@ferry/core/sdk';
 import { describe, expect, it } from 'vitest';
 import {
   createSoapSource,

@@ -1,6 +1,6 @@
 // classifySoapError as a table: what is retried (5xx, 503 with Retry-After, resets, timeouts, Server and
 // Receiver faults) and what is not (4xx, Client and Sender faults, hostile XML), plus node-soap's plain objects.
-import { FerryError } from '@ferry/core';
+import { FerryError } from '@ferry/core/sdk';
 import { describe, expect, it } from 'vitest';
 import { classifySoapError, parseRetryAfter, SoapError } from '../../src/index.js';
 
