@@ -10,6 +10,7 @@ import {
   handleShutdownSignals,
   type LoadedPipeline,
   loadPipelineFile,
+  positionProblems,
   type Registry,
   redactedConfig,
   runPipeline,
@@ -231,6 +232,16 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
       const { pipeline, store } = await openCheckpoints(file, registry);
       try {
         await refuseWhileRunning(pipeline);
+        const schema = registry.sources.get(pipeline.source.type)?.positionSchema;
+        const problems = schema === undefined ? undefined : positionProblems(schema, position);
+        if (problems !== undefined) {
+          throw new FerryError(
+            'CHECKPOINT_INVALID',
+            `${JSON.stringify(position)} is not a position the ${pipeline.source.type} source writes: ${problems}. ` +
+              'Nothing was changed; see `ferry offsets show` for the shape of a saved position.',
+            { details: { problems } },
+          );
+        }
         await store.save(pipeline.name, position);
         io.out(`${pipeline.name}: position set to ${JSON.stringify(position)}`);
       } finally {

@@ -27,7 +27,11 @@ export {
   redactedConfig,
 } from './config.js';
 export { cronSchedule, scheduleProblem } from './cron.js';
-export { createFileCheckpointStore, type FileCheckpointConfig } from './embedded/file-checkpoints.js';
+export {
+  createFileCheckpointStore,
+  type FileCheckpointConfig,
+  FileCheckpointStore,
+} from './embedded/file-checkpoints.js';
 export { createFileDeadLetterSink, type FileDeadLetterConfig } from './embedded/file-dead-letters.js';
 export { createFileSink, type FileSinkConfig, readEventLog } from './embedded/file-sink.js';
 export {
@@ -71,6 +75,7 @@ export {
   defaultDeadLetterThreshold,
   type EventValidator,
   type PipelineOptions,
+  positionProblems,
   type RunSummary,
   runPipeline,
 } from './pipeline.js';

@@ -313,16 +313,13 @@ class PipelineRun<P> {
   private checkPosition(position: P | undefined): void {
     const schema = this.options.positionSchema;
     if (schema === undefined || position === undefined || position === null) return;
-    const result = schema.safeParse(position);
-    if (result.success) return;
-    const problems = result.error.issues
-      .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(the position)'}: ${issue.message}`)
-      .join('; ');
+    const problems = positionProblems(schema, position);
+    if (problems === undefined) return;
     throw new FerryError(
       'CHECKPOINT_INVALID',
       `the saved checkpoint of pipeline ${this.options.name} is not a position the ${this.options.source.type} ` +
         `source writes (${problems}). Fix it with \`ferry offsets set\` or start over with \`ferry offsets reset\`.`,
-      { details: { position, problems: result.error.issues } },
+      { details: { position, problems } },
     );
   }
 
@@ -784,6 +781,18 @@ class PipelineRun<P> {
     while (this.writer !== undefined) await this.writer;
     if (this.commitError !== undefined) throw this.commitError;
   }
+}
+
+/**
+ * Why a position does not fit a source's position schema, each problem with its path (`cursor.page: expected
+ * number`), or undefined when it fits. Used for loaded checkpoints and by `ferry offsets set`.
+ */
+export function positionProblems(schema: z.ZodType, position: unknown): string | undefined {
+  const result = schema.safeParse(position);
+  if (result.success) return undefined;
+  return result.error.issues
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(the position)'}: ${issue.message}`)
+    .join('; ');
 }
 
 /**

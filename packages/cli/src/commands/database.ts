@@ -3,6 +3,7 @@
 import {
   createDatabaseSlot,
   type DatabaseSourceConfig,
+  databaseSourceConfigSchema,
   dropDatabaseSlot,
   installDatabaseTriggers,
   uninstallDatabaseTriggers,
@@ -32,7 +33,8 @@ export function registerDatabaseCommands(program: Command, ctx: CommandContext):
         return;
       }
       const done = await action(
-        pipeline.source.options as unknown as DatabaseSourceConfig,
+        // Validated at load; parsing again gives the options their type.
+        databaseSourceConfigSchema.parse(pipeline.source.options),
         pipeline.baseDir,
         opts,
       );

@@ -1,5 +1,4 @@
 // `ferry discover`: what the source can see (tables and columns, matching files, operations).
-import type { Source } from '@ferry/core';
 import type { Command } from 'commander';
 import { type CommandContext, openPipeline } from './context.js';
 
@@ -14,7 +13,7 @@ export function registerDiscoverCommand(program: Command, ctx: CommandContext): 
     .action(async (file: string, opts: { json: boolean }) => {
       const { pipeline, factoryContext } = await openPipeline(file, ctx);
       const factory = ctx.registry.sources.get(pipeline.source.type)!;
-      const source = (await factory.create(pipeline.source.options, factoryContext)) as Source;
+      const source = await factory.create(pipeline.source.options, factoryContext);
       try {
         if (!source.discover) {
           ctx.io.err(`ferry: source type '${source.type}' cannot discover its streams`);
