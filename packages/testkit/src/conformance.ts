@@ -1,10 +1,10 @@
 // The behaviour every Source owes the runtime, as a list of checks. `describeSourceConformance` registers
 // them as vitest tests; each check is also a plain function, so a deliberately broken source can be shown
-// to fail it.
+// to fail it. A check never passes by skipping: a capability the source or its fixture lacks must be
+// declared in `fixture.lacks` with the reason, and a declared absence is checked to be real.
 
 import { createHook } from 'node:async_hooks';
 import {
-  type Batch,
   type ChangeRecord,
   eventId,
   isFerryError,
@@ -14,7 +14,24 @@ import {
 } from '@ferry/core/sdk';
 import { describe, it } from 'vitest';
 
+/**
+ * What a source or its fixture may lack, declared with the reason (`acknowledge: 'polling confirms nothing
+ * upstream'`). Undeclared, a missing capability fails its check.
+ */
+export interface SourceLacks {
+  /** The source has no `acknowledge` (nothing to confirm upstream). */
+  acknowledge?: string;
+  /** The fixture cannot show what the source acknowledged upstream (`acknowledgedUpstream`). */
+  upstreamPosition?: string;
+  /** The fixture cannot make the source fail retryably (`failRetryable`). */
+  retryableFailure?: string;
+  /** The fixture cannot make the source fail fatally (`failFatal`). */
+  fatalFailure?: string;
+}
+
 export interface SourceFixture {
+  /** Capabilities this source or fixture lacks, each with the reason; see SourceLacks. */
+  lacks?: SourceLacks;
   /**
    * Put the legacy system in a known state (fresh tables, files, pages) and say how many records a full
    * read must yield. Called before every check.
@@ -65,6 +82,24 @@ interface ReadResult<P> {
 
 function context<P>(from: P | undefined, signal: AbortSignal, once = true): ReadContext<P> {
   return { from, signal, once, log: silentLogger(), caughtUp: () => undefined };
+}
+
+/**
+ * A capability the check needs is missing: fine only when the fixture declared it (with a reason); a
+ * declared absence must be real.
+ */
+function requireCapability(
+  fixture: SourceFixture,
+  capability: keyof SourceLacks,
+  present: boolean,
+  what: string,
+): boolean {
+  const declared = fixture.lacks?.[capability];
+  if (present && declared !== undefined)
+    fail(`the fixture declares lacks.${capability} (${declared}) but ${what} is there: drop the declaration`);
+  if (!present && declared === undefined)
+    fail(`${what} is missing and the fixture does not declare lacks.${capability} with a reason`);
+  return present;
 }
 
 /** Read in `once` mode until the source ends, with a deadline. */
@@ -158,7 +193,8 @@ export const positionsMoveForward: ConformanceCheck = {
     await fixture.seed();
     const full = await withSource(makeSource, (s) => readAll(s, undefined, fixture.timeoutMs));
     const last = full.batches.at(-1)?.position;
-    if (last === undefined) fail('the fixture yielded no batch');
+    if (last === undefined)
+      fail('the fixture yielded no batch: seed() must give the source something to read');
     const again = await withSource(makeSource, (s) => readAll(s, viaCheckpoint(last), fixture.timeoutMs));
     if (again.ids.length > 0)
       fail(`reading from the last position yielded ${again.ids.length} records again`);
@@ -179,30 +215,57 @@ export const deterministic: ConformanceCheck = {
   },
 };
 
+export const declaresCadence: ConformanceCheck = {
+  name: 'declares how the runtime drives it; a pass ends by itself, a stream waits for changes',
+  async run(makeSource, fixture) {
+    await fixture.seed();
+    await withSource(makeSource, async (source) => {
+      const cadence = source.cadence;
+      if (cadence?.kind !== 'passes' && cadence?.kind !== 'stream')
+        fail(
+          `cadence must be { kind: 'passes', intervalMs } or { kind: 'stream' }, got ${JSON.stringify(cadence)}`,
+        );
+      if (cadence.kind === 'passes' && !(cadence.intervalMs > 0))
+        fail(`a pass source needs intervalMs > 0, got ${cadence.intervalMs}`);
+      const controller = new AbortController();
+      const iterator = source.read(context(undefined, controller.signal, false))[Symbol.asyncIterator]();
+      const deadline = Date.now() + (fixture.timeoutMs ?? 60_000);
+      try {
+        // Not in --once mode: a pass must still end once it has read what is there; a stream must not.
+        for (;;) {
+          const idle = delay(
+            cadence.kind === 'stream' ? 1_500 : Math.max(0, deadline - Date.now()),
+            'idle' as const,
+          );
+          const next = await Promise.race([iterator.next(), idle.promise]).finally(idle.cancel);
+          if (next === 'idle') {
+            if (cadence.kind === 'passes')
+              fail('a pass did not end by itself: the runtime, not the source, waits between passes');
+            return;
+          }
+          if (next.done) {
+            if (cadence.kind === 'stream')
+              fail('a stream source ended by itself outside --once instead of waiting for changes');
+            return;
+          }
+        }
+      } finally {
+        controller.abort();
+        await iterator.return?.();
+      }
+    });
+  },
+};
+
 export const honoursAbort: ConformanceCheck = {
-  name: 'honours the abort signal promptly in continuous mode',
+  name: 'honours the abort signal promptly',
   async run(makeSource, fixture) {
     await fixture.seed();
     await withSource(makeSource, async (source) => {
       const controller = new AbortController();
       const iterator = source.read(context(undefined, controller.signal, false))[Symbol.asyncIterator]();
-      const deadline = Date.now() + (fixture.timeoutMs ?? 60_000);
-      let read = 0;
-      let caughtUp = false;
-      // Read until the source goes quiet (it has delivered the fixture), then abort while it waits for more.
-      while (!caughtUp && Date.now() < deadline) {
-        const idle = delay(1_500, 'idle' as const);
-        const next = await Promise.race([iterator.next(), idle.promise]).finally(idle.cancel);
-        if (next === 'idle') caughtUp = true;
-        else if (next.done)
-          fail('in continuous mode the source ended by itself instead of waiting for changes');
-        else {
-          const records = (next.value as Batch).records.length;
-          // An empty batch after data (a heartbeat, a poll that found nothing) also says "caught up".
-          if (records === 0 && read > 0) caughtUp = true;
-          read += records;
-        }
-      }
+      const first = await iterator.next();
+      if (first.done) fail('the source yielded no batch: seed() must give the source something to read');
       const started = performance.now();
       controller.abort();
       const limit = delay(5_000, false as const);
@@ -221,10 +284,32 @@ export const honoursAbort: ConformanceCheck = {
         giveUp = true;
         limit.cancel();
       });
-      if (!ended) fail(`the source did not stop within 5 s of the abort (after reading ${read} records)`);
+      if (!ended) fail('the source did not stop within 5 s of the abort');
       const took = performance.now() - started;
       if (took > 5_000) fail(`stopping took ${Math.round(took)} ms`);
     });
+  },
+};
+
+export const ordersBySequence: ConformanceCheck = {
+  name: 'gives every record a sequence that never goes back for a key and survives a re-read',
+  async run(makeSource, fixture) {
+    await fixture.seed();
+    const first = await withSource(makeSource, (s) => readAll(s, undefined, fixture.timeoutMs));
+    const latest = new Map<string, string>();
+    for (const record of first.batches.flatMap((b) => b.records)) {
+      if (typeof record.sequence !== 'string' || record.sequence === '')
+        fail(`a record of ${record.stream} has no sequence (origin ${JSON.stringify(record.origin)})`);
+      const key = `${record.stream}\0${JSON.stringify(record.key)}`;
+      const before = latest.get(key);
+      if (before !== undefined && record.sequence < before)
+        fail(`the sequence of ${JSON.stringify(record.key)} went back: ${record.sequence} after ${before}`);
+      latest.set(key, record.sequence);
+    }
+    const again = await withSource(makeSource, (s) => readAll(s, undefined, fixture.timeoutMs));
+    const sequences = (r: ReadResult<unknown>) =>
+      JSON.stringify(r.batches.flatMap((b) => b.records.map((x) => x.sequence)));
+    if (sequences(first) !== sequences(again)) fail('a re-read of the same input gave other sequences');
   },
 };
 
@@ -262,23 +347,33 @@ export const closeReleasesResources: ConformanceCheck = {
 };
 
 export const acknowledgesOnlyGivenPositions: ConformanceCheck = {
-  name: 'acknowledges only positions it was given',
+  name: 'acknowledges upstream exactly the positions it is given, idempotently',
   async run(makeSource, fixture) {
     await fixture.seed();
     await withSource(makeSource, async (source) => {
       const full = await readAll(source, undefined, fixture.timeoutMs);
-      if (!source.acknowledge) return;
-      const middle = full.batches[Math.floor((full.batches.length - 1) / 2)];
-      if (!middle) return;
-      await source.acknowledge([viaCheckpoint(middle.position)]);
-      if (fixture.acknowledgedUpstream) {
-        const upstream = await fixture.acknowledgedUpstream();
-        if (JSON.stringify(upstream) !== JSON.stringify(middle.position)) {
-          fail(
-            `acknowledged ${JSON.stringify(middle.position)} but upstream shows ${JSON.stringify(upstream)}`,
-          );
-        }
-      }
+      if (!requireCapability(fixture, 'acknowledge', source.acknowledge !== undefined, 'Source.acknowledge'))
+        return;
+      const middle = Math.floor((full.batches.length - 1) / 2);
+      if (full.batches.length === 0)
+        fail('the fixture yielded no batch: seed() must give the source something to read');
+      // The runtime hands over every committed position in order, and the saved one again after a restart.
+      const committed = full.batches.slice(0, middle + 1).map((b) => viaCheckpoint(b.position));
+      await source.acknowledge!(committed);
+      await source.acknowledge!(committed.slice(-1));
+      if (
+        !requireCapability(
+          fixture,
+          'upstreamPosition',
+          fixture.acknowledgedUpstream !== undefined,
+          'fixture.acknowledgedUpstream',
+        )
+      )
+        return;
+      const upstream = await fixture.acknowledgedUpstream!();
+      const expected = committed.at(-1);
+      if (JSON.stringify(upstream) !== JSON.stringify(expected))
+        fail(`acknowledged up to ${JSON.stringify(expected)} but upstream shows ${JSON.stringify(upstream)}`);
     });
   },
 };
@@ -286,11 +381,12 @@ export const acknowledgesOnlyGivenPositions: ConformanceCheck = {
 export const flagsRetryableErrors: ConformanceCheck = {
   name: 'surfaces retryable and fatal errors as FerryErrors with the right flag',
   async run(makeSource, fixture) {
-    for (const [mode, retryable] of [
-      [fixture.failRetryable, true],
-      [fixture.failFatal, false],
+    for (const [mode, retryable, capability] of [
+      [fixture.failRetryable, true, 'retryableFailure'],
+      [fixture.failFatal, false, 'fatalFailure'],
     ] as const) {
-      if (!mode) continue;
+      const what = retryable ? 'fixture.failRetryable' : 'fixture.failFatal';
+      if (!requireCapability(fixture, capability, mode !== undefined, what) || mode === undefined) continue;
       await fixture.seed();
       await mode.break();
       try {
@@ -323,7 +419,9 @@ export const sourceConformanceChecks: ConformanceCheck[] = [
   resumesFromEveryPosition,
   positionsMoveForward,
   deterministic,
+  declaresCadence,
   honoursAbort,
+  ordersBySequence,
   closeReleasesResources,
   acknowledgesOnlyGivenPositions,
   flagsRetryableErrors,
