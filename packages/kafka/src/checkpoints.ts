@@ -1,6 +1,7 @@
 // Positions in a compacted Kafka topic keyed by pipeline name, as Kafka Connect keeps source offsets. load()
 // reads the topic to its end (read_committed) and keeps the pipeline's last value; a tombstone clears it.
-import type { CheckpointStore, Logger } from '@ferry/core/sdk';
+// A scheduled pipeline's pass state lives beside it under `<pipeline>#pass` ('#' is not allowed in names).
+import type { CheckpointStore, Logger, PassState } from '@ferry/core/sdk';
 import type { KafkaCheckpointConfig } from './config.js';
 import { decodeCheckpoint, encodeCheckpoint, encodeCheckpointTombstone } from './internal/records.js';
 import { ensureTopics } from './internal/topics.js';
@@ -50,26 +51,41 @@ export class KafkaCheckpointStore implements CheckpointStore {
   }
 
   async load(pipeline: string): Promise<unknown> {
-    await this.provision();
-    let position: unknown;
-    await this.ctx.transport.readTopic(
-      this.config.topic,
-      (message) => {
-        if (message.key?.toString() !== pipeline) return;
-        const value = decodeCheckpoint(message);
-        position = value === null ? undefined : value.position;
-      },
-      { timeoutMs: this.config.readTimeoutMs },
-    );
-    return position;
+    return this.latest(pipeline);
   }
 
   save(pipeline: string, position: unknown): Promise<void> {
     return this.send(encodeCheckpoint(pipeline, position));
   }
 
-  clear(pipeline: string): Promise<void> {
-    return this.send(encodeCheckpointTombstone(pipeline));
+  async loadPassState(pipeline: string): Promise<PassState | undefined> {
+    const state = await this.latest(passKey(pipeline));
+    return state === undefined ? undefined : (state as PassState);
+  }
+
+  savePassState(pipeline: string, state: PassState): Promise<void> {
+    return this.send(encodeCheckpoint(passKey(pipeline), state));
+  }
+
+  async clear(pipeline: string): Promise<void> {
+    await this.send(encodeCheckpointTombstone(pipeline));
+    await this.send(encodeCheckpointTombstone(passKey(pipeline)));
+  }
+
+  /** The last value under `key`, reading the topic to its end; undefined after a tombstone. */
+  private async latest(key: string): Promise<unknown> {
+    await this.provision();
+    let position: unknown;
+    await this.ctx.transport.readTopic(
+      this.config.topic,
+      (message) => {
+        if (message.key?.toString() !== key) return;
+        const value = decodeCheckpoint(message);
+        position = value === null ? undefined : value.position;
+      },
+      { timeoutMs: this.config.readTimeoutMs },
+    );
+    return position;
   }
 
   async close(): Promise<void> {
@@ -96,4 +112,8 @@ export class KafkaCheckpointStore implements CheckpointStore {
       throw error;
     }
   }
+}
+
+function passKey(pipeline: string): string {
+  return `${pipeline}#pass`;
 }

@@ -1,6 +1,6 @@
 // Turns what the Kafka client (kafkajs, or another transport) and Node's sockets throw into FerryErrors with
 // stable codes, saying whether retrying can help. The runtime does the retrying; this only classifies.
-import { FerryError, isFerryError, isProgrammerError, TRANSIENT_NETWORK_CODES } from '@ferry/core/sdk';
+import { createErrorClassifier, type ErrorLink, FerryError } from '@ferry/core/sdk';
 
 export const KafkaErrorCodes = {
   /** No broker answered, the connection dropped, or the partition leader moved (retryable). */
@@ -42,8 +42,6 @@ export class KafkaError extends FerryError {
 }
 
 type Verdict = { code: KafkaErrorCode; retryable: boolean };
-
-const NETWORK_CODES = new Set([...TRANSIENT_NETWORK_CODES, 'ENOTFOUND']);
 
 // Kafka protocol error names (the same in every client: they come from the protocol's error table).
 const PROTOCOL: Record<string, Verdict> = {};
@@ -112,43 +110,43 @@ put(
 put({ code: KafkaErrorCodes.KAFKA_TRANSACTION_BUSY, retryable: true }, 'CONCURRENT_TRANSACTIONS');
 
 /** Classify anything a Kafka call threw. FerryErrors and programmer errors keep their meaning. */
-export function classifyKafkaError(error: unknown, context: KafkaErrorContext = {}): FerryError {
-  if (isFerryError(error)) return error;
-  const chain = causes(error);
-  let verdict: Verdict | undefined;
-  let nativeType: string | undefined;
-  if (!isProgrammerError(error)) {
-    for (const link of chain) {
-      verdict = classifyOne(link);
-      if (verdict) {
-        nativeType = typeOf(link) ?? codeOf(link);
-        break;
-      }
-    }
-  }
-  const root = chain.at(-1);
-  const retriableHint = chain.some((e) => (e as { retriable?: unknown }).retriable === true);
-  const final: Verdict = verdict ?? {
-    code: KafkaErrorCodes.KAFKA_REQUEST_FAILED,
-    retryable: !isProgrammerError(error) && retriableHint && !isNonRetriableWrapper(error),
-  };
-  const text = error instanceof Error ? error.message : String(error);
-  const rootText = root instanceof Error && root !== error ? ` (${root.message})` : '';
-  const where = [
-    context.operation,
-    context.topic ? `topic ${context.topic}` : undefined,
-    context.brokers ? `brokers ${context.brokers.join(',')}` : undefined,
-  ]
-    .filter(Boolean)
-    .join(', ');
-  const details: Record<string, unknown> = { ...context };
-  if (nativeType !== undefined) details.nativeType = nativeType;
-  return new KafkaError(
-    final.code,
-    `Kafka ${where ? `${where}: ` : ''}${text}${rootText}${hint(final.code)}`,
-    { retryable: final.retryable, cause: error, details },
-  );
-}
+export const classifyKafkaError: (error: unknown, context?: KafkaErrorContext) => FerryError =
+  createErrorClassifier<KafkaErrorCode, KafkaErrorContext>({
+    rules: [protocolRule, clientRule],
+    network: {
+      connection: KafkaErrorCodes.KAFKA_BROKER_UNAVAILABLE,
+      timeout: KafkaErrorCodes.KAFKA_TIMEOUT,
+    },
+    // Nothing recognised: trust a `retriable` flag somewhere in the chain, unless kafkajs already gave up
+    // after its own (small) retry budget with a non-retriable wrapper; the runtime decides from here.
+    fallback: (chain) => ({
+      code: KafkaErrorCodes.KAFKA_REQUEST_FAILED,
+      retryable:
+        chain.some((link) => link.prop('retriable') === true) &&
+        chain[0]?.name !== 'KafkaJSNonRetriableError',
+    }),
+    build: ({ verdict, link, chain, error }, context) => {
+      const text = error instanceof Error ? error.message : String(error);
+      const root = chain.at(-1);
+      const rootText =
+        root !== undefined && root.error !== error && root.error instanceof Error ? ` (${root.message})` : '';
+      const where = [
+        context.operation,
+        context.topic ? `topic ${context.topic}` : undefined,
+        context.brokers ? `brokers ${context.brokers.join(',')}` : undefined,
+      ]
+        .filter(Boolean)
+        .join(', ');
+      const details: Record<string, unknown> = { ...context };
+      const nativeType = link === undefined ? undefined : (typeOf(link) ?? link.code);
+      if (nativeType !== undefined) details.nativeType = nativeType;
+      return new KafkaError(
+        verdict.code,
+        `Kafka ${where ? `${where}: ` : ''}${text}${rootText}${hint(verdict.code)}`,
+        { retryable: verdict.retryable, cause: error, details },
+      );
+    },
+  });
 
 function hint(code: KafkaErrorCode): string {
   switch (code) {
@@ -165,32 +163,20 @@ function hint(code: KafkaErrorCode): string {
   }
 }
 
-function typeOf(error: unknown): string | undefined {
-  const type = (error as { type?: unknown } | null)?.type;
+function typeOf(link: ErrorLink): string | undefined {
+  const type = link.prop('type');
   return typeof type === 'string' ? type : undefined;
 }
 
-function codeOf(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
+/** Kafka protocol error names, the same in every client: they come from the protocol's error table. */
+function protocolRule(link: ErrorLink): Verdict | undefined {
+  const type = typeOf(link);
+  return type === undefined ? undefined : PROTOCOL[type];
 }
 
-function isNonRetriableWrapper(error: unknown): boolean {
-  // kafkajs gives up after its own (small) retry budget with a non-retriable wrapper; the runtime decides.
-  return (error as { name?: unknown } | null)?.name === 'KafkaJSNonRetriableError';
-}
-
-function classifyOne(error: unknown): Verdict | undefined {
-  if (error === null || typeof error !== 'object') return undefined;
-  const type = typeOf(error);
-  if (type !== undefined && PROTOCOL[type]) return PROTOCOL[type];
-  const code = codeOf(error);
-  if (code === 'ETIMEDOUT') return { code: KafkaErrorCodes.KAFKA_TIMEOUT, retryable: true };
-  if (code !== undefined && NETWORK_CODES.has(code))
-    return { code: KafkaErrorCodes.KAFKA_BROKER_UNAVAILABLE, retryable: code !== 'ENOTFOUND' };
-  const name = (error as { name?: unknown }).name;
-  // Client-side failures that carry no protocol type: kafkajs names them, other clients use codes.
-  switch (name) {
+/** Client-side failures that carry no protocol type: kafkajs names them. */
+function clientRule(link: ErrorLink): Verdict | undefined {
+  switch (link.name) {
     case 'KafkaJSConnectionError':
     case 'KafkaJSConnectionClosedError':
     case 'KafkaJSBrokerNotFound':
@@ -208,22 +194,4 @@ function classifyOne(error: unknown): Verdict | undefined {
     default:
       return undefined;
   }
-}
-
-/** The error and what it wraps (cause, originalError, AggregateError.errors), outermost first. */
-function causes(error: unknown): unknown[] {
-  const out: unknown[] = [];
-  let current: unknown = error;
-  for (let depth = 0; depth < 6 && current !== undefined && current !== null; depth += 1) {
-    if (out.includes(current)) break;
-    out.push(current);
-    const record = current as Record<string, unknown>;
-    if (typeof current !== 'object') break;
-    if (Array.isArray(record.errors) && record.errors.length > 0) {
-      current = record.errors[0];
-      continue;
-    }
-    current = record.cause ?? record.originalError;
-  }
-  return out;
 }

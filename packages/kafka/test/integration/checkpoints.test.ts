@@ -51,6 +51,29 @@ describe('kafka checkpoints', () => {
     }
   });
 
+  it('keeps a scheduled pipeline’s pass state beside its position; a reset clears both', async () => {
+    const topic = unique('ferry-it-ckpt-pass');
+    const writer = storeOn(topic);
+    const state = { endedAt: '2026-01-01T02:30:05.000Z', position: '{"seq":2}' };
+    try {
+      await writer.save('a', { seq: 2 });
+      await writer.savePassState('a', state);
+    } finally {
+      await writer.close();
+    }
+    const reader = storeOn(topic);
+    try {
+      expect(await reader.load('a')).toEqual({ seq: 2 });
+      expect(await reader.loadPassState('a')).toEqual(state);
+      expect(await reader.loadPassState('b')).toBeUndefined();
+      await reader.clear('a');
+      expect(await reader.load('a')).toBeUndefined();
+      expect(await reader.loadPassState('a')).toBeUndefined();
+    } finally {
+      await reader.close();
+    }
+  });
+
   it('waits for another pipeline’s unfinished transaction instead of reading a stale position', async () => {
     const topic = unique('ferry-it-ckpt-open');
     const store = createKafkaCheckpointStore(
