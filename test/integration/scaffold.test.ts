@@ -42,7 +42,7 @@ describe('ferry new', () => {
     expect(index).toContain("type: 'legacy-crm'");
     expect(index).not.toMatch(/template/i);
     const output = await buildLintTest(dest);
-    expect(output).toMatch(/Tests\s+9 passed/);
+    expect(output).toMatch(/Tests\s+12 passed/);
   }, 180_000);
 
   it('scaffolds a pipeline with a typed mapping against a contract that runs on its sample data', async () => {

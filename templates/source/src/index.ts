@@ -1,10 +1,23 @@
 // A Ferry source for a legacy system that exports JSON Lines: each line is one row, read in order; the
 // position is the number of lines read, so a restart resumes at the next line. Replace the reading part
-// with your legacy system's API; keep the shape: read batches, say where you are, classify errors.
-import { readFile } from 'node:fs/promises';
+// with your legacy system's API and keep the shape: one pass reads what is there and says where it is, a
+// line that cannot be read is rejected (not thrown), native errors are classified in one place. The runtime
+// does everything else: when the next pass runs, retries, checkpoints, dead letters, shutdown.
+import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
-import { type ChangeRecord, type Factory, type FactoryContext, FerryError, type Source } from '@ferry/core';
-import { type Batch, type ReadContext, sleep } from '@ferry/core/sdk';
+import { createInterface } from 'node:readline';
+import {
+  type Batch,
+  type ChangeRecord,
+  createErrorClassifier,
+  defineFactory,
+  FerryError,
+  type ReadContext,
+  type RejectedInput,
+  type Source,
+  type SourceContext,
+  sequenceOf,
+} from '@ferry/core/sdk';
 import { z } from 'zod';
 
 export const templateSourceConfigSchema = z
@@ -18,96 +31,139 @@ export const templateSourceConfigSchema = z
       .int()
       .min(10)
       .default(1_000)
-      .describe('Wait before looking for new lines (continuous runs).'),
+      .describe('Time between passes when the pipeline has no schedule.'),
   })
   .strict();
 
 export type TemplateSourceConfig = z.output<typeof templateSourceConfigSchema>;
 
-/** Lines read so far. */
-export interface TemplateSourcePosition {
-  line: number;
-}
+/** Lines read so far; the runtime checks a saved checkpoint against this before the first read. */
+export const templateSourcePositionSchema = z.object({ line: z.number().int().min(0) }).strict();
+export type TemplateSourcePosition = z.output<typeof templateSourcePositionSchema>;
 
-export function classifyTemplateSourceError(error: unknown, path: string): FerryError {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') {
-    return new FerryError('TEMPLATE_SOURCE_NOT_FOUND', `export file ${path} does not exist`, {
-      cause: error,
-      details: { path },
-    });
-  }
-  // A file being replaced or a busy disk may clear on its own; the runtime retries.
-  const retryable = code === 'EBUSY' || code === 'EAGAIN' || code === 'EMFILE';
-  return new FerryError('TEMPLATE_SOURCE_READ_FAILED', `cannot read ${path}: ${(error as Error).message}`, {
-    cause: error,
-    retryable,
-    details: { path },
-  });
-}
+type TemplateSourceErrorCode = 'TEMPLATE_SOURCE_NOT_FOUND' | 'TEMPLATE_SOURCE_READ_FAILED';
+
+/** Native errors into FerryErrors: a table of rules; the kit walks causes and knows Node's network codes. */
+export const classifyTemplateSourceError = createErrorClassifier<TemplateSourceErrorCode, { path?: string }>({
+  rules: [
+    (link) => (link.code === 'ENOENT' ? { code: 'TEMPLATE_SOURCE_NOT_FOUND', retryable: false } : undefined),
+    // A file being replaced or a busy disk may clear on its own; the runtime retries.
+    (link) =>
+      link.code === 'EBUSY' || link.code === 'EAGAIN' || link.code === 'EMFILE'
+        ? { code: 'TEMPLATE_SOURCE_READ_FAILED', retryable: true }
+        : undefined,
+  ],
+  network: { connection: 'TEMPLATE_SOURCE_READ_FAILED' },
+  fallback: { code: 'TEMPLATE_SOURCE_READ_FAILED', retryable: false },
+  build: ({ verdict, error }, { path }) =>
+    new FerryError(
+      verdict.code,
+      verdict.code === 'TEMPLATE_SOURCE_NOT_FOUND'
+        ? `export file ${path} does not exist`
+        : `cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error, retryable: verdict.retryable, details: { path } },
+    ),
+});
 
 export class TemplateSource implements Source<TemplateSourcePosition> {
   readonly type = 'template-source';
-  private closed = new AbortController();
+  readonly cadence;
 
-  constructor(private readonly config: TemplateSourceConfig) {}
+  constructor(
+    private readonly config: TemplateSourceConfig,
+    _context: SourceContext = {},
+  ) {
+    this.cadence = { kind: 'passes', intervalMs: config.pollIntervalMs } as const;
+  }
 
+  /** One pass: the lines after `ctx.from`, in batches; then it ends and the runtime decides when to look again. */
   async *read(ctx: ReadContext<TemplateSourcePosition>): AsyncIterable<Batch<TemplateSourcePosition>> {
-    const signal = AbortSignal.any([ctx.signal, this.closed.signal]);
-    let line = ctx.from?.line ?? 0;
-    while (!signal.aborted) {
-      const rows = await this.lines();
-      while (line < rows.length && !signal.aborted) {
-        const end = Math.min(line + this.config.batchSize, rows.length);
-        const records: ChangeRecord[] = [];
-        for (let i = line; i < end; i += 1) records.push(this.toRecord(rows[i]!, i + 1));
-        line = end;
-        yield { records, position: { line } };
-      }
-      if (ctx.once) return;
-      await sleep(this.config.pollIntervalMs, signal);
-    }
-  }
-
-  private async lines(): Promise<string[]> {
-    try {
-      const text = await readFile(this.config.path, 'utf8');
-      return text.split('\n').filter((l) => l.trim() !== '');
-    } catch (error) {
-      throw classifyTemplateSourceError(error, this.config.path);
-    }
-  }
-
-  private toRecord(text: string, lineNumber: number): ChangeRecord {
-    const row = JSON.parse(text) as Record<string, unknown>;
-    const key = Object.fromEntries(this.config.key.map((k) => [k, row[k]]));
-    return {
-      stream: this.config.stream,
-      op: 'read',
-      key,
-      after: row,
-      origin: { file: this.config.path, line: lineNumber },
+    const { path, batchSize } = this.config;
+    const from = ctx.from?.line ?? 0;
+    let line = 0;
+    let records: ChangeRecord[] = [];
+    let rejected: RejectedInput[] = [];
+    const batch = (): Batch<TemplateSourcePosition> => {
+      const out: Batch<TemplateSourcePosition> = { records, position: { line } };
+      if (rejected.length > 0) out.rejected = rejected;
+      records = [];
+      rejected = [];
+      return out;
     };
+    try {
+      const lines = createInterface({
+        input: createReadStream(path, 'utf8'),
+        crlfDelay: Number.POSITIVE_INFINITY,
+      });
+      for await (const text of lines) {
+        line += 1;
+        if (line <= from || text.trim() === '') continue;
+        const outcome = this.toRecord(text, line);
+        if ('code' in outcome) rejected.push(outcome);
+        else records.push(outcome);
+        if (records.length + rejected.length >= batchSize) yield batch();
+        if (ctx.signal.aborted) return;
+      }
+    } catch (error) {
+      throw classifyTemplateSourceError(error, { path });
+    }
+    if (records.length + rejected.length > 0) yield batch();
   }
 
-  async close(): Promise<void> {
-    this.closed.abort();
+  /** A row, or a reject the runtime sends to the dead-letter place with exactly where it came from. */
+  private toRecord(text: string, line: number): ChangeRecord | RejectedInput {
+    const origin = { file: this.config.path, line };
+    let row: unknown;
+    try {
+      row = JSON.parse(text);
+    } catch (error) {
+      return {
+        stream: this.config.stream,
+        code: 'TEMPLATE_SOURCE_BAD_LINE',
+        message: `line ${line}: ${(error as Error).message}`,
+        raw: text,
+        origin,
+      };
+    }
+    if (row === null || typeof row !== 'object' || Array.isArray(row))
+      return {
+        stream: this.config.stream,
+        code: 'TEMPLATE_SOURCE_BAD_LINE',
+        message: `line ${line}: not a JSON object`,
+        raw: text,
+        origin,
+      };
+    const values = row as Record<string, unknown>;
+    const key = Object.fromEntries(this.config.key.map((k) => [k, values[k]]));
+    const missing = this.config.key.filter((k) => key[k] === undefined || key[k] === null);
+    if (missing.length > 0)
+      return {
+        stream: this.config.stream,
+        code: 'TEMPLATE_SOURCE_BAD_LINE',
+        message: `line ${line}: no ${missing.join(', ')}`,
+        raw: text,
+        origin,
+      };
+    return { stream: this.config.stream, op: 'read', key, after: values, origin, sequence: sequenceOf(line) };
   }
+
+  async close(): Promise<void> {}
 }
 
 export function createTemplateSource(
   config: z.input<typeof templateSourceConfigSchema>,
-  baseDir = '.',
+  context: SourceContext = {},
 ): TemplateSource {
   const parsed = templateSourceConfigSchema.parse(config);
-  return new TemplateSource({ ...parsed, path: resolve(baseDir, parsed.path) });
+  return new TemplateSource({ ...parsed, path: resolve(context.baseDir ?? '.', parsed.path) }, context);
 }
 
-/** Register with `registry.sources.set(templateSourceFactory.type, templateSourceFactory)`. */
-export const templateSourceFactory: Factory<TemplateSourceConfig, Source> = {
+/** What a host registers: `registry.sources.set(templateSourceFactory.type, templateSourceFactory)`. */
+export const templateSourceFactory = defineFactory({
   type: 'template-source',
   description: 'Reads a legacy JSON Lines export, one change record per line.',
   configSchema: templateSourceConfigSchema,
-  create: (config: TemplateSourceConfig, ctx: FactoryContext) =>
-    createTemplateSource(config, ctx.baseDir) as Source,
-};
+  positionSchema: templateSourcePositionSchema,
+  create: (config, ctx): Source<TemplateSourcePosition> =>
+    new TemplateSource({ ...config, path: resolve(ctx.baseDir, config.path) }, ctx),
+});

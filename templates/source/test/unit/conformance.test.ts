@@ -1,8 +1,10 @@
-// The Source contract, checked with @ferry/testkit on a real file.
+// The Source contract, checked with @ferry/testkit on a real file; and a bad line going to the dead-letter
+// place with where it came from while the rest of the file flows.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeSourceConformance } from '@ferry/testkit';
+import { runPipeline } from '@ferry/core';
+import { describeSourceConformance, MemoryCheckpoints, MemoryDeadLetters, MemorySink } from '@ferry/testkit';
 import { describe, expect, it } from 'vitest';
 import { createTemplateSource } from '../../src/index.js';
 
@@ -16,6 +18,11 @@ describeSourceConformance('template-source', () => createTemplateSource(config),
     const rows = Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: i + 1, name: `row ${i + 1}` }));
     await writeFile(path, `${rows.join('\n')}\n`);
     return { expected: 40 };
+  },
+  lacks: {
+    acknowledge: 'an export file has nothing to confirm upstream',
+    upstreamPosition: 'nothing is acknowledged upstream',
+    retryableFailure: 'a local file offers no transient failure to provoke',
   },
   failFatal: {
     async break() {
@@ -31,8 +38,32 @@ describeSourceConformance('template-source', () => createTemplateSource(config),
   timeoutMs: 10_000,
 });
 
-describe('template-source options', () => {
+describe('template-source', () => {
   it('refuses a configuration without a key', () => {
     expect(() => createTemplateSource({ path, key: [] })).toThrow();
+  });
+
+  it('rejects a line it cannot read, with its line number, and reads the rest', async () => {
+    const file = join(dir, 'bad-line.jsonl');
+    await writeFile(file, ['{"id":1}', '{"id":2', '[3]', '{"name":"no id"}', '{"id":5}'].join('\n'));
+    const sink = new MemorySink();
+    const deadLetters = new MemoryDeadLetters();
+    const summary = await runPipeline({
+      name: 'template',
+      source: createTemplateSource({ path: file, key: ['id'] }),
+      mapping: { canonicalType: 'test.row', map: (r) => ({ subject: String(r.key.id), data: r.after }) },
+      sink,
+      deadLetters,
+      checkpoints: new MemoryCheckpoints(),
+      deadLetterThreshold: false,
+      once: true,
+    });
+    expect(sink.events.map((e) => e.subject)).toEqual(['1', '5']);
+    expect(deadLetters.letters.map((l) => [l.code, l.stage, l.origin.line])).toEqual([
+      ['TEMPLATE_SOURCE_BAD_LINE', 'source', 2],
+      ['TEMPLATE_SOURCE_BAD_LINE', 'source', 3],
+      ['TEMPLATE_SOURCE_BAD_LINE', 'source', 4],
+    ]);
+    expect(summary.position).toEqual({ line: 5 });
   });
 });
