@@ -13,6 +13,7 @@ export {
   kafkaSinkConfigSchema,
 } from './config.js';
 export { dlqTopicName, KafkaDeadLetterSink } from './dead-letters.js';
+export { DLQ_HEADERS } from './dlq-headers.js';
 export {
   classifyKafkaError,
   KafkaError,
@@ -30,5 +31,4 @@ export {
   kafkaDeadLetterFactory,
   kafkaSinkFactory,
 } from './factory.js';
-export { DLQ_HEADERS } from './internal/records.js';
 export { KafkaSink } from './sink.js';

@@ -2,22 +2,9 @@
 // inside its transactions (exactly-once) and the dead-letter and checkpoint stores read them back, so the
 // layout lives once, here.
 import { type DeadLetter, stableStringify, uuidV5 } from '@ferry/core/sdk';
+import { DLQ_HEADERS } from '../dlq-headers.js';
 import { KafkaError, KafkaErrorCodes } from '../errors.js';
 import type { InMessage, OutMessage } from './transport.js';
-
-export const DLQ_HEADERS = {
-  id: 'ferry.dlq.id',
-  kind: 'ferry.dlq.kind',
-  code: 'ferry.error.code',
-  message: 'ferry.error.message',
-  retryable: 'ferry.error.retryable',
-  pipeline: 'ferry.pipeline',
-  stream: 'ferry.stream',
-  stage: 'ferry.stage',
-  origin: 'ferry.origin',
-  attempts: 'ferry.attempts',
-  failedAt: 'ferry.failed.at',
-} as const;
 
 /** A dead letter's identity: where it came from and what it was, so a re-written letter has the same id. */
 export function deadLetterId(letter: DeadLetter): string {
