@@ -76,7 +76,6 @@ export {
   type EventValidator,
   type PipelineOptions,
   positionProblems,
-  type RunSummary,
   runPipeline,
 } from './pipeline.js';
 export {
@@ -108,6 +107,7 @@ export type {
   CheckpointStore,
   DeadLetter,
   DeadLetterSink,
+  RunSummary,
   Sink,
   Source,
   WakeSignal,

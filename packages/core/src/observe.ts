@@ -1,8 +1,7 @@
 // What the runtime tells an observer while it runs: metrics, freshness monitors, the admin host and progress
 // bars all listen here. Observers run inside a guard: one that throws is logged and never breaks the run.
 import type { Logger } from './logging.js';
-import type { RunSummary } from './pipeline.js';
-import type { BatchProgress } from './types.js';
+import type { BatchProgress, RunSummary } from './types.js';
 
 export interface NoticeSummary {
   type: string;

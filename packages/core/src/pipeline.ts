@@ -3,7 +3,7 @@
 // then acknowledges the position to the source. A position is never saved before everything before it is
 // durable, so a crash at any point loses nothing and a replay yields the same event ids.
 
-import { context, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { z } from 'zod';
 import { type BreakerPolicy, CircuitBreaker, defaultBreakerPolicy } from './breaker.js';
 import { PassTimer } from './cadence.js';
@@ -14,53 +14,29 @@ import {
   isFerryError,
   isProgrammerError,
   isRetryable,
-  MappingError,
   toFerryError,
 } from './errors.js';
 import { stableStringify } from './event.js';
 import { type Logger, silentLogger } from './logging.js';
-import { type MappedEvent, type Mapping, mappedEvents } from './mapping.js';
-import { noticeEvent } from './notice.js';
-import { combineObservers, type NoticeSummary, type PipelineObserver, type StreamCounts } from './observe.js';
+import type { Mapping } from './mapping.js';
+import { combineObservers, type PipelineObserver } from './observe.js';
+import {
+  BatchPreparer,
+  type DeadLetterThreshold,
+  defaultDeadLetterThreshold,
+  type EventValidator,
+  type PreparedBatch,
+  type RunStats,
+  StreamTally,
+} from './prepare.js';
 import { createRetrier, defaultRetryPolicy, FailureStreak, type RetryPolicy } from './retry.js';
 import { type Clock, systemClock } from './schedule.js';
-import type {
-  BaselineHandoff,
-  Batch,
-  CanonicalEvent,
-  ChangeRecord,
-  CheckpointStore,
-  DeadLetter,
-  DeadLetterSink,
-  Sink,
-  Source,
-  WakeSignal,
-} from './types.js';
+import type { CheckpointStore, DeadLetterSink, RunSummary, Sink, Source, WakeSignal } from './types.js';
 
 /** Looked up per run, so a tracer provider registered (or replaced) after import is honoured. */
 function runTracer() {
   return trace.getTracer('@ferry/core', '0.1.0');
 }
-
-/** A contract check on a finished event: return a reason to reject it, or undefined when it is valid. */
-export type EventValidator = (
-  event: CanonicalEvent,
-) => { code: string; message: string; errors?: unknown[] } | undefined;
-
-export interface DeadLetterThreshold {
-  /** How many of the most recent records the share is measured over. */
-  windowSize: number;
-  /** Stop the run when more than this share of the window went to the dead-letter sink (0..1). */
-  maxRatio: number;
-  /** Do not judge before this many records were seen. */
-  minRecords: number;
-}
-
-export const defaultDeadLetterThreshold: DeadLetterThreshold = {
-  windowSize: 1000,
-  maxRatio: 0.5,
-  minRecords: 100,
-};
 
 export interface PipelineOptions<P = unknown> {
   name: string;
@@ -104,82 +80,7 @@ export interface CommitInfo<P> {
   deadLetters: number;
 }
 
-export interface RunSummary {
-  pipeline: string;
-  recordsRead: number;
-  eventsWritten: number;
-  deadLetters: number;
-  /** Records the mapping dropped on purpose (returned null). */
-  skipped: number;
-  batches: number;
-  retries: number;
-  durationMs: number;
-  eventsPerSecond: number;
-  stoppedBy: 'end' | 'signal';
-  position: unknown;
-}
-
-interface PreparedBatch<P> {
-  events: CanonicalEvent[];
-  letters: DeadLetter[];
-  position: P;
-  records: number;
-  /** performance.now() when the read of this batch began: batch latency runs from here to its commit. */
-  readStartedAt: number;
-  /** The batch's trace span (a no-op span when no tracer is registered). */
-  span: Span;
-  streams: StreamCounts[] | undefined;
-  /** Kept only when someone observes the run. */
-  notices: NoticeSummary[];
-  /** Ends its commit group (see Batch.boundary). */
-  boundary: boolean;
-  baseline: BaselineHandoff | undefined;
-}
-
-/** Per-stream counts of one batch, built only when someone observes the run. */
-class StreamTally {
-  private readonly byStream = new Map<string, StreamCounts>();
-
-  of(stream: string): StreamCounts {
-    let counts = this.byStream.get(stream);
-    if (counts === undefined) {
-      counts = { stream, records: 0, events: 0, skipped: 0, deadLetters: {} };
-      this.byStream.set(stream, counts);
-    }
-    return counts;
-  }
-
-  letter(stream: string, code: string): void {
-    const letters = this.of(stream).deadLetters;
-    letters[code] = (letters[code] ?? 0) + 1;
-  }
-
-  list(): StreamCounts[] {
-    return [...this.byStream.values()];
-  }
-
-  static sum(groups: (StreamCounts[] | undefined)[]): StreamCounts[] {
-    const total = new StreamTally();
-    for (const group of groups) {
-      for (const c of group ?? []) {
-        const t = total.of(c.stream);
-        t.records += c.records;
-        t.events += c.events;
-        t.skipped += c.skipped;
-        for (const [code, n] of Object.entries(c.deadLetters))
-          t.deadLetters[code] = (t.deadLetters[code] ?? 0) + n;
-      }
-    }
-    return total.list();
-  }
-}
-
-/** W3C trace context of a span, or undefined when the span is not recorded (no tracer: no cost). */
-function traceparentOf(span: Span): string | undefined {
-  if (!span.isRecording()) return undefined;
-  const { traceId, spanId, traceFlags } = span.spanContext();
-  return `00-${traceId}-${spanId}-${(traceFlags & 0xff).toString(16).padStart(2, '0')}`;
-}
+export { type DeadLetterThreshold, defaultDeadLetterThreshold, type EventValidator } from './prepare.js';
 
 export async function runPipeline<P>(options: PipelineOptions<P>): Promise<RunSummary> {
   const runner = new PipelineRun(options);
@@ -189,10 +90,6 @@ export async function runPipeline<P>(options: PipelineOptions<P>): Promise<RunSu
 class PipelineRun<P> {
   private readonly log: Logger;
   private readonly maxInFlight: number;
-  private readonly threshold: DeadLetterThreshold | false;
-  private readonly window: boolean[] = [];
-  private windowDead = 0;
-  private windowIndex = 0;
   private committed: P | undefined;
   private committedBatches = 0;
   private inFlight = 0;
@@ -208,7 +105,8 @@ class PipelineRun<P> {
   private readonly clock: Clock;
   private readonly streak: FailureStreak;
   private readonly breaker: CircuitBreaker | undefined;
-  private readonly stats = {
+  private readonly preparer: BatchPreparer<P>;
+  private readonly stats: RunStats = {
     recordsRead: 0,
     eventsWritten: 0,
     deadLetters: 0,
@@ -220,7 +118,6 @@ class PipelineRun<P> {
   constructor(private readonly options: PipelineOptions<P>) {
     this.log = (options.logger ?? silentLogger()).child({ pipeline: options.name });
     this.maxInFlight = Math.max(1, options.maxInFlightBatches ?? 4);
-    this.threshold = options.deadLetterThreshold ?? defaultDeadLetterThreshold;
     this.signal = options.signal
       ? AbortSignal.any([options.signal, this.internal.signal])
       : this.internal.signal;
@@ -232,6 +129,16 @@ class PipelineRun<P> {
       options.breaker === false
         ? undefined
         : new CircuitBreaker({ ...defaultBreakerPolicy, ...options.breaker }, now);
+    this.preparer = new BatchPreparer<P>({
+      name: options.name,
+      mapping: options.mapping,
+      validate: options.validate,
+      threshold: options.deadLetterThreshold ?? defaultDeadLetterThreshold,
+      observer: this.observer,
+      log: this.log,
+      tracer: this.tracer,
+      stats: this.stats,
+    });
     this.retrier = createRetrier({
       ...(options.retry ? { policy: options.retry } : {}),
       onRetry: ({ operation, attempt, retriesLeft, error }) => {
@@ -471,7 +378,7 @@ class PipelineRun<P> {
             .startSpan('ferry.read', { startTime: readStartTime }, trace.setSpan(context.active(), span))
             .end();
         }
-        const prepared = await this.prepare(next.value, span, readStartedAt);
+        const prepared = await this.preparer.prepare(next.value, span, readStartedAt);
         await this.acquireSlot();
         this.enqueue(prepared);
         // The source compares what it reads next with this baseline: it must be committed and promoted first.
@@ -482,180 +389,6 @@ class PipelineRun<P> {
       if (!finished) await iterator.return?.();
     }
     if (this.commitError !== undefined) throw this.commitError;
-  }
-
-  /**
-   * Map every record, then check every event against the contract (two passes, so a trace shows the map
-   * and validate times apart). A record whose mapping throws or whose event breaks the contract becomes a
-   * dead letter; the rest of the batch goes on.
-   */
-  private async prepare(batch: Batch<P>, span: Span, readStartedAt: number): Promise<PreparedBatch<P>> {
-    const { name, mapping, validate } = this.options;
-    const letters: DeadLetter[] = [];
-    const now = new Date();
-    const tally = this.observer ? new StreamTally() : undefined;
-    const traceparent = traceparentOf(span);
-    const parent = traceparent ? trace.setSpan(context.active(), span) : undefined;
-    const events: CanonicalEvent[] = batch.notices?.map((n) => noticeEvent(name, n, now)) ?? [];
-    if (traceparent) for (const event of events) event.traceparent = traceparent;
-
-    const mapSpan = parent ? this.tracer.startSpan('ferry.map', undefined, parent) : undefined;
-    const mappedRecords: { record: ChangeRecord; built: CanonicalEvent[] }[] = [];
-    const mappingContext = { pipeline: name };
-    for (const record of batch.records) {
-      this.stats.recordsRead += 1;
-      const counts = tally?.of(record.stream);
-      if (counts) counts.records += 1;
-      let mapped: MappedEvent | MappedEvent[] | null;
-      try {
-        // Await only what is a promise: a synchronous field map then costs no microtask per record.
-        const returned = mapping.map(record, mappingContext);
-        mapped = returned instanceof Promise ? await returned : returned;
-      } catch (error) {
-        const letter = this.deadLetter(record, 'mapping', error);
-        letters.push(letter);
-        tally?.letter(record.stream, letter.code);
-        this.observe(true);
-        continue;
-      }
-      if (mapped === null) {
-        this.stats.skipped += 1;
-        if (counts) counts.skipped += 1;
-        this.observe(false);
-        continue;
-      }
-      const built = mappedEvents(name, record, mapping, mapped, now);
-      if (traceparent) for (const event of built) event.traceparent = traceparent;
-      mappedRecords.push({ record, built });
-    }
-    mapSpan?.setAttribute('ferry.records', batch.records.length);
-    mapSpan?.end();
-
-    const validateSpan =
-      parent && validate ? this.tracer.startSpan('ferry.validate', undefined, parent) : undefined;
-    for (const { record, built } of mappedRecords) {
-      const violation = validate ? this.firstViolation(built, validate) : undefined;
-      if (violation) {
-        const letter = this.deadLetter(
-          record,
-          'contract',
-          new FerryError(violation.code, violation.message, { details: { errors: violation.errors ?? [] } }),
-        );
-        letters.push(letter);
-        tally?.letter(record.stream, letter.code);
-        this.observe(true);
-      } else {
-        for (const event of built) events.push(event);
-        const counts = tally?.of(record.stream);
-        if (counts) counts.events += built.length;
-        this.observe(false);
-      }
-    }
-    validateSpan?.end();
-
-    for (const reject of batch.rejected ?? []) {
-      letters.push({
-        pipeline: name,
-        stream: reject.stream,
-        stage: 'source',
-        code: reject.code,
-        message: reject.message,
-        retryable: false,
-        record: reject.raw,
-        origin: reject.origin,
-        attempts: 1,
-        failedAt: now.toISOString(),
-      });
-      tally?.letter(reject.stream, reject.code);
-      this.observe(true);
-    }
-    const streams = tally?.list();
-    const notices = this.observer
-      ? (batch.notices ?? []).map((n) => ({ type: n.type, stream: n.stream, data: n.data }))
-      : [];
-    if (this.observer?.batchPrepared) {
-      this.observer.batchPrepared({
-        pipeline: name,
-        streams: streams ?? [],
-        notices,
-        lagSeconds: lagOf(batch, now),
-        ...(batch.progress ? { progress: batch.progress } : {}),
-      });
-    }
-    this.checkThreshold();
-    return {
-      events,
-      letters,
-      position: batch.position,
-      records: batch.records.length,
-      readStartedAt,
-      span,
-      streams,
-      notices,
-      boundary: batch.boundary === true || batch.baseline !== undefined,
-      baseline: batch.baseline,
-    };
-  }
-
-  private firstViolation(events: CanonicalEvent[], validate: EventValidator) {
-    for (const event of events) {
-      const violation = validate(event);
-      if (violation) return violation;
-    }
-    return undefined;
-  }
-
-  private deadLetter(record: ChangeRecord, stage: DeadLetter['stage'], error: unknown): DeadLetter {
-    const ferry = isFerryError(error);
-    const code = ferry ? error.code : stage === 'mapping' ? 'MAPPING_FAILED' : 'INTERNAL';
-    const message = error instanceof Error ? error.message : String(error);
-    if (!ferry && !(error instanceof MappingError) && isProgrammerError(error)) {
-      this.log.warn(
-        { stream: record.stream, origin: record.origin, err: error },
-        'mapping threw a programmer error',
-      );
-    }
-    return {
-      pipeline: this.options.name,
-      stream: record.stream,
-      stage,
-      code,
-      message,
-      retryable: false,
-      record,
-      origin: record.origin,
-      attempts: 1,
-      failedAt: new Date().toISOString(),
-    };
-  }
-
-  private observe(dead: boolean): void {
-    if (this.threshold === false) return;
-    const size = this.threshold.windowSize;
-    if (this.window.length < size) {
-      this.window.push(dead);
-    } else {
-      if (this.window[this.windowIndex]) this.windowDead -= 1;
-      this.window[this.windowIndex] = dead;
-      this.windowIndex = (this.windowIndex + 1) % size;
-    }
-    if (dead) this.windowDead += 1;
-  }
-
-  private checkThreshold(): void {
-    if (this.threshold === false) return;
-    const seen = this.window.length;
-    if (seen < this.threshold.minRecords) return;
-    const ratio = this.windowDead / seen;
-    if (ratio > this.threshold.maxRatio) {
-      throw new DeadLetterThresholdError(
-        'DEAD_LETTER_THRESHOLD',
-        `${this.windowDead} of the last ${seen} records were rejected (${(ratio * 100).toFixed(1)}% > ` +
-          `${(this.threshold.maxRatio * 100).toFixed(1)}% allowed): the source or the mapping looks broken. ` +
-          'Nothing from the offending batch was committed; fix the cause and run again, or raise deadLetters.threshold.',
-        { details: { deadLetters: this.windowDead, window: seen, ratio, maxRatio: this.threshold.maxRatio } },
-      );
-    }
   }
 
   private async acquireSlot(): Promise<void> {
@@ -793,18 +526,4 @@ export function positionProblems(schema: z.ZodType, position: unknown): string |
   return result.error.issues
     .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(the position)'}: ${issue.message}`)
     .join('; ');
-}
-
-/**
- * Seconds the batch is behind the legacy system: from the source's own time for the batch, else the
- * newest record's change time; an empty batch means caught up (0); unknown when records carry no time.
- */
-function lagOf(batch: Batch<unknown>, now: Date): number | undefined {
-  let at = batch.sourceTime;
-  if (at === undefined) {
-    if (batch.records.length === 0) return batch.rejected?.length ? undefined : 0;
-    at = batch.records.at(-1)!.occurredAt;
-  }
-  if (at === undefined) return undefined;
-  return Math.max(0, (now.getTime() - at.getTime()) / 1000);
 }

@@ -259,3 +259,19 @@ export interface PassState {
   /** The checkpoint (stable JSON) when it ended: a different checkpoint at start means a pass was cut short. */
   position: string;
 }
+
+/** What a run did, logged and printed at its end. */
+export interface RunSummary {
+  pipeline: string;
+  recordsRead: number;
+  eventsWritten: number;
+  deadLetters: number;
+  /** Records the mapping dropped on purpose (returned null). */
+  skipped: number;
+  batches: number;
+  retries: number;
+  durationMs: number;
+  eventsPerSecond: number;
+  stoppedBy: 'end' | 'signal';
+  position: unknown;
+}
