@@ -103,7 +103,7 @@ function tally(stored: readonly unknown[]): Tally {
 /** Written events with the number of copies the store must hold of each. */
 type Expected = Map<string, { event: CanonicalEvent; copies: number }>;
 
-function expect(...groups: [CanonicalEvent[], number][]): Expected {
+function copiesOf(...groups: [CanonicalEvent[], number][]): Expected {
   const out: Expected = new Map();
   for (const [events, copies] of groups) {
     for (const event of events) {
@@ -154,17 +154,23 @@ async function expectStored(
     );
   if (counts.length > 0) fail(`${when}: wrong number of copies: ${counts.slice(0, 3).join('; ')}`);
   if (!content) return;
+  let differing = 0;
   const changed: string[] = [];
   for (const [id, { event }] of expected) {
+    const written = asRecord(JSON.parse(JSON.stringify(event)), 'a written event');
+    const found = new Map<string, number>();
     for (const copy of seen.byId.get(id) ?? []) {
-      const written = asRecord(JSON.parse(JSON.stringify(event)), 'a written event');
-      const differences = fieldDifferences(written, copy, Object.keys(written), true);
-      if (differences.length > 0) changed.push(`event ${id} (${variant(event)}): ${differences.join(', ')}`);
+      const differences = fieldDifferences(written, copy, Object.keys(written), true).join(', ');
+      if (differences === '') continue;
+      differing += 1;
+      found.set(differences, (found.get(differences) ?? 0) + 1);
     }
+    for (const [differences, n] of found)
+      changed.push(`event ${id} (${variant(event)}${n > 1 ? `, ${n} copies` : ''}): ${differences}`);
   }
-  if (changed.length > 0)
+  if (differing > 0)
     fail(
-      `${when}: ${changed.length} stored copies differ from what was written: ${changed.slice(0, 4).join('; ')}`,
+      `${when}: ${differing} stored copies differ from what was written: ${changed.slice(0, 4).join('; ')}`,
     );
 }
 
@@ -193,14 +199,14 @@ export const sinkStoresDurably: SinkConformanceCheck = {
         await expectStored(
           target,
           fixture,
-          expect([first, 1]),
+          copiesOf([first, 1]),
           'after the first write resolved (the sink still open)',
         );
         await sink.write(second);
         await expectStored(
           target,
           fixture,
-          expect([first, 1], [second, 1]),
+          copiesOf([first, 1], [second, 1]),
           'after the second write resolved',
         );
         await closeOrFail(sink, 'after two writes');
@@ -209,7 +215,7 @@ export const sinkStoresDurably: SinkConformanceCheck = {
         await expectStored(
           target,
           fixture,
-          expect([first, 1], [second, 1], [third, 1]),
+          copiesOf([first, 1], [second, 1], [third, 1]),
           'after a fresh instance wrote to the same target',
         );
       },
@@ -249,7 +255,7 @@ export const sinkRewritesKeepIds: SinkConformanceCheck = {
         await expectStored(
           target,
           fixture,
-          expect([events, copies], [later, 1]),
+          copiesOf([events, copies], [later, 1]),
           `after writing 6 events 3 times (rewrite: ${fixture.rewrite}) and 2 new ones`,
           { content: true },
         );
@@ -270,7 +276,7 @@ export const sinkKeepsAttributes: SinkConformanceCheck = {
         await expectStored(
           target,
           fixture,
-          expect([events, 1]),
+          copiesOf([events, 1]),
           'after writing events with every attribute',
           {
             content: true,
@@ -294,7 +300,7 @@ export const sinkClosesSafely: SinkConformanceCheck = {
         await sink.write(events);
         await closeOrFail(sink, 'after a write');
         await closeOrFail(sink, 'a second time');
-        await expectStored(target, fixture, expect([events, 1]), 'after close()');
+        await expectStored(target, fixture, copiesOf([events, 1]), 'after close()');
       },
     );
   },
@@ -442,7 +448,7 @@ export const sinkCommitsTogether: SinkConformanceCheck = {
         await expectStored(
           target,
           fixture,
-          expect(...batches.map((b): [CanonicalEvent[], number] => [b.events, 1])),
+          copiesOf(...batches.map((b): [CanonicalEvent[], number] => [b.events, 1])),
           'after two commits',
           { content: true },
         );
@@ -497,7 +503,7 @@ export const sinkFailedCommitLeavesNothing: SinkConformanceCheck = {
         await expectStored(
           target,
           fixture,
-          expect([before.events, 1], [after.events, 1]),
+          copiesOf([before.events, 1], [after.events, 1]),
           'after a commit, a failed commit and another commit',
         );
       },
