@@ -1,25 +1,17 @@
 // The CloudEvents Kafka protocol binding (v1.0): binary mode puts attributes in `ce_*` headers and the data
 // in the body; structured mode puts the whole event, as JSON, in the body. The message key is the subject.
-import type { CanonicalEvent } from '@ferry/core/sdk';
+import type { CanonicalEvent } from '@ferry/core';
 import type { OutMessage } from './internal/transport.js';
 
 export type BindingMode = 'binary' | 'structured';
 
 export const STRUCTURED_CONTENT_TYPE = 'application/cloudevents+json; charset=UTF-8';
 
-const ATTRIBUTES = [
-  'specversion',
-  'id',
-  'source',
-  'type',
-  'subject',
-  'time',
-  'dataschema',
-  'ferryorigin',
-  'ferryop',
-  'sequence',
-  'traceparent',
-] as const satisfies readonly (keyof CanonicalEvent)[];
+/** A CloudEvents attribute name: lower-case letters and digits (CloudEvents 1.0, "Attribute Naming Convention"). */
+const ATTRIBUTE_NAME = /^[a-z0-9]+$/;
+
+/** Attributes binary mode carries outside the `ce_` headers: the body and the content-type header. */
+const NOT_HEADERS = new Set(['data', 'data_base64', 'datacontenttype']);
 
 /** Encode one event as a Kafka message (key = subject). */
 export function encodeEvent(event: CanonicalEvent, mode: BindingMode): OutMessage {
@@ -31,9 +23,13 @@ export function encodeEvent(event: CanonicalEvent, mode: BindingMode): OutMessag
     };
   }
   const headers: Record<string, string> = { 'content-type': event.datacontenttype };
-  for (const name of ATTRIBUTES) {
-    const value = event[name];
+  // Every attribute, extensions included (binding 1.0, 3.2.3): an extension the mapping or the runtime adds
+  // (`sequence`, `tracestate`) must reach consumers as in structured mode. Header values are strings: other
+  // attribute types travel as their canonical string.
+  for (const [name, value] of Object.entries(event)) {
+    if (NOT_HEADERS.has(name) || !ATTRIBUTE_NAME.test(name)) continue;
     if (typeof value === 'string') headers[`ce_${name}`] = value;
+    else if (typeof value === 'number' || typeof value === 'boolean') headers[`ce_${name}`] = String(value);
   }
   return { key: event.subject, value: JSON.stringify(event.data), headers };
 }

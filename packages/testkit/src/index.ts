@@ -1,3 +1,16 @@
+export {
+  type CheckpointCapability,
+  type CheckpointConformanceCheck,
+  type CheckpointFixture,
+  type CheckpointTarget,
+  checkpointConformanceChecks,
+  checkpointsClear,
+  checkpointsIsolatePipelines,
+  checkpointsLastSaveWins,
+  checkpointsPersist,
+  checkpointsUnknownIsUndefined,
+  describeCheckpointConformance,
+} from './checkpoint-conformance.js';
 export { FakeClock } from './clock.js';
 export {
   acknowledgesOnlyGivenPositions,
@@ -21,6 +34,18 @@ export {
   type SourceLacks,
   sourceConformanceChecks,
 } from './conformance.js';
+export {
+  type DeadLetterCapability,
+  type DeadLetterConformanceCheck,
+  type DeadLetterFixture,
+  type DeadLetterTarget,
+  deadLetterConformanceChecks,
+  deadLettersListedOldestFirst,
+  deadLettersReplayedOnce,
+  deadLettersStoredDurably,
+  describeDeadLetterConformance,
+} from './dead-letter-conformance.js';
+export type { PartCheck, PartSuiteOptions } from './internal/parts.js';
 export { MemoryCheckpoints, MemoryDeadLetters, MemorySink } from './memory.js';
 export { closedPort, type SilentServer, settled, silentServer } from './network.js';
 export {
@@ -33,3 +58,19 @@ export {
   servicesDir,
   uniqueName,
 } from './services.js';
+export {
+  describeSinkConformance,
+  type SinkCapability,
+  type SinkConformanceCheck,
+  type SinkFixture,
+  type SinkTarget,
+  sinkClosesSafely,
+  sinkCommitsTogether,
+  sinkConformanceChecks,
+  sinkFailedCommitLeavesNothing,
+  sinkKeepsAttributes,
+  sinkProbes,
+  sinkRewritesKeepIds,
+  sinkStoresDurably,
+} from './sink-conformance.js';
+export { eventually, type WaitOptions, waitFor } from './wait.js';

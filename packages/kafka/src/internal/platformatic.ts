@@ -54,7 +54,9 @@ export function createPlatformaticTransport(
             b.messages.map((m) => ({
               topic: b.topic,
               ...(m.key !== null ? { key: m.key } : {}),
-              value: m.value === null ? '' : m.value.toString(),
+              // No value at all for a tombstone (checkpoints' clear): an empty string is a record that
+              // compaction keeps and that readers cannot parse.
+              ...(m.value !== null ? { value: m.value.toString() } : {}),
               headers: m.headers,
             })),
           );

@@ -1,6 +1,6 @@
 // The binding's encoding, checked against the official cloudevents SDK without a broker.
-import { buildEvent } from '@ferry/core';
-import { Kafka } from 'cloudevents';
+import { buildEvent, type CanonicalEvent } from '@ferry/core';
+import { CloudEvent, Kafka, type KafkaMessage } from 'cloudevents';
 import { describe, expect, it } from 'vitest';
 import { decodeEvent, encodeEvent } from '../../src/index.js';
 
@@ -40,4 +40,37 @@ describe('CloudEvents Kafka binding', () => {
       expect(decodeEvent({ value: message.value, headers: message.headers })).toEqual(event);
     });
   }
+
+  it('binary: every other extension becomes a ce_ header too (found by the Sink conformance suite)', () => {
+    const extended: CanonicalEvent & { sequence: string; sequencenumber: number; replayed: boolean } = {
+      ...event,
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      sequence: '00000042',
+      sequencenumber: 42,
+      replayed: true,
+    };
+    const message = encodeEvent(extended, 'binary');
+    expect(message.headers).toMatchObject({
+      ce_ferryorigin: event.ferryorigin,
+      ce_traceparent: extended.traceparent,
+      ce_sequence: '00000042',
+      ce_sequencenumber: '42',
+      ce_replayed: 'true',
+      'content-type': 'application/json',
+    });
+    expect(Object.keys(message.headers).filter((h) => h.startsWith('ce_data'))).toEqual(['ce_dataschema']);
+    expect(message.headers.ce_datacontenttype).toBeUndefined();
+    const value = String(message.value);
+    const kafkaMessage: KafkaMessage<string> = { key: 'A1', value, body: value, headers: message.headers };
+    const read = Kafka.toEvent<unknown>(kafkaMessage);
+    const single = Array.isArray(read) ? read[0] : read;
+    if (!(single instanceof CloudEvent)) throw new Error('the SDK read no CloudEvent');
+    expect(single.validate()).toBe(true);
+    expect(single.sequence).toBe('00000042');
+    expect(single.sequencenumber).toBe('42');
+    expect(decodeEvent({ value: message.value, headers: message.headers })).toMatchObject({
+      sequence: '00000042',
+      traceparent: extended.traceparent,
+    });
+  });
 });

@@ -1,0 +1,10 @@
+// The Kafka dead-letter topic against @ferry/testkit's DeadLetterSink suite on the real broker, with both
+// transports (the platformatic transport produces; reading stays on kafkajs).
+import { describeDeadLetterConformance } from '@ferry/testkit';
+import { kafkaDeadLetterFixture } from '../conformance-fixtures.js';
+
+describeDeadLetterConformance('kafka dead-letter topic, kafkajs', kafkaDeadLetterFixture('kafkajs'));
+describeDeadLetterConformance(
+  'kafka dead-letter topic, platformatic',
+  kafkaDeadLetterFixture('platformatic'),
+);

@@ -1,0 +1,21 @@
+// The Kafka sink against @ferry/testkit's Sink suite on the real broker: at-least-once with both transports
+// (binary and structured binding), and exactly-once (commitBatch), which only the kafkajs transport has.
+import { describeSinkConformance } from '@ferry/testkit';
+import { kafkaSinkFixture } from '../conformance-fixtures.js';
+
+describeSinkConformance(
+  'kafka sink, kafkajs, binary, at-least-once',
+  kafkaSinkFixture({ transport: 'kafkajs', mode: 'binary', delivery: 'at-least-once' }),
+);
+describeSinkConformance(
+  'kafka sink, kafkajs, structured, at-least-once',
+  kafkaSinkFixture({ transport: 'kafkajs', mode: 'structured', delivery: 'at-least-once' }),
+);
+describeSinkConformance(
+  'kafka sink, platformatic, binary, at-least-once',
+  kafkaSinkFixture({ transport: 'platformatic', mode: 'binary', delivery: 'at-least-once' }),
+);
+describeSinkConformance(
+  'kafka sink, kafkajs, binary, exactly-once',
+  kafkaSinkFixture({ transport: 'kafkajs', mode: 'binary', delivery: 'exactly-once' }),
+);
