@@ -15,7 +15,7 @@ import {
 } from './internal/parts.js';
 
 /** Optional CheckpointStore methods; one the store does not implement must be named in `lacks`. */
-export type CheckpointCapability = 'clear';
+export type CheckpointCapability = 'clear' | 'savePassState';
 
 /** A fresh, empty place for one check (a new directory, a new topic). */
 export interface CheckpointTarget {
@@ -224,12 +224,45 @@ export const checkpointsIsolatePipelines: CheckpointConformanceCheck = {
   },
 };
 
+export const checkpointsKeepPassState: CheckpointConformanceCheck = {
+  name: 'keeps a pipeline’s pass state beside its position, across instances, apart from its position; clear() forgets both',
+  capability: 'savePassState',
+  async run(fixture) {
+    await onTarget<CheckpointStore, CheckpointTarget>(
+      () => fixture.target(),
+      async (_target, fresh) => {
+        const store = await fresh();
+        if (!hasCapability(store, 'savePassState', fixture.lacks, 'checkpoint store')) return;
+        if (typeof store.loadPassState !== 'function')
+          fail('the checkpoint store has savePassState() but no loadPassState()');
+        const [name, other] = pipelines('', '-other') as [string, string];
+        const state = { endedAt: '2026-01-01T02:30:05.000Z', position: '{"seq":3}' };
+        await store.save(name, { seq: 3 });
+        await store.savePassState!(name, state);
+        const reader = await fresh();
+        const loaded = await reader.loadPassState!(name);
+        if (canonical(loaded) !== canonical(state))
+          fail(`loadPassState() on a fresh instance returned ${short(loaded)}, expected ${short(state)}`);
+        await expectLoaded(reader, name, { seq: 3 }, 'after savePassState() (the position must not change)');
+        const none = await reader.loadPassState!(other);
+        if (none !== undefined) fail(`loadPassState() of a pipeline that saved none returned ${short(none)}`);
+        if (reader.clear !== undefined) {
+          await reader.clear(name);
+          const after = await (await fresh()).loadPassState!(name);
+          if (after !== undefined) fail(`loadPassState() after clear() returned ${short(after)}`);
+        }
+      },
+    );
+  },
+};
+
 export const checkpointConformanceChecks: CheckpointConformanceCheck[] = [
   checkpointsPersist,
   checkpointsLastSaveWins,
   checkpointsClear,
   checkpointsUnknownIsUndefined,
   checkpointsIsolatePipelines,
+  checkpointsKeepPassState,
 ];
 
 /** Register the CheckpointStore conformance suite as vitest tests. */

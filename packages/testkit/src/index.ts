@@ -6,6 +6,7 @@ export {
   checkpointConformanceChecks,
   checkpointsClear,
   checkpointsIsolatePipelines,
+  checkpointsKeepPassState,
   checkpointsLastSaveWins,
   checkpointsPersist,
   checkpointsUnknownIsUndefined,

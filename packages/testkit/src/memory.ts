@@ -1,6 +1,13 @@
 // In-memory parts for unit tests of pipelines and mappings. Never a stand-in for a connector's
 // integration test against its real server.
-import type { CanonicalEvent, CheckpointStore, DeadLetter, DeadLetterSink, Sink } from '@ferry/core/sdk';
+import type {
+  CanonicalEvent,
+  CheckpointStore,
+  DeadLetter,
+  DeadLetterSink,
+  PassState,
+  Sink,
+} from '@ferry/core/sdk';
 
 export class MemorySink implements Sink {
   readonly type = 'memory';
@@ -31,6 +38,7 @@ export class MemoryDeadLetters implements DeadLetterSink {
 export class MemoryCheckpoints implements CheckpointStore {
   readonly type = 'memory';
   readonly positions = new Map<string, unknown>();
+  readonly passStates = new Map<string, PassState>();
 
   async load(pipeline: string): Promise<unknown> {
     return this.positions.get(pipeline);
@@ -42,5 +50,14 @@ export class MemoryCheckpoints implements CheckpointStore {
 
   async clear(pipeline: string): Promise<void> {
     this.positions.delete(pipeline);
+    this.passStates.delete(pipeline);
+  }
+
+  async loadPassState(pipeline: string): Promise<PassState | undefined> {
+    return this.passStates.get(pipeline);
+  }
+
+  async savePassState(pipeline: string, state: PassState): Promise<void> {
+    this.passStates.set(pipeline, { ...state });
   }
 }

@@ -7,6 +7,7 @@ import type {
   CheckpointStore,
   DeadLetter,
   DeadLetterSink,
+  PassState,
   Sink,
 } from '@ferry/core/sdk';
 import {
@@ -114,6 +115,16 @@ class StoreCheckpoints implements CheckpointStore {
 
   async clear(pipeline: string): Promise<void> {
     this.store.checkpoints.delete(pipeline);
+    this.store.checkpoints.delete(`${pipeline}#pass`);
+  }
+
+  async loadPassState(pipeline: string): Promise<PassState | undefined> {
+    const text = this.store.checkpoints.get(`${pipeline}#pass`);
+    return text === undefined ? undefined : (JSON.parse(text) as PassState);
+  }
+
+  async savePassState(pipeline: string, state: PassState): Promise<void> {
+    this.store.checkpoints.set(`${pipeline}#pass`, JSON.stringify(state));
   }
 }
 
