@@ -31,4 +31,12 @@ export {
   kafkaSinkFactory,
 } from './factory.js';
 export { DLQ_HEADERS } from './internal/records.js';
+export {
+  type KafkaEventPosition,
+  type KafkaTopicReadConfig,
+  type KafkaTopicReadConfigInput,
+  type KafkaTopicReadContext,
+  kafkaTopicReadConfigSchema,
+  readKafkaEvents,
+} from './reader.js';
 export { KafkaSink } from './sink.js';
