@@ -107,8 +107,6 @@ try {
     brokers,
     '--type',
     'justice.offender',
-    '--idle-ms',
-    '1500',
     '--out',
     join(workDir, 'parity-report.json'),
   ]);

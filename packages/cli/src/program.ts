@@ -6,7 +6,6 @@ import {
   combineObservers,
   createCheckpointStore,
   createLogger,
-  FerryError,
   handleShutdownSignals,
   type LoadedPipeline,
   loadPipelineFile,
@@ -25,7 +24,7 @@ import { registerDlqCommands } from './commands/dlq.js';
 import { registerNewCommands } from './commands/new.js';
 import { registerReconcileCommands } from './commands/reconcile.js';
 import { registerStatusCommand } from './commands/status.js';
-import { acquireRunLock, runningPid } from './lock.js';
+import { acquireRunLock } from './lock.js';
 import { ExitCode, exitCodeFor, formatError, formatSummary } from './output.js';
 import { progressObserver } from './progress.js';
 import { defaultRegistry } from './registry.js';
@@ -231,7 +230,6 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
       }
       const { pipeline, store } = await openCheckpoints(file, registry);
       try {
-        await refuseWhileRunning(pipeline);
         const schema = registry.sources.get(pipeline.source.type)?.positionSchema;
         const problems = schema === undefined ? undefined : positionProblems(schema, position);
         if (problems !== undefined) {
@@ -242,7 +240,7 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
             { details: { problems } },
           );
         }
-        await store.save(pipeline.name, position);
+        await whileStopped(pipeline, () => store.save(pipeline.name, position));
         io.out(`${pipeline.name}: position set to ${JSON.stringify(position)}`);
       } finally {
         await store.close?.();
@@ -256,9 +254,9 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
     .action(async (file: string) => {
       const { pipeline, store } = await openCheckpoints(file, registry);
       try {
-        await refuseWhileRunning(pipeline);
-        if (store.clear) await store.clear(pipeline.name);
-        else await store.save(pipeline.name, null);
+        await whileStopped(pipeline, () =>
+          store.clear ? store.clear(pipeline.name) : store.save(pipeline.name, null),
+        );
         io.out(`${pipeline.name}: position reset; the next run starts from the beginning`);
       } finally {
         await store.close?.();
@@ -287,15 +285,12 @@ async function openCheckpoints(file: string, registry: Registry) {
   return { pipeline, store };
 }
 
-async function refuseWhileRunning(pipeline: LoadedPipeline): Promise<void> {
-  const pid = await runningPid(pipeline.baseDir, pipeline.name);
-  if (pid !== undefined) {
-    throw new FerryError(
-      'PIPELINE_RUNNING',
-      `pipeline ${pipeline.name} is running (pid ${pid}); stop it before changing its offsets`,
-      {
-        details: { pid },
-      },
-    );
+/** Change offsets holding the run lock, so a run can neither be live now nor start halfway through. */
+async function whileStopped(pipeline: LoadedPipeline, change: () => Promise<void>): Promise<void> {
+  const release = await acquireRunLock(pipeline.baseDir, pipeline.name);
+  try {
+    await change();
+  } finally {
+    await release();
   }
 }

@@ -36,4 +36,15 @@ export type { LogicalPosition, SnapshotProgress, TriggerGap, TriggerPosition } f
 export type { DatabasePosition, TableWatermark, WatermarkValue } from './internal/values.js';
 export { DatabaseLogicalSource } from './logical.js';
 export { DatabasePollingSource, type DatabaseSourceContext } from './polling.js';
+export {
+  type DatabaseConnectionConfigInput,
+  type DatabaseRow,
+  type DatabaseRowsConfig,
+  type DatabaseRowsConfigInput,
+  type DatabaseRowsContext,
+  databaseRowsConfigSchema,
+  describeDatabaseConnection,
+  parseDatabaseConnection,
+  readDatabaseRows,
+} from './rows.js';
 export { DatabaseTriggerSource } from './trigger.js';

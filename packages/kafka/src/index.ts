@@ -31,4 +31,12 @@ export {
   kafkaDeadLetterFactory,
   kafkaSinkFactory,
 } from './factory.js';
+export {
+  type KafkaEventPosition,
+  type KafkaTopicReadConfig,
+  type KafkaTopicReadConfigInput,
+  type KafkaTopicReadContext,
+  kafkaTopicReadConfigSchema,
+  readKafkaEvents,
+} from './reader.js';
 export { KafkaSink } from './sink.js';

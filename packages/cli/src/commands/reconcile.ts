@@ -1,7 +1,7 @@
 // `ferry reconcile`: the parity check a migration team runs before retiring a batch job: a reference table,
 // query or file against the state built from a pipeline's events. Exit 1 when parity is below --threshold.
 import { writeFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { type FieldMapping, formatReconcileSummary } from '../internal/reconcile.js';
 import { parseReference, usage } from '../internal/reconcile-reference.js';
 import { reconcileInWorker } from '../internal/reconcile-run.js';
@@ -24,7 +24,6 @@ interface ReconcileFlags {
   samples: string;
   json: boolean;
   out?: string;
-  idleMs: string;
   timeoutMs: string;
   workDir?: string;
   pageSize: string;
@@ -69,7 +68,9 @@ export function registerReconcileCommands(program: Command, ctx: CommandContext)
     .option('--samples <n>', 'how many missing, extra and differing keys to name', '20')
     .option('--json', 'print the report as JSON instead of the summary', false)
     .option('--out <file>', 'also write the JSON report to this file')
-    .option('--idle-ms <ms>', 'Kafka: a partition silent this long is read to its end', '2000')
+    // The read now ends at the end offsets the topic had when it started, whatever the silences; the option
+    // is still accepted so scripts written for the earlier reader keep working.
+    .addOption(new Option('--idle-ms <ms>', 'no longer used').hideHelp())
     .option('--timeout-ms <ms>', 'Kafka: give up when the topic is not read within this', '300000')
     .option('--page-size <rows>', 'SQL references are read this many rows at a time, in key order', '5000')
     .option('--work-dir <dir>', 'where the on-disk comparison store goes (default the OS temp dir)')
@@ -131,7 +132,6 @@ function streamSpec(flags: ReconcileFlags): StreamSpec {
     kind: 'kafka',
     topic: flags.kafkaTopic!,
     brokers: flags.brokers.split(',').map((b) => b.trim()),
-    idleMs: number('--idle-ms', flags.idleMs),
     timeoutMs: number('--timeout-ms', flags.timeoutMs),
   };
 }

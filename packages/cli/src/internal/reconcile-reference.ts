@@ -1,22 +1,18 @@
-// The reference side of `ferry reconcile`: rows of a SQL table or query (through typeorm, a page at a time
-// by key so any size streams), or of a CSV or JSON Lines file, read as a stream.
+// The reference side of `ferry reconcile`: rows of a SQL table or query (read by @ferry/database a page at a
+// time by key, so any size streams), or of a CSV or JSON Lines file, read as a stream.
 import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError, FerryError } from '@ferry/core';
+import { ConfigError, FerryError, isFerryError } from '@ferry/core';
+import {
+  type DatabaseConnectionConfigInput,
+  describeDatabaseConnection,
+  parseDatabaseConnection,
+  readDatabaseRows,
+} from '@ferry/database';
 import { parse } from 'csv-parse';
-import { DataSource, type DataSourceOptions } from 'typeorm';
 import { lineBatches, objectBatches } from './reconcile-lines.js';
 
-export type SqlConnection =
-  | { type: 'better-sqlite3'; database: string }
-  | {
-      type: 'postgres' | 'mysql' | 'mariadb';
-      host: string;
-      port?: number;
-      username: string;
-      password?: string;
-      database: string;
-    };
+export type SqlConnection = DatabaseConnectionConfigInput;
 
 export type ReferenceSpec =
   | { kind: 'sql'; connection: SqlConnection; table?: string; query?: string; pageSize?: number }
@@ -28,11 +24,7 @@ export type Row = Record<string, unknown>;
 /** Where the reference is, for the report; never includes a password. */
 export function describeReference(spec: ReferenceSpec): string {
   if (spec.kind !== 'sql') return `${spec.kind} ${spec.path}`;
-  const c = spec.connection;
-  const where =
-    c.type === 'better-sqlite3'
-      ? `sqlite ${c.database}`
-      : `${c.type} ${c.host}:${c.port ?? defaultPort(c.type)}/${c.database}`;
+  const where = describeDatabaseConnection(spec.connection);
   return `${where} (${spec.table === undefined ? 'query' : `table ${spec.table}`})`;
 }
 
@@ -85,6 +77,12 @@ function sqlSpec(
   if ((options.table === undefined) === (options.query === undefined)) {
     throw usage('--table', 'a SQL reference needs exactly one of --table or --query');
   }
+  try {
+    parseDatabaseConnection(connection);
+  } catch (error) {
+    if (error instanceof ConfigError) throw usage('--reference', issues(error));
+    throw error;
+  }
   return {
     kind: 'sql',
     connection,
@@ -120,79 +118,46 @@ export function readReference(spec: ReferenceSpec, key: string[]): AsyncIterable
 }
 
 async function* readSql(spec: Extract<ReferenceSpec, { kind: 'sql' }>, key: string[]): AsyncIterable<Row[]> {
-  const dataSource = new DataSource(dataSourceOptions(spec.connection));
+  const parts = spec.table?.split('.') ?? [];
+  if (parts.length > 2) throw usage('--table', `'${spec.table}' is not table or schema.table`);
+  const [schema, table] = parts.length === 2 ? parts : [undefined, parts[0]];
   try {
-    await dataSource.initialize();
+    yield* readDatabaseRows({
+      connection: spec.connection,
+      ...(table === undefined ? {} : { table }),
+      ...(schema === undefined ? {} : { schema }),
+      ...(spec.query === undefined ? {} : { query: spec.query }),
+      key,
+      ...(spec.pageSize === undefined ? {} : { pageSize: spec.pageSize }),
+    });
   } catch (error) {
-    throw referenceError(spec, 'cannot connect', error, true);
-  }
-  try {
-    const quote = (name: string) => dataSource.driver.escape(name);
-    const postgres = spec.connection.type === 'postgres';
-    const inner = spec.query ?? `SELECT * FROM ${spec.table!.split('.').map(quote).join('.')}`;
-    const keyList = key.map((k) => `ferry_ref.${quote(k)}`).join(', ');
-    const pageSize = spec.pageSize ?? 5000;
-    let last: unknown[] | undefined;
-    for (;;) {
-      // Keyset paging: each page is an indexed range when the reference is a keyed table, and memory holds
-      // one page whatever the size of the whole.
-      const placeholders = key.map((_, i) => (postgres ? `$${i + 1}` : '?')).join(', ');
-      const where =
-        last === undefined
-          ? ''
-          : key.length === 1
-            ? `WHERE ${keyList} > ${placeholders}`
-            : `WHERE (${keyList}) > (${placeholders})`;
-      const sql = `SELECT * FROM (${inner.replace(/;\s*$/, '')}) ferry_ref ${where} ORDER BY ${keyList} LIMIT ${pageSize}`;
-      let rows: Row[];
-      try {
-        rows = (await dataSource.query(sql, last ?? [])) as Row[];
-      } catch (error) {
-        throw referenceError(spec, 'query failed', error, false);
-      }
-      if (rows.length > 0) yield rows;
-      if (rows.length < pageSize) return;
-      const tail = rows[rows.length - 1]!;
-      last = key.map((k) => tail[k]);
-    }
-  } finally {
-    await dataSource.destroy();
+    if (error instanceof ConfigError) throw usage(flagOf(error.issues[0]?.path ?? ''), issues(error));
+    // The database's own code says what went wrong and whether trying again can help; the command's
+    // code stays the one its users script against.
+    const code = isFerryError(error) ? error.code : undefined;
+    throw new FerryError(
+      'RECONCILE_REFERENCE_FAILED',
+      `${describeReference(spec)}: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        cause: error,
+        retryable: isFerryError(error) && error.retryable,
+        ...(code === undefined ? {} : { details: { code } }),
+      },
+    );
   }
 }
 
-function referenceError(spec: ReferenceSpec, what: string, error: unknown, retryable: boolean): FerryError {
-  const reason = error instanceof Error ? error.message : String(error);
-  return new FerryError('RECONCILE_REFERENCE_FAILED', `${describeReference(spec)}: ${what}: ${reason}`, {
-    cause: error,
-    retryable,
-  });
+/** The command-line option behind a path of the rows options. */
+function flagOf(path: string): string {
+  if (path.startsWith('rows.key')) return '--key';
+  if (path.startsWith('rows.query')) return '--query';
+  if (path.startsWith('rows.pageSize')) return '--page-size';
+  if (path.startsWith('rows.connection')) return '--reference';
+  return '--table';
 }
 
-function dataSourceOptions(connection: SqlConnection): DataSourceOptions {
-  const common = { logging: false, synchronize: false, entities: [], migrationsRun: false };
-  if (connection.type === 'better-sqlite3') {
-    return {
-      ...common,
-      type: 'better-sqlite3',
-      database: connection.database,
-      readonly: true,
-      fileMustExist: true,
-    };
-  }
-  return {
-    ...common,
-    type: connection.type,
-    host: connection.host,
-    port: connection.port ?? defaultPort(connection.type),
-    username: connection.username,
-    ...(connection.password === undefined ? {} : { password: connection.password }),
-    database: connection.database,
-    poolSize: 1,
-  } as DataSourceOptions;
-}
-
-function defaultPort(type: 'postgres' | 'mysql' | 'mariadb'): number {
-  return type === 'postgres' ? 5432 : 3306;
+function issues(error: ConfigError): string {
+  return error.issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ');
 }
 
 async function* readCsv(path: string, delimiter: string | undefined): AsyncIterable<Row[]> {

@@ -10,7 +10,7 @@ import {
   usage,
 } from './reconcile-reference.js';
 import { ReconcileStore } from './reconcile-store.js';
-import { describeStream, readEvents, type StreamSpec } from './reconcile-stream.js';
+import { describeStream, forEachEvent, type StreamSpec } from './reconcile-stream.js';
 
 export interface FieldMapping {
   /** Dotted path in the event's data, e.g. `defendant.name.family`. */
@@ -223,9 +223,7 @@ async function loadStream(options: ReconcileOptions, store: ReconcileStore) {
     );
   };
   try {
-    for await (const batch of readEvents(options.stream)) {
-      for (const event of batch) apply(event);
-    }
+    await forEachEvent(options.stream, apply);
   } catch (error) {
     if (isFerryError(error)) throw error;
     throw new FerryError('RECONCILE_STREAM_FAILED', `${source}: ${(error as Error).message}`, {

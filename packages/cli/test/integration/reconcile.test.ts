@@ -168,6 +168,40 @@ describe('ferry reconcile', () => {
     expect(result.err).toContain("no column 'SURNAM'");
   });
 
+  it('says what the database and the brokers said, with their retryability, and refuses a bad broker address', async () => {
+    const dir = await sqliteFixture(people);
+    const endpoint = services.postgres;
+    const refused = await run(
+      [
+        '--reference',
+        `postgres://${endpoint.user}@${endpoint.host}:${endpoint.port}/${endpoint.database}`,
+        '--table',
+        'nothing_here',
+        '--key',
+        'id',
+        '--events',
+        join(dir, 'events.jsonl'),
+      ],
+      { FERRY_RECONCILE_PASSWORD: 'not-the-password' },
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/RECONCILE_REFERENCE_FAILED: .*refused the credentials.*\(not retryable/);
+    const badBroker = await run([
+      '--reference',
+      `sqlite:${join(dir, 'reporting.db')}`,
+      '--table',
+      'REPORT_PEOPLE',
+      '--key',
+      'PERSON_ID',
+      '--kafka-topic',
+      'anything',
+      '--brokers',
+      'no-port-here',
+    ]);
+    expect(badBroker.code).toBe(2);
+    expect(badBroker.err).toContain('--brokers: kafka.brokers[0]');
+  });
+
   it('reads a PostgreSQL reference page by page and a Kafka topic from the beginning (read_committed)', async () => {
     const suffix = `${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
     const table = `reconcile_people_${suffix}`;
@@ -224,6 +258,7 @@ describe('ferry reconcile', () => {
           topic,
           '--brokers',
           services.kafka.brokers.join(','),
+          // No longer used, still accepted: scripts written for the earlier reader keep working.
           '--idle-ms',
           '1500',
           '--page-size',

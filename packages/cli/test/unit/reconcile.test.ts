@@ -69,6 +69,10 @@ describe('reconcile: parseReference', () => {
     expect(() => parseReference('ftp://x', {})).toThrow(ConfigError);
     expect(() => parseReference('sqlite:/tmp/r.db', {})).toThrow(/exactly one of --table or --query/);
     expect(() => parseReference('sqlite:/tmp/r.db', { table: 'a', query: 'b' })).toThrow(ConfigError);
+    // Connection options are checked as @ferry/database checks a pipeline file's, before anything connects.
+    expect(() => parseReference('postgres://db:5432/justice', { table: 't' })).toThrow(
+      /^--reference: connection\.username: /,
+    );
   });
 });
 

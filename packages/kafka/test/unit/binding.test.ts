@@ -1,5 +1,6 @@
 // The binding's encoding, checked against the official cloudevents SDK without a broker.
-import { buildEvent, type CanonicalEvent } from '@ferry/core';
+import { buildEvent } from '@ferry/core';
+import type { CanonicalEvent } from '@ferry/core/sdk';
 import { CloudEvent, Kafka, type KafkaMessage } from 'cloudevents';
 import { describe, expect, it } from 'vitest';
 import { decodeEvent, encodeEvent } from '../../src/index.js';

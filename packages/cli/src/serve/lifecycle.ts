@@ -1,0 +1,240 @@
+// The runs of `ferry serve`'s pipelines: start, stop, pause, resume and trigger them, each exactly as
+// `ferry run` would run it under its run lock, and keep the state the admin API reports (counts, last
+// checkpoint, lag, freshness), fed by the observers of each run.
+import {
+  assemblePipeline,
+  combineObservers,
+  FerryError,
+  isFerryError,
+  isRetryable,
+  type LoadedPipeline,
+  type PipelineObserver,
+  runPipeline,
+  type Source,
+  WakeUp,
+} from '@ferry/core';
+import { ExpectationMonitor } from '@ferry/ops';
+import type { PipelineState, PipelineStatus } from '@ferry/server';
+import { acquireRunLock } from '../lock.js';
+import type { HostedPipelines } from './hosted.js';
+import type { RunWatcher } from './readiness.js';
+
+interface Run {
+  loaded: LoadedPipeline;
+  state: PipelineState;
+  error?: PipelineStatus['error'];
+  lastCheckpoint?: { position: unknown; at: string };
+  lagSeconds: number | null;
+  counts: PipelineStatus['counts'];
+  progress?: PipelineStatus['progress'];
+  wake: WakeUp;
+  monitor: ExpectationMonitor;
+  /** Aborting it stops the current run gracefully (flush, checkpoint). */
+  stop?: AbortController;
+  run?: Promise<void>;
+  /** Set by pause: the run that ends next is paused, not stopped. */
+  pausing: boolean;
+}
+
+export class PipelineLifecycle {
+  private readonly runs = new Map<string, Run>();
+  private readonly monitors = new AbortController();
+
+  constructor(
+    private readonly pipelines: HostedPipelines,
+    private readonly watcher: RunWatcher,
+  ) {
+    const { logger, metrics } = pipelines.options;
+    for (const loaded of pipelines.all()) {
+      const monitor = new ExpectationMonitor({
+        pipeline: loaded.name,
+        expectations: loaded.raw.expectations,
+        log: logger,
+        metrics,
+      });
+      this.runs.set(loaded.name, {
+        loaded,
+        state: 'stopped',
+        lagSeconds: null,
+        counts: { recordsRead: 0, eventsWritten: 0, deadLetters: 0, retries: 0 },
+        wake: new WakeUp(),
+        monitor,
+        pausing: false,
+      });
+    }
+  }
+
+  /** Start every pipeline and its freshness checks. */
+  start(): void {
+    for (const run of this.runs.values()) {
+      void run.monitor.start(this.monitors.signal);
+      this.startRun(run, false);
+    }
+  }
+
+  /** Stop every pipeline gracefully and wait for their checkpoints. */
+  async close(): Promise<void> {
+    this.monitors.abort();
+    for (const run of this.runs.values()) run.stop?.abort();
+    await Promise.all([...this.runs.values()].map((r) => r.run));
+  }
+
+  list(): PipelineStatus[] {
+    return [...this.runs.values()].map((r) => this.status(r));
+  }
+
+  get(name: string): PipelineStatus {
+    return this.status(this.find(name));
+  }
+
+  async pause(name: string): Promise<PipelineStatus> {
+    const run = this.find(name);
+    if (run.state !== 'running' && run.state !== 'starting') {
+      throw new FerryError('PIPELINE_STATE', `pipeline ${name} is ${run.state}, not running`);
+    }
+    run.pausing = true;
+    run.stop?.abort();
+    await run.run;
+    return this.status(run);
+  }
+
+  async resume(name: string): Promise<PipelineStatus> {
+    const run = this.find(name);
+    if (run.state === 'running' || run.state === 'starting') {
+      throw new FerryError('PIPELINE_STATE', `pipeline ${name} is already ${run.state}`);
+    }
+    this.startRun(run, false);
+    return this.status(run);
+  }
+
+  async trigger(name: string): Promise<{ started: boolean; detail: string }> {
+    const run = this.find(name);
+    if (run.state === 'running' || run.state === 'starting') {
+      if (run.wake.wake() > 0) return { started: true, detail: 'the scheduled source starts a pass now' };
+      return { started: false, detail: 'the pipeline is already reading; the next batch is on its way' };
+    }
+    this.startRun(run, true);
+    return {
+      started: true,
+      detail: `a single pass started; the pipeline is ${run.state} again afterwards`,
+    };
+  }
+
+  /** The pipeline, unless it is running: what changes its stored state (offsets, a replay) may not race a run. */
+  refuseWhileRunning(name: string, action: string): LoadedPipeline {
+    const run = this.find(name);
+    if (run.state === 'running' || run.state === 'starting') {
+      throw new FerryError('PIPELINE_RUNNING', `pipeline ${name} is running; pause it before you ${action}`);
+    }
+    return run.loaded;
+  }
+
+  /** The saved position was changed behind the runs (offsets reset): stop reporting the old one. */
+  forgetCheckpoint(name: string): void {
+    delete this.find(name).lastCheckpoint;
+  }
+
+  private find(name: string): Run {
+    const loaded = this.pipelines.find(name);
+    return this.runs.get(loaded.name)!;
+  }
+
+  private setState(run: Run, state: PipelineState): void {
+    run.state = state;
+    this.pipelines.options.metrics.setState(run.loaded.name, state);
+  }
+
+  private startRun(run: Run, once: boolean): void {
+    const name = run.loaded.name;
+    const stop = new AbortController();
+    run.stop = stop;
+    run.pausing = false;
+    this.setState(run, 'starting');
+    const { logger, registry } = this.pipelines.options;
+    run.run = (async () => {
+      let release: (() => Promise<void>) | undefined;
+      // The lock is released before the final state is set, so whoever sees the pipeline stopped or paused
+      // (a resume, a replay, another process) finds the lock free.
+      const end = async () => {
+        this.watcher.ended(name);
+        const releasing = release;
+        release = undefined;
+        await releasing?.().catch((error: unknown) =>
+          logger.warn({ pipeline: name, err: error }, 'the run lock could not be released'),
+        );
+      };
+      try {
+        release = await acquireRunLock(run.loaded.baseDir, name);
+        const options = await assemblePipeline(run.loaded, registry, {
+          logger,
+          signal: stop.signal,
+          once,
+          wake: run.wake,
+          observer: this.observerFor(run),
+        });
+        this.watcher.started(name, { source: options.source as Source, sink: options.sink });
+        this.setState(run, 'running');
+        await runPipeline(options);
+        await end();
+        this.setState(run, run.pausing ? 'paused' : 'stopped');
+      } catch (error) {
+        await end();
+        run.error = {
+          code: isFerryError(error) ? error.code : 'INTERNAL',
+          message: run.loaded.redactor.scrub(error instanceof Error ? error.message : String(error)),
+          retryable: isRetryable(error),
+          at: new Date().toISOString(),
+        };
+        this.setState(run, run.pausing && stop.signal.aborted ? 'paused' : 'failed');
+        logger.error({ pipeline: name, code: run.error.code, err: error }, 'pipeline failed');
+      }
+    })();
+  }
+
+  private observerFor(run: Run): PipelineObserver {
+    const status: PipelineObserver = {
+      runStarted: () => {
+        delete run.error;
+      },
+      batchPrepared: (batch) => {
+        if (batch.lagSeconds !== undefined) run.lagSeconds = batch.lagSeconds;
+        if (batch.progress) run.progress = batch.progress;
+        for (const s of batch.streams) {
+          run.counts.recordsRead += s.records;
+          for (const n of Object.values(s.deadLetters)) run.counts.deadLetters += n;
+        }
+      },
+      committed: (commit) => {
+        run.lastCheckpoint = { position: commit.position, at: commit.at.toISOString() };
+        for (const s of commit.streams) run.counts.eventsWritten += s.events;
+      },
+      caughtUp: () => {
+        run.lagSeconds = 0;
+      },
+      retrying: () => {
+        run.counts.retries += 1;
+      },
+    };
+    const { metrics, observer, logger } = this.pipelines.options;
+    const name = run.loaded.name;
+    const observers = [metrics.observer(name), run.monitor, status, this.watcher.observer(name)];
+    if (observer) observers.push(observer);
+    return combineObservers(observers, logger.child({ pipeline: name }));
+  }
+
+  private status(run: Run): PipelineStatus {
+    return {
+      name: run.loaded.name,
+      state: run.state,
+      source: run.loaded.source.type,
+      sink: run.loaded.sink.type,
+      ...(run.error ? { error: run.error } : {}),
+      ...(run.lastCheckpoint ? { lastCheckpoint: run.lastCheckpoint } : {}),
+      lagSeconds: run.lagSeconds,
+      counts: { ...run.counts },
+      scheduled: run.loaded.raw.schedule !== undefined,
+      ...(run.progress ? { progress: run.progress } : {}),
+      expectations: run.monitor.status(),
+    };
+  }
+}
