@@ -6,6 +6,7 @@ import {
   combineObservers,
   createCheckpointStore,
   createLogger,
+  FerryError,
   handleShutdownSignals,
   type LoadedPipeline,
   loadPipelineFile,

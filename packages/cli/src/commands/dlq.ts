@@ -6,10 +6,7 @@ import {
   type DeadLetter,
   letterId,
   pendingLetters,
-  type Registry,
-  type ReplayOptions,
-  type ReplayOutcome,
-  replayDeadLetters as replay_,
+  replayDeadLetters,
   stableStringify,
 } from '@ferry/core';
 import type { Command } from 'commander';
@@ -35,7 +32,7 @@ export function registerDlqCommands(program: Command, ctx: CommandContext): void
       try {
         let count = 0;
         const limit = opts.limit ?? Number.POSITIVE_INFINITY;
-        for await (const letter of lettersOf(store)) {
+        for await (const letter of pendingLetters(store)) {
           count += 1;
           if (count > limit) continue;
           if (opts.json) ctx.io.out(JSON.stringify({ id: letterId(letter), ...letter }));
@@ -66,20 +63,8 @@ export function registerDlqCommands(program: Command, ctx: CommandContext): void
     });
 }
 
-export const lettersOf = pendingLetters;
-export { letterId };
-
-/** Replay through core's `replayDeadLetters`; the caller holds the pipeline's run lock. */
-export function replayDeadLetters(
-  opened: OpenedPipeline,
-  registry: Registry,
-  options: ReplayOptions,
-): Promise<ReplayOutcome> {
-  return replay_(opened.pipeline, registry, opened.factoryContext, options);
-}
-
 async function replay(opened: OpenedPipeline, ctx: CommandContext, dryRun: boolean): Promise<void> {
-  const outcome = await replayDeadLetters(opened, ctx.registry, { dryRun });
+  const outcome = await replayDeadLetters(opened.pipeline, ctx.registry, opened.factoryContext, { dryRun });
   for (const { letter, error } of outcome.failed) {
     ctx.io.out(`still failing: ${describeLetter(letter)} -> ${error.code}: ${error.message}`);
   }

@@ -1,8 +1,7 @@
 // The dead letters of `ferry serve`'s pipelines through the admin API: list, inspect one, replay. A replay
 // publishes to the pipeline's sink, so it is refused while the pipeline runs and holds its run lock.
-import { createDeadLetterSink, FerryError } from '@ferry/core';
+import { createDeadLetterSink, FerryError, letterId, pendingLetters, replayDeadLetters } from '@ferry/core';
 import type { DeadLetterView, ReplayResult } from '@ferry/server';
-import { letterId, lettersOf, replayDeadLetters } from '../commands/dlq.js';
 import { acquireRunLock } from '../lock.js';
 import type { HostedPipelines } from './hosted.js';
 import type { PipelineLifecycle } from './lifecycle.js';
@@ -21,7 +20,7 @@ export class PipelineDeadLetters {
     try {
       const items: DeadLetterView[] = [];
       let total = 0;
-      for await (const letter of lettersOf(store)) {
+      for await (const letter of pendingLetters(store)) {
         if (total >= page.offset && items.length < page.limit)
           items.push({ id: letterId(letter), ...letter });
         total += 1;
@@ -35,7 +34,7 @@ export class PipelineDeadLetters {
   async deadLetter(name: string, id: string): Promise<DeadLetterView> {
     const store = await this.open(name);
     try {
-      for await (const letter of lettersOf(store)) {
+      for await (const letter of pendingLetters(store)) {
         if (letterId(letter) === id) return { id, ...letter };
       }
     } finally {
@@ -50,13 +49,11 @@ export class PipelineDeadLetters {
       : this.lifecycle.refuseWhileRunning(name, 'replay dead letters');
     const release = options.dryRun ? undefined : await acquireRunLock(loaded.baseDir, name);
     try {
-      const { registry, logger } = this.pipelines.options;
-      // The one call into the replay itself, so moving it (into core) changes this line only.
-      const outcome = await replayDeadLetters(
-        { pipeline: loaded, logger, factoryContext: this.pipelines.context(loaded) },
-        registry,
-        { dryRun: options.dryRun, ...(options.ids ? { ids: options.ids } : {}) },
-      );
+      const { registry } = this.pipelines.options;
+      const outcome = await replayDeadLetters(loaded, registry, this.pipelines.context(loaded), {
+        dryRun: options.dryRun,
+        ...(options.ids ? { ids: options.ids } : {}),
+      });
       return {
         dryRun: options.dryRun,
         replayed: outcome.passed.length,
