@@ -8,7 +8,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isAbsolute, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { type Logger, type StreamInfo, silentLogger } from '@ferry/core/sdk';
+import { type SourceContext, type StreamInfo, silentLogger } from '@ferry/core/sdk';
 import * as soap from 'soap';
 import type { SoapConnectionConfig } from './config.js';
 import { classifySoapError, SoapError, SoapErrorCodes } from './errors.js';
@@ -16,13 +16,8 @@ import { CallGuard } from './internal/guard.js';
 import { probeHttp } from './internal/probe.js';
 import { type ReaderResult, SoapResponseReader, type XmlObject } from './internal/xml-stream.js';
 
-export interface SoapClientOptions {
-  /** Directory a relative WSDL path is resolved against (the pipeline file's). */
-  baseDir?: string;
-  logger?: Logger;
-  /** The pipeline's top-level `schedule`; without it the source polls every pollIntervalMs. */
-  schedule?: { cron: string; timezone: string };
-}
+/** `baseDir`: the directory a relative WSDL, key or certificate path is resolved against (the pipeline file's). */
+export type SoapClientOptions = Pick<SourceContext, 'baseDir' | 'logger'>;
 
 export interface SoapCallOptions {
   /** Dotted path of the record elements below the response element; `[]` marks the repeated one. */
@@ -72,12 +67,7 @@ export class SoapClient {
     this.service = service;
     this.port = port;
     this.endpoint = endpoint;
-    this.guard = new CallGuard({
-      failureThreshold: config.circuitBreaker.failureThreshold,
-      cooldownMs: config.circuitBreaker.cooldownMs,
-      callsPerSecond: config.rateLimit.callsPerSecond,
-      concurrency: config.rateLimit.concurrency,
-    });
+    this.guard = new CallGuard(config.rateLimit);
     const agentOptions = { keepAlive: true, maxSockets: config.rateLimit.concurrency };
     this.agent = endpoint.startsWith('https:')
       ? new HttpsAgent({ ...agentOptions, ...tls })
@@ -173,6 +163,8 @@ export class SoapClient {
         callback(new Captured({ xml: String(data), headers: { ...(headers ?? {}) } }));
       },
     };
+    // node-soap declares `httpClient` private, hence the cast. Handing the capturing client over as
+    // `options.httpClient` instead would also capture the WSDL fetch, which must reach the network.
     (client as unknown as { httpClient: unknown }).httpClient = capturing;
     return new SoapClient(client, config, service, port, endpoint, tls);
   }
@@ -210,9 +202,8 @@ export class SoapClient {
 
   /** The envelope and headers node-soap builds for `operation(args)`, security applied. */
   async buildRequest(operation: string, args: unknown): Promise<CapturedRequest> {
-    const port = (this.client as unknown as Record<string, Record<string, Record<string, SoapMethod>>>)[
-      this.service
-    ]?.[this.port];
+    // node-soap types its generated methods as an `any` index signature; name what they are.
+    const port = this.client[this.service]?.[this.port] as Record<string, SoapMethod> | undefined;
     const method = port?.[operation];
     if (typeof method !== 'function') {
       throw notFound(`operation ${operation} in ${this.service}.${this.port}`, Object.keys(port ?? {}));
@@ -242,17 +233,13 @@ export class SoapClient {
     const what = `${this.service}.${operation}`;
     const context = { operation: what, endpoint: redactUrl(this.endpoint) };
     const built = await this.buildRequest(operation, args);
-    const ticket = await this.guard.begin(what, options.signal);
+    const release = await this.guard.begin(options.signal);
     try {
-      const result = yield* this.exchange(built, options, context);
-      ticket.succeeded();
-      return result;
+      return yield* this.exchange(built, options, context);
     } catch (error) {
-      const classified = classifySoapError(error, { ...context, phase: 'call' });
-      ticket.failed(classified);
-      throw classified;
+      throw classifySoapError(error, { ...context, phase: 'call' });
     } finally {
-      ticket.release();
+      release();
     }
   }
 

@@ -98,25 +98,9 @@ const connectionShape = {
     })
     .strict()
     .default({ callsPerSecond: 0, concurrency: 1 })
-    .describe('Keeps a fragile service from being hammered.'),
-  circuitBreaker: z
-    .object({
-      failureThreshold: z
-        .number()
-        .int()
-        .min(1)
-        .default(5)
-        .describe('Consecutive retryable failures that open the circuit.'),
-      cooldownMs: z
-        .number()
-        .int()
-        .min(0)
-        .default(30_000)
-        .describe('How long an open circuit refuses calls (SOAP_CIRCUIT_OPEN, retried after it).'),
-    })
-    .strict()
-    .default({ failureThreshold: 5, cooldownMs: 30_000 })
-    .describe('Stops calling a failing service so retries do not become a retry storm.'),
+    .describe(
+      "Paces calls so a fragile service is not hammered; a failing one is left alone by the runtime's circuit breaker (runtime.breaker).",
+    ),
 };
 
 export const soapConnectionSchema = z.object(connectionShape).strict();
@@ -131,7 +115,7 @@ const paginationSchema = z
         type: z
           .literal('page-number')
           .describe('Pages numbered first, first+1, ... ({{page}} in arguments).'),
-        first: z.number().int().default(1).describe('Number of the first page.'),
+        first: z.number().int().min(0).default(1).describe('Number of the first page.'),
         pageSize: z
           .number()
           .int()
@@ -180,7 +164,7 @@ const modeShape = {
     .int()
     .min(1)
     .default(100_000)
-    .describe('Pages per run of the operation at most (SOAP_PAGINATION_LOOP beyond).'),
+    .describe('Pages read in one pass at most (SOAP_PAGINATION_LOOP beyond).'),
   batchSize: z
     .number()
     .int()
@@ -194,7 +178,7 @@ const modeShape = {
     .min(10)
     .default(60_000)
     .describe(
-      'Wait between polls once caught up (watermark), or between the end of a pass and the next (snapshot).',
+      'Time from the end of one pass to the start of the next when the pipeline has no `schedule` (the runtime drives passes).',
     ),
 };
 
@@ -233,16 +217,36 @@ export const soapSnapshotSchema = z
       .string()
       .min(1)
       .default('.ferry/state')
-      .describe('Directory (relative to the pipeline file) of the SQLite file holding the previous pass.'),
+      .describe(
+        'Directory (relative to the pipeline file) of the SQLite file holding the last committed pass.',
+      ),
   })
   .strict();
 
-export const soapSourceConfigSchema = z
+const modesSchema = z
   .discriminatedUnion('mode', [soapWatermarkSchema, soapSnapshotSchema])
   .describe('Poll a SOAP operation and turn its answers into change records.');
 
+/**
+ * Options that moved out of the SOAP source, with where they went: a pipeline file that still has one is
+ * refused with that pointer rather than a bare "unknown option".
+ */
+const MOVED: Record<string, string> = {
+  circuitBreaker:
+    'the circuit breaker is no longer a SOAP option: the runtime keeps one for every source; move it to runtime.breaker in the pipeline file (failureThreshold, failureRatio, window, cooldownMs)',
+};
+
+export const soapSourceConfigSchema = z.preprocess((value, ctx) => {
+  if (value !== null && typeof value === 'object') {
+    for (const [option, message] of Object.entries(MOVED)) {
+      if (option in value) ctx.addIssue({ code: 'custom', path: [option], message, input: value });
+    }
+  }
+  return value;
+}, modesSchema);
+
 export type SoapSourceConfig = z.output<typeof soapSourceConfigSchema>;
-export type SoapSourceConfigInput = z.input<typeof soapSourceConfigSchema>;
+export type SoapSourceConfigInput = z.input<typeof modesSchema>;
 export type SoapWatermarkConfig = z.output<typeof soapWatermarkSchema>;
 export type SoapSnapshotConfig = z.output<typeof soapSnapshotSchema>;
 export type SoapSecurityConfig = z.output<typeof soapSecuritySchema>;

@@ -1,7 +1,15 @@
 // Turns what a SOAP call can fail with (sockets, HTTP statuses, SOAP 1.1/1.2 faults, hostile or oversized XML,
 // node-soap's WSDL errors, which are sometimes plain objects rather than Errors) into FerryErrors with stable
-// codes and a verdict on whether retrying can help. The runtime retries; this package never does.
-import { FerryError, isFerryError, isProgrammerError, TRANSIENT_NETWORK_CODES } from '@ferry/core/sdk';
+// codes and a verdict on whether retrying can help. Core's classifier kit walks the cause chain, maps socket
+// codes and timeouts and passes FerryErrors through; this file is the SOAP table. The runtime retries.
+import {
+  type Classified,
+  createErrorClassifier,
+  type ErrorLink,
+  type ErrorRule,
+  FerryError,
+} from '@ferry/core/sdk';
+import type { z } from 'zod';
 
 export const SoapErrorCodes = {
   /** The WSDL (or one of its imports) could not be read or understood. */
@@ -28,18 +36,14 @@ export const SoapErrorCodes = {
   SOAP_RESPONSE_TOO_LARGE: 'SOAP_RESPONSE_TOO_LARGE',
   /** The response is not a SOAP envelope (malformed XML, no Body, HTML). */
   SOAP_RESPONSE_INVALID: 'SOAP_RESPONSE_INVALID',
-  /** TLS material could not be read, or the TLS handshake failed (certificate not trusted, client certificate refused). */
   /** A configured private key (security.keyFile, tls.keyFile) cannot be used: not a key, or the passphrase does not decrypt it. */
   SOAP_KEY_INVALID: 'SOAP_KEY_INVALID',
+  /** TLS material could not be read, or the TLS handshake failed (certificate not trusted, client certificate refused). */
   SOAP_TLS_FAILED: 'SOAP_TLS_FAILED',
-  /** The circuit breaker is open after repeated failures; calls resume after its cooldown (retryable). */
-  SOAP_CIRCUIT_OPEN: 'SOAP_CIRCUIT_OPEN',
   /** Pagination did not end: a next-page token repeated or maxPages was reached. */
   SOAP_PAGINATION_LOOP: 'SOAP_PAGINATION_LOOP',
   /** A record lacks a key or watermark field (the record goes to the dead-letter sink). */
   SOAP_RECORD_INVALID: 'SOAP_RECORD_INVALID',
-  /** The saved checkpoint is not a position this source wrote. */
-  SOAP_POSITION_INVALID: 'SOAP_POSITION_INVALID',
 } as const;
 
 export type SoapErrorCode = (typeof SoapErrorCodes)[keyof typeof SoapErrorCodes];
@@ -80,29 +84,11 @@ export interface SoapFaultFailure {
   retryAfter?: string | undefined;
 }
 
-type Verdict = { code: SoapErrorCode; retryable: boolean };
-
-const RETRYABLE_NETWORK = new Set([
-  ...TRANSIENT_NETWORK_CODES,
-  'UND_ERR_SOCKET',
-  'ERR_STREAM_PREMATURE_CLOSE',
-]);
+const C = SoapErrorCodes;
 
 // Certificate verification failures and handshake alerts (a refused client certificate).
 const TLS_CODES =
   /^(ERR_TLS_|ERR_SSL_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|CERT_|HOSTNAME_MISMATCH)/;
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object';
-}
-
-function isHttpFailure(value: unknown): value is HttpStatusFailure {
-  return isObject(value) && value.kind === 'http' && typeof value.status === 'number';
-}
-
-function isFaultFailure(value: unknown): value is SoapFaultFailure {
-  return isObject(value) && value.kind === 'fault' && typeof value.code === 'string';
-}
 
 /** Milliseconds to wait from a Retry-After header (delta-seconds or HTTP date); undefined when absent or bad. */
 export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
@@ -114,168 +100,186 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   return Math.max(0, at - now);
 }
 
-/** The fault code without its namespace prefix: `soap:Server.Busy` -> `Server.Busy`. */
-function localFaultCode(code: string): string {
-  const colon = code.lastIndexOf(':');
-  return colon === -1 ? code : code.slice(colon + 1);
+function retryAfterOf(link: ErrorLink): { retryAfterMs?: number } {
+  const header = link.prop('retryAfter');
+  const ms = parseRetryAfter(typeof header === 'string' ? header : undefined);
+  return ms === undefined ? {} : { retryAfterMs: ms };
 }
 
-function faultVerdict(fault: SoapFaultFailure): Verdict {
-  // SOAP 1.1 allows dotted refinements ("Server.Database"); the part before the first dot decides.
-  const head = localFaultCode(fault.code).split('.')[0]?.toLowerCase();
-  if (head === 'server' || head === 'receiver')
-    return { code: SoapErrorCodes.SOAP_FAULT_SERVER, retryable: true };
-  if (head === 'client' || head === 'sender')
-    return { code: SoapErrorCodes.SOAP_FAULT_CLIENT, retryable: false };
-  return { code: SoapErrorCodes.SOAP_FAULT, retryable: false };
-}
-
-function httpVerdict(status: number): Verdict {
-  if (status === 401 || status === 403) return { code: SoapErrorCodes.SOAP_AUTH_FAILED, retryable: false };
-  // 408 and 429 are the server asking for a later attempt, not a wrong request.
-  if (status >= 500 || status === 408 || status === 429) {
-    return { code: SoapErrorCodes.SOAP_HTTP_ERROR, retryable: true };
-  }
-  return { code: SoapErrorCodes.SOAP_HTTP_ERROR, retryable: false };
-}
-
-function nativeCode(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && isObject(current); depth += 1) {
-    if (typeof current.code === 'string') return current.code;
-    if (Array.isArray(current.errors) && current.errors.length > 0) {
-      current = current.errors[0];
-      continue;
-    }
-    current = current.cause;
-  }
+/** The client throws a parsed fault or a bare HTTP status as data (see client.ts), told apart by `kind`. */
+function kindOf(link: ErrorLink): 'fault' | 'http' | undefined {
+  const kind = link.prop('kind');
+  if (kind === 'fault' && typeof link.prop('code') === 'string') return 'fault';
+  if (kind === 'http' && typeof link.prop('status') === 'number') return 'http';
   return undefined;
 }
 
-function textOf(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  if (isObject(error)) {
-    // node-soap rejects some XML with a plain object: its text sits in message, Fault or root.
-    for (const key of ['message', 'faultstring', 'reason', 'body']) {
-      const value = error[key];
-      if (typeof value === 'string' && value !== '') return value;
+/** The fault code without its namespace prefix: `soap:Server.Busy` -> `Server.Busy`. */
+function localFaultCode(code: string): string {
+  return code.slice(code.lastIndexOf(':') + 1);
+}
+
+const rules: ErrorRule<SoapErrorCode>[] = [
+  (link) => {
+    if (kindOf(link) !== 'fault') return undefined;
+    // SOAP 1.1 allows dotted refinements ("Server.Database"); the part before the first dot decides.
+    const head = localFaultCode(String(link.prop('code')))
+      .split('.')[0]
+      ?.toLowerCase();
+    if (head === 'server' || head === 'receiver') {
+      return {
+        code: C.SOAP_FAULT_SERVER,
+        retryable: true,
+        hint: 'The service failed; Ferry retries with backoff.',
+        ...retryAfterOf(link),
+      };
     }
-    try {
-      return JSON.stringify(error).slice(0, 300);
-    } catch {
-      return String(error);
+    if (head === 'client' || head === 'sender') {
+      return {
+        code: C.SOAP_FAULT_CLIENT,
+        retryable: false,
+        hint: 'The service rejected the request: check the operation arguments in the pipeline file.',
+        ...retryAfterOf(link),
+      };
     }
+    return { code: C.SOAP_FAULT, retryable: false, ...retryAfterOf(link) };
+  },
+  (link) => {
+    if (kindOf(link) !== 'http') return undefined;
+    const status = link.prop('status') as number;
+    if (status === 401 || status === 403) {
+      return {
+        code: C.SOAP_AUTH_FAILED,
+        retryable: false,
+        hint: 'Check the security settings (username, password) of the source.',
+      };
+    }
+    // 408 and 429 are the server asking for a later attempt, not a wrong request.
+    const retryable = status >= 500 || status === 408 || status === 429;
+    const hint = retryable ? 'Ferry retries with backoff.' : 'Check the endpoint and the operation.';
+    return { code: C.SOAP_HTTP_ERROR, retryable, hint, ...retryAfterOf(link) };
+  },
+  (link) =>
+    link.code !== undefined && TLS_CODES.test(link.code)
+      ? { code: C.SOAP_TLS_FAILED, retryable: false }
+      : undefined,
+  (link) =>
+    link.code === 'ERR_INVALID_URL' ? { code: C.SOAP_CONNECTION_FAILED, retryable: false } : undefined,
+  // A streamed answer cut off mid-body: the connection dropped.
+  (link) =>
+    link.code === 'ERR_STREAM_PREMATURE_CLOSE'
+      ? { code: C.SOAP_CONNECTION_FAILED, retryable: true }
+      : undefined,
+  // node-soap refuses a DOCTYPE or entity in a WSDL or answer, sometimes with a plain object.
+  (link) =>
+    /DOCTYPE|ENTITY/i.test(textOf(link)) ? { code: C.SOAP_XML_FORBIDDEN, retryable: false } : undefined,
+];
+
+/** What an error says: an Error's message, or the text node-soap put in a plain object. */
+function textOf(link: ErrorLink): string {
+  const { error } = link;
+  if (error instanceof Error || error === null || typeof error !== 'object') return link.message;
+  for (const key of ['message', 'faultstring', 'reason', 'body']) {
+    const value = link.prop(key);
+    if (typeof value === 'string' && value !== '') return value;
   }
-  return String(error);
+  try {
+    return JSON.stringify(error).slice(0, 300);
+  } catch {
+    return link.message;
+  }
+}
+
+function describe(context: SoapErrorContext): string {
+  const op = context.operation === undefined ? 'the SOAP service' : `operation ${context.operation}`;
+  return context.endpoint === undefined ? op : `${op} at ${context.endpoint}`;
+}
+
+interface Wording {
+  where: string;
+  text: string;
+  /** The text with the native code in front, when there is one. */
+  native: string;
+  retryable: boolean;
+}
+
+const WORDING: Partial<Record<SoapErrorCode, (w: Wording) => string>> = {
+  SOAP_TIMEOUT: (w) => `no answer from ${w.where} in time (${w.text}). Ferry retries.`,
+  SOAP_CONNECTION_FAILED: (w) =>
+    w.retryable
+      ? `cannot use the connection to ${w.where} (${w.native}). Check that the service is running; Ferry retries.`
+      : `cannot reach ${w.where} (${w.native}). Check the endpoint or the WSDL address.`,
+  SOAP_TLS_FAILED: (w) =>
+    `TLS with ${w.where} failed (${w.native}). Check tls.caFile, tls.certFile and tls.keyFile.`,
+  SOAP_XML_FORBIDDEN: (w) =>
+    `${w.where} sent XML with a DOCTYPE or entity declaration, which Ferry refuses (XXE and entity expansion): ${w.text}`,
+  SOAP_WSDL_FAILED: (w) => `cannot load the WSDL ${w.where}: ${w.text}`,
+};
+
+function build(found: Classified<SoapErrorCode>, context: SoapErrorContext): FerryError {
+  const { verdict, source, chain, error } = found;
+  const link = found.link ?? chain[0];
+  const where = describe(context);
+  const text = link === undefined ? String(error) : textOf(link);
+  const hint = verdict.hint === undefined ? '' : ` ${verdict.hint}`;
+  const details: Record<string, unknown> = { ...context };
+  // Nothing in the table knew it: a failure while reading the WSDL is a WSDL failure.
+  const code = source === 'fallback' && context.phase === 'wsdl' ? C.SOAP_WSDL_FAILED : verdict.code;
+  const kind = link === undefined ? undefined : kindOf(link);
+  let message: string;
+  if (kind === 'fault' && link !== undefined) {
+    const subcode = link.prop('subcode');
+    const status = link.prop('status');
+    details.faultCode = link.prop('code');
+    if (typeof subcode === 'string') details.faultSubcode = subcode;
+    if (typeof status === 'number') details.status = status;
+    const sub = typeof subcode === 'string' ? ` (subcode ${subcode})` : '';
+    message = `SOAP fault ${String(link.prop('code'))}${sub} from ${where}: ${String(link.prop('reason'))}.${hint}`;
+  } else if (kind === 'http' && link !== undefined) {
+    details.status = link.prop('status');
+    const body = link.prop('bodySnippet');
+    const snippet = typeof body === 'string' && body !== '' ? `: ${body.slice(0, 200)}` : '';
+    message = `HTTP ${String(link.prop('status'))} from ${where}${snippet}.${hint}`;
+  } else {
+    if (link?.code !== undefined) details.nativeCode = link.code;
+    const native = link?.code === undefined ? text : `${link.code}: ${text}`;
+    const words = WORDING[code];
+    message =
+      source === 'programmer'
+        ? `${where}: ${text} (${verdict.hint})`
+        : words !== undefined
+          ? words({ where, text, native, retryable: verdict.retryable })
+          : `unusable answer from ${where}: ${text}`;
+  }
+  return new SoapError(code, message, {
+    retryable: verdict.retryable,
+    details,
+    // A fault or a status is data the client read, not an error worth keeping as a cause.
+    ...(kind === undefined ? { cause: error } : {}),
+    ...(verdict.retryAfterMs === undefined ? {} : { retryAfterMs: verdict.retryAfterMs }),
+  });
 }
 
 /**
  * Classify anything a SOAP call threw or produced. FerryErrors pass through unchanged; plain objects
  * (node-soap's XML rejections), HTTP statuses and parsed faults become SoapErrors.
  */
-export function classifySoapError(error: unknown, context: SoapErrorContext = {}): FerryError {
-  if (isFerryError(error)) return error;
-  const where = describe(context);
-  const details: Record<string, unknown> = { ...context };
-
-  if (isFaultFailure(error)) {
-    const verdict = faultVerdict(error);
-    details.faultCode = error.code;
-    if (error.subcode !== undefined) details.faultSubcode = error.subcode;
-    if (error.status !== undefined) details.status = error.status;
-    const retryAfterMs = parseRetryAfter(error.retryAfter);
-    const sub = error.subcode === undefined ? '' : ` (subcode ${error.subcode})`;
-    const advice = verdict.retryable
-      ? ' The service failed; Ferry retries with backoff.'
-      : verdict.code === 'SOAP_FAULT_CLIENT'
-        ? ' The service rejected the request: check the operation arguments in the pipeline file.'
-        : '';
-    return new SoapError(
-      verdict.code,
-      `SOAP fault ${error.code}${sub} from ${where}: ${error.reason}.${advice}`,
-      { retryable: verdict.retryable, details, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) },
-    );
-  }
-
-  if (isHttpFailure(error)) {
-    const verdict = httpVerdict(error.status);
-    details.status = error.status;
-    const retryAfterMs = parseRetryAfter(error.retryAfter);
-    const snippet = error.bodySnippet ? `: ${error.bodySnippet.slice(0, 200)}` : '';
-    const advice =
-      verdict.code === 'SOAP_AUTH_FAILED'
-        ? ' Check the security settings (username, password) of the source.'
-        : verdict.retryable
-          ? ' Ferry retries with backoff.'
-          : ' Check the endpoint and the operation.';
-    return new SoapError(verdict.code, `HTTP ${error.status} from ${where}${snippet}.${advice}`, {
-      retryable: verdict.retryable,
-      details,
-      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-    });
-  }
-
-  const code = nativeCode(error);
-  const text = textOf(error);
-  if (code !== undefined) details.nativeCode = code;
-  if (isProgrammerError(error)) {
-    return new SoapError(SoapErrorCodes.SOAP_RESPONSE_INVALID, `${where}: ${text}`, {
-      cause: error,
-      details,
-    });
-  }
-  if (code === 'ETIMEDOUT' && /timed out|timeout/i.test(text)) {
-    return new SoapError(
-      SoapErrorCodes.SOAP_TIMEOUT,
-      `no answer from ${where} in time (${text}). Ferry retries.`,
-      {
-        retryable: true,
-        cause: error,
-        details,
-      },
-    );
-  }
-  if (code !== undefined && RETRYABLE_NETWORK.has(code)) {
-    return new SoapError(
-      SoapErrorCodes.SOAP_CONNECTION_FAILED,
-      `cannot use the connection to ${where} (${code}: ${text}). Check that the service is running; Ferry retries.`,
-      { retryable: true, cause: error, details },
-    );
-  }
-  if (code !== undefined && TLS_CODES.test(code)) {
-    return new SoapError(
-      SoapErrorCodes.SOAP_TLS_FAILED,
-      `TLS with ${where} failed (${code}: ${text}). Check tls.caFile, tls.certFile and tls.keyFile.`,
-      { cause: error, details },
-    );
-  }
-  if (code === 'ENOTFOUND' || code === 'ERR_INVALID_URL') {
-    return new SoapError(
-      SoapErrorCodes.SOAP_CONNECTION_FAILED,
-      `cannot reach ${where} (${code}: ${text}). Check the endpoint or the WSDL address.`,
-      { cause: error, details },
-    );
-  }
-  if (/DOCTYPE|ENTITY/i.test(text)) {
-    return new SoapError(
-      SoapErrorCodes.SOAP_XML_FORBIDDEN,
-      `${where} sent XML with a DOCTYPE or entity declaration, which Ferry refuses (XXE and entity expansion): ${text}`,
-      { cause: error, details },
-    );
-  }
-  if (context.phase === 'wsdl') {
-    return new SoapError(SoapErrorCodes.SOAP_WSDL_FAILED, `cannot load the WSDL ${where}: ${text}`, {
-      cause: error,
-      details,
-    });
-  }
-  return new SoapError(SoapErrorCodes.SOAP_RESPONSE_INVALID, `unusable answer from ${where}: ${text}`, {
-    cause: error,
-    details,
+export const classifySoapError: (error: unknown, context?: SoapErrorContext) => FerryError =
+  createErrorClassifier<SoapErrorCode, SoapErrorContext>({
+    rules,
+    network: { connection: C.SOAP_CONNECTION_FAILED, timeout: C.SOAP_TIMEOUT },
+    fallback: { code: C.SOAP_RESPONSE_INVALID, retryable: false },
+    build,
   });
-}
 
-function describe(context: SoapErrorContext): string {
-  const op = context.operation === undefined ? 'the SOAP service' : `operation ${context.operation}`;
-  return context.endpoint === undefined ? op : `${op} at ${context.endpoint}`;
+/**
+ * A checkpoint of the other mode (the pipeline file's `mode` changed under a saved checkpoint) fits the
+ * factory's position schema, which accepts both modes; this source cannot resume from it.
+ */
+export function refuseOtherMode(position: unknown, schema: z.ZodType, mode: string): void {
+  if (schema.safeParse(position).success) return;
+  throw new FerryError(
+    'CHECKPOINT_INVALID',
+    `the saved checkpoint ${JSON.stringify(position)} was not written by a SOAP source in ${mode} mode (was the mode changed?); start over with \`ferry offsets reset\`.`,
+  );
 }

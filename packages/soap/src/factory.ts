@@ -1,33 +1,27 @@
 // The SOAP source's entry points: the factory the CLI registers under `type: soap`, and a function for
 // programs that build a pipeline in code.
-import { runSchedule } from '@ferry/core';
-import { type Factory, parseComponentOptions, type Source } from '@ferry/core/sdk';
+import { defineFactory, parseComponentOptions, type Source, type SourceContext } from '@ferry/core/sdk';
+import { z } from 'zod';
 import { type SoapSourceConfig, type SoapSourceConfigInput, soapSourceConfigSchema } from './config.js';
-import { type SoapSnapshotPosition, SoapSnapshotSource } from './snapshot.js';
-import { type SoapSourceContext, type SoapWatermarkPosition, SoapWatermarkSource } from './watermark.js';
+import { SoapSnapshotSource, soapSnapshotPositionSchema } from './snapshot.js';
+import { SoapWatermarkSource, soapWatermarkPositionSchema } from './watermark.js';
 
-export type SoapPosition = SoapWatermarkPosition | SoapSnapshotPosition;
+/** The positions either mode saves; the runtime checks a loaded checkpoint against it (CHECKPOINT_INVALID). */
+export const soapPositionSchema = z.union([soapWatermarkPositionSchema, soapSnapshotPositionSchema]);
+export type SoapPosition = z.output<typeof soapPositionSchema>;
 
-function build(
-  config: SoapSourceConfig,
-  context: SoapSourceContext & { pipeline?: string },
-): Source<SoapPosition> {
-  return (
-    config.mode === 'snapshot'
-      ? new SoapSnapshotSource(config, context)
-      : new SoapWatermarkSource(config, context)
-  ) as Source<SoapPosition>;
+function build(config: SoapSourceConfig, context: SourceContext): Source<SoapPosition> {
+  return config.mode === 'snapshot'
+    ? new SoapSnapshotSource(config, context)
+    : new SoapWatermarkSource(config, context);
 }
 
 /** Validate options (defaults applied) and build the source for their mode. */
 export function createSoapSource(
   config: SoapSourceConfigInput,
-  context: SoapSourceContext & { pipeline?: string } = {},
+  context: SourceContext = {},
 ): Source<SoapPosition> {
-  const parsed = parseComponentOptions(soapSourceConfigSchema, config, 'source');
-  // A bad cron expression or time zone fails here, not at the first pass.
-  runSchedule(context.schedule, parsed.pollIntervalMs);
-  return build(parsed, context);
+  return build(parseComponentOptions(soapSourceConfigSchema, config, 'source'), context);
 }
 
 /** What a person should know before trusting this configuration; `ferry validate` prints these. */
@@ -42,12 +36,12 @@ export function soapSourceNotes(config: SoapSourceConfig): string[] {
     );
   } else {
     notes.push(
-      `snapshot mode lists every record each pass; the previous pass is kept in ${config.stateDir}, and deleting it makes the next pass a fresh snapshot (read events)`,
+      `snapshot mode lists every record each pass; the last committed pass is kept in ${config.stateDir}, and deleting it makes the next pass a fresh snapshot (read events)`,
       'snapshot: a record missing from a pass (even through a paging glitch of the service) is emitted as deleted',
     );
   }
   if (config.pagination.type === 'none') {
-    notes.push('pagination none: one call returns every change since the watermark; mind maxResponseBytes');
+    notes.push('pagination none: one call returns every record of a pass; mind maxResponseBytes');
   }
   if (config.security === undefined) notes.push('no security configured: calls are anonymous');
   if (config.security?.type === 'basic' && /^http:/i.test(config.endpoint ?? config.wsdl)) {
@@ -56,19 +50,12 @@ export function soapSourceNotes(config: SoapSourceConfig): string[] {
   return notes;
 }
 
-export const soapSourceFactory: Factory<SoapSourceConfig, Source> = {
+export const soapSourceFactory = defineFactory({
   type: 'soap',
   description:
-    'Polls a SOAP operation (WSDL, SOAP 1.1/1.2, WS-Security) by watermark, streaming large answers.',
+    'Polls a SOAP operation (WSDL, SOAP 1.1/1.2, WS-Security) by watermark or snapshot, streaming large answers.',
   configSchema: soapSourceConfigSchema,
-  create: (config, ctx) => {
-    runSchedule(ctx.schedule, config.pollIntervalMs);
-    return build(config, {
-      baseDir: ctx.baseDir,
-      logger: ctx.logger,
-      pipeline: ctx.pipeline,
-      ...(ctx.schedule ? { schedule: ctx.schedule } : {}),
-    });
-  },
+  positionSchema: soapPositionSchema,
+  create: (config, ctx) => build(config, ctx),
   notes: soapSourceNotes,
-};
+});

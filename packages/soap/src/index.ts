@@ -27,14 +27,21 @@ export {
   type SoapErrorContext,
   type SoapFaultFailure,
 } from './errors.js';
-export { createSoapSource, type SoapPosition, soapSourceFactory, soapSourceNotes } from './factory.js';
+export {
+  createSoapSource,
+  type SoapPosition,
+  soapPositionSchema,
+  soapSourceFactory,
+  soapSourceNotes,
+} from './factory.js';
+export { templateArguments } from './internal/pager.js';
 export type { XmlObject, XmlValue } from './internal/xml-stream.js';
-export { type SoapSnapshotPosition, SoapSnapshotSource } from './snapshot.js';
+export { type SoapSnapshotPosition, SoapSnapshotSource, soapSnapshotPositionSchema } from './snapshot.js';
 export {
   compareWatermarks,
-  type SoapSourceContext,
   type SoapWatermarkPosition,
   SoapWatermarkSource,
-  templateArguments,
+  soapWatermarkPositionSchema,
+  sortableWatermark,
   type WatermarkValue,
 } from './watermark.js';

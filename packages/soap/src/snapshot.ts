@@ -1,69 +1,52 @@
-// Snapshot polling of a SOAP list operation: each pass lists every record (all pages) and core's diff engine
-// compares it with the previous pass, so only creates, updates and deletes become events. The previous pass
-// is kept in a SQLite file in stateDir; it becomes the baseline only once the pass's last batch is committed.
+// Snapshot polling of a SOAP list operation, one pass per read: each pass lists every record (all pages) and
+// core's diff engine compares it with the previous pass, so only creates, updates and deletes become events.
+// The previous pass is kept in a SQLite file in stateDir; the batch that ends a pass hands it to the runtime,
+// which makes it the baseline once that batch is committed.
 import { join, resolve } from 'node:path';
-import { isRunDue, runSchedule, waitForNextRun } from '@ferry/core';
 import {
   type Batch,
   type ChangeRecord,
-  getPath,
+  type DiffDeletion,
   openStateDatabase,
   type ReadContext,
   type RejectedInput,
   SnapshotDiff,
-  type Source,
   type StateDatabase,
   type StreamInfo,
+  sequenceOf,
   stableStringify,
 } from '@ferry/core/sdk';
-import { probeService, SoapClient } from './client.js';
+import { z } from 'zod';
 import type { SoapSnapshotConfig } from './config.js';
-import { SoapError, SoapErrorCodes } from './errors.js';
-import type { XmlObject } from './internal/xml-stream.js';
-import { type SoapSourceContext, templateArguments } from './watermark.js';
+import { refuseOtherMode } from './errors.js';
+import { type PageChunk, readPages } from './internal/pager.js';
+import { SoapPassSource } from './internal/source-base.js';
 
-/** Where a snapshot pass is: listing pages, emitting deletes, or done (then the next pass is due later). */
-export interface SoapSnapshotPosition {
-  generation: string;
-  state: 'listing' | 'deleting' | 'done';
-  /** listing: the page to call next and the records of it already emitted. */
-  page?: number | string;
-  skip?: number;
-  /** deleting: the last deleted key emitted. */
-  afterKey?: string;
-  /** done: when the pass ended (schedules run from it). */
-  endedAt?: string;
-}
+/** Where a snapshot pass is: listing pages, emitting deletes, or done (the next read starts a new pass). */
+export const soapSnapshotPositionSchema = z
+  .object({
+    generation: z.string().min(1).describe('The pass: `pass@` and the ISO time it started.'),
+    state: z.enum(['listing', 'deleting', 'done']),
+    page: z.union([z.number(), z.string()]).optional().describe('listing: the page to call next.'),
+    skip: z.number().int().min(0).optional().describe('listing: records of that page already emitted.'),
+    afterKey: z.string().optional().describe('deleting: the last deleted key emitted.'),
+    // Written by versions that scheduled passes themselves; accepted so their checkpoints still load, ignored.
+    endedAt: z.string().optional(),
+  })
+  .strict();
 
-export class SoapSnapshotSource implements Source<SoapSnapshotPosition> {
-  readonly type = 'soap';
-  private client: SoapClient | undefined;
+export type SoapSnapshotPosition = z.output<typeof soapSnapshotPositionSchema>;
+
+export class SoapSnapshotSource extends SoapPassSource<SoapSnapshotPosition, SoapSnapshotConfig> {
   private db: StateDatabase | undefined;
-  private readonly closed = new AbortController();
-  private readonly committed = new Map<string, () => void>();
 
-  constructor(
-    private readonly config: SoapSnapshotConfig,
-    private readonly context: SoapSourceContext & { pipeline?: string } = {},
-  ) {}
-
-  private async open(): Promise<SoapClient> {
-    this.client ??= await SoapClient.open(this.config, this.context);
-    return this.client;
-  }
-
-  private diff(stream: string): SnapshotDiff {
+  private database(): StateDatabase {
     if (this.db === undefined) {
       const dir = resolve(this.context.baseDir ?? process.cwd(), this.config.stateDir);
       const name = (this.context.pipeline ?? 'soap').replace(/[^A-Za-z0-9._-]/g, '_');
       this.db = openStateDatabase(join(dir, `${name}.soap-snapshot.sqlite`));
     }
-    return new SnapshotDiff(this.db, stream);
-  }
-
-  /** Readiness: one GET of the service on a connection of its own (see probeService); calls no operation. */
-  async probe(signal: AbortSignal): Promise<void> {
-    await probeService(this.config, this.context, signal, this.client?.endpoint);
+    return this.db;
   }
 
   async discover(): Promise<StreamInfo[]> {
@@ -72,173 +55,112 @@ export class SoapSnapshotSource implements Source<SoapSnapshotPosition> {
   }
 
   async *read(ctx: ReadContext<SoapSnapshotPosition>): AsyncIterable<Batch<SoapSnapshotPosition>> {
+    const from = ctx.from;
+    if (from !== undefined) refuseOtherMode(from, soapSnapshotPositionSchema, 'snapshot');
     const client = await this.open();
-    const stop = AbortSignal.any([ctx.signal, this.closed.signal]);
-    const stream = this.config.stream ?? `${client.service}.${this.config.operation}`;
-    const diff = this.diff(stream);
-    const next = runSchedule(this.context.schedule, this.config.pollIntervalMs);
-    const from = parsePosition(ctx.from);
-    let resume: SoapSnapshotPosition | undefined;
-    let lastEnded: Date | undefined;
-    if (from?.state === 'done') {
-      // The pass was committed; acknowledge may not have run before a crash.
-      diff.commit(from.generation);
-      lastEnded = from.endedAt === undefined ? undefined : new Date(from.endedAt);
-    } else if (from !== undefined) {
-      resume = from;
+    const signal = this.stopping(ctx);
+    const stream = this.streamName(client);
+    // Settles a baseline a crash left staged, against the checkpoint this read starts from.
+    const diff = new SnapshotDiff(this.database(), stream, from);
+    const resuming = from !== undefined && from.state !== 'done';
+    const generation = resuming ? from.generation : this.nextGeneration(diff, from?.generation);
+    diff.begin(generation);
+    if (resuming && from.state === 'deleting') {
+      yield* this.deletions(diff, stream, generation, from.afterKey, signal);
+      return;
     }
-    if (!ctx.once && resume === undefined && !isRunDue(lastEnded, new Date(), next)) {
-      if ((await waitForNextRun(lastEnded ?? new Date(), next, stop, undefined, ctx.wake)) === undefined)
-        return;
-    }
-    for (;;) {
-      const pass = resume ?? { generation: `pass@${new Date().toISOString()}`, state: 'listing' as const };
-      resume = undefined;
-      diff.begin(pass.generation);
-      const acked = new Promise<void>((r) => this.committed.set(pass.generation, r));
-      yield* this.pass(client, diff, stream, pass, stop);
-      if (stop.aborted) return;
-      ctx.caughtUp?.();
-      if (ctx.once) return;
-      // The next pass is diffed against this one: wait until it is committed and made the baseline.
-      const stopped = new Promise<void>((r) => stop.addEventListener('abort', () => r(), { once: true }));
-      await Promise.race([acked, stopped]);
-      if ((await waitForNextRun(new Date(), next, stop, undefined, ctx.wake)) === undefined) return;
+    const start = resuming && from.page !== undefined ? { page: from.page, skip: from.skip ?? 0 } : undefined;
+    const label = `${stream} (pass ${generation})`;
+    for await (const chunk of readPages(client, this.config, { since: '', from: start, label, signal })) {
+      const batch = this.observe(diff, chunk, stream, generation);
+      if (chunk.next !== undefined) {
+        yield { ...batch, position: { generation, state: 'listing', ...chunk.next } };
+        continue;
+      }
+      // The listing is complete: what the baseline has and this pass lacks is deleted.
+      if (diff.deletions(generation, undefined, 1).length === 0) {
+        yield { ...batch, ...this.ending(diff, generation) };
+      } else {
+        yield { ...batch, position: { generation, state: 'deleting' } };
+        yield* this.deletions(diff, stream, generation, undefined, signal);
+      }
     }
   }
 
-  private async *pass(
-    client: SoapClient,
+  /**
+   * A new pass is named by the time it starts (from the injected clock), so names sort like passes and the
+   * events of one pass are told apart from another's. It must sort after the pass it follows and differ
+   * from the baseline, even when the clock says otherwise.
+   */
+  private nextGeneration(diff: SnapshotDiff, previous: string | undefined): string {
+    const now = new Date(this.context.clock?.now() ?? Date.now()).toISOString();
+    let generation = `pass@${now}`;
+    for (const before of [previous, diff.baseline()]) {
+      if (before !== undefined && generation <= before) generation = `${before}+`;
+    }
+    return generation;
+  }
+
+  /** Deleted rows in key order after `afterKey`; the last batch ends the pass. */
+  private *deletions(
     diff: SnapshotDiff,
     stream: string,
-    start: SoapSnapshotPosition,
-    stop: AbortSignal,
-  ): AsyncGenerator<Batch<SoapSnapshotPosition>> {
-    const { generation } = start;
-    const { pagination } = this.config;
-    const nextPath = pagination.type === 'token' ? pagination.nextPath : undefined;
-    let position = start;
-    if (position.state === 'listing') {
-      let page: number | string =
-        position.page ??
-        (pagination.type === 'page-number' || pagination.type === 'token' ? pagination.first : 1);
-      let skip = position.skip ?? 0;
-      const seenTokens = new Set<string>();
-      for (let pages = 0; ; pages += 1) {
-        if (stop.aborted) return;
-        if (pages >= this.config.maxPages) {
-          throw new SoapError(
-            SoapErrorCodes.SOAP_PAGINATION_LOOP,
-            `${stream}: still paging after maxPages (${this.config.maxPages}); raise maxPages or check the pagination settings.`,
-          );
-        }
-        const generator = client.stream(
-          this.config.operation,
-          templateArguments(this.config.arguments, { since: '', page }),
-          {
-            recordPath: this.config.records,
-            scalarPaths: nextPath === undefined ? [] : [nextPath],
-            chunkSize: this.config.batchSize,
-            signal: stop,
-          },
-        );
-        let index = 0;
-        let held: Batch<SoapSnapshotPosition> | undefined;
-        let result: Awaited<ReturnType<typeof generator.next>>;
-        try {
-          for (;;) {
-            result = await generator.next();
-            if (result.done) break;
-            const batch = this.observe(diff, result.value, stream, generation, page, index, skip);
-            index += result.value.length;
-            if (held !== undefined) yield held;
-            held = {
-              ...batch,
-              position: { generation, state: 'listing', page, skip: Math.max(skip, index) },
-            };
-          }
-        } finally {
-          await generator.return(undefined as never);
-        }
-        const count = result.value.records;
-        let after: number | string | undefined;
-        if (pagination.type === 'page-number') {
-          const last = pagination.pageSize === undefined ? count === 0 : count < pagination.pageSize;
-          after = last ? undefined : Number(page) + 1;
-        } else if (nextPath !== undefined) {
-          const token = result.value.scalars.get(nextPath);
-          if (token !== undefined && token !== '') {
-            if (seenTokens.has(token) || token === String(page)) {
-              throw new SoapError(
-                SoapErrorCodes.SOAP_PAGINATION_LOOP,
-                `${stream}: the service returned next-page token ${token} again; refusing to loop.`,
-              );
-            }
-            seenTokens.add(token);
-            after = token;
-          }
-        }
-        position =
-          after === undefined
-            ? { generation, state: 'deleting' }
-            : { generation, state: 'listing', page: after, skip: 0 };
-        const last = held ?? { records: [], position };
-        last.position = position;
-        yield last;
-        if (after === undefined) break;
-        page = after;
-        skip = 0;
-      }
-    }
+    generation: string,
+    afterKey: string | undefined,
+    signal: AbortSignal,
+  ): Generator<Batch<SoapSnapshotPosition>> {
+    let gone = diff.deletions(generation, afterKey, this.config.batchSize);
     for (;;) {
-      if (stop.aborted) return;
-      const gone = diff.deletions(generation, position.afterKey, this.config.batchSize);
-      if (gone.length === 0) break;
-      const records: ChangeRecord[] = gone.map((d) => ({
-        stream,
-        op: 'delete',
-        key: JSON.parse(d.key) as Record<string, unknown>,
-        before: d.before,
-        origin: { operation: this.config.operation, generation, deleted: true },
-      }));
-      position = { generation, state: 'deleting', afterKey: gone.at(-1)!.key };
-      yield { records, position };
+      if (signal.aborted) return;
+      const lastKey = gone.at(-1)?.key;
+      const following =
+        lastKey === undefined ? [] : diff.deletions(generation, lastKey, this.config.batchSize);
+      const records = gone.map((deleted) => this.deleteRecord(deleted, stream, generation));
+      if (following.length === 0) {
+        yield { records, ...this.ending(diff, generation) };
+        return;
+      }
+      yield { records, position: { generation, state: 'deleting', afterKey: lastKey! } };
+      gone = following;
     }
-    yield { records: [], position: { generation, state: 'done', endedAt: new Date().toISOString() } };
+  }
+
+  /** The end of a pass: its position, and the pass as the next baseline once the runtime commits it. */
+  private ending(
+    diff: SnapshotDiff,
+    generation: string,
+  ): Pick<Batch<SoapSnapshotPosition>, 'position' | 'baseline'> {
+    return { position: { generation, state: 'done' }, baseline: diff.handoff(generation) };
+  }
+
+  private deleteRecord(deleted: DiffDeletion, stream: string, generation: string): ChangeRecord {
+    return {
+      stream,
+      op: 'delete',
+      key: JSON.parse(deleted.key) as Record<string, unknown>,
+      before: deleted.before,
+      origin: { operation: this.config.operation, generation, deleted: true },
+      // Deletes are found after the listing: they come after the pass's creates and updates.
+      sequence: sequenceOf(generation, 1),
+    };
   }
 
   private observe(
     diff: SnapshotDiff,
-    items: XmlObject[],
+    chunk: PageChunk,
     stream: string,
     generation: string,
-    page: number | string,
-    start: number,
-    skip: number,
   ): { records: ChangeRecord[]; rejected: RejectedInput[] } {
     const rejected: RejectedInput[] = [];
     const rows: { key: string; row: Record<string, unknown>; record: ChangeRecord; replay: boolean }[] = [];
-    for (const [offset, item] of items.entries()) {
-      const index = start + offset;
-      const replay = index < skip;
+    const { page } = chunk;
+    for (const [offset, item] of chunk.items.entries()) {
+      const index = chunk.index + offset;
+      const replay = index < chunk.skip;
       const origin = { operation: this.config.operation, generation, page, index };
-      const key: Record<string, unknown> = {};
-      const missing = this.config.key.filter((name) => {
-        const value = getPath(item, name);
-        if (value === undefined || value === null || value === '') return true;
-        key[name] = value;
-        return false;
-      });
+      const { key, missing } = this.keyOf(item);
       if (missing.length > 0) {
-        if (!replay) {
-          rejected.push({
-            stream,
-            code: SoapErrorCodes.SOAP_RECORD_INVALID,
-            message: `record ${index} of page ${page} has no ${missing.join(', ')}`,
-            raw: item,
-            origin,
-          });
-        }
+        if (!replay) rejected.push(this.rejection(stream, item, origin, missing));
         continue;
       }
       const row = item as Record<string, unknown>;
@@ -246,7 +168,14 @@ export class SoapSnapshotSource implements Source<SoapSnapshotPosition> {
       rows.push({
         key: stableStringify(key),
         row,
-        record: { stream, op: 'read', key, after: row, origin },
+        record: {
+          stream,
+          op: 'read',
+          key,
+          after: row,
+          origin,
+          sequence: sequenceOf(generation, 0, page, index),
+        },
         replay,
       });
     }
@@ -262,35 +191,9 @@ export class SoapSnapshotSource implements Source<SoapSnapshotPosition> {
     return { records, rejected };
   }
 
-  /** After the pass's last batch is committed, make it the baseline the next pass is compared with. */
-  async acknowledge(position: SoapSnapshotPosition): Promise<void> {
-    if (position.state !== 'done') return;
-    const stream = this.config.stream ?? `${(await this.open()).service}.${this.config.operation}`;
-    this.diff(stream).commit(position.generation);
-    this.committed.get(position.generation)?.();
-    this.committed.delete(position.generation);
-  }
-
-  async close(): Promise<void> {
-    this.closed.abort();
-    this.client?.close();
+  override async close(): Promise<void> {
+    await super.close();
     this.db?.close();
     this.db = undefined;
   }
-}
-
-function parsePosition(from: unknown): SoapSnapshotPosition | undefined {
-  if (from === undefined || from === null) return undefined;
-  const value = from as Partial<SoapSnapshotPosition>;
-  if (
-    typeof value !== 'object' ||
-    typeof value.generation !== 'string' ||
-    !['listing', 'deleting', 'done'].includes(String(value.state))
-  ) {
-    throw new SoapError(
-      SoapErrorCodes.SOAP_POSITION_INVALID,
-      `the saved checkpoint ${JSON.stringify(from)} is not a SOAP snapshot position; clear the checkpoint to start over.`,
-    );
-  }
-  return value as SoapSnapshotPosition;
 }

@@ -1,61 +1,43 @@
-// Watermark polling of a SOAP operation: call it with the last watermark and a page, follow the pages to the
-// end, and only then move the checkpoint's watermark to the highest value seen. Until then the checkpoint
-// holds a cursor (since, page, records of the page already emitted), so a crash mid-sequence resumes where it
-// stopped and skips nothing.
-import { runSchedule, waitForNextRun } from '@ferry/core';
+// Watermark polling of a SOAP operation, one pass per read: call it with the last watermark, follow the pages
+// to the end, and only then move the checkpoint's watermark to the highest value seen. Until then the
+// checkpoint holds a cursor (since, page, records of the page already emitted), so a crash mid-sequence resumes
+// where it stopped and skips nothing. When the next pass runs is the runtime's business.
 import {
   type Batch,
   type ChangeRecord,
   getPath,
   type ReadContext,
   type RejectedInput,
-  type Source,
   type StreamInfo,
+  sequenceOf,
 } from '@ferry/core/sdk';
-import { probeService, SoapClient, type SoapClientOptions } from './client.js';
+import { z } from 'zod';
 import type { SoapWatermarkConfig } from './config.js';
-import { SoapError, SoapErrorCodes } from './errors.js';
-import type { XmlObject } from './internal/xml-stream.js';
+import { refuseOtherMode } from './errors.js';
+import { type PageChunk, readPages } from './internal/pager.js';
+import { SoapPassSource } from './internal/source-base.js';
 
 export type WatermarkValue = string;
 
 /** Where a watermark source is: the highest watermark fully emitted, and a cursor inside a page sequence. */
-export interface SoapWatermarkPosition {
-  watermark: WatermarkValue;
-  cursor?: {
-    /** The {{since}} of the sequence under way. */
-    since: WatermarkValue;
-    /** The page to call next ({{page}}). */
-    page: number | string;
-    /** Records of that page already emitted. */
-    skip: number;
-    /** The highest watermark seen in the sequence so far. */
-    high: WatermarkValue;
-  };
-}
+export const soapWatermarkPositionSchema = z
+  .object({
+    watermark: z.string().describe('The highest watermark of a completed sequence.'),
+    cursor: z
+      .object({
+        since: z.string().describe('The {{since}} of the sequence under way.'),
+        page: z.union([z.number(), z.string()]).describe('The page to call next ({{page}}).'),
+        skip: z.number().int().min(0).describe('Records of that page already emitted.'),
+        high: z.string().describe('The highest watermark seen in the sequence so far.'),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
 
-export type SoapSourceContext = SoapClientOptions;
+export type SoapWatermarkPosition = z.output<typeof soapWatermarkPositionSchema>;
 
-export class SoapWatermarkSource implements Source<SoapWatermarkPosition> {
-  readonly type = 'soap';
-  private client: SoapClient | undefined;
-  private readonly closed = new AbortController();
-
-  constructor(
-    private readonly config: SoapWatermarkConfig,
-    private readonly context: SoapSourceContext = {},
-  ) {}
-
-  private async open(): Promise<SoapClient> {
-    this.client ??= await SoapClient.open(this.config, this.context);
-    return this.client;
-  }
-
-  /** Readiness: one GET of the service on a connection of its own (see probeService); calls no operation. */
-  async probe(signal: AbortSignal): Promise<void> {
-    await probeService(this.config, this.context, signal, this.client?.endpoint);
-  }
-
+export class SoapWatermarkSource extends SoapPassSource<SoapWatermarkPosition, SoapWatermarkConfig> {
   async discover(): Promise<StreamInfo[]> {
     const client = await this.open();
     return client.describe().map((info) =>
@@ -73,137 +55,46 @@ export class SoapWatermarkSource implements Source<SoapWatermarkPosition> {
   }
 
   async *read(ctx: ReadContext<SoapWatermarkPosition>): AsyncIterable<Batch<SoapWatermarkPosition>> {
+    const from = ctx.from ?? { watermark: this.config.watermark.initial };
+    refuseOtherMode(from, soapWatermarkPositionSchema, 'watermark');
     const client = await this.open();
-    const stop = AbortSignal.any([ctx.signal, this.closed.signal]);
-    const schedule = runSchedule(this.context.schedule, this.config.pollIntervalMs);
+    const signal = this.stopping(ctx);
     const stream = this.streamName(client);
-    let position = parsePosition(ctx.from, this.config.watermark.initial);
-    const { pagination } = this.config;
-    const nextPath = pagination.type === 'token' ? pagination.nextPath : undefined;
-    for (;;) {
-      const since = position.cursor?.since ?? position.watermark;
-      let page: number | string =
-        position.cursor?.page ??
-        (pagination.type === 'page-number'
-          ? pagination.first
-          : pagination.type === 'token'
-            ? pagination.first
-            : 1);
-      let skip = position.cursor?.skip ?? 0;
-      let high = position.cursor?.high ?? position.watermark;
-      const seenTokens = new Set<string>();
-      for (let pages = 0; ; pages += 1) {
-        if (stop.aborted) return;
-        if (pages >= this.config.maxPages) {
-          throw new SoapError(
-            SoapErrorCodes.SOAP_PAGINATION_LOOP,
-            `${stream}: still paging after maxPages (${this.config.maxPages}) pages since ${since}; raise maxPages or check the pagination settings.`,
-          );
-        }
-        const args = templateArguments(this.config.arguments, { since, page });
-        const generator = client.stream(this.config.operation, args, {
-          recordPath: this.config.records,
-          scalarPaths: nextPath === undefined ? [] : [nextPath],
-          chunkSize: this.config.batchSize,
-          signal: stop,
-        });
-        let index = 0;
-        let held: Batch<SoapWatermarkPosition> | undefined;
-        let result: Awaited<ReturnType<typeof generator.next>>;
-        try {
-          for (;;) {
-            result = await generator.next();
-            if (result.done) break;
-            const converted = this.convert(result.value, stream, since, page, index, skip, high);
-            index += result.value.length;
-            high = converted.high;
-            // A batch is held back one step: the last one of the page carries the position after the page.
-            if (held !== undefined) yield held;
-            held = {
-              records: converted.records,
-              rejected: converted.rejected,
-              position: {
-                watermark: position.watermark,
-                cursor: { since, page, skip: Math.max(skip, index), high },
-              },
-            };
-          }
-        } finally {
-          // Closes the call (and frees its slot) when the consumer stops mid-page.
-          await generator.return(undefined as never);
-        }
-        const answer = result.value;
-        const count = answer.records;
-        let next: number | string | undefined;
-        if (pagination.type === 'page-number') {
-          const last = pagination.pageSize === undefined ? count === 0 : count < pagination.pageSize;
-          next = last ? undefined : Number(page) + 1;
-        } else if (pagination.type === 'token' && nextPath !== undefined) {
-          const token = answer.scalars.get(nextPath);
-          if (token !== undefined && token !== '') {
-            if (seenTokens.has(token) || token === String(page)) {
-              throw new SoapError(
-                SoapErrorCodes.SOAP_PAGINATION_LOOP,
-                `${stream}: the service returned next-page token ${token} again; refusing to loop.`,
-              );
-            }
-            seenTokens.add(token);
-            next = token;
-          }
-        }
-        const after: SoapWatermarkPosition =
-          next === undefined
-            ? { watermark: high }
-            : { watermark: position.watermark, cursor: { since, page: next, skip: 0, high } };
-        const last = held ?? { records: [], rejected: [], position: after };
-        last.position = after;
-        yield last;
-        position = after;
-        if (next === undefined) break;
-        page = next;
-        skip = 0;
-      }
-      ctx.caughtUp?.();
-      if (ctx.once || stop.aborted) return;
-      // Passes never overlap: the wait for the next run starts when this pass has ended.
-      if ((await waitForNextRun(new Date(), schedule, stop, undefined, ctx.wake)) === undefined) return;
+    const since = from.cursor?.since ?? from.watermark;
+    let high = from.cursor?.high ?? from.watermark;
+    const label = `${stream} since ${since === '' ? '(the start)' : since}`;
+    for await (const chunk of readPages(client, this.config, { since, from: from.cursor, label, signal })) {
+      const converted = this.convert(chunk, stream, since, high);
+      high = converted.high;
+      // The watermark moves only once the last page is read; until then a cursor says where the pass is.
+      const position: SoapWatermarkPosition =
+        chunk.next === undefined
+          ? { watermark: high }
+          : { watermark: from.watermark, cursor: { since, ...chunk.next, high } };
+      yield { records: converted.records, rejected: converted.rejected, position };
     }
   }
 
   private convert(
-    items: XmlObject[],
+    chunk: PageChunk,
     stream: string,
     since: WatermarkValue,
-    page: number | string,
-    start: number,
-    skip: number,
     high: WatermarkValue,
   ): { records: ChangeRecord[]; rejected: RejectedInput[]; high: WatermarkValue } {
     const records: ChangeRecord[] = [];
     const rejected: RejectedInput[] = [];
     const { field, type } = this.config.watermark;
+    const { page } = chunk;
     let highest = high;
-    for (const [offset, item] of items.entries()) {
-      const index = start + offset;
-      if (index < skip) continue;
+    for (const [offset, item] of chunk.items.entries()) {
+      const index = chunk.index + offset;
+      if (index < chunk.skip) continue;
       const origin = { operation: this.config.operation, since, page, index };
-      const key: Record<string, unknown> = {};
-      const missing: string[] = [];
-      for (const name of this.config.key) {
-        const value = getPath(item, name);
-        if (value === undefined || value === null || value === '') missing.push(name);
-        else key[name] = value;
-      }
+      const { key, missing } = this.keyOf(item);
       const mark = getPath(item, field);
       if (typeof mark !== 'string' || mark === '') missing.push(field);
       if (missing.length > 0) {
-        rejected.push({
-          stream,
-          code: SoapErrorCodes.SOAP_RECORD_INVALID,
-          message: `record ${index} of page ${page} has no ${missing.join(', ')}`,
-          raw: item,
-          origin,
-        });
+        rejected.push(this.rejection(stream, item, origin, missing));
         continue;
       }
       const watermark = mark as string;
@@ -214,6 +105,7 @@ export class SoapWatermarkSource implements Source<SoapWatermarkPosition> {
         key,
         after: item as Record<string, unknown>,
         origin,
+        sequence: sequenceOf(sortableWatermark(watermark, type), page, index),
       };
       if (type === 'timestamp') {
         const at = new Date(watermark);
@@ -222,15 +114,6 @@ export class SoapWatermarkSource implements Source<SoapWatermarkPosition> {
       records.push(record);
     }
     return { records, rejected, high: highest };
-  }
-
-  private streamName(client: SoapClient): string {
-    return this.config.stream ?? `${client.service}.${this.config.operation}`;
-  }
-
-  async close(): Promise<void> {
-    this.closed.abort();
-    this.client?.close();
   }
 }
 
@@ -247,39 +130,15 @@ export function compareWatermarks(a: string, b: string, type: 'timestamp' | 'num
   return a < b ? -1 : 1;
 }
 
-const PLACEHOLDER = /\{\{\s*(since|page)\s*\}\}/g;
-
-/** Replace {{since}} and {{page}} in every string of the arguments, recursively. */
-export function templateArguments(args: unknown, values: { since: string; page: number | string }): unknown {
-  if (typeof args === 'string') {
-    const whole = /^\{\{\s*(since|page)\s*\}\}$/.exec(args);
-    if (whole) return values[whole[1] as 'since' | 'page'];
-    return args.replace(PLACEHOLDER, (_, name: 'since' | 'page') => String(values[name]));
+/**
+ * A watermark as text whose plain string order is its order: instants as ISO-8601 UTC, whole (or decimal)
+ * numbers zero-padded; anything else (strings, negative numbers, unparseable instants) as it is.
+ */
+export function sortableWatermark(value: string, type: 'timestamp' | 'number' | 'string'): string {
+  if (type === 'timestamp') {
+    const at = Date.parse(value);
+    return Number.isNaN(at) ? value : new Date(at).toISOString();
   }
-  if (Array.isArray(args)) return args.map((item) => templateArguments(item, values));
-  if (args !== null && typeof args === 'object') {
-    return Object.fromEntries(Object.entries(args).map(([k, v]) => [k, templateArguments(v, values)]));
-  }
-  return args;
-}
-
-function parsePosition(from: unknown, initial: string): SoapWatermarkPosition {
-  if (from === undefined || from === null) return { watermark: initial };
-  const value = from as Partial<SoapWatermarkPosition>;
-  const cursor = value.cursor;
-  const cursorOk =
-    cursor === undefined ||
-    (typeof cursor === 'object' &&
-      cursor !== null &&
-      typeof cursor.since === 'string' &&
-      (typeof cursor.page === 'string' || typeof cursor.page === 'number') &&
-      typeof cursor.skip === 'number' &&
-      typeof cursor.high === 'string');
-  if (typeof value !== 'object' || typeof value.watermark !== 'string' || !cursorOk) {
-    throw new SoapError(
-      SoapErrorCodes.SOAP_POSITION_INVALID,
-      `the saved checkpoint ${JSON.stringify(from)} is not a SOAP watermark position; clear the checkpoint to start over.`,
-    );
-  }
-  return cursor === undefined ? { watermark: value.watermark } : { watermark: value.watermark, cursor };
+  const number = type === 'number' ? /^\s*(\d+)(\.\d+)?\s*$/.exec(value) : null;
+  return number === null ? value : `${sequenceOf(BigInt(number[1]!))}${number[2] ?? ''}`;
 }

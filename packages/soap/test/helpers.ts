@@ -1,26 +1,135 @@
-// Test helpers: drive a Source the way the runtime does, and talk to the spyne service's control endpoint.
+// Test helpers: drive a Source the way the runtime does, the SOAP options and pipeline files the tests share,
+// and the spyne service's control endpoint.
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Batch, type Source, silentLogger } from '@ferry/core/sdk';
+import { createRegistry, type Registry } from '@ferry/core';
+import { type Batch, type Source, silentLogger, stableStringify } from '@ferry/core/sdk';
 import { services } from '../../../test/services/endpoints.js';
+import { type SoapSourceConfigInput, soapSourceFactory } from '../src/index.js';
+import { wsdlPath } from './servers/node-soap-server.js';
 
-/** Read batches from `from` until the source ends or `limit` batches were read (a simulated crash). */
+/**
+ * Read one pass from `from` until the source ends or `limit` batches were read (a simulated crash). Each
+ * batch counts as committed when the next is pulled, as in the runtime: a baseline a batch hands over is
+ * staged and promoted before reading on (`commit: false` leaves that out, like a crash before the commit).
+ */
 export async function readBatches<P>(
   source: Source<P>,
   from: P | undefined,
   limit = Number.POSITIVE_INFINITY,
+  { commit = true } = {},
 ): Promise<Batch<P>[]> {
   const stop = new AbortController();
   const batches: Batch<P>[] = [];
-  const iterator = source.read({ from, signal: stop.signal, once: true, log: silentLogger() });
-  for await (const batch of iterator) {
+  const context = { from, signal: stop.signal, once: true, log: silentLogger(), caughtUp: () => {} };
+  for await (const batch of source.read(context)) {
     batches.push(batch);
+    if (commit && batch.baseline !== undefined) {
+      await batch.baseline.stage(stableStringify(batch.position));
+      await batch.baseline.promote();
+    }
     if (batches.length >= limit) break;
   }
   stop.abort();
   return batches;
+}
+
+/** `op:CaseId` of every record of the batches, in order. */
+export function opsOf(batches: Batch[]): string[] {
+  return batches.flatMap((b) => b.records.map((r) => `${r.op}:${String(r.key.CaseId)}`));
+}
+
+/** Watermark mode against the node-soap case server's GetChangedCases (token paging). */
+export function caseWatermarkConfig(
+  endpoint: string | undefined,
+  overrides: Partial<SoapSourceConfigInput> = {},
+): SoapSourceConfigInput {
+  return {
+    mode: 'watermark',
+    wsdl: wsdlPath,
+    port: 'CasePort11',
+    endpoint,
+    operation: 'GetChangedCases',
+    arguments: { since: '{{since}}', pageToken: '{{page}}' },
+    records: 'GetChangedCasesResult.Case[]',
+    key: ['CaseId'],
+    watermark: { field: 'ModifiedAt', type: 'timestamp' },
+    pagination: { type: 'token', nextPath: 'GetChangedCasesResult.NextPageToken' },
+    batchSize: 2,
+    ...overrides,
+  } as SoapSourceConfigInput;
+}
+
+/** Snapshot mode against the node-soap case server's ListCases (page numbers), state in a fresh directory. */
+export async function caseSnapshotConfig(
+  endpoint: string | undefined,
+  overrides: Partial<SoapSourceConfigInput> = {},
+): Promise<SoapSourceConfigInput> {
+  return {
+    mode: 'snapshot',
+    wsdl: wsdlPath,
+    port: 'CasePort11',
+    endpoint,
+    operation: 'ListCases',
+    arguments: { page: '{{page}}' },
+    records: 'ListCasesResult.Case[]',
+    key: ['CaseId'],
+    pagination: { type: 'page-number', first: 1, pageSize: 3 },
+    batchSize: 2,
+    stateDir: await mkdtemp(join(tmpdir(), 'ferry-soap-snap-')),
+    ...overrides,
+  } as SoapSourceConfigInput;
+}
+
+/** A pipeline file around a SOAP source (YAML lines, indented two spaces), events to `.ferry/events`. */
+export function pipelineYaml(source: string, extra = ''): string {
+  return `pipeline: soap-cases
+source:
+${source}
+mapping:
+  subject: caseId
+  fields:
+    caseId: { from: CaseId, required: true }
+    title: Title
+    status: Status
+    modifiedAt: { from: ModifiedAt, type: datetime }
+contract:
+  type: justice.case
+  version: 1.0.0
+sink:
+  type: file
+  dir: .ferry/events
+deadLetters:
+  type: file
+  dir: .ferry/dead-letters
+checkpoints:
+  type: file
+  dir: .ferry/checkpoints
+${extra}`;
+}
+
+/** A watermark source on the node-soap case server, as pipeline-file lines (`extra` appends options). */
+export function caseWatermarkYaml(endpoint: string, extra = ''): string {
+  return `  type: soap
+  mode: watermark
+  wsdl: ${wsdlPath}
+  port: CasePort11
+  endpoint: ${endpoint}
+  operation: GetChangedCases
+  arguments: { since: '{{since}}', pageToken: '{{page}}' }
+  records: GetChangedCasesResult.Case[]
+  key: [CaseId]
+  watermark: { field: ModifiedAt, type: timestamp }
+  pagination: { type: token, nextPath: GetChangedCasesResult.NextPageToken }${extra}`;
+}
+
+/** Core's registry with the SOAP source, as the CLI builds it. */
+export function soapRegistry(): Registry {
+  const registry = createRegistry();
+  registry.sources.set(soapSourceFactory.type, soapSourceFactory);
+  return registry;
 }
 
 export async function spyneControl(body: Record<string, unknown>): Promise<{ calls: number; cases: number }> {

@@ -1,13 +1,14 @@
 // The SOAP source through the built `ferry` CLI, as a scheduler would run it: a run SIGKILLed mid page
-// sequence resumes from its checkpoint without losing a record, and a flaky service (every third call a 503)
-// is retried by the runtime without loss. Needs `npx tsc -b packages/cli` first.
+// sequence resumes from its checkpoint without losing a record, two snapshot runs diff against each other
+// (the runtime promotes the first pass as the baseline), and a flaky service (every third call a 503) is
+// retried by the runtime without loss. Needs `npx tsc -b packages/cli` first.
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, startCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
 import { services } from '../../../../test/services/endpoints.js';
-import { spyneControl } from '../helpers.js';
+import { caseWatermarkYaml, pipelineYaml, spyneControl } from '../helpers.js';
 import { type CaseServer, makeCases, startCaseServer, wsdlPath } from '../servers/node-soap-server.js';
 
 let server: CaseServer | undefined;
@@ -15,32 +16,6 @@ afterEach(async () => {
   await server?.close();
   server = undefined;
 });
-
-function pipelineYaml(source: string): string {
-  return `pipeline: soap-cases
-source:
-${source}
-mapping:
-  subject: caseId
-  fields:
-    caseId: { from: CaseId, required: true }
-    title: Title
-    status: Status
-    modifiedAt: { from: ModifiedAt, type: datetime }
-contract:
-  type: justice.case
-  version: 1.0.0
-sink:
-  type: file
-  dir: .ferry/events
-deadLetters:
-  type: file
-  dir: .ferry/dead-letters
-checkpoints:
-  type: file
-  dir: .ferry/checkpoints
-`;
-}
 
 async function workspace(yaml: string): Promise<{ dir: string; pipeline: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'ferry-soap-cli-'));
@@ -74,18 +49,7 @@ describe('ferry run with a SOAP source', () => {
     server = await startCaseServer({ pageSize: 4, delayMs: 150 });
     server.cases.push(...makeCases(40));
     const { dir, pipeline } = await workspace(
-      pipelineYaml(`  type: soap
-  mode: watermark
-  wsdl: ${wsdlPath}
-  port: CasePort11
-  endpoint: ${server.endpoint11}
-  operation: GetChangedCases
-  arguments: { since: '{{since}}', pageToken: '{{page}}' }
-  records: GetChangedCasesResult.Case[]
-  key: [CaseId]
-  watermark: { field: ModifiedAt, type: timestamp }
-  pagination: { type: token, nextPath: GetChangedCasesResult.NextPageToken }
-  batchSize: 2`),
+      pipelineYaml(caseWatermarkYaml(server.endpoint11, '\n  batchSize: 2')),
     );
     const first = startCli(['run', pipeline, '--once']);
     await waitFor(

@@ -112,7 +112,7 @@ describe('SoapClient against node-soap', () => {
   });
 
   it('reports a 503 with Retry-After as retryable, and a refused connection as retryable', async () => {
-    const s = await server({ flakyEvery: 1 });
+    const s = await server({ unavailable: { when: () => true, retryAfter: '0' } });
     const c = await client({ wsdl: wsdlPath, port: 'CasePort11', endpoint: s.endpoint11 });
     const busy = await failure(c.call('GetChangedCases', { since: '' }));
     expect(busy).toMatchObject({ code: 'SOAP_HTTP_ERROR', retryable: true, retryAfterMs: 0 });

@@ -7,30 +7,8 @@ import { silentLogger } from '@ferry/core/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { services } from '../../../../test/services/endpoints.js';
 import { createSoapSource, type SoapSourceConfigInput } from '../../src/index.js';
-import { makeTestCertificates, readBatches } from '../helpers.js';
-import {
-  type CaseServer,
-  makeCases,
-  startCaseServer,
-  startRawServer,
-  wsdlPath,
-} from '../servers/node-soap-server.js';
-
-function watermark(overrides: Partial<SoapSourceConfigInput> = {}): SoapSourceConfigInput {
-  return {
-    mode: 'watermark',
-    wsdl: wsdlPath,
-    port: 'CasePort11',
-    operation: 'GetChangedCases',
-    arguments: { since: '{{since}}', pageToken: '{{page}}' },
-    records: 'GetChangedCasesResult.Case[]',
-    key: ['CaseId'],
-    watermark: { field: 'ModifiedAt', type: 'timestamp' },
-    pagination: { type: 'token', nextPath: 'GetChangedCasesResult.NextPageToken' },
-    batchSize: 2,
-    ...overrides,
-  } as SoapSourceConfigInput;
-}
+import { caseWatermarkConfig, makeTestCertificates, readBatches } from '../helpers.js';
+import { type CaseServer, makeCases, startCaseServer, startRawServer } from '../servers/node-soap-server.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -38,7 +16,7 @@ afterEach(async () => {
 });
 
 function source(overrides: Partial<SoapSourceConfigInput>, baseDir?: string) {
-  const created = createSoapSource(watermark(overrides), {
+  const created = createSoapSource(caseWatermarkConfig(undefined, overrides), {
     logger: silentLogger(),
     ...(baseDir === undefined ? {} : { baseDir }),
   });

@@ -1,33 +1,17 @@
-// The watermark source against a real node-soap server: pages followed to the end, the checkpoint moved only
-// after the last page, a crash at any batch resumed without a skipped record, records without a key rejected.
+// The watermark source against a real node-soap server: one pass per read, pages followed to the end, the
+// checkpoint moved only after the last page, a crash at any batch resumed without a skipped record, records
+// without a key rejected, sequences in change order.
 import { silentLogger } from '@ferry/core/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSoapSource, type SoapSourceConfigInput, type SoapWatermarkPosition } from '../../src/index.js';
-import { readBatches } from '../helpers.js';
-import { type CaseServer, makeCases, startCaseServer, wsdlPath } from '../servers/node-soap-server.js';
+import { createSoapSource, type SoapWatermarkPosition, sortableWatermark } from '../../src/index.js';
+import { caseWatermarkConfig as config, readBatches } from '../helpers.js';
+import { type CaseServer, makeCases, startCaseServer } from '../servers/node-soap-server.js';
 
 let server: CaseServer | undefined;
 afterEach(async () => {
   await server?.close();
   server = undefined;
 });
-
-function config(endpoint: string, overrides: Partial<SoapSourceConfigInput> = {}): SoapSourceConfigInput {
-  return {
-    mode: 'watermark',
-    wsdl: wsdlPath,
-    port: 'CasePort11',
-    endpoint,
-    operation: 'GetChangedCases',
-    arguments: { since: '{{since}}', pageToken: '{{page}}' },
-    records: 'GetChangedCasesResult.Case[]',
-    key: ['CaseId'],
-    watermark: { field: 'ModifiedAt', type: 'timestamp' },
-    pagination: { type: 'token', nextPath: 'GetChangedCasesResult.NextPageToken' },
-    batchSize: 2,
-    ...overrides,
-  } as SoapSourceConfigInput;
-}
 
 describe('watermark source against node-soap', () => {
   it('follows every page, then moves the watermark to the highest value emitted', async () => {
@@ -45,6 +29,12 @@ describe('watermark source against node-soap', () => {
       });
       expect(records[3]?.origin).toEqual({ operation: 'GetChangedCases', since: '', page: '3', index: 0 });
       expect(records[0]?.occurredAt?.toISOString()).toBe(server.cases[0]?.ModifiedAt);
+      // The sequence is the record's watermark, then its page and index: plain string order is change order.
+      expect(records[3]?.sequence).toBe(
+        `${sortableWatermark(server.cases[3]!.ModifiedAt, 'timestamp')}.3.${'0'.repeat(20)}`,
+      );
+      const sequences = records.map((r) => r.sequence!);
+      expect([...sequences].sort()).toEqual(sequences);
       // Only the last batch leaves the sequence; every earlier one keeps the old watermark and a cursor.
       const positions = batches.map((b) => b.position);
       expect(positions.slice(0, -1).every((p) => p.watermark === '' && p.cursor !== undefined)).toBe(true);
@@ -115,13 +105,33 @@ describe('watermark source against node-soap', () => {
     }
   });
 
-  it('refuses a checkpoint it did not write', async () => {
+  it('reads one pass and ends, also when not asked to run once (the runtime schedules the next)', async () => {
+    server = await startCaseServer({ pageSize: 3 });
+    server.cases.push(...makeCases(5));
+    const source = createSoapSource(config(server.endpoint11), { logger: silentLogger() });
+    try {
+      const batches: unknown[] = [];
+      const context = {
+        from: undefined,
+        signal: new AbortController().signal,
+        once: false,
+        log: silentLogger(),
+      };
+      for await (const batch of source.read({ ...context, caughtUp: () => {} })) batches.push(batch);
+      expect(batches.length).toBeGreaterThan(0);
+      expect(server.served).toBe(2);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('refuses a snapshot-mode checkpoint (the mode was changed) before calling the service', async () => {
     server = await startCaseServer();
     const source = createSoapSource(config(server.endpoint11), { logger: silentLogger() });
     try {
-      await expect(readBatches(source, { lsn: '0/1' } as never)).rejects.toMatchObject({
-        code: 'SOAP_POSITION_INVALID',
-      });
+      const snapshot = { generation: 'pass@2024-01-01T00:00:00.000Z', state: 'done' } as never;
+      await expect(readBatches(source, snapshot)).rejects.toMatchObject({ code: 'CHECKPOINT_INVALID' });
+      expect(server.calls).toBe(0);
     } finally {
       await source.close();
     }

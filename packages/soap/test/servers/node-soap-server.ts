@@ -1,6 +1,6 @@
 // A real SOAP server built with node-soap's own `listen`, on loopback, for the integration tests: a case
-// service with watermark paging, switchable faults, a flaky mode (every Nth call a 503), HTTP basic and
-// WS-Security UsernameToken checks.
+// service with watermark paging, switchable faults, calls answered 503 on demand (with or without
+// Retry-After), a slow mode, HTTP basic and WS-Security UsernameToken checks. It counts and times every call.
 import { createServer, type IncomingMessage, Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -18,8 +18,8 @@ export interface TestCase {
 
 export interface CaseServerOptions {
   pageSize?: number;
-  /** Every Nth SOAP call is answered 503 with Retry-After: 0. */
-  flakyEvery?: number;
+  /** SOAP calls (numbered from 1) answered 503, with this Retry-After header (none when undefined). */
+  unavailable?: { when: (call: number) => boolean; retryAfter?: string };
   basic?: { username: string; password: string };
   wsse?: { username: string; password: string };
   /** Answer each SOAP call only after this long (to catch a run mid-sequence). */
@@ -33,7 +33,13 @@ export interface CaseServer {
   cases: TestCase[];
   /** SOAP calls received (including the refused ones). */
   calls: number;
+  /** When each SOAP call arrived (performance.now(), this process's clock). */
+  callTimes: number[];
+  /** Calls answered 503 by `unavailable`. */
+  refused: number;
   served: number;
+  /** Answer each SOAP call only after this long; changeable while the server runs. */
+  delayMs: number;
   /** The next calls fail with this fault until cleared. */
   fault: 'server' | 'client' | undefined;
   /** What the last request carried in its security header (to tell text from digest). */
@@ -52,7 +58,10 @@ export async function startCaseServer(options: CaseServerOptions = {}): Promise<
     endpoint12: '',
     cases: [],
     calls: 0,
+    callTimes: [],
+    refused: 0,
     served: 0,
+    delayMs: options.delayMs ?? 0,
     fault: undefined,
     lastPasswordType: undefined,
     close: async () => {},
@@ -110,7 +119,7 @@ export async function startCaseServer(options: CaseServerOptions = {}): Promise<
   });
 
   // node-soap takes over the listeners of the server it is given; it gets an inner one, fed by the outer
-  // server after the flaky and basic-auth checks.
+  // server after the 503 and basic-auth checks.
   const inner = new Server();
   const authenticate = options.wsse
     ? (security: Record<string, unknown> | undefined) => {
@@ -143,9 +152,13 @@ export async function startCaseServer(options: CaseServerOptions = {}): Promise<
   const outer = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (req.method === 'POST') {
       state.calls += 1;
-      if (options.flakyEvery !== undefined && state.calls % options.flakyEvery === 0) {
+      state.callTimes.push(performance.now());
+      const busy = options.unavailable;
+      if (busy?.when(state.calls)) {
+        state.refused += 1;
         req.resume();
-        res.writeHead(503, { 'Content-Type': 'text/html', 'Retry-After': '0' });
+        const retryAfter = busy.retryAfter === undefined ? {} : { 'Retry-After': busy.retryAfter };
+        res.writeHead(503, { 'Content-Type': 'text/html', ...retryAfter });
         res.end('<html><body>Service Unavailable</body></html>');
         return;
       }
@@ -159,8 +172,8 @@ export async function startCaseServer(options: CaseServerOptions = {}): Promise<
         }
       }
     }
-    if (options.delayMs !== undefined && req.method === 'POST') {
-      setTimeout(() => inner.emit('request', req, res), options.delayMs);
+    if (state.delayMs > 0 && req.method === 'POST') {
+      setTimeout(() => inner.emit('request', req, res), state.delayMs);
       return;
     }
     inner.emit('request', req, res);

@@ -1,12 +1,16 @@
-// The SOAP source's options: defaults, refusals of a wrong pipeline file, and the notes `ferry validate` prints.
-import { ConfigError, Redactor, silentLogger } from '@ferry/core/sdk';
+// The SOAP source's options and positions: defaults, refusals of a wrong pipeline file (a moved option
+// included), the shape of saved positions, and the notes `ferry validate` prints.
+import { parsePipelineConfig, Redactor } from '@ferry/core';
+import { ConfigError, silentLogger } from '@ferry/core/sdk';
 import { describe, expect, it } from 'vitest';
 import {
   createSoapSource,
+  soapPositionSchema,
   soapSourceConfigSchema,
   soapSourceFactory,
   soapSourceNotes,
 } from '../../src/index.js';
+import { pipelineYaml, soapRegistry } from '../helpers.js';
 
 const base = {
   mode: 'watermark',
@@ -16,6 +20,7 @@ const base = {
   key: ['CaseId'],
   watermark: { field: 'ModifiedAt' },
 } as const;
+const { watermark: _unused, ...snapshotBase } = { ...base, mode: 'snapshot' as const };
 
 describe('soap source options', () => {
   it('fills in the defaults', () => {
@@ -25,11 +30,12 @@ describe('soap source options', () => {
       timeoutMs: 30_000,
       maxResponseBytes: 256 * 1024 * 1024,
       rateLimit: { callsPerSecond: 0, concurrency: 1 },
-      circuitBreaker: { failureThreshold: 5, cooldownMs: 30_000 },
       pagination: { type: 'none' },
       batchSize: 1000,
+      pollIntervalMs: 60_000,
       watermark: { field: 'ModifiedAt', type: 'timestamp', initial: '' },
     });
+    expect(config).not.toHaveProperty('circuitBreaker');
   });
 
   it('refuses a bad record path, an unknown option and a missing key, naming the path', () => {
@@ -38,28 +44,82 @@ describe('soap source options', () => {
     expect(() => createSoapSource({ ...base, key: [] })).toThrow(/source\.key/);
   });
 
-  it('takes the pipeline cron schedule, and refuses an invalid one at start naming `schedule`', async () => {
-    const config = soapSourceConfigSchema.parse(base);
-    const ctx = { pipeline: 'p', baseDir: '/tmp', logger: silentLogger(), redactor: new Redactor() };
-    const source = await soapSourceFactory.create(config, {
-      ...ctx,
-      schedule: { cron: '0 * * * *', timezone: 'UTC' },
-    });
-    await source.close();
-    expect(() =>
-      soapSourceFactory.create(config, { ...ctx, schedule: { cron: '0 * * * *', timezone: 'Mars/Olympus' } }),
-    ).toThrow(
+  it('refuses circuitBreaker, pointing to runtime.breaker', async () => {
+    const moved = { ...base, circuitBreaker: { failureThreshold: 5, cooldownMs: 30_000 } } as never;
+    const result = soapSourceConfigSchema.safeParse(moved);
+    expect(result.success).toBe(false);
+    expect(result.error?.issues).toEqual([
       expect.objectContaining({
-        code: 'CONFIG_INVALID',
-        issues: [expect.objectContaining({ path: 'schedule' })],
+        path: ['circuitBreaker'],
+        message: expect.stringContaining('runtime.breaker'),
       }),
+    ]);
+    // In a pipeline file: one problem, at source.circuitBreaker with its line, saying where the option went.
+    const yaml = pipelineYaml(
+      `  type: soap
+  mode: watermark
+  wsdl: ./cases.wsdl
+  operation: GetChangedCases
+  records: GetChangedCasesResult.Case[]
+  key: [CaseId]
+  watermark: { field: ModifiedAt }
+  circuitBreaker: { failureThreshold: 3, cooldownMs: 1000 }`,
     );
+    const refused = await parsePipelineConfig(yaml, '/tmp/pipeline.yaml', soapRegistry()).catch((e) => e);
+    expect(refused).toBeInstanceOf(ConfigError);
+    expect((refused as ConfigError).issues).toEqual([
+      expect.objectContaining({
+        path: 'source.circuitBreaker',
+        line: 10,
+        message: expect.stringMatching(/runtime\.breaker/),
+      }),
+    ]);
+  });
+
+  it('runs in passes every pollIntervalMs unless the pipeline has a schedule (the runtime drives them)', async () => {
+    const ctx = { pipeline: 'p', baseDir: '/tmp', logger: silentLogger(), redactor: new Redactor() };
+    for (const config of [
+      soapSourceConfigSchema.parse({ ...base, pollIntervalMs: 1234 }),
+      soapSourceConfigSchema.parse({ ...snapshotBase, pollIntervalMs: 1234 }),
+    ]) {
+      const source = await soapSourceFactory.create(config, ctx);
+      expect(source.cadence).toEqual({ kind: 'passes', intervalMs: 1234 });
+      await source.close();
+    }
   });
 
   it('tells what watermark and snapshot modes cannot do', () => {
     expect(soapSourceNotes(soapSourceConfigSchema.parse(base)).join('\n')).toContain('cannot see deletes');
-    const { watermark: _unused, ...rest } = base;
-    const snapshot = soapSourceConfigSchema.parse({ ...rest, mode: 'snapshot' });
+    const snapshot = soapSourceConfigSchema.parse(snapshotBase);
     expect(soapSourceNotes(snapshot).join('\n')).toContain('emitted as deleted');
+  });
+});
+
+describe('soap positions', () => {
+  it('are what either mode saves', () => {
+    expect(soapSourceFactory.positionSchema).toBe(soapPositionSchema);
+    for (const position of [
+      { watermark: '' },
+      { watermark: '2024-01-01T00:00:00Z', cursor: { since: '', page: '3', skip: 2, high: '2024-01-02' } },
+      { generation: 'pass@2024-01-01T00:00:00.000Z', state: 'listing', page: 2, skip: 1 },
+      { generation: 'pass@2024-01-01T00:00:00.000Z', state: 'deleting', afterKey: '{"CaseId":"C1"}' },
+      { generation: 'pass@2024-01-01T00:00:00.000Z', state: 'done' },
+      // Written by the versions that scheduled passes themselves.
+      { generation: 'pass@2024-01-01T00:00:00.000Z', state: 'done', endedAt: '2024-01-01T00:01:00.000Z' },
+    ]) {
+      expect(soapPositionSchema.safeParse(position).error).toBeUndefined();
+    }
+  });
+
+  it('refuse what neither mode saves', () => {
+    for (const position of [
+      { lsn: '0/1' },
+      { watermark: 5 },
+      { watermark: '', cursor: { since: '', page: 1, skip: -1, high: '' } },
+      { generation: 'g', state: 'resting' },
+      'pass@2024',
+    ]) {
+      expect(soapPositionSchema.safeParse(position).success).toBe(false);
+    }
   });
 });

@@ -81,6 +81,13 @@ describe('classifySoapError', () => {
       undefined,
     ],
     [
+      'reset, wrapped as the cause of another error',
+      new Error('call failed', { cause: netError('ECONNRESET') }),
+      'SOAP_CONNECTION_FAILED',
+      true,
+      undefined,
+    ],
+    [
       'timeout',
       netError('ETIMEDOUT', 'no answer within timeoutMs (30000 ms)'),
       'SOAP_TIMEOUT',
@@ -132,6 +139,7 @@ describe('classifySoapError', () => {
     expect(classifySoapError(new Error('bad wsdl'), { phase: 'wsdl' }).code).toBe('SOAP_WSDL_FAILED');
     const own = new FerryError('X', 'x', { retryable: true });
     expect(classifySoapError(own)).toBe(own);
+    expect(classifySoapError(new Error('while reading', { cause: own }))).toBe(own);
   });
 
   it('reads Retry-After as seconds or an HTTP date', () => {

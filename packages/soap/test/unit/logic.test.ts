@@ -1,7 +1,8 @@
-// Pure logic of the SOAP source: argument templating, watermark order, the streaming reader, the circuit
-// breaker and the rate limit.
+// Pure logic of the SOAP source: argument templating, watermark order and sequences, the streaming reader,
+// and the pacing of calls (rate limit, concurrency cap).
+import { sequenceOf } from '@ferry/core/sdk';
 import { describe, expect, it } from 'vitest';
-import { compareWatermarks, SoapError, templateArguments } from '../../src/index.js';
+import { compareWatermarks, SoapError, sortableWatermark, templateArguments } from '../../src/index.js';
 import { CallGuard } from '../../src/internal/guard.js';
 import { SoapResponseReader, type XmlObject } from '../../src/internal/xml-stream.js';
 
@@ -37,6 +38,26 @@ describe('compareWatermarks', () => {
     expect(compareWatermarks('10', '9', 'string')).toBeLessThan(0);
     expect(compareWatermarks('', '1', 'number')).toBeLessThan(0);
     expect(compareWatermarks('a', 'a', 'string')).toBe(0);
+  });
+});
+
+describe('sortableWatermark', () => {
+  it('turns watermarks into text whose string order is their order', () => {
+    const sorted = (values: string[], type: 'timestamp' | 'number' | 'string') =>
+      values.map((v) => sortableWatermark(v, type)).sort();
+    // Instants in any offset become UTC ISO-8601.
+    expect(sortableWatermark('2024-01-01T01:00:00+01:00', 'timestamp')).toBe('2024-01-01T00:00:00.000Z');
+    expect(
+      sorted(['2024-01-01T00:30:00Z', '2024-01-01T01:00:00+01:00', '2023-12-31T23:59:59.5Z'], 'timestamp'),
+    ).toEqual(['2023-12-31T23:59:59.500Z', '2024-01-01T00:00:00.000Z', '2024-01-01T00:30:00.000Z']);
+    // Numbers are zero-padded as sequenceOf pads them, decimals keep their fraction.
+    expect(sortableWatermark('42', 'number')).toBe(sequenceOf(42));
+    expect(
+      sorted(['10', '9', '9.5', '9.25', '100000000000000000000'], 'number').map((s) => s.replace(/^0+/, '')),
+    ).toEqual(['9', '9.25', '9.5', '10', '100000000000000000000']);
+    // Strings (and what does not parse) stay as they are.
+    expect(sortableWatermark('b-17', 'string')).toBe('b-17');
+    expect(sortableWatermark('not a date', 'timestamp')).toBe('not a date');
   });
 });
 
@@ -98,43 +119,14 @@ describe('SoapResponseReader', () => {
 });
 
 describe('CallGuard', () => {
-  const retryable = new SoapError('SOAP_HTTP_ERROR', 'x', { retryable: true });
-  const permanent = new SoapError('SOAP_FAULT_CLIENT', 'x');
-
-  it('opens after consecutive retryable failures, refuses during the cooldown, closes after a good trial', async () => {
-    let now = 0;
-    const guard = new CallGuard({
-      failureThreshold: 2,
-      cooldownMs: 1000,
-      callsPerSecond: 0,
-      concurrency: 1,
-      now: () => now,
-    });
-    const fail = (e: unknown) => guard.run('op', () => Promise.reject(e)).catch((x: unknown) => x);
-    await fail(permanent);
-    await fail(retryable);
-    expect(guard.circuit).toBe('closed');
-    await fail(retryable);
-    expect(guard.circuit).toBe('open');
-    now = 400;
-    const refused = (await fail(retryable)) as SoapError;
-    expect(refused).toMatchObject({ code: 'SOAP_CIRCUIT_OPEN', retryable: true, retryAfterMs: 600 });
-    now = 1000;
-    await fail(retryable);
-    expect(guard.circuit).toBe('open');
-    now = 2000;
-    await expect(guard.run('op', async () => 'ok')).resolves.toBe('ok');
-    expect(guard.circuit).toBe('closed');
-  });
-
   it('keeps to calls per second and the concurrency cap', async () => {
-    const guard = new CallGuard({ failureThreshold: 5, cooldownMs: 0, callsPerSecond: 20, concurrency: 2 });
+    const guard = new CallGuard({ callsPerSecond: 20, concurrency: 2 });
     let inFlight = 0;
     let peak = 0;
     const started = Date.now();
     await Promise.all(
       Array.from({ length: 6 }, () =>
-        guard.run('op', async () => {
+        guard.run(async () => {
           inFlight += 1;
           peak = Math.max(peak, inFlight);
           await new Promise((r) => setTimeout(r, 30));
@@ -145,5 +137,11 @@ describe('CallGuard', () => {
     expect(peak).toBeLessThanOrEqual(2);
     // Six calls at 20/s: the last starts at least 250 ms after the first.
     expect(Date.now() - started).toBeGreaterThanOrEqual(240);
+  });
+
+  it('frees the slot of a call that failed', async () => {
+    const guard = new CallGuard({ callsPerSecond: 0, concurrency: 1 });
+    await expect(guard.run(() => Promise.reject(new Error('down')))).rejects.toThrow('down');
+    await expect(guard.run(async () => 'next')).resolves.toBe('next');
   });
 });
