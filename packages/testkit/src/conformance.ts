@@ -11,6 +11,7 @@ import {
   type ReadContext,
   type Source,
   silentLogger,
+  stableStringify,
 } from '@ferry/core/sdk';
 import { describe, it } from 'vitest';
 
@@ -113,6 +114,8 @@ export async function readAll<P>(
   const result: ReadResult<P> = { batches: [], ids: [] };
   try {
     for await (const batch of source.read(context(from, controller.signal))) {
+      // As the runtime does before committing it; a later read from this position settles it (promotes it).
+      await batch.baseline?.stage(stableStringify(batch.position));
       const ids = batch.records.map((r) => eventId(PIPELINE, r));
       result.batches.push({ position: batch.position, ids, records: batch.records });
       result.ids.push(...ids);
