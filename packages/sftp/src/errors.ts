@@ -1,6 +1,13 @@
 // Turns what ssh2, ssh2-sftp-client, Node's sockets and the file parsers throw into FerryErrors with stable
-// SFTP_* codes, saying whether retrying can help and what a person should do.
-import { FerryError, isFerryError, isProgrammerError } from '@ferry/core/sdk';
+// SFTP_* codes: core's classifier kit walks the cause chain and judges Node's network codes; this file holds
+// only the SFTP rules and how the messages read.
+import {
+  createErrorClassifier,
+  type ErrorLink,
+  type ErrorRule,
+  FerryError,
+  networkVerdict,
+} from '@ferry/core/sdk';
 
 export const SftpErrorCodes = {
   /** The server cannot be reached, or the connection dropped (retryable). */
@@ -35,8 +42,6 @@ export const SftpErrorCodes = {
   SFTP_KEY_MISSING: 'SFTP_KEY_MISSING',
   /** File-level: the file failed its trailer count or rejection threshold and was moved to the error directory. */
   SFTP_FILE_REJECTED: 'SFTP_FILE_REJECTED',
-  /** The saved checkpoint is not a position this source wrote. */
-  SFTP_POSITION_INVALID: 'SFTP_POSITION_INVALID',
   /** The local state store (processed-file registry, diff state) cannot be used. */
   SFTP_STATE_FAILED: 'SFTP_STATE_FAILED',
 } as const;
@@ -56,89 +61,96 @@ export class SftpError extends FerryError {
   override readonly name = 'SftpError';
 }
 
-const RETRYABLE_NETWORK = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ECONNABORTED',
-  'EAI_AGAIN',
-  'ERR_NOT_CONNECTED',
-]);
+const NETWORK = { connection: SftpErrorCodes.SFTP_CONNECTION_FAILED, timeout: SftpErrorCodes.SFTP_TIMEOUT };
+const C = SftpErrorCodes;
 
-type Verdict = { code: SftpErrorCode; retryable: boolean; hint: string };
-
-/** Classify anything an SFTP call threw. FerryErrors pass through unchanged. */
-export function classifySftpError(error: unknown, context: SftpErrorContext = {}): FerryError {
-  if (isFerryError(error)) return error;
-  const record = error !== null && typeof error === 'object' ? (error as Record<string, unknown>) : {};
-  const code = typeof record.code === 'string' || typeof record.code === 'number' ? String(record.code) : '';
-  const level = typeof record.level === 'string' ? record.level : '';
-  const text = error instanceof Error ? error.message : String(error);
-  const verdict: Verdict = isProgrammerError(error)
-    ? { code: SftpErrorCodes.SFTP_OPERATION_FAILED, retryable: false, hint: 'this is a bug in Ferry' }
-    : classify(code, level, text);
-  const where = [context.operation, context.path, context.target ? `on ${context.target}` : undefined]
-    .filter(Boolean)
-    .join(' ');
-  const details: Record<string, unknown> = { ...context };
-  if (code !== '') details.nativeCode = code;
-  if (level !== '') details.level = level;
-  return new SftpError(verdict.code, `${where ? `${where}: ` : ''}${text} (${verdict.hint})`, {
-    retryable: verdict.retryable,
-    cause: error,
-    details,
-  });
-}
-
-function classify(code: string, level: string, text: string): Verdict {
+/** The SFTP table: [does it match this link of the cause chain, code, retryable, what to do], in order. */
+const table: [(link: ErrorLink) => boolean, SftpErrorCode, boolean, string][] = [
   // ssh2 reads the key before connecting: a key it cannot parse or decrypt is the pipeline file's mistake.
-  if (/cannot parse privatekey|no passphrase given|bad passphrase|encrypted private .*key/i.test(text))
-    return {
-      code: SftpErrorCodes.SFTP_KEY_INVALID,
-      retryable: false,
-      hint: 'source.connection.privateKey/privateKeyPath must be an OpenSSH or PEM private key, and passphrase must decrypt it',
+  [
+    (l) =>
+      /cannot parse privatekey|no passphrase given|bad passphrase|encrypted private .*key/i.test(l.message),
+    C.SFTP_KEY_INVALID,
+    false,
+    'source.connection.privateKey/privateKeyPath must be an OpenSSH or PEM private key, and passphrase must decrypt it',
+  ],
+  [
+    (l) =>
+      l.prop('level') === 'client-authentication' ||
+      l.code === 'ERR_BAD_AUTH' ||
+      /authentication methods failed/i.test(l.message),
+    C.SFTP_AUTH_FAILED,
+    false,
+    'check username, key, passphrase or password',
+  ],
+  [
+    (l) => /host denied|verification failed/i.test(l.message),
+    C.SFTP_HOST_KEY_MISMATCH,
+    false,
+    'the server host key was not accepted; check knownHosts or hostKeyFingerprint',
+  ],
+  [
+    (l) => l.prop('level') === 'client-timeout' || /timed out/i.test(l.message),
+    C.SFTP_TIMEOUT,
+    true,
+    'will retry',
+  ],
+  // SFTP status codes arrive as numbers: 2 is NO_SUCH_FILE, 3 PERMISSION_DENIED.
+  [
+    (l) => l.code === 'ENOENT' || l.code === '2' || /no such file/i.test(l.message),
+    C.SFTP_NO_SUCH_FILE,
+    false,
+    'check the path and that the file was not moved away',
+  ],
+  [
+    (l) => l.code === 'EACCES' || l.code === '3' || /permission denied/i.test(l.message),
+    C.SFTP_PERMISSION_DENIED,
+    false,
+    'grant the SFTP user access to this path',
+  ],
+];
+
+const rules: ErrorRule<SftpErrorCode>[] = [
+  ...table.map(
+    ([matches, code, retryable, hint]): ErrorRule<SftpErrorCode> =>
+      (link) =>
+        matches(link) ? { code, retryable, hint } : undefined,
+  ),
+  // ssh2's socket errors and ssh2-sftp-client's lost sessions: Node's verdict when the socket says more (an
+  // unknown host name is not retryable), otherwise a dropped connection.
+  (link) =>
+    link.code === 'ERR_NOT_CONNECTED' ||
+    link.prop('level') === 'client-socket' ||
+    /unexpected (end|close)|not connected|no sftp connection|connection lost/i.test(link.message)
+      ? (networkVerdict(link, NETWORK) ?? {
+          code: C.SFTP_CONNECTION_FAILED,
+          retryable: true,
+          hint: 'will retry',
+        })
+      : undefined,
+];
+
+/** Classify anything an SFTP call threw. FerryErrors (also inside a cause chain) pass through unchanged. */
+export const classifySftpError = createErrorClassifier<SftpErrorCode, SftpErrorContext>({
+  rules,
+  network: NETWORK,
+  fallback: { code: C.SFTP_OPERATION_FAILED, retryable: false, hint: 'see the cause' },
+  build({ verdict, link, chain, error }, context) {
+    const outer = chain[0];
+    const found = link ?? outer;
+    let text = outer?.message ?? String(error);
+    // A wrapped cause the outer message does not repeat is what a person needs to read.
+    if (link !== undefined && link !== outer && !text.includes(link.message)) text += `: ${link.message}`;
+    const where = [context.operation, context.path, context.target && `on ${context.target}`]
+      .filter(Boolean)
+      .join(' ');
+    const level = found?.prop('level');
+    const details = {
+      ...context,
+      ...(found?.code === undefined ? {} : { nativeCode: found.code }),
+      ...(typeof level === 'string' ? { level } : {}),
     };
-  if (
-    level === 'client-authentication' ||
-    code === 'ERR_BAD_AUTH' ||
-    /authentication methods failed/i.test(text)
-  )
-    return {
-      code: SftpErrorCodes.SFTP_AUTH_FAILED,
-      retryable: false,
-      hint: 'check username, key, passphrase or password',
-    };
-  if (/host denied|verification failed/i.test(text))
-    return {
-      code: SftpErrorCodes.SFTP_HOST_KEY_MISMATCH,
-      retryable: false,
-      hint: 'the server host key was not accepted; check knownHosts or hostKeyFingerprint',
-    };
-  if (level === 'client-timeout' || /timed out/i.test(text))
-    return { code: SftpErrorCodes.SFTP_TIMEOUT, retryable: true, hint: 'will retry' };
-  if (code === 'ENOENT' || code === '2' || /no such file/i.test(text))
-    return {
-      code: SftpErrorCodes.SFTP_NO_SUCH_FILE,
-      retryable: false,
-      hint: 'check the path and that the file was not moved away',
-    };
-  if (code === 'EACCES' || code === '3' || /permission denied/i.test(text))
-    return {
-      code: SftpErrorCodes.SFTP_PERMISSION_DENIED,
-      retryable: false,
-      hint: 'grant the SFTP user access to this path',
-    };
-  if (code === 'ENOTFOUND')
-    return { code: SftpErrorCodes.SFTP_CONNECTION_FAILED, retryable: false, hint: 'check the host name' };
-  if (
-    RETRYABLE_NETWORK.has(code) ||
-    level === 'client-socket' ||
-    /unexpected (end|close)|not connected|no sftp connection|connection lost/i.test(text)
-  )
-    return { code: SftpErrorCodes.SFTP_CONNECTION_FAILED, retryable: true, hint: 'will retry' };
-  return { code: SftpErrorCodes.SFTP_OPERATION_FAILED, retryable: false, hint: 'see the cause' };
-}
+    const message = `${where ? `${where}: ` : ''}${text} (${verdict.hint ?? 'see the cause'})`;
+    return new SftpError(verdict.code, message, { retryable: verdict.retryable, cause: error, details });
+  },
+});

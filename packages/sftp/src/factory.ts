@@ -1,13 +1,14 @@
 // The SFTP source's entry points: the factory the CLI registers under `type: sftp`, and a function for
 // programs that build a pipeline in code.
-import { ConfigError, type Factory, formatPath, type Source } from '@ferry/core/sdk';
+import { ConfigError, defineFactory, formatPath, type Source, type SourceContext } from '@ferry/core/sdk';
 import { type SftpSourceConfig, type SftpSourceConfigInput, sftpSourceConfigSchema } from './config.js';
-import { type SftpPosition, SftpSource, type SftpSourceContext } from './source.js';
+import { type SftpPosition, sftpPositionSchema } from './position.js';
+import { SftpSource } from './source.js';
 
 /** Validate options (defaults applied) and build the source. */
 export function createSftpSource(
   config: SftpSourceConfigInput,
-  context: SftpSourceContext = {},
+  context: SourceContext = {},
 ): Source<SftpPosition> {
   const parsed = sftpSourceConfigSchema.safeParse(config);
   if (!parsed.success) {
@@ -53,16 +54,11 @@ export function sftpSourceNotes(config: SftpSourceConfig): string[] {
   return notes;
 }
 
-export const sftpSourceFactory: Factory<SftpSourceConfig, Source> = {
+export const sftpSourceFactory = defineFactory({
   type: 'sftp',
   description: 'Batch files (CSV, fixed-width, JSON Lines) dropped on an SFTP server, one event per row.',
   configSchema: sftpSourceConfigSchema,
-  create: (config, ctx) =>
-    new SftpSource(config, {
-      pipeline: ctx.pipeline,
-      baseDir: ctx.baseDir,
-      logger: ctx.logger,
-      ...(ctx.schedule ? { schedule: ctx.schedule } : {}),
-    }) as Source,
+  positionSchema: sftpPositionSchema,
+  create: (config, ctx): Source<SftpPosition> => new SftpSource(config, ctx),
   notes: sftpSourceNotes,
-};
+});

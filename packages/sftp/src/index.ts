@@ -15,4 +15,5 @@ export {
   type SftpErrorContext,
 } from './errors.js';
 export { createSftpSource, sftpSourceFactory, sftpSourceNotes } from './factory.js';
-export { type SftpPosition, SftpSource, type SftpSourceContext } from './source.js';
+export { type SftpPosition, sftpPositionSchema } from './position.js';
+export { SftpSource } from './source.js';

@@ -1,104 +1,78 @@
-// The SFTP source: finds stable files, downloads and verifies each one, and yields its rows as change
-// records with a (file, line) position, so a crash mid-file resumes at the next row. Archiving, deleting and
-// the processed-file registry happen in acknowledge(), after the checkpoint is saved.
+// The SFTP source, a pass source: each read connects, reads every stable file not yet processed (first the
+// one a checkpoint left half-read) and ends; the runtime decides when the next pass runs. Rows become change
+// records with a (file, line) position, so a crash mid-file resumes at the next row. Registering and moving
+// a file happen in acknowledge(), once the checkpoint that finishes it is saved.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { posix, resolve } from 'node:path';
 import {
-  cronSchedule,
-  intervalSchedule,
-  isRunDue,
-  type NextRun,
-  scheduleProblem,
-  waitForNextRun,
-} from '@ferry/core';
-import {
   type Batch,
   type BatchNotice,
   type ChangeRecord,
   type Clock,
-  ConfigError,
   type Logger,
   type ReadContext,
   type RejectedInput,
   SnapshotDiff,
   type Source,
+  type SourceCadence,
+  type SourceContext,
   type StreamInfo,
+  sequenceOf,
   silentLogger,
   stableStringify,
   systemClock,
 } from '@ferry/core/sdk';
 import picomatch from 'picomatch';
 import type { SftpSourceConfig } from './config.js';
-import { classifySftpError, SftpError, SftpErrorCodes } from './errors.js';
+import { SftpError, SftpErrorCodes } from './errors.js';
 import { type Item, readItems } from './internal/parsers.js';
 import { SftpState } from './internal/state.js';
 import { type RemoteEntry, SftpConnection } from './internal/transport.js';
-
-/** Where the source is: the file being read and the last line whose records are committed. */
-export interface SftpPosition {
-  v: 1;
-  file: string;
-  size: number;
-  mtime: number;
-  sha256: string;
-  /** Last line of the file whose records (and rejects) are committed; 0 = none yet. */
-  line: number;
-  /** reading: rows; deleting: full-extract deletions; done/rejected/skipped: the file is finished. */
-  state: 'reading' | 'deleting' | 'done' | 'rejected' | 'skipped';
-  rows: number;
-  rejectedRows: number;
-  /** Full-extract deletion phase: last key emitted. */
-  afterKey?: string;
-  /**
-   * Files finished earlier whose acknowledgement (registry, archive) had not happened when this position was
-   * made: the runtime may commit several batches together and acknowledge only the last, and a crash can
-   * fall between checkpoint and acknowledgement, so a restart from here finishes them first.
-   */
-  finished?: SftpPosition[];
-}
-
-export interface SftpSourceContext {
-  pipeline?: string;
-  baseDir?: string;
-  logger?: Logger;
-  /** Injected time for tests of schedules. */
-  clock?: Clock;
-  /** The pipeline's top-level `schedule`; without it the source polls every pollIntervalMs. */
-  schedule?: { cron: string; timezone: string };
-}
+import type { SftpPosition } from './position.js';
 
 interface Candidate extends RemoteEntry {
   stable: boolean;
-  marker?: string;
 }
 
-const FINISHED = new Set(['done', 'rejected', 'skipped']);
+/**
+ * One read: its connection and context, the diff of each snapshot scope it compares files in, and how many
+ * files are finished, counted on from the checkpoint it started from (see SftpPosition).
+ */
+interface Pass {
+  conn: SftpConnection;
+  ctx: ReadContext<SftpPosition>;
+  diff(scope: string): SnapshotDiff;
+  finishedFiles: number;
+}
+
+const FINISHED = new Set<SftpPosition['state']>(['done', 'rejected', 'skipped']);
+
+/** The line part of a deletion's sequence: a full extract's deletions come after every row of its file. */
+const AFTER_EVERY_LINE = Number.MAX_SAFE_INTEGER;
 
 export class SftpSource implements Source<SftpPosition> {
   readonly type = 'sftp';
+  readonly cadence: SourceCadence;
   private readonly baseDir: string;
   private readonly pipeline: string;
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly stream: string;
   private readonly spoolDir: string;
-  private state: SftpState | undefined;
-  private ackConnection: SftpConnection | undefined;
-  private readonly observed = new Map<string, { size: number; mtime: number; since: number }>();
-  private readonly ackWaiters = new Map<string, () => void>();
-  /** Finished files (done, rejected, skipped) yielded but not yet acknowledged, in read order. */
-  private readonly unacked: { seq: number; position: SftpPosition }[] = [];
-  private readonly sequence = new WeakMap<SftpPosition, number>();
-  private yielded = 0;
-  private readonly next: NextRun;
   private readonly businessKey: RegExp | undefined;
+  private state: SftpState | undefined;
+  /** Moves acknowledged files; open while a pass runs, closed once its last file is acknowledged. */
+  private mover: SftpConnection | undefined;
+  private reading = false;
+  private readonly observed = new Map<string, { size: number; mtime: number; since: number }>();
 
   constructor(
     private readonly config: SftpSourceConfig,
-    context: SftpSourceContext = {},
+    context: SourceContext = {},
   ) {
+    this.cadence = { kind: 'passes', intervalMs: config.pollIntervalMs };
     this.baseDir = context.baseDir ?? process.cwd();
     this.pipeline = context.pipeline ?? 'sftp';
     this.log = context.logger ?? silentLogger();
@@ -107,12 +81,6 @@ export class SftpSource implements Source<SftpPosition> {
     const stateDir = resolve(this.baseDir, config.stateDir);
     this.spoolDir = config.spoolDir ? resolve(this.baseDir, config.spoolDir) : resolve(stateDir, 'spool');
     this.businessKey = config.businessKey ? new RegExp(config.businessKey.pattern) : undefined;
-    const schedule = context.schedule;
-    const problem = schedule && scheduleProblem(schedule.cron, schedule.timezone);
-    if (problem) throw new ConfigError(undefined, [{ path: 'schedule', message: problem }]);
-    this.next = schedule
-      ? cronSchedule(schedule.cron, schedule.timezone)
-      : intervalSchedule(config.pollIntervalMs);
   }
 
   private store(): SftpState {
@@ -126,8 +94,8 @@ export class SftpSource implements Source<SftpPosition> {
 
   async discover(): Promise<StreamInfo[]> {
     const conn = this.connection(this.log);
-    await conn.connect();
     try {
+      await conn.connect();
       const files = await this.candidates(conn);
       return files.map((f) => ({
         name: f.path,
@@ -152,9 +120,6 @@ export class SftpSource implements Source<SftpPosition> {
     const dir = posix.dirname(this.config.paths[0]!);
     try {
       await conn.probe(dir, signal);
-    } catch (error) {
-      // Reading the key or known_hosts file can fail before any SFTP call classifies it.
-      throw classifySftpError(error, { operation: 'probe', path: dir, target: conn.target });
     } finally {
       await conn.end();
     }
@@ -177,11 +142,7 @@ export class SftpSource implements Source<SftpPosition> {
         const candidate: Candidate = { ...entry, stable: true };
         if (stability.mode === 'marker') {
           const stem = entry.name.replace(/\.[^.]*$/, '');
-          const marker = stability.suffixes
-            .flatMap((s) => [entry.name + s, stem + s])
-            .find((name) => names.has(name));
-          candidate.stable = marker !== undefined;
-          if (marker !== undefined) candidate.marker = `${dir}/${marker}`;
+          candidate.stable = stability.suffixes.some((s) => names.has(entry.name + s) || names.has(stem + s));
         } else if (stability.mode === 'quiet') {
           const seen = this.observed.get(entry.path);
           if (seen === undefined || seen.size !== entry.size || seen.mtime !== entry.mtime)
@@ -193,112 +154,81 @@ export class SftpSource implements Source<SftpPosition> {
         out.push(candidate);
       }
     }
-    const seenPaths = new Set<string>();
-    const unique = out.filter((c) => {
-      if (seenPaths.has(c.path)) return false;
-      seenPaths.add(c.path);
-      return true;
-    });
+    // Two patterns may match the same file: keep it once.
+    const unique = [...new Map(out.map((c) => [c.path, c])).values()];
     unique.sort((a, b) =>
       this.config.order === 'mtime' ? a.mtime - b.mtime || cmp(a.path, b.path) : cmp(a.path, b.path),
     );
     return unique;
   }
 
+  /** One pass over the server, on a connection of its own: nothing is held open between passes. */
   async *read(ctx: ReadContext<SftpPosition>): AsyncGenerator<Batch<SftpPosition>> {
-    const from = validatePosition(ctx.from);
+    const from = ctx.from;
     const store = this.store();
-    await mkdir(this.spoolDir, { recursive: true });
-    let resume: SftpPosition | undefined;
-    if (from !== undefined) {
-      for (const earlier of from.finished ?? []) await this.finish(earlier);
-      if (FINISHED.has(from.state)) await this.finish(from);
-      else resume = from;
-    }
-    const last = store.get('lastPassAt');
-    // A file left half-read by a crash is finished at once; otherwise a run missed while down runs now.
-    const due = isRunDue(last ? new Date(last) : undefined, new Date(this.clock.now()), this.next);
-    if (!ctx.once && resume === undefined && !due) {
-      ctx.log.info('no run was missed; waiting for the next scheduled run');
-      if ((await waitForNextRun(new Date(last!), this.next, ctx.signal, this.clock, ctx.wake)) === undefined)
-        return;
-    }
-    for (;;) {
-      // One connection per pass: nothing is held open (or left to go stale) between scheduled passes.
-      const conn = this.connection(ctx.log);
-      await conn.connect();
-      try {
-        for await (const batch of this.pass(conn, resume, ctx)) yield this.track(batch);
-        resume = undefined;
-      } finally {
-        await conn.end();
+    const finishedFiles = from?.finishedFiles ?? 0;
+    store.settle(finishedFiles);
+    const diffs = new Map<string, SnapshotDiff>();
+    const diff = (scope: string): SnapshotDiff => {
+      let found = diffs.get(scope);
+      if (found === undefined) {
+        found = new SnapshotDiff(store.db, scope, from);
+        diffs.set(scope, found);
       }
-      if (ctx.signal.aborted) return;
-      store.set('lastPassAt', new Date(this.clock.now()).toISOString());
-      ctx.caughtUp?.();
-      if (ctx.once) return;
-      // The wait starts when the pass has ended, so passes never overlap and missed ticks do not pile up.
-      if (
-        (await waitForNextRun(new Date(this.clock.now()), this.next, ctx.signal, this.clock, ctx.wake)) ===
-        undefined
-      )
-        return;
+      return found;
+    };
+    // Opening a diff settles a baseline a crash left staged (whatever its scope): do it before anything can
+    // move the checkpoint on, since it is settled against exactly this checkpoint.
+    if (this.config.mode === 'full-extract' || this.businessKey !== undefined) diff(this.stream);
+    await mkdir(this.spoolDir, { recursive: true });
+    const conn = this.connection(ctx.log);
+    this.reading = true;
+    try {
+      await conn.connect();
+      const resume = from !== undefined && !FINISHED.has(from.state) ? from : undefined;
+      yield* this.pass({ conn, ctx, diff, finishedFiles }, resume);
+    } finally {
+      this.reading = false;
+      await conn.end();
     }
   }
 
   /** Read every stable file not yet processed (first the one a checkpoint left half-read). */
-  private async *pass(
-    conn: SftpConnection,
-    resumeFrom: SftpPosition | undefined,
-    ctx: ReadContext<SftpPosition>,
-  ): AsyncGenerator<Batch<SftpPosition>> {
+  private async *pass(pass: Pass, resume: SftpPosition | undefined): AsyncGenerator<Batch<SftpPosition>> {
+    const { conn, ctx } = pass;
     const store = this.store();
-    let resume = resumeFrom;
-    const passStarted = this.clock.now();
+    const started = this.clock.now();
+    let halfRead = resume;
     for (;;) {
-      let unstable = 0;
-      // Acknowledgements (and so the registry) lag behind reading: remember what this pass already read.
-      const handled = new Set<string>();
-      for (;;) {
-        const files = await this.candidates(conn);
-        if (resume !== undefined) {
-          const current = files.find((f) => f.path === resume!.file);
-          if (current === undefined) {
-            ctx.log.warn(
-              { file: resume.file },
-              'the file being read at the last checkpoint is gone; moving on',
-            );
-            resume = undefined;
-          } else {
-            handled.add(`${current.path}\0${current.size}\0${current.mtime}`);
-            yield* this.processFile(conn, current, resume, ctx);
-            resume = undefined;
-            if (ctx.signal.aborted) return;
-            continue;
-          }
-        }
-        const pending = files.filter(
-          (f) => !handled.has(`${f.path}\0${f.size}\0${f.mtime}`) && !store.seen(f.path, f.size, f.mtime),
-        );
-        const ready = pending.filter((f) => f.stable);
-        unstable = pending.length - ready.length;
-        if (ready.length === 0) break;
-        for (const file of ready) {
-          handled.add(`${file.path}\0${file.size}\0${file.mtime}`);
-          yield* this.processFile(conn, file, undefined, ctx);
-          if (ctx.signal.aborted) return;
-        }
-      }
-      // In a one-shot run an upload still in progress is waited for a little, not skipped at once.
-      const quiet = this.config.stability.mode === 'quiet' ? this.config.stability.quietMs : undefined;
-      if (unstable > 0 && quiet !== undefined && this.clock.now() - passStarted < 2 * quiet + 2000) {
-        ctx.log.info({ unstable }, 'files still being uploaded; waiting for them to settle');
-        await this.clock.sleep(Math.min(1000, Math.max(100, quiet / 4)), ctx.signal);
+      const files = await this.candidates(conn);
+      if (halfRead !== undefined) {
+        const { file } = halfRead;
+        const current = files.find((f) => f.path === file);
+        if (current === undefined)
+          ctx.log.warn({ file }, 'the file being read at the last checkpoint is gone; moving on');
+        else yield* this.processFile(pass, current, halfRead);
+        halfRead = undefined;
         if (ctx.signal.aborted) return;
         continue;
       }
-      if (unstable > 0) ctx.log.warn({ unstable }, 'files still changing were left for the next pass');
-      return;
+      const unread = files.filter((f) => !store.seen(f.path, f.size, f.mtime));
+      const ready = unread.filter((f) => f.stable);
+      for (const file of ready) {
+        yield* this.processFile(pass, file, undefined);
+        if (ctx.signal.aborted) return;
+      }
+      // Files may have arrived or settled meanwhile: list again until none is ready.
+      if (ready.length > 0) continue;
+      if (unread.length === 0) return;
+      // Uploads still in progress under the quiet rule are waited for a little, then left for the next pass.
+      const quiet = this.config.stability.mode === 'quiet' ? this.config.stability.quietMs : undefined;
+      if (quiet === undefined || this.clock.now() - started >= 2 * quiet + 2000) {
+        ctx.log.warn({ unstable: unread.length }, 'files still changing were left for the next pass');
+        return;
+      }
+      ctx.log.info({ unstable: unread.length }, 'files still being uploaded; waiting for them to settle');
+      await this.clock.sleep(Math.min(1000, Math.max(100, quiet / 4)), ctx.signal);
+      if (ctx.signal.aborted) return;
     }
   }
 
@@ -322,15 +252,14 @@ export class SftpSource implements Source<SftpPosition> {
       hash.update(chunk as Buffer);
     return { local, sha256: hash.digest('hex') };
   }
-
   private async *processFile(
-    conn: SftpConnection,
+    pass: Pass,
     file: Candidate,
-    resume: SftpPosition | undefined,
-    ctx: ReadContext<SftpPosition>,
+    resumeFrom: SftpPosition | undefined,
   ): AsyncGenerator<Batch<SftpPosition>> {
+    const { ctx } = pass;
     const store = this.store();
-    const { local, sha256 } = await this.fetch(conn, file);
+    const { local, sha256 } = await this.fetch(pass.conn, file);
     try {
       const base: SftpPosition = {
         v: 1,
@@ -342,7 +271,9 @@ export class SftpSource implements Source<SftpPosition> {
         state: 'reading',
         rows: 0,
         rejectedRows: 0,
+        finishedFiles: pass.finishedFiles,
       };
+      let resume = resumeFrom;
       if (resume !== undefined && resume.sha256 !== sha256) {
         ctx.log.warn(
           { file: file.path },
@@ -363,11 +294,11 @@ export class SftpSource implements Source<SftpPosition> {
         const known = store.byContent(file.path, sha256);
         if (known !== undefined) {
           ctx.log.info({ file: file.path, sha256 }, 'identical file delivered again; skipped');
-          yield {
+          yield this.finish(pass, file, {
             records: [],
             position: { ...base, state: 'skipped', rows: known.rows, rejectedRows: known.rejectedRows },
             ...about(file.size, known.rows),
-          };
+          });
           return;
         }
         if (store.byPath(file.path) !== undefined)
@@ -385,7 +316,7 @@ export class SftpSource implements Source<SftpPosition> {
             raw: { file: file.path, size: file.size, sha256, ...verdict.details },
             origin: { file: file.path, sha256 },
           };
-          yield {
+          yield this.finish(pass, file, {
             records: [],
             rejected: [rejected],
             notices: [
@@ -398,13 +329,13 @@ export class SftpSource implements Source<SftpPosition> {
             ],
             position: { ...base, state: 'rejected', rows: verdict.rows, rejectedRows: verdict.rejectedRows },
             ...about(file.size, verdict.rows + verdict.rejectedRows),
-          };
+          });
           return;
         }
       }
       ctx.log.info({ file: file.path, size: file.size, sha256, fromLine: resume?.line ?? 0 }, 'reading file');
       const scope = this.diffScope(file.path);
-      const diff = scope !== undefined ? new SnapshotDiff(store.db, scope) : undefined;
+      const diff = scope === undefined ? undefined : pass.diff(scope);
       const generation = `${file.path}#${sha256}`;
       diff?.begin(generation);
       // The file this one supersedes (same business key, or the previous extract), for the notices.
@@ -455,12 +386,12 @@ export class SftpSource implements Source<SftpPosition> {
           rejected = [];
           return batch;
         };
-        for await (const items of readItems(local, this.config.format, file.path.endsWith('.gz'))) {
+        for await (const items of readItems(local, this.config.format, gz)) {
           for (const item of items) {
-            if (item.kind === 'header' || item.kind === 'trailer') continue;
+            if (item.kind !== 'row' && item.kind !== 'reject') continue;
             const replay = item.line <= skipTo;
             if (replay && diff === undefined) continue;
-            const outcome = this.toRecord(item, file.path, sha256);
+            const outcome = this.toRecord(item, file, sha256);
             if ('code' in outcome) {
               if (replay) continue;
               rejected.push(outcome);
@@ -499,6 +430,7 @@ export class SftpSource implements Source<SftpPosition> {
             key: JSON.parse(d.key) as Record<string, unknown>,
             before: d.before,
             origin: { file: file.path, sha256, deleted: true },
+            sequence: sequenceOf(file.mtime, AFTER_EVERY_LINE),
           }));
           position = { ...position, state: 'deleting', afterKey: gone.at(-1)!.key };
           yield withNotices({
@@ -511,29 +443,37 @@ export class SftpSource implements Source<SftpPosition> {
       }
       const done: SftpPosition = { ...position, state: 'done' };
       delete done.afterKey;
-      const acked = diff ? new Promise<void>((r) => this.ackWaiters.set(sha256, r)) : undefined;
       const completed = this.notice('ferry.file.completed', file, sha256, {
         ...diffFacts,
         rowsRead: done.rows,
         rowsRejected: done.rejectedRows,
       });
-      yield withNotices({
-        records: [],
-        notices: [completed],
-        position: done,
-        ...about(file.size, done.rows + done.rejectedRows),
-      });
+      // The runtime makes this snapshot the baseline once the batch is committed, before it reads on, so the
+      // next file is compared with exactly this one.
+      yield withNotices(
+        this.finish(pass, file, {
+          records: [],
+          notices: [completed],
+          position: done,
+          ...about(file.size, done.rows + done.rejectedRows),
+          ...(diff === undefined ? {} : { baseline: diff.handoff(generation) }),
+        }),
+      );
       ctx.log.info({ file: file.path, rows: done.rows, rejected: done.rejectedRows }, 'file read');
-      // The next extract is diffed against this one: wait until this one is committed and made the baseline.
-      if (acked !== undefined) {
-        const stop = new Promise<void>((r) =>
-          ctx.signal.addEventListener('abort', () => r(), { once: true }),
-        );
-        await Promise.race([acked, stop]);
-      }
     } finally {
       await rm(local, { force: true });
     }
+  }
+
+  /**
+   * The batch that finishes a file (done, rejected or skipped): it numbers the file, notes locally that the
+   * file is finished once this position is committed, and ends its commit group, so the position is exactly
+   * a saved checkpoint that acknowledge() is given.
+   */
+  private finish(pass: Pass, file: Candidate, batch: Batch<SftpPosition>): Batch<SftpPosition> {
+    pass.finishedFiles += 1;
+    this.store().finishing(pass.finishedFiles, file);
+    return { ...batch, position: { ...batch.position, finishedFiles: pass.finishedFiles }, boundary: true };
   }
 
   /**
@@ -585,31 +525,36 @@ export class SftpSource implements Source<SftpPosition> {
     };
   }
 
-  private toRecord(item: Item, file: string, sha256: string): ChangeRecord | RejectedInput {
-    const origin = { file, line: item.line, byteOffset: item.byteOffset, sha256 };
+  private toRecord(
+    item: Extract<Item, { kind: 'row' | 'reject' }>,
+    file: Candidate,
+    sha256: string,
+  ): ChangeRecord | RejectedInput {
+    const origin = { file: file.path, line: item.line, byteOffset: item.byteOffset, sha256 };
     if (item.kind === 'reject')
       return {
         stream: this.stream,
         code: item.code,
-        message: `${file}:${item.message}`,
+        message: `${file.path}:${item.message}`,
         raw: item.raw,
         origin,
       };
-    const values = (item as { values: Record<string, unknown> }).values;
     const key: Record<string, unknown> = {};
     for (const column of this.config.key) {
-      const value = values[column];
+      const value = item.values[column];
       if (value === undefined || value === null || value === '')
         return {
           stream: this.stream,
           code: SftpErrorCodes.SFTP_KEY_MISSING,
-          message: `${file}:${item.line}: key column ${column} is empty or missing`,
-          raw: values,
+          message: `${file.path}:${item.line}: key column ${column} is empty or missing`,
+          raw: item.values,
           origin,
         };
       key[column] = value;
     }
-    return { stream: this.stream, op: 'read', key, after: values, origin };
+    // A later file (mtime), then a later line, is a later change of the same key.
+    const sequence = sequenceOf(file.mtime, item.line);
+    return { stream: this.stream, op: 'read', key, after: item.values, origin, sequence };
   }
 
   /** The whole-file checks (trailer count, rejection threshold), in a pass before any row is emitted. */
@@ -668,67 +613,36 @@ export class SftpSource implements Source<SftpPosition> {
     return;
   }
 
-  /**
-   * The runtime may commit several batches together and acknowledge only the last position (group commit):
-   * an acknowledgement covers every file finished at or before it, in read order.
-   */
-  async acknowledge(position: SftpPosition): Promise<void> {
-    const seq = this.sequence.get(position);
-    if (seq === undefined) {
-      // A position from a checkpoint (not yielded by this process) carries the files it covers.
-      for (const earlier of position.finished ?? []) await this.finish(earlier);
-      return this.finish(position);
-    }
-    while (this.unacked.length > 0 && this.unacked[0]!.seq <= seq) {
-      await this.finish(this.unacked[0]!.position);
-      this.unacked.shift();
-    }
-  }
-
-  /** Number the batch's position and make it carry the finished files not yet acknowledged. */
-  private track(batch: Batch<SftpPosition>): Batch<SftpPosition> {
-    const { finished: _, ...own } = batch.position;
-    const position: SftpPosition = own;
-    if (this.unacked.length > 0) position.finished = this.unacked.map((u) => u.position);
-    this.yielded += 1;
-    this.sequence.set(position, this.yielded);
-    if (FINISHED.has(own.state)) this.unacked.push({ seq: this.yielded, position: own });
-    return { ...batch, position };
+  /** Every finished file among the committed positions, in order. Idempotent (also run at start). */
+  async acknowledge(positions: readonly SftpPosition[]): Promise<void> {
+    for (const position of positions) if (FINISHED.has(position.state)) await this.release(position);
+    // The last files of a pass are acknowledged after its read has ended: close what nothing will reuse.
+    if (!this.reading) await this.closeMover();
   }
 
   /** After the checkpoint: register the file, then archive, delete or quarantine it. Idempotent. */
-  private async finish(position: SftpPosition): Promise<void> {
-    if (!FINISHED.has(position.state)) return;
-    const store = this.store();
-    const scope = this.diffScope(position.file);
-    if (scope !== undefined && position.state === 'done') {
-      new SnapshotDiff(store.db, scope).commit(`${position.file}#${position.sha256}`);
-    }
-    store.record({
-      path: position.file,
-      size: position.size,
-      mtime: position.mtime,
-      sha256: position.sha256,
-      outcome: position.state as 'done' | 'rejected' | 'skipped',
-      rows: position.rows,
-      rejectedRows: position.rejectedRows,
-    });
-    this.ackWaiters.get(position.sha256)?.();
-    this.ackWaiters.delete(position.sha256);
+  private async release(position: SftpPosition): Promise<void> {
+    this.store().record(
+      {
+        path: position.file,
+        size: position.size,
+        mtime: position.mtime,
+        sha256: position.sha256,
+        outcome: position.state === 'rejected' || position.state === 'skipped' ? position.state : 'done',
+        rows: position.rows,
+        rejectedRows: position.rejectedRows,
+      },
+      position.finishedFiles,
+    );
+    if (position.state !== 'rejected' && this.config.afterProcessing === 'leave') return;
     const target =
       position.state === 'rejected'
         ? this.config.errorDir
         : this.config.afterProcessing === 'archive'
           ? this.config.archiveDir
           : undefined;
-    if (position.state !== 'rejected' && this.config.afterProcessing === 'leave') return;
-    this.ackConnection ??= this.connection(this.log);
-    const conn = this.ackConnection;
+    const conn = await this.moverConnection();
     try {
-      if (!(conn as unknown as { connected?: boolean }).connected) {
-        await conn.connect();
-        (conn as unknown as { connected?: boolean }).connected = true;
-      }
       const exists = await conn.exists(position.file);
       if (exists) {
         const current = await conn.stat(position.file);
@@ -757,19 +671,30 @@ export class SftpSource implements Source<SftpPosition> {
             if (await conn.exists(marker)) await conn.delete(marker);
       }
     } catch (error) {
-      this.ackConnection = undefined;
-      await conn.end();
+      await this.closeMover();
       throw error;
     }
   }
 
+  private async moverConnection(): Promise<SftpConnection> {
+    if (this.mover?.connected) return this.mover;
+    await this.closeMover();
+    const conn = this.connection(this.log);
+    await conn.connect();
+    this.mover = conn;
+    return conn;
+  }
+
+  private async closeMover(): Promise<void> {
+    const conn = this.mover;
+    this.mover = undefined;
+    await conn?.end();
+  }
+
   async close(): Promise<void> {
-    await this.ackConnection?.end();
-    this.ackConnection = undefined;
+    await this.closeMover();
     this.state?.close();
     this.state = undefined;
-    for (const resolveWaiter of this.ackWaiters.values()) resolveWaiter();
-    this.ackWaiters.clear();
     await cleanSpool(this.spoolDir);
   }
 }
@@ -783,15 +708,4 @@ async function cleanSpool(dir: string): Promise<void> {
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function validatePosition(value: unknown): SftpPosition | undefined {
-  if (value === undefined || value === null) return;
-  const p = value as Partial<SftpPosition>;
-  if (p.v !== 1 || typeof p.file !== 'string' || typeof p.line !== 'number' || typeof p.sha256 !== 'string')
-    throw new SftpError(
-      SftpErrorCodes.SFTP_POSITION_INVALID,
-      `the saved checkpoint ${JSON.stringify(value).slice(0, 200)} was not written by the sftp source; clear it with \`ferry offsets reset\` or point checkpoints elsewhere`,
-    );
-  return p as SftpPosition;
 }

@@ -1,6 +1,7 @@
-// The processed-file registry and the source's small facts (last pass), in the SQLite state store next to
-// the pipeline. It survives restarts, so a file already processed is never processed again, even when
-// archiving it failed.
+// The processed-file registry in the SQLite state store next to the pipeline. It survives restarts, so a
+// file already processed is never processed again, even when archiving it failed. Beside it, the files the
+// source has finished reading but that are not yet acknowledged, numbered like the positions that finish
+// them, so a read from any checkpoint knows which of them that checkpoint covers.
 import { openStateDatabase, type StateDatabase } from '@ferry/core/sdk';
 import { SftpError, SftpErrorCodes } from '../errors.js';
 
@@ -25,7 +26,8 @@ export class SftpState {
           path TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL,
           outcome TEXT NOT NULL, rows INTEGER NOT NULL, rejected_rows INTEGER NOT NULL, processed_at TEXT NOT NULL,
           PRIMARY KEY (path, sha256));
-        CREATE TABLE IF NOT EXISTS sftp_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS sftp_finished (
+          seq INTEGER PRIMARY KEY, path TEXT NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL);
       `);
     } catch (error) {
       throw new SftpError(
@@ -39,13 +41,34 @@ export class SftpState {
     }
   }
 
-  /** A registered file with this path, size and mtime (no download needed to know it was processed). */
+  /**
+   * A file with this path, size and mtime was processed, or finished by a position that is committed or
+   * still on its way (no download needed to know it).
+   */
   seen(path: string, size: number, mtime: number): boolean {
     return (
       this.db
-        .prepare('SELECT 1 FROM sftp_processed WHERE path = ? AND size = ? AND mtime = ?')
-        .get(path, size, mtime) !== undefined
+        .prepare(
+          `SELECT 1 FROM sftp_processed WHERE path = ? AND size = ? AND mtime = ?
+           UNION ALL SELECT 1 FROM sftp_finished WHERE path = ? AND size = ? AND mtime = ?`,
+        )
+        .get(path, size, mtime, path, size, mtime) !== undefined
     );
+  }
+
+  /** The source yields the position that finishes the file numbered `seq`. */
+  finishing(seq: number, file: { path: string; size: number; mtime: number }): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO sftp_finished (seq, path, size, mtime) VALUES (?, ?, ?, ?)')
+      .run(seq, file.path, file.size, file.mtime);
+  }
+
+  /**
+   * A read starts from a checkpoint that covers the files numbered up to `committed`: any later one was
+   * yielded but never committed (a crash, a failed commit) and must be read again.
+   */
+  settle(committed: number): void {
+    this.db.prepare('DELETE FROM sftp_finished WHERE seq > ?').run(committed);
   }
 
   byContent(path: string, sha256: string): ProcessedFile | undefined {
@@ -62,7 +85,17 @@ export class SftpState {
     return row === undefined ? undefined : toProcessed(row);
   }
 
-  record(file: ProcessedFile): void {
+  /** Register a finished file (idempotent); it is no longer waiting for its acknowledgement. */
+  record(file: ProcessedFile, seq: number | undefined): void {
+    const run = this.db.transaction(() => {
+      this.insert(file);
+      if (seq !== undefined)
+        this.db.prepare('DELETE FROM sftp_finished WHERE seq = ? AND path = ?').run(seq, file.path);
+    });
+    run();
+  }
+
+  private insert(file: ProcessedFile): void {
     this.db
       .prepare(
         `INSERT INTO sftp_processed (path, sha256, size, mtime, outcome, rows, rejected_rows, processed_at)
@@ -81,14 +114,6 @@ export class SftpState {
         file.rejectedRows,
         new Date().toISOString(),
       );
-  }
-
-  get(key: string): string | undefined {
-    return (this.db.prepare('SELECT v FROM sftp_meta WHERE k = ?').get(key) as { v: string } | undefined)?.v;
-  }
-
-  set(key: string, value: string): void {
-    this.db.prepare('INSERT OR REPLACE INTO sftp_meta (k, v) VALUES (?, ?)').run(key, value);
   }
 
   close(): void {

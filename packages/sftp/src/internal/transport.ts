@@ -2,6 +2,7 @@
 // retryable SftpError goes back to the runtime, which reopens the connection through a fresh read.
 import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { connect as connectSocket, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import type { Logger } from '@ferry/core/sdk';
 import SftpClient from 'ssh2-sftp-client';
@@ -66,7 +67,11 @@ function blobKeyType(key: Buffer): string {
 }
 
 export class SftpConnection {
-  private readonly client = new SftpClient('ferry');
+  // No global listeners of its own: ssh2-sftp-client's defaults print to the console on every disconnect.
+  private readonly client = new SftpClient('ferry', {});
+  /** Opened here, not by ssh2, so a stopped handshake can be cut at once and a dropped one is seen. */
+  private socket: Socket | undefined;
+  private ready = false;
   private hostKeyFailure: SftpError | undefined;
   readonly target: string;
 
@@ -78,9 +83,29 @@ export class SftpConnection {
     this.target = `${config.username}@${config.host}:${config.port}`;
   }
 
+  /** Logged in, with the SFTP channel open, and the connection has not dropped since. */
+  get connected(): boolean {
+    return this.ready && this.socket !== undefined && !this.socket.destroyed;
+  }
+
   async connect(): Promise<void> {
     const c = this.config;
-    const verify = this.hostVerifier();
+    try {
+      const options = this.connectOptions();
+      await this.withTimeout('connect', undefined, c.connectTimeoutMs + 1000, () => {
+        this.socket = connectSocket({ host: c.host, port: c.port });
+        return this.client.connect({ ...options, sock: this.socket });
+      });
+      this.ready = true;
+    } catch (error) {
+      this.drop();
+      // Reading the key or known_hosts file fails before any SFTP call could classify it.
+      throw this.hostKeyFailure ?? classifySftpError(error, { operation: 'connect', target: this.target });
+    }
+  }
+
+  private connectOptions(): SftpClient.ConnectOptions {
+    const c = this.config;
     const options: SftpClient.ConnectOptions = {
       host: c.host,
       port: c.port,
@@ -88,7 +113,7 @@ export class SftpConnection {
       readyTimeout: c.connectTimeoutMs,
       keepaliveInterval: c.keepaliveIntervalMs,
       keepaliveCountMax: 3,
-      hostVerifier: verify,
+      hostVerifier: this.hostVerifier(),
     };
     if (c.password !== undefined) options.password = c.password;
     if (c.privateKey !== undefined) options.privateKey = c.privateKey;
@@ -106,14 +131,7 @@ export class SftpConnection {
       );
       options.algorithms = algorithms as NonNullable<SftpClient.ConnectOptions['algorithms']>;
     }
-    try {
-      await this.withTimeout('connect', undefined, c.connectTimeoutMs + 1000, () =>
-        this.client.connect(options),
-      );
-    } catch (error) {
-      if (this.hostKeyFailure) throw this.hostKeyFailure;
-      throw error;
-    }
+    return options;
   }
 
   private hostVerifier(): (key: Buffer) => boolean {
@@ -277,11 +295,14 @@ export class SftpConnection {
    * which would leave a stopped connect's socket open until readyTimeout.
    */
   private drop(): void {
+    this.ready = false;
     void this.client.end().catch(() => undefined);
-    (this.client as unknown as { client?: { end(): void } }).client?.end();
+    this.socket?.destroy();
   }
 
   async end(): Promise<void> {
+    this.ready = false;
     await this.client.end().catch(() => undefined);
+    this.socket?.destroy();
   }
 }

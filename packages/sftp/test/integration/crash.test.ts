@@ -1,13 +1,14 @@
-// Crash and connection-loss recovery of the SFTP source through the built `ferry` CLI against the real sshd:
-// SIGKILL mid-file and a dropped SSH session mid-transfer and mid-file, each followed by a rerun that must
-// yield every row with exactly the event ids of an uninterrupted run.
+// Crash and connection-loss recovery of the SFTP source, run as `ferry run` runs it (a pipeline file, in a
+// child process: test/child/run-pipeline.mjs) against the real sshd: SIGKILL mid-file and a dropped SSH
+// session mid-transfer and mid-file, each followed by a rerun that must yield every row with exactly the
+// event ids of an uninterrupted run.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readEventLog } from '@ferry/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli, startCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
-import { drop, remoteDir, sftp, workDir } from '../helpers.js';
+import { waitFor } from '../../../../examples/quickstart/test/cli.js';
+import { drop, pipelineYaml, remoteDir, runPipelineFile, sftp, startPipeline, workDir } from '../helpers.js';
 
 const ROWS = 60_000;
 
@@ -16,49 +17,6 @@ function bigCsv(rows: number, padding: number): string {
   const lines = ['id,name,amount,notes'];
   for (let i = 1; i <= rows; i++) lines.push(`${i},name ${i},${(i * 1.25).toFixed(2)},"${pad} ${i}"`);
   return `${lines.join('\n')}\n`;
-}
-
-function pipelineYaml(remote: string, extra: string): string {
-  return `pipeline: sftp-crash
-source:
-  type: sftp
-  connection:
-    host: ${sftp.host}
-    port: ${sftp.port}
-    username: ${sftp.username}
-    privateKeyPath: ${sftp.privateKeyPath}
-    knownHosts: ${sftp.knownHostsPath}
-    connectTimeoutMs: 5000
-    operationTimeoutMs: 30000
-  paths: [${remote}/*.csv]
-  format: { type: csv }
-  key: [id]
-  batchSize: 500
-  afterProcessing: leave
-  stateDir: ./state
-${extra}
-mapping:
-  subject: id
-  fields:
-    id: { from: id, required: true }
-    name: name
-    amount: { from: amount, type: number }
-contract:
-  type: test.row
-  version: 1.0.0
-sink:
-  type: file
-  dir: ./events
-  topic: rows
-deadLetters:
-  type: file
-  dir: ./dlq
-checkpoints:
-  type: file
-  dir: ./checkpoints
-runtime:
-  retry: { retries: 8, minTimeoutMs: 100, maxTimeoutMs: 1000 }
-`;
 }
 
 // Big files and event logs: removed after each test so repeated runs do not fill the disk.
@@ -74,7 +32,10 @@ async function pipelineIn(
   const dir = await workDir();
   created.push(dir);
   const file = join(dir, 'pipeline.yaml');
-  writeFileSync(file, pipelineYaml(remote, extra));
+  writeFileSync(
+    file,
+    pipelineYaml(remote, { source: `  batchSize: 500\n  afterProcessing: leave\n${extra}` }),
+  );
   return { dir, file, events: join(dir, 'events', 'rows.jsonl') };
 }
 
@@ -118,7 +79,7 @@ function killSftpSessions(): number {
 /** An uninterrupted run over the same remote file: the ids every other run must reproduce. */
 async function cleanIds(remote: string): Promise<{ ids: Set<string>; notices: string[]; bytes: number }> {
   const clean = await pipelineIn(remote);
-  const result = await runCli(['run', clean.file, '--once']);
+  const result = await runPipelineFile(clean.file);
   expect(result.code, result.stderr).toBe(0);
   const notices: string[] = [];
   const all = await ids(clean.events, notices);
@@ -136,7 +97,7 @@ function expectSameRows(actual: string[], clean: Set<string>): void {
   expect(unique.size, 'every row present').toBe(clean.size);
 }
 
-describe('sftp crash and connection recovery (built CLI)', () => {
+describe('sftp crash and connection recovery (a pipeline run in a child process)', () => {
   it('resumes after SIGKILL at three points mid-file: every row, no new ids', async () => {
     const { remote, local } = remoteDir('crash');
     created.push(local);
@@ -146,14 +107,14 @@ describe('sftp crash and connection recovery (built CLI)', () => {
     const run = await pipelineIn(remote);
     let kills = 0;
     for (const fraction of [0.2, 0.45, 0.7]) {
-      const { child, done } = startCli(['run', run.file, '--once']);
+      const { child, done } = startPipeline(run.file);
       await waitFor(() => size(run.events) >= fraction * clean.bytes, 60_000, `events past ${fraction}`);
       child.kill('SIGKILL');
       const result = await done;
       if (result.signal === 'SIGKILL') kills += 1;
     }
-    expect(kills, 'the CLI was killed mid-run at least twice').toBeGreaterThanOrEqual(2);
-    const last = await runCli(['run', run.file, '--once']);
+    expect(kills, 'the run was killed mid-file at least twice').toBeGreaterThanOrEqual(2);
+    const last = await runPipelineFile(run.file);
     expect(last.code, last.stderr).toBe(0);
     const notices: string[] = [];
     const all = await ids(run.events, notices);
@@ -173,7 +134,7 @@ describe('sftp crash and connection recovery (built CLI)', () => {
 
     const run = await pipelineIn(remote, '  transferConcurrency: 1');
     const spool = join(run.dir, 'state', 'spool');
-    const { child, done } = startCli(['run', run.file, '--once'], { FERRY_LOG_LEVEL: 'warn' });
+    const { child, done } = startPipeline(run.file, { FERRY_LOG_LEVEL: 'warn' });
     let exited: string | undefined;
     void done.then((r) => {
       exited = `exited ${r.code}: ${r.stderr.slice(-2000)}`;
@@ -181,7 +142,7 @@ describe('sftp crash and connection recovery (built CLI)', () => {
     try {
       await waitFor(
         () => {
-          if (exited !== undefined) throw new Error(`the CLI ended before the download was seen: ${exited}`);
+          if (exited !== undefined) throw new Error(`the run ended before the download was seen: ${exited}`);
           return existsSync(spool) && readdirSync(spool).some((n) => n.endsWith('.part'));
         },
         30_000,

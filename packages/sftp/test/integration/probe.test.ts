@@ -60,10 +60,10 @@ describe('sftp probe', () => {
 
   it('never weakens host-key checking: a wrong pin or a changed known_hosts key is SFTP_HOST_KEY_MISMATCH', async () => {
     const dir = await workDir();
-    const { knownHosts: _, ...rest } = connection() as Record<string, unknown>;
+    const { knownHosts: _, ...rest } = connection();
     const pinned = createSftpSource(
       {
-        connection: { ...(rest as never), hostKeyFingerprint: `SHA256:${'A'.repeat(43)}` },
+        connection: { ...rest, hostKeyFingerprint: `SHA256:${'A'.repeat(43)}` },
         paths: ['/upload/*.csv'],
         format,
         key: ['id'],
@@ -153,6 +153,7 @@ describe('sftp probe', () => {
       signal: new AbortController().signal,
       once: true,
       log: silentLogger(),
+      caughtUp: () => undefined,
     })) {
       for (const record of batch.records) ids.add(record.key.id);
       // Mid-file, with the read's connection open and used again for b.csv afterwards.

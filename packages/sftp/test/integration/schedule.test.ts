@@ -1,5 +1,6 @@
-// The pipeline-level schedule driving the SFTP source against the real sshd, with an injected clock: a pass at
-// start when a run was missed, the next pass only at the cron time, never while another pass runs.
+// The pipeline-level schedule, run by core, driving the SFTP pass source against the real sshd with an
+// injected clock: a pass at start when a run was missed, the next pass only at the cron time, never while
+// another pass runs. The source only reads what is there when a pass starts.
 import { FakeClock } from '@ferry/testkit';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../../../examples/quickstart/test/cli.js';
@@ -28,7 +29,7 @@ describe('sftp schedule (pipeline-level cron, injected clock)', () => {
 
     const clock = new FakeClock(new Date('2026-06-01T01:00:00Z'));
     const stop = new AbortController();
-    const running = runOnce(dir, options, { once: false, signal: stop.signal, context: { clock, schedule } });
+    const running = runOnce(dir, options, { once: false, signal: stop.signal, clock, schedule });
     // Nothing ever ran: the first pass is due at once.
     await waitFor(async () => files((await stored(dir)).events).length === 1, 10_000, 'the first pass');
     await waitFor(() => clock.waiting === 1, 10_000, 'the wait for 02:15 London');
@@ -50,7 +51,8 @@ describe('sftp schedule (pipeline-level cron, injected clock)', () => {
     const waiting = runOnce(dir, options, {
       once: false,
       signal: stop2.signal,
-      context: { clock: later, schedule },
+      clock: later,
+      schedule,
     });
     await waitFor(() => later.waiting === 1, 10_000, 'the restarted source waiting');
     expect(files((await stored(dir)).events)).toEqual(['a', 'b']);
@@ -63,7 +65,8 @@ describe('sftp schedule (pipeline-level cron, injected clock)', () => {
     const catchUp = runOnce(dir, options, {
       once: false,
       signal: stop3.signal,
-      context: { clock: nextDay, schedule },
+      clock: nextDay,
+      schedule,
     });
     await waitFor(async () => files((await stored(dir)).events).length === 3, 10_000, 'the catch-up pass');
     expect(files((await stored(dir)).events)).toEqual(['a', 'b', 'c']);

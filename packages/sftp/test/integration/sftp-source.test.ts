@@ -5,12 +5,29 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { silentLogger } from '@ferry/core/sdk';
+import { createFileCheckpointStore } from '@ferry/core';
+import { type Batch, type Source, sequenceOf, silentLogger } from '@ferry/core/sdk';
 import { describe, expect, it } from 'vitest';
-import { createSftpSource } from '../../src/index.js';
+import { createSftpSource, type SftpPosition } from '../../src/index.js';
 import { connection, drop, list, remoteDir, runOnce, sftp, workDir } from '../helpers.js';
 
 const csv = { type: 'csv' as const };
+
+/** One pass read directly, without a runtime (so nothing is committed or acknowledged). */
+async function readPass(
+  source: Source<SftpPosition>,
+  from: SftpPosition | undefined,
+): Promise<Batch<SftpPosition>[]> {
+  const batches: Batch<SftpPosition>[] = [];
+  const ctx = { from, signal: new AbortController().signal, once: false, log: silentLogger() };
+  for await (const batch of source.read({ ...ctx, caughtUp: () => undefined })) batches.push(batch);
+  return batches;
+}
+
+/** A position as a checkpoint store gives it back (JSON). */
+function checkpoint(position: SftpPosition): SftpPosition {
+  return JSON.parse(JSON.stringify(position)) as SftpPosition;
+}
 
 describe('sftp transport', () => {
   it('rejects an unknown host key (no trust on first use)', async () => {
@@ -54,10 +71,10 @@ describe('sftp transport', () => {
       code: 'SFTP_HOST_KEY_MISMATCH',
       retryable: false,
     });
-    const { knownHosts: _, ...rest } = connection() as Record<string, unknown>;
+    const { knownHosts: _, ...rest } = connection();
     const pinned = createSftpSource(
       {
-        connection: { ...(rest as never), hostKeyFingerprint: `SHA256:${'A'.repeat(43)}` },
+        connection: { ...rest, hostKeyFingerprint: `SHA256:${'A'.repeat(43)}` },
         paths: ['/upload/*.csv'],
         format: csv,
         key: ['id'],
@@ -71,12 +88,12 @@ describe('sftp transport', () => {
     const dir = await workDir();
     const pub = readFileSync(sftp.hostPublicKeyPaths[0]!, 'utf8');
     const fp = execFileSync('ssh-keygen', ['-lf', '-'], { input: pub }).toString().split(' ')[1]!;
-    const { knownHosts: _, ...rest } = connection() as Record<string, unknown>;
+    const { knownHosts: _, ...rest } = connection();
     const { remote, local } = remoteDir('pinned');
     drop(local, 'a.csv', 'id,name\n1,x\n');
     const ok = createSftpSource(
       {
-        connection: { ...(rest as never), hostKeyFingerprint: fp },
+        connection: { ...rest, hostKeyFingerprint: fp },
         paths: [`${remote}/*.csv`],
         format: csv,
         key: ['id'],
@@ -306,56 +323,82 @@ describe('sftp files to events', () => {
     expect(list(join(local, 'archive'))).toEqual(['day1.csv', 'day2.csv', 'day3.csv']);
   });
 
-  it('an acknowledgement covers every file finished before it (group commit, crash before the ack)', async () => {
+  it('finishing batches are boundaries; a restart never re-reads a committed file; acknowledge moves exactly the files given, idempotently', async () => {
     const dir = await workDir();
-    const { remote, local } = remoteDir('groupack');
+    const { remote, local } = remoteDir('ack');
     for (const name of ['a', 'b', 'c']) drop(local, `${name}.csv`, `id\n${name}1\n${name}2\n`);
-    const make = () =>
-      createSftpSource(
-        { connection: connection(), paths: [`${remote}/*.csv`], format: csv, key: ['id'], stateDir: 'state' },
-        { baseDir: dir },
-      );
-    const signal = new AbortController().signal;
-    const read = async (from: unknown) => {
-      const source = make();
-      const batches = [];
-      try {
-        for await (const b of source.read({ from: from as never, signal, once: true, log: silentLogger() }))
-          batches.push(b);
-      } finally {
-        await source.close();
-      }
-      return batches;
-    };
-    // Everything read and checkpointed, the process dies before any acknowledgement.
-    const first = await read(undefined);
-    expect(first.flatMap((b) => b.records)).toHaveLength(6);
-    const last = JSON.parse(JSON.stringify(first.at(-1)!.position));
-    expect(last.finished.map((f: { file: string }) => f.file)).toEqual([
-      `${remote}/a.csv`,
-      `${remote}/b.csv`,
-    ]);
-    // The restart from that checkpoint finishes all three files and reads none of them again.
-    const again = await read(last);
-    expect(again.flatMap((b) => b.records)).toHaveLength(0);
-    expect(list(join(local, 'archive'))).toEqual(['a.csv', 'b.csv', 'c.csv']);
-
-    // In one process, acknowledging only the last position archives the earlier files too.
-    const { remote: remote2, local: local2 } = remoteDir('groupack2');
-    for (const name of ['a', 'b']) drop(local2, `${name}.csv`, `id\n${name}1\n`);
     const source = createSftpSource(
-      { connection: connection(), paths: [`${remote2}/*.csv`], format: csv, key: ['id'], stateDir: 'state2' },
+      { connection: connection(), paths: [`${remote}/*.csv`], format: csv, key: ['id'], stateDir: 'state' },
       { baseDir: dir },
     );
     try {
-      const batches = [];
-      for await (const b of source.read({ from: undefined, signal, once: true, log: silentLogger() }))
-        batches.push(b);
-      await source.acknowledge!(batches.at(-1)!.position);
+      const first = await readPass(source, undefined);
+      // Each file: its rows, then the empty batch that finishes it and ends its commit group.
+      expect(first.map((b) => [b.position.state, b.records.length, b.boundary ?? false])).toEqual([
+        ['reading', 2, false],
+        ['done', 0, true],
+        ['reading', 2, false],
+        ['done', 0, true],
+        ['reading', 2, false],
+        ['done', 0, true],
+      ]);
+      expect(first.map((b) => b.position.finishedFiles)).toEqual([0, 1, 1, 2, 2, 3]);
+      const done = first.filter((b) => b.position.state === 'done').map((b) => checkpoint(b.position));
+      // The process dies before any acknowledgement: from the last checkpoint nothing is read again...
+      expect(await readPass(source, done[2])).toEqual([]);
+      // ...and from the first one, exactly the two files whose batches were never committed.
+      const again = await readPass(source, done[0]);
+      expect(again.flatMap((b) => b.records.map((r) => r.key.id))).toEqual(['b1', 'b2', 'c1', 'c2']);
+      expect(list(local)).toEqual(['a.csv', 'b.csv', 'c.csv']);
+      // Acknowledging moves the files finished by the positions given, and only those.
+      await source.acknowledge!([checkpoint(first[0]!.position), done[0]!]);
+      expect(list(local)).toEqual(['archive', 'b.csv', 'c.csv']);
+      await source.acknowledge!(done);
+      await source.acknowledge!(done.slice(-1));
+      expect(list(local)).toEqual(['archive']);
+      expect(list(join(local, 'archive'))).toEqual(['a.csv', 'b.csv', 'c.csv']);
+      // Registered now: a pass from no checkpoint at all finds nothing to read.
+      drop(local, 'd.csv', 'id\nd1\n');
+      const later = await readPass(source, undefined);
+      expect(later.flatMap((b) => b.records.map((r) => r.key.id))).toEqual(['d1']);
     } finally {
       await source.close();
     }
-    expect(list(join(local2, 'archive'))).toEqual(['a.csv', 'b.csv']);
+  });
+
+  it("every record carries a sequence: file mtime, then line; an extract's deletions after all its rows", async () => {
+    const dir = await workDir();
+    const { remote, local } = remoteDir('sequence');
+    const options = { paths: [`${remote}/*.csv`], format: csv, key: ['id'], mode: 'full-extract' as const };
+    drop(local, 'day1.csv', 'id,name\n1,a\n2,b\n3,c\n', 120_000);
+    await runOnce(dir, options);
+    // The server lists mtimes in whole seconds.
+    const mtime =
+      Math.floor(statSync(drop(local, 'day2.csv', 'id,name\n2,B\n4,d\n', 60_000)).mtimeMs / 1000) * 1000;
+    const { events } = await runOnce(dir, options);
+    expect(events.slice(3).map((e) => [e.ferryop, e.subject, e.sequence])).toEqual([
+      ['update', '{"id":"2"}', sequenceOf(mtime, 2)],
+      ['create', '{"id":"4"}', sequenceOf(mtime, 3)],
+      ['delete', '{"id":"1"}', sequenceOf(mtime, Number.MAX_SAFE_INTEGER)],
+      ['delete', '{"id":"3"}', sequenceOf(mtime, Number.MAX_SAFE_INTEGER)],
+    ]);
+    // Day 1's rows come before every change of day 2.
+    expect(events[2]!.sequence! < events[3]!.sequence!).toBe(true);
+  });
+
+  it('refuses a checkpoint the sftp source could not have written (CHECKPOINT_INVALID, before any read)', async () => {
+    const dir = await workDir();
+    const { remote, local } = remoteDir('badcheckpoint');
+    drop(local, 'a.csv', 'id\n1\n');
+    await createFileCheckpointStore({ dir: join(dir, 'checkpoints') }).save('sftp-test', {
+      lsn: '0/16B3748',
+    });
+    await expect(
+      runOnce(dir, { paths: [`${remote}/*.csv`], format: csv, key: ['id'] }),
+    ).rejects.toMatchObject({
+      code: 'CHECKPOINT_INVALID',
+    });
+    expect(list(local)).toEqual(['a.csv']);
   });
 
   it('each batch says how far through its file the read is (bytes) and how old the file is', async () => {
@@ -375,11 +418,9 @@ describe('sftp files to events', () => {
       },
       { baseDir: dir },
     );
-    const batches = [];
+    let batches: Batch<SftpPosition>[];
     try {
-      const signal = new AbortController().signal;
-      for await (const b of source.read({ from: undefined, signal, once: true, log: silentLogger() }))
-        batches.push(b);
+      batches = await readPass(source, undefined);
     } finally {
       await source.close();
     }

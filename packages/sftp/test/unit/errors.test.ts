@@ -57,4 +57,48 @@ describe('classifySftpError', () => {
     const original = new FerryError('SFTP_HOST_KEY_UNKNOWN', 'x');
     expect(classifySftpError(original)).toBe(original);
   });
+
+  // Judged by core's kit since the move to it: causes are walked, Node's codes mean the same everywhere.
+  it.each([
+    [
+      'a reset wrapped by ssh2-sftp-client',
+      new Error('list: failed', { cause: err('read ECONNRESET', { code: 'ECONNRESET' }) }),
+      'SFTP_CONNECTION_FAILED',
+      true,
+    ],
+    [
+      'a missing file inside an AggregateError',
+      new AggregateError([err('No such file', { code: 2 })], 'rename failed'),
+      'SFTP_NO_SUCH_FILE',
+      false,
+    ],
+    [
+      'an unknown host reported at socket level',
+      err('getaddrinfo ENOTFOUND nowhere', { code: 'ENOTFOUND', level: 'client-socket' }),
+      'SFTP_CONNECTION_FAILED',
+      false,
+    ],
+    ['a socket timeout', err('connect ETIMEDOUT', { code: 'ETIMEDOUT' }), 'SFTP_TIMEOUT', true],
+    [
+      'no connection',
+      err('list: No SFTP connection', { code: 'ERR_NOT_CONNECTED' }),
+      'SFTP_CONNECTION_FAILED',
+      true,
+    ],
+  ])('%s', (_name, error, code, retryable) => {
+    expect(classifySftpError(error, { operation: 'list' })).toMatchObject({ code, retryable });
+  });
+
+  it('finds a FerryError inside a cause chain and names a wrapped cause in the message', () => {
+    const inner = new FerryError('SFTP_HOST_KEY_MISMATCH', 'changed key');
+    expect(classifySftpError(new Error('connect failed', { cause: inner }))).toBe(inner);
+    const wrapped = classifySftpError(
+      new Error('download failed', { cause: err('_get: Permission denied', { code: 3 }) }),
+      { operation: 'download', path: '/x.csv' },
+    );
+    expect(wrapped.message).toBe(
+      'download /x.csv: download failed: _get: Permission denied (grant the SFTP user access to this path)',
+    );
+    expect(wrapped).toMatchObject({ details: { nativeCode: '3', operation: 'download' } });
+  });
 });
