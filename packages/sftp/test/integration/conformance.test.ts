@@ -48,6 +48,10 @@ describeSourceConformance(
       override = {};
       return { expected: 56 };
     },
+    lacks: {
+      upstreamPosition:
+        'what the SFTP source does upstream (register, archive, delete a finished file) is per file, not a position; sftp-source.test.ts checks it',
+    },
     // Nothing listens on port 1: the connection is refused, as when the server is down.
     failRetryable: {
       break: async () => {
