@@ -13,7 +13,7 @@ import type { Logger } from './logging.js';
 import { type MappedEvent, type Mapping, mappedEvents } from './mapping.js';
 import { noticeEvent } from './notice.js';
 import type { NoticeSummary, PipelineObserver, StreamCounts } from './observe.js';
-import type { BaselineHandoff, Batch, CanonicalEvent, ChangeRecord, DeadLetter } from './types.js';
+import type { BaselineHandoff, Batch, CanonicalEvent, ChangeRecord, DeadLetter, RunCounts } from './types.js';
 
 /** A contract check on a finished event: return a reason to reject it, or undefined when it is valid. */
 export type EventValidator = (
@@ -36,14 +36,7 @@ export const defaultDeadLetterThreshold: DeadLetterThreshold = {
 };
 
 /** Counters of a run, shared by the reader and the writer. */
-export interface RunStats {
-  recordsRead: number;
-  eventsWritten: number;
-  deadLetters: number;
-  skipped: number;
-  batches: number;
-  retries: number;
-}
+export type RunStats = RunCounts;
 
 export interface BatchPreparerOptions {
   name: string;

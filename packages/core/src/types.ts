@@ -260,9 +260,8 @@ export interface PassState {
   position: string;
 }
 
-/** What a run did, logged and printed at its end. */
-export interface RunSummary {
-  pipeline: string;
+/** What a run counts as it goes. */
+export interface RunCounts {
   recordsRead: number;
   eventsWritten: number;
   deadLetters: number;
@@ -270,6 +269,11 @@ export interface RunSummary {
   skipped: number;
   batches: number;
   retries: number;
+}
+
+/** What a run did, logged and printed at its end. */
+export interface RunSummary extends RunCounts {
+  pipeline: string;
   durationMs: number;
   eventsPerSecond: number;
   stoppedBy: 'end' | 'signal';

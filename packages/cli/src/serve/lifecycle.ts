@@ -10,7 +10,6 @@ import {
   type LoadedPipeline,
   type PipelineObserver,
   runPipeline,
-  type Source,
   WakeUp,
 } from '@ferry/core';
 import { ExpectationMonitor } from '@ferry/ops';
@@ -172,7 +171,7 @@ export class PipelineLifecycle {
           wake: run.wake,
           observer: this.observerFor(run),
         });
-        this.watcher.started(name, { source: options.source as Source, sink: options.sink });
+        this.watcher.started(name, { source: options.source, sink: options.sink });
         this.setState(run, 'running');
         await runPipeline(options);
         await end();
