@@ -6,12 +6,12 @@ import {
   canonical,
   fail,
   hasCapability,
-  onTarget,
   type PartCheck,
   type PartSuiteOptions,
   registerChecks,
   short,
   tag,
+  targetCheck,
 } from './internal/parts.js';
 
 /** Optional CheckpointStore methods; one the store does not implement must be named in `lacks`. */
@@ -81,180 +81,150 @@ async function closeStore(store: CheckpointStore, when: string): Promise<void> {
   }
 }
 
-export const checkpointsPersist: CheckpointConformanceCheck = {
-  name: 'load() after save() returns the same JSON value, also from a fresh instance',
-  async run(fixture) {
-    await onTarget<CheckpointStore, CheckpointTarget>(
-      () => fixture.target(),
-      async (_target, fresh) => {
-        const names = pipelines(...POSITIONS.map((_, i) => `-p${i}`));
-        const writer = await fresh();
-        for (const [i, name] of names.entries()) await writer.save(name, POSITIONS[i]);
-        for (const [i, name] of names.entries())
-          await expectLoaded(writer, name, POSITIONS[i], 'on the instance that saved it');
-        const reader = await fresh();
-        for (const [i, name] of names.entries())
-          await expectLoaded(reader, name, POSITIONS[i], 'on a fresh instance (the saver still open)');
-        await closeStore(writer, 'after saves');
-        const later = await fresh();
-        for (const [i, name] of names.entries())
-          await expectLoaded(later, name, POSITIONS[i], 'on a fresh instance after the saver closed');
-      },
-    );
-  },
-};
+export const checkpointsPersist: CheckpointConformanceCheck = targetCheck<
+  CheckpointStore,
+  CheckpointTarget,
+  CheckpointFixture
+>('load() after save() returns the same JSON value, also from a fresh instance', async (fresh) => {
+  const names = pipelines(...POSITIONS.map((_, i) => `-p${i}`));
+  const writer = await fresh();
+  for (const [i, name] of names.entries()) await writer.save(name, POSITIONS[i]);
+  for (const [i, name] of names.entries())
+    await expectLoaded(writer, name, POSITIONS[i], 'on the instance that saved it');
+  const reader = await fresh();
+  for (const [i, name] of names.entries())
+    await expectLoaded(reader, name, POSITIONS[i], 'on a fresh instance (the saver still open)');
+  await closeStore(writer, 'after saves');
+  const later = await fresh();
+  for (const [i, name] of names.entries())
+    await expectLoaded(later, name, POSITIONS[i], 'on a fresh instance after the saver closed');
+});
 
-export const checkpointsLastSaveWins: CheckpointConformanceCheck = {
-  name: 'the last save() wins, also across instances',
-  async run(fixture) {
-    await onTarget<CheckpointStore, CheckpointTarget>(
-      () => fixture.target(),
-      async (_target, fresh) => {
-        const [name] = pipelines('') as [string];
-        const first = await fresh();
-        for (let seq = 1; seq <= 5; seq += 1) await first.save(name, { seq, at: `offset-${seq}` });
-        await expectLoaded(first, name, { seq: 5, at: 'offset-5' }, 'after five saves');
-        const second = await fresh();
-        await expectLoaded(second, name, { seq: 5, at: 'offset-5' }, 'on a fresh instance after five saves');
-        // A smaller position saved later still wins: the store keeps the last save, not the largest.
-        await second.save(name, { seq: 2, at: 'offset-2' });
-        const third = await fresh();
-        await expectLoaded(
-          third,
-          name,
-          { seq: 2, at: 'offset-2' },
-          'on a fresh instance after another instance saved',
-        );
-        await expectLoaded(
-          first,
-          name,
-          { seq: 2, at: 'offset-2' },
-          'on an instance opened before the last save',
-        );
-      },
-    );
-  },
-};
+export const checkpointsLastSaveWins: CheckpointConformanceCheck = targetCheck<
+  CheckpointStore,
+  CheckpointTarget,
+  CheckpointFixture
+>('the last save() wins, also across instances', async (fresh) => {
+  const [name] = pipelines('') as [string];
+  const first = await fresh();
+  for (let seq = 1; seq <= 5; seq += 1) await first.save(name, { seq, at: `offset-${seq}` });
+  await expectLoaded(first, name, { seq: 5, at: 'offset-5' }, 'after five saves');
+  const second = await fresh();
+  await expectLoaded(second, name, { seq: 5, at: 'offset-5' }, 'on a fresh instance after five saves');
+  // A smaller position saved later still wins: the store keeps the last save, not the largest.
+  await second.save(name, { seq: 2, at: 'offset-2' });
+  const third = await fresh();
+  await expectLoaded(
+    third,
+    name,
+    { seq: 2, at: 'offset-2' },
+    'on a fresh instance after another instance saved',
+  );
+  await expectLoaded(first, name, { seq: 2, at: 'offset-2' }, 'on an instance opened before the last save');
+});
 
-export const checkpointsClear: CheckpointConformanceCheck = {
-  name: 'clear() makes load() return undefined, for that pipeline only, and a later save() counts again',
-  capability: 'clear',
-  async run(fixture) {
-    await onTarget<CheckpointStore, CheckpointTarget>(
-      () => fixture.target(),
-      async (_target, fresh) => {
-        const store = await fresh();
-        if (!hasCapability(store, 'clear', fixture.lacks, 'checkpoint store')) return;
-        const clear = store.clear?.bind(store);
-        if (!clear) fail('the checkpoint store has no clear()');
-        const [cleared, kept, never] = pipelines('-cleared', '-kept', '-never') as [string, string, string];
-        await store.save(cleared, { seq: 7 });
-        await store.save(kept, { seq: 9 });
-        await clear(cleared);
-        await expectLoaded(store, cleared, undefined, 'after clear() on the same instance');
-        await expectLoaded(store, kept, { seq: 9 }, 'for another pipeline after clear()');
-        const fresher = await fresh();
-        await expectLoaded(fresher, cleared, undefined, 'after clear(), on a fresh instance');
-        await expectLoaded(
-          fresher,
-          kept,
-          { seq: 9 },
-          'for another pipeline after clear(), on a fresh instance',
-        );
-        try {
-          await clear(never);
-        } catch (error) {
-          fail(`clear() of a pipeline that has no checkpoint threw: ${String(error)}`);
-        }
-        await expectLoaded(fresher, never, undefined, 'after clear() of a pipeline that had none');
-        await fresher.save(cleared, { seq: 1 });
-        const last = await fresh();
-        await expectLoaded(last, cleared, { seq: 1 }, 'after clear() then save(), on a fresh instance');
-      },
-    );
+export const checkpointsClear: CheckpointConformanceCheck = targetCheck<
+  CheckpointStore,
+  CheckpointTarget,
+  CheckpointFixture
+>(
+  'clear() makes load() return undefined, for that pipeline only, and a later save() counts again',
+  async (fresh, _target, fixture) => {
+    const store = await fresh();
+    if (!hasCapability(store, 'clear', fixture.lacks, 'checkpoint store')) return;
+    const clear = store.clear?.bind(store);
+    if (!clear) fail('the checkpoint store has no clear()');
+    const [cleared, kept, never] = pipelines('-cleared', '-kept', '-never') as [string, string, string];
+    await store.save(cleared, { seq: 7 });
+    await store.save(kept, { seq: 9 });
+    await clear(cleared);
+    await expectLoaded(store, cleared, undefined, 'after clear() on the same instance');
+    await expectLoaded(store, kept, { seq: 9 }, 'for another pipeline after clear()');
+    const fresher = await fresh();
+    await expectLoaded(fresher, cleared, undefined, 'after clear(), on a fresh instance');
+    await expectLoaded(fresher, kept, { seq: 9 }, 'for another pipeline after clear(), on a fresh instance');
+    try {
+      await clear(never);
+    } catch (error) {
+      fail(`clear() of a pipeline that has no checkpoint threw: ${String(error)}`);
+    }
+    await expectLoaded(fresher, never, undefined, 'after clear() of a pipeline that had none');
+    await fresher.save(cleared, { seq: 1 });
+    const last = await fresh();
+    await expectLoaded(last, cleared, { seq: 1 }, 'after clear() then save(), on a fresh instance');
   },
-};
+  'clear',
+);
 
-export const checkpointsUnknownIsUndefined: CheckpointConformanceCheck = {
-  name: 'load() of a pipeline never saved returns undefined, on an empty store and beside other pipelines',
-  async run(fixture) {
-    await onTarget<CheckpointStore, CheckpointTarget>(
-      () => fixture.target(),
-      async (_target, fresh) => {
-        const [unknown, other] = pipelines('-unknown', '-other') as [string, string];
-        const empty = await fresh();
-        await expectLoaded(empty, unknown, undefined, 'on an empty store');
-        await empty.save(other, { seq: 1 });
-        await expectLoaded(empty, unknown, undefined, 'when another pipeline has a checkpoint');
-        const reader = await fresh();
-        await expectLoaded(
-          reader,
-          unknown,
-          undefined,
-          'on a fresh instance when another pipeline has a checkpoint',
-        );
-      },
+export const checkpointsUnknownIsUndefined: CheckpointConformanceCheck = targetCheck<
+  CheckpointStore,
+  CheckpointTarget,
+  CheckpointFixture
+>(
+  'load() of a pipeline never saved returns undefined, on an empty store and beside other pipelines',
+  async (fresh) => {
+    const [unknown, other] = pipelines('-unknown', '-other') as [string, string];
+    const empty = await fresh();
+    await expectLoaded(empty, unknown, undefined, 'on an empty store');
+    await empty.save(other, { seq: 1 });
+    await expectLoaded(empty, unknown, undefined, 'when another pipeline has a checkpoint');
+    const reader = await fresh();
+    await expectLoaded(
+      reader,
+      unknown,
+      undefined,
+      'on a fresh instance when another pipeline has a checkpoint',
     );
   },
-};
+);
 
-export const checkpointsIsolatePipelines: CheckpointConformanceCheck = {
-  name: 'pipelines do not see each other’s positions, even with names that share a prefix',
-  async run(fixture) {
-    await onTarget<CheckpointStore, CheckpointTarget>(
-      () => fixture.target(),
-      async (_target, fresh) => {
-        const names = pipelines('', '2', '-eu', '.eu', '_eu');
-        const store = await fresh();
-        for (const [i, name] of names.entries()) await store.save(name, { owner: name, seq: i });
-        await store.save(names[0]!, { owner: names[0], seq: 100 });
-        const reader = await fresh();
-        for (const [i, name] of names.entries()) {
-          const expected = { owner: name, seq: i === 0 ? 100 : i };
-          await expectLoaded(store, name, expected, 'beside pipelines with similar names');
-          await expectLoaded(
-            reader,
-            name,
-            expected,
-            'on a fresh instance, beside pipelines with similar names',
-          );
-        }
-      },
-    );
-  },
-};
+export const checkpointsIsolatePipelines: CheckpointConformanceCheck = targetCheck<
+  CheckpointStore,
+  CheckpointTarget,
+  CheckpointFixture
+>('pipelines do not see each other’s positions, even with names that share a prefix', async (fresh) => {
+  const names = pipelines('', '2', '-eu', '.eu', '_eu');
+  const store = await fresh();
+  for (const [i, name] of names.entries()) await store.save(name, { owner: name, seq: i });
+  await store.save(names[0]!, { owner: names[0], seq: 100 });
+  const reader = await fresh();
+  for (const [i, name] of names.entries()) {
+    const expected = { owner: name, seq: i === 0 ? 100 : i };
+    await expectLoaded(store, name, expected, 'beside pipelines with similar names');
+    await expectLoaded(reader, name, expected, 'on a fresh instance, beside pipelines with similar names');
+  }
+});
 
-export const checkpointsKeepPassState: CheckpointConformanceCheck = {
-  name: 'keeps a pipeline’s pass state beside its position, across instances, apart from its position; clear() forgets both',
-  capability: 'savePassState',
-  async run(fixture) {
-    await onTarget<CheckpointStore, CheckpointTarget>(
-      () => fixture.target(),
-      async (_target, fresh) => {
-        const store = await fresh();
-        if (!hasCapability(store, 'savePassState', fixture.lacks, 'checkpoint store')) return;
-        if (typeof store.loadPassState !== 'function')
-          fail('the checkpoint store has savePassState() but no loadPassState()');
-        const [name, other] = pipelines('', '-other') as [string, string];
-        const state = { endedAt: '2026-01-01T02:30:05.000Z', position: '{"seq":3}' };
-        await store.save(name, { seq: 3 });
-        await store.savePassState!(name, state);
-        const reader = await fresh();
-        const loaded = await reader.loadPassState!(name);
-        if (canonical(loaded) !== canonical(state))
-          fail(`loadPassState() on a fresh instance returned ${short(loaded)}, expected ${short(state)}`);
-        await expectLoaded(reader, name, { seq: 3 }, 'after savePassState() (the position must not change)');
-        const none = await reader.loadPassState!(other);
-        if (none !== undefined) fail(`loadPassState() of a pipeline that saved none returned ${short(none)}`);
-        if (reader.clear !== undefined) {
-          await reader.clear(name);
-          const after = await (await fresh()).loadPassState!(name);
-          if (after !== undefined) fail(`loadPassState() after clear() returned ${short(after)}`);
-        }
-      },
-    );
+export const checkpointsKeepPassState: CheckpointConformanceCheck = targetCheck<
+  CheckpointStore,
+  CheckpointTarget,
+  CheckpointFixture
+>(
+  'keeps a pipeline’s pass state beside its position, across instances, apart from its position; clear() forgets both',
+  async (fresh, _target, fixture) => {
+    const store = await fresh();
+    if (!hasCapability(store, 'savePassState', fixture.lacks, 'checkpoint store')) return;
+    if (typeof store.loadPassState !== 'function')
+      fail('the checkpoint store has savePassState() but no loadPassState()');
+    const [name, other] = pipelines('', '-other') as [string, string];
+    const state = { endedAt: '2026-01-01T02:30:05.000Z', position: '{"seq":3}' };
+    await store.save(name, { seq: 3 });
+    await store.savePassState!(name, state);
+    const reader = await fresh();
+    const loaded = await reader.loadPassState!(name);
+    if (canonical(loaded) !== canonical(state))
+      fail(`loadPassState() on a fresh instance returned ${short(loaded)}, expected ${short(state)}`);
+    await expectLoaded(reader, name, { seq: 3 }, 'after savePassState() (the position must not change)');
+    const none = await reader.loadPassState!(other);
+    if (none !== undefined) fail(`loadPassState() of a pipeline that saved none returned ${short(none)}`);
+    if (reader.clear !== undefined) {
+      await reader.clear(name);
+      const after = await (await fresh()).loadPassState!(name);
+      if (after !== undefined) fail(`loadPassState() after clear() returned ${short(after)}`);
+    }
   },
-};
+  'savePassState',
+);
 
 export const checkpointConformanceChecks: CheckpointConformanceCheck[] = [
   checkpointsPersist,

@@ -7,12 +7,12 @@ import {
   fail,
   fieldDifferences,
   hasCapability,
-  onTarget,
   type PartCheck,
   type PartSuiteOptions,
   registerChecks,
   short,
   tag,
+  targetCheck,
 } from './internal/parts.js';
 import { DEAD_LETTER_FIELDS, letterKey, sampleDeadLetters } from './internal/samples.js';
 import { eventually } from './wait.js';
@@ -125,129 +125,120 @@ async function expectLetters(
   }
 }
 
-export const deadLettersStoredDurably: DeadLetterConformanceCheck = {
-  name: 'stores letters once write resolves: a fresh instance sees every one, with every field',
-  async run(fixture) {
-    await onTarget<DeadLetterSink, DeadLetterTarget>(
-      () => fixture.target(),
-      async (target, fresh) => {
-        const letters = sampleDeadLetters(target.pipeline, 6, tag());
-        const read = readerOf(fixture, target, fresh);
-        const sink = await fresh();
-        await sink.write(letters.slice(0, 3));
-        await expectLetters(
-          read,
-          letters.slice(0, 3),
-          fixture,
-          'after the first write resolved (the writer still open)',
-        );
-        await sink.write(letters.slice(3, 5));
-        await sink.close();
-        await expectLetters(read, letters.slice(0, 5), fixture, 'after a second write and close()');
-        const next = await fresh();
-        await next.write(letters.slice(5));
-        await expectLetters(read, letters, fixture, 'after a fresh instance wrote to the same target');
-      },
+export const deadLettersStoredDurably: DeadLetterConformanceCheck = targetCheck<
+  DeadLetterSink,
+  DeadLetterTarget,
+  DeadLetterFixture
+>(
+  'stores letters once write resolves: a fresh instance sees every one, with every field',
+  async (fresh, target, fixture) => {
+    const letters = sampleDeadLetters(target.pipeline, 6, tag());
+    const read = readerOf(fixture, target, fresh);
+    const sink = await fresh();
+    await sink.write(letters.slice(0, 3));
+    await expectLetters(
+      read,
+      letters.slice(0, 3),
+      fixture,
+      'after the first write resolved (the writer still open)',
     );
+    await sink.write(letters.slice(3, 5));
+    await sink.close();
+    await expectLetters(read, letters.slice(0, 5), fixture, 'after a second write and close()');
+    const next = await fresh();
+    await next.write(letters.slice(5));
+    await expectLetters(read, letters, fixture, 'after a fresh instance wrote to the same target');
   },
-};
+);
 
-export const deadLettersListedOldestFirst: DeadLetterConformanceCheck = {
-  name: 'list() yields every letter oldest first with every field (code, message, stage, origin, record, attempts, retryable)',
-  capability: 'list',
-  async run(fixture) {
-    await onTarget<DeadLetterSink, DeadLetterTarget>(
-      () => fixture.target(),
-      async (target, fresh) => {
-        const sink = await fresh();
-        if (!hasCapability(sink, 'list', fixture.lacks, 'dead-letter sink')) return;
-        const letters = sampleDeadLetters(target.pipeline, 8, tag());
-        await sink.write(letters.slice(0, 3));
-        await sink.write(letters.slice(3, 4));
-        await sink.close();
-        const other = await fresh();
-        await other.write(letters.slice(4));
-        await expectLetters(() => listed(other), letters, fixture, 'list() on the instance that wrote last', {
-          order: true,
-        });
-        const reader = await fresh();
-        await expectLetters(() => listed(reader), letters, fixture, 'list() on a fresh instance', {
-          order: true,
-        });
-      },
-    );
+export const deadLettersListedOldestFirst: DeadLetterConformanceCheck = targetCheck<
+  DeadLetterSink,
+  DeadLetterTarget,
+  DeadLetterFixture
+>(
+  'list() yields every letter oldest first with every field (code, message, stage, origin, record, attempts, retryable)',
+  async (fresh, target, fixture) => {
+    const sink = await fresh();
+    if (!hasCapability(sink, 'list', fixture.lacks, 'dead-letter sink')) return;
+    const letters = sampleDeadLetters(target.pipeline, 8, tag());
+    await sink.write(letters.slice(0, 3));
+    await sink.write(letters.slice(3, 4));
+    await sink.close();
+    const other = await fresh();
+    await other.write(letters.slice(4));
+    await expectLetters(() => listed(other), letters, fixture, 'list() on the instance that wrote last', {
+      order: true,
+    });
+    const reader = await fresh();
+    await expectLetters(() => listed(reader), letters, fixture, 'list() on a fresh instance', {
+      order: true,
+    });
   },
-};
+  'list',
+);
 
-export const deadLettersReplayedOnce: DeadLetterConformanceCheck = {
-  name: 'markReplayed() is once-only: a marked letter is never listed again, also by a fresh instance, and marking twice is harmless',
-  capability: 'markReplayed',
-  async run(fixture) {
-    await onTarget<DeadLetterSink, DeadLetterTarget>(
-      () => fixture.target(),
-      async (target, fresh) => {
-        const writer = await fresh();
-        if (!hasCapability(writer, 'markReplayed', fixture.lacks, 'dead-letter sink')) return;
-        if (fixture.lacks?.includes('list'))
-          fail(
-            'the dead-letter sink has markReplayed() but is declared to lack list(), which markReplayed() acts on',
-          );
-        hasCapability(writer, 'list', fixture.lacks, 'dead-letter sink');
-        const letters = sampleDeadLetters(target.pipeline, 5, tag());
-        const [l1, l2, l3, l4, l5] = letters as [DeadLetter, DeadLetter, DeadLetter, DeadLetter, DeadLetter];
-        await writer.write([l1, l2, l3, l4]);
-        // `ferry dlq replay` marks the letters as it listed them, from an instance of its own.
-        const replayer = await fresh();
-        await expectLetters(() => listed(replayer), [l1, l2, l3, l4], fixture, 'before any replay', {
-          order: true,
-        });
-        const asListed = (await listed(replayer)).find((l) => letterKey(l) === letterKey(l2));
-        if (!asListed) fail('list() did not yield the letter to replay');
-        const mark = (sink: DeadLetterSink, marked: DeadLetter[], when: string) => {
-          const markReplayed = sink.markReplayed?.bind(sink);
-          if (!markReplayed) fail('the dead-letter sink has no markReplayed()');
-          return markReplayed(marked.map((letter) => ({ letter, events: [randomUUID()] }))).catch(
-            (error: unknown) => fail(`markReplayed() ${when} threw: ${String(error)}`),
-          );
-        };
-        await mark(replayer, [asListed], 'for a listed letter');
-        const rest = [l1, l3, l4];
-        await expectLetters(
-          () => listed(replayer),
-          rest,
-          fixture,
-          'list() on the instance that marked a letter',
-          {
-            order: true,
-          },
-        );
-        await expectLetters(
-          () => listed(writer),
-          rest,
-          fixture,
-          'list() on an instance opened before the mark',
-          {
-            order: true,
-          },
-        );
-        const again = await fresh();
-        await expectLetters(() => listed(again), rest, fixture, 'list() on a fresh instance after the mark', {
-          order: true,
-        });
-        await mark(again, [l2], 'a second time for the same letter');
-        await expectLetters(() => listed(again), rest, fixture, 'after marking the same letter twice', {
-          order: true,
-        });
-        await mark(again, [l2, l3], 'for a marked and an unmarked letter together');
-        await again.write([l5]);
-        const last = await fresh();
-        await expectLetters(() => listed(last), [l1, l4, l5], fixture, 'after more marks and a new letter', {
-          order: true,
-        });
+export const deadLettersReplayedOnce: DeadLetterConformanceCheck = targetCheck<
+  DeadLetterSink,
+  DeadLetterTarget,
+  DeadLetterFixture
+>(
+  'markReplayed() is once-only: a marked letter is never listed again, also by a fresh instance, and marking twice is harmless',
+  async (fresh, target, fixture) => {
+    const writer = await fresh();
+    if (!hasCapability(writer, 'markReplayed', fixture.lacks, 'dead-letter sink')) return;
+    if (fixture.lacks?.includes('list'))
+      fail(
+        'the dead-letter sink has markReplayed() but is declared to lack list(), which markReplayed() acts on',
+      );
+    hasCapability(writer, 'list', fixture.lacks, 'dead-letter sink');
+    const letters = sampleDeadLetters(target.pipeline, 5, tag());
+    const [l1, l2, l3, l4, l5] = letters as [DeadLetter, DeadLetter, DeadLetter, DeadLetter, DeadLetter];
+    await writer.write([l1, l2, l3, l4]);
+    // `ferry dlq replay` marks the letters as it listed them, from an instance of its own.
+    const replayer = await fresh();
+    await expectLetters(() => listed(replayer), [l1, l2, l3, l4], fixture, 'before any replay', {
+      order: true,
+    });
+    const asListed = (await listed(replayer)).find((l) => letterKey(l) === letterKey(l2));
+    if (!asListed) fail('list() did not yield the letter to replay');
+    const mark = (sink: DeadLetterSink, marked: DeadLetter[], when: string) => {
+      const markReplayed = sink.markReplayed?.bind(sink);
+      if (!markReplayed) fail('the dead-letter sink has no markReplayed()');
+      return markReplayed(marked.map((letter) => ({ letter, events: [randomUUID()] }))).catch(
+        (error: unknown) => fail(`markReplayed() ${when} threw: ${String(error)}`),
+      );
+    };
+    await mark(replayer, [asListed], 'for a listed letter');
+    const rest = [l1, l3, l4];
+    await expectLetters(
+      () => listed(replayer),
+      rest,
+      fixture,
+      'list() on the instance that marked a letter',
+      {
+        order: true,
       },
     );
+    await expectLetters(() => listed(writer), rest, fixture, 'list() on an instance opened before the mark', {
+      order: true,
+    });
+    const again = await fresh();
+    await expectLetters(() => listed(again), rest, fixture, 'list() on a fresh instance after the mark', {
+      order: true,
+    });
+    await mark(again, [l2], 'a second time for the same letter');
+    await expectLetters(() => listed(again), rest, fixture, 'after marking the same letter twice', {
+      order: true,
+    });
+    await mark(again, [l2, l3], 'for a marked and an unmarked letter together');
+    await again.write([l5]);
+    const last = await fresh();
+    await expectLetters(() => listed(last), [l1, l4, l5], fixture, 'after more marks and a new letter', {
+      order: true,
+    });
   },
-};
+  'markReplayed',
+);
 
 export const deadLetterConformanceChecks: DeadLetterConformanceCheck[] = [
   deadLettersStoredDurably,

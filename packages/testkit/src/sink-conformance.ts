@@ -8,12 +8,12 @@ import {
   fail,
   fieldDifferences,
   hasCapability,
-  onTarget,
   type PartCheck,
   type PartSuiteOptions,
   registerChecks,
   short,
   tag,
+  targetCheck,
 } from './internal/parts.js';
 import {
   DEAD_LETTER_FIELDS,
@@ -182,165 +182,129 @@ async function closeOrFail(sink: Sink, when: string): Promise<void> {
   }
 }
 
-export const sinkStoresDurably: SinkConformanceCheck = {
-  name: 'stores events once write resolves: an independent reader sees them while the sink is open, and a fresh instance adds to them',
-  async run(fixture) {
-    await onTarget<Sink, SinkTarget>(
-      () => fixture.target(),
-      async (target, fresh) => {
-        const label = tag();
-        const [first, second, third] = [
-          sampleEvents(6, `${label}-1`),
-          sampleEvents(4, `${label}-2`),
-          sampleEvents(5, `${label}-3`),
-        ];
-        const sink = await fresh();
-        await sink.write(first);
-        await expectStored(
-          target,
-          fixture,
-          copiesOf([first, 1]),
-          'after the first write resolved (the sink still open)',
-        );
-        await sink.write(second);
-        await expectStored(
-          target,
-          fixture,
-          copiesOf([first, 1], [second, 1]),
-          'after the second write resolved',
-        );
-        await closeOrFail(sink, 'after two writes');
-        const next = await fresh();
-        await next.write(third);
-        await expectStored(
-          target,
-          fixture,
-          copiesOf([first, 1], [second, 1], [third, 1]),
-          'after a fresh instance wrote to the same target',
-        );
-      },
+export const sinkStoresDurably: SinkConformanceCheck = targetCheck<Sink, SinkTarget, SinkFixture>(
+  'stores events once write resolves: an independent reader sees them while the sink is open, and a fresh instance adds to them',
+  async (fresh, target, fixture) => {
+    const label = tag();
+    const [first, second, third] = [
+      sampleEvents(6, `${label}-1`),
+      sampleEvents(4, `${label}-2`),
+      sampleEvents(5, `${label}-3`),
+    ];
+    const sink = await fresh();
+    await sink.write(first);
+    await expectStored(
+      target,
+      fixture,
+      copiesOf([first, 1]),
+      'after the first write resolved (the sink still open)',
+    );
+    await sink.write(second);
+    await expectStored(target, fixture, copiesOf([first, 1], [second, 1]), 'after the second write resolved');
+    await closeOrFail(sink, 'after two writes');
+    const next = await fresh();
+    await next.write(third);
+    await expectStored(
+      target,
+      fixture,
+      copiesOf([first, 1], [second, 1], [third, 1]),
+      'after a fresh instance wrote to the same target',
     );
   },
-};
+);
 
-export const sinkRewritesKeepIds: SinkConformanceCheck = {
-  name: 'writing the same events again (a retried write, a restart) keeps their ids and content and changes nothing else',
-  async run(fixture) {
-    await onTarget<Sink, SinkTarget>(
-      () => fixture.target(),
-      async (target, fresh) => {
-        const label = tag();
-        const events = sampleEvents(6, label);
-        const later = sampleEvents(2, `${label}-later`);
-        const sink = await fresh();
-        await sink.write(events);
-        try {
-          // The runtime retries a write whose answer was lost with the same instance.
-          await sink.write(events);
-        } catch (error) {
-          fail(`writing the same events again on the same instance threw: ${String(error)}`);
-        }
-        await closeOrFail(sink, 'after writing the same events twice');
-        // After a crash, a fresh instance writes the batches since the last checkpoint again.
-        const restarted = await fresh();
-        try {
-          await restarted.write(events);
-          await restarted.write(later);
-        } catch (error) {
-          fail(
-            `a fresh instance failed to write events already stored, or new ones after them: ${String(error)}`,
-          );
-        }
-        const copies = fixture.rewrite === 'appends' ? 3 : 1;
-        await expectStored(
-          target,
-          fixture,
-          copiesOf([events, copies], [later, 1]),
-          `after writing 6 events 3 times (rewrite: ${fixture.rewrite}) and 2 new ones`,
-          { content: true },
-        );
-      },
+export const sinkRewritesKeepIds: SinkConformanceCheck = targetCheck<Sink, SinkTarget, SinkFixture>(
+  'writing the same events again (a retried write, a restart) keeps their ids and content and changes nothing else',
+  async (fresh, target, fixture) => {
+    const label = tag();
+    const events = sampleEvents(6, label);
+    const later = sampleEvents(2, `${label}-later`);
+    const sink = await fresh();
+    await sink.write(events);
+    try {
+      // The runtime retries a write whose answer was lost with the same instance.
+      await sink.write(events);
+    } catch (error) {
+      fail(`writing the same events again on the same instance threw: ${String(error)}`);
+    }
+    await closeOrFail(sink, 'after writing the same events twice');
+    // After a crash, a fresh instance writes the batches since the last checkpoint again.
+    const restarted = await fresh();
+    try {
+      await restarted.write(events);
+      await restarted.write(later);
+    } catch (error) {
+      fail(
+        `a fresh instance failed to write events already stored, or new ones after them: ${String(error)}`,
+      );
+    }
+    const copies = fixture.rewrite === 'appends' ? 3 : 1;
+    await expectStored(
+      target,
+      fixture,
+      copiesOf([events, copies], [later, 1]),
+      `after writing 6 events 3 times (rewrite: ${fixture.rewrite}) and 2 new ones`,
+      { content: true },
     );
   },
-};
+);
 
-export const sinkKeepsAttributes: SinkConformanceCheck = {
-  name: 'keeps every CloudEvents attribute and extension (ferryorigin, ferryop, traceparent, sequence) and the data',
-  async run(fixture) {
-    await onTarget<Sink, SinkTarget>(
-      () => fixture.target(),
-      async (target, fresh) => {
-        const events = sampleEvents(12, tag());
-        const sink = await fresh();
-        await sink.write(events);
-        await expectStored(
-          target,
-          fixture,
-          copiesOf([events, 1]),
-          'after writing events with every attribute',
-          {
-            content: true,
-          },
-        );
-      },
-    );
+export const sinkKeepsAttributes: SinkConformanceCheck = targetCheck<Sink, SinkTarget, SinkFixture>(
+  'keeps every CloudEvents attribute and extension (ferryorigin, ferryop, traceparent, sequence) and the data',
+  async (fresh, target, fixture) => {
+    const events = sampleEvents(12, tag());
+    const sink = await fresh();
+    await sink.write(events);
+    await expectStored(target, fixture, copiesOf([events, 1]), 'after writing events with every attribute', {
+      content: true,
+    });
   },
-};
+);
 
-export const sinkClosesSafely: SinkConformanceCheck = {
-  name: 'close() is safe: before any write, after writes (nothing is lost), and a second time',
-  async run(fixture) {
-    await onTarget<Sink, SinkTarget>(
-      () => fixture.target(),
-      async (target, fresh) => {
-        const idle = await fresh();
-        await closeOrFail(idle, 'before any write');
-        const events = sampleEvents(5, tag());
-        const sink = await fresh();
-        await sink.write(events);
-        await closeOrFail(sink, 'after a write');
-        await closeOrFail(sink, 'a second time');
-        await expectStored(target, fixture, copiesOf([events, 1]), 'after close()');
-      },
-    );
+export const sinkClosesSafely: SinkConformanceCheck = targetCheck<Sink, SinkTarget, SinkFixture>(
+  'close() is safe: before any write, after writes (nothing is lost), and a second time',
+  async (fresh, target, fixture) => {
+    const idle = await fresh();
+    await closeOrFail(idle, 'before any write');
+    const events = sampleEvents(5, tag());
+    const sink = await fresh();
+    await sink.write(events);
+    await closeOrFail(sink, 'after a write');
+    await closeOrFail(sink, 'a second time');
+    await expectStored(target, fixture, copiesOf([events, 1]), 'after close()');
   },
-};
+);
 
-export const sinkProbes: SinkConformanceCheck = {
-  name: 'probe() resolves against the live target and writes nothing',
-  capability: 'probe',
-  async run(fixture) {
-    await onTarget<Sink, SinkTarget>(
-      () => fixture.target(),
-      async (target, fresh) => {
-        const sink = await fresh();
-        if (!hasCapability(sink, 'probe', fixture.lacks, 'sink')) return;
-        const probe = sink.probe?.bind(sink);
-        if (!probe) fail('the sink has no probe()');
-        const within = fixture.probeWithinMs ?? 10_000;
-        const controller = new AbortController();
-        let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<{ late: true }>((resolve) => {
-          timer = setTimeout(() => resolve({ late: true }), within);
-        });
-        const outcome = await Promise.race([
-          probe(controller.signal).then(
-            () => ({ ok: true as const }),
-            (error: unknown) => ({ error }),
-          ),
-          late,
-        ]).finally(() => clearTimeout(timer));
-        if ('late' in outcome) {
-          controller.abort();
-          fail(`probe() did not settle within ${within} ms against a live target`);
-        }
-        if ('error' in outcome) fail(`probe() rejected against a live target: ${String(outcome.error)}`);
-        const stored = await target.readBack();
-        if (stored.length > 0) fail(`probe() wrote ${stored.length} events; it must write nothing`);
-      },
-    );
+export const sinkProbes: SinkConformanceCheck = targetCheck<Sink, SinkTarget, SinkFixture>(
+  'probe() resolves against the live target and writes nothing',
+  async (fresh, target, fixture) => {
+    const sink = await fresh();
+    if (!hasCapability(sink, 'probe', fixture.lacks, 'sink')) return;
+    const probe = sink.probe?.bind(sink);
+    if (!probe) fail('the sink has no probe()');
+    const within = fixture.probeWithinMs ?? 10_000;
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<{ late: true }>((resolve) => {
+      timer = setTimeout(() => resolve({ late: true }), within);
+    });
+    const outcome = await Promise.race([
+      probe(controller.signal).then(
+        () => ({ ok: true as const }),
+        (error: unknown) => ({ error }),
+      ),
+      late,
+    ]).finally(() => clearTimeout(timer));
+    if ('late' in outcome) {
+      controller.abort();
+      fail(`probe() did not settle within ${within} ms against a live target`);
+    }
+    if ('error' in outcome) fail(`probe() rejected against a live target: ${String(outcome.error)}`);
+    const stored = await target.readBack();
+    if (stored.length > 0) fail(`probe() wrote ${stored.length} events; it must write nothing`);
   },
-};
+  'probe',
+);
 
 /** Batches for commitBatch: events, dead letters and a position each, unique to this check. */
 function atomicBatches(pipeline: string, label: string, count: number): AtomicBatch[] {
@@ -432,84 +396,74 @@ async function expectLetters(c: Committing, batches: AtomicBatch[], when: string
   }
 }
 
-export const sinkCommitsTogether: SinkConformanceCheck = {
-  name: 'commitBatch() makes a batch’s events, dead letters and checkpoint visible, each event once',
-  capability: 'commitBatch',
-  async run(fixture) {
-    await onTarget<Sink, SinkTarget>(
-      () => fixture.target(),
-      async (target, fresh) => {
-        const sink = await fresh();
-        const c = committing(sink, target, fixture);
-        if (!c) return;
-        const batches = atomicBatches(target.pipeline, tag(), 2);
-        for (const [i, batch] of batches.entries())
-          await commitVisibly(target, fixture, c, batch, `batch ${i + 1}`);
-        await expectStored(
-          target,
-          fixture,
-          copiesOf(...batches.map((b): [CanonicalEvent[], number] => [b.events, 1])),
-          'after two commits',
-          { content: true },
-        );
-        await expectLetters(c, batches, 'after two commits');
-      },
+export const sinkCommitsTogether: SinkConformanceCheck = targetCheck<Sink, SinkTarget, SinkFixture>(
+  'commitBatch() makes a batch’s events, dead letters and checkpoint visible, each event once',
+  async (fresh, target, fixture) => {
+    const sink = await fresh();
+    const c = committing(sink, target, fixture);
+    if (!c) return;
+    const batches = atomicBatches(target.pipeline, tag(), 2);
+    for (const [i, batch] of batches.entries())
+      await commitVisibly(target, fixture, c, batch, `batch ${i + 1}`);
+    await expectStored(
+      target,
+      fixture,
+      copiesOf(...batches.map((b): [CanonicalEvent[], number] => [b.events, 1])),
+      'after two commits',
+      { content: true },
     );
+    await expectLetters(c, batches, 'after two commits');
   },
-};
+  'commitBatch',
+);
 
-export const sinkFailedCommitLeavesNothing: SinkConformanceCheck = {
-  name: 'a commitBatch() that fails leaves none of its events, dead letters or checkpoint visible, and the sink goes on',
-  capability: 'commitBatch',
-  async run(fixture) {
-    await onTarget<Sink, SinkTarget>(
-      () => fixture.target(),
-      async (target, fresh) => {
-        const sink = await fresh();
-        const c = committing(sink, target, fixture);
-        if (!c) return;
-        if (!fixture.refusedEvent)
-          fail(
-            'to check a failed commitBatch() the fixture must give refusedEvent(): an event the target refuses',
-          );
-        const [before, failing, after] = atomicBatches(target.pipeline, tag(), 3) as [
-          AtomicBatch,
-          AtomicBatch,
-          AtomicBatch,
-        ];
-        // The refused event last, so whatever is sent before it in the batch would be stored by a sink that
-        // does not commit atomically.
-        failing.events.push(fixture.refusedEvent());
-        await commitVisibly(target, fixture, c, before, 'the batch before');
-        const outcome = await c.commit(failing).then(
-          () => undefined,
-          (error: unknown) => ({ error }),
-        );
-        if (outcome === undefined)
-          fail('commitBatch() resolved for a batch holding the fixture’s refusedEvent(): it must reject');
-        const checkpoint = await c.readCheckpoint();
-        if (canonical(checkpoint) !== canonical(before.position))
-          fail(
-            `after commitBatch() rejected, the checkpoint is ${short(checkpoint)}, not the previous ${short(before.position)}`,
-          );
-        // The next batch becoming visible marks the end: whatever the failed one left would be visible by now.
-        await commitVisibly(target, fixture, c, after, 'the batch after a failed one');
-        const left = await view(target, c, failing);
-        if (left.events > 0 || left.letters > 0)
-          fail(
-            `the failed commitBatch() left ${left.events} of its ${failing.events.length} events and ` +
-              `${left.letters} of its ${failing.deadLetters.length} dead letters visible`,
-          );
-        await expectStored(
-          target,
-          fixture,
-          copiesOf([before.events, 1], [after.events, 1]),
-          'after a commit, a failed commit and another commit',
-        );
-      },
+export const sinkFailedCommitLeavesNothing: SinkConformanceCheck = targetCheck<Sink, SinkTarget, SinkFixture>(
+  'a commitBatch() that fails leaves none of its events, dead letters or checkpoint visible, and the sink goes on',
+  async (fresh, target, fixture) => {
+    const sink = await fresh();
+    const c = committing(sink, target, fixture);
+    if (!c) return;
+    if (!fixture.refusedEvent)
+      fail(
+        'to check a failed commitBatch() the fixture must give refusedEvent(): an event the target refuses',
+      );
+    const [before, failing, after] = atomicBatches(target.pipeline, tag(), 3) as [
+      AtomicBatch,
+      AtomicBatch,
+      AtomicBatch,
+    ];
+    // The refused event last, so whatever is sent before it in the batch would be stored by a sink that
+    // does not commit atomically.
+    failing.events.push(fixture.refusedEvent());
+    await commitVisibly(target, fixture, c, before, 'the batch before');
+    const outcome = await c.commit(failing).then(
+      () => undefined,
+      (error: unknown) => ({ error }),
+    );
+    if (outcome === undefined)
+      fail('commitBatch() resolved for a batch holding the fixture’s refusedEvent(): it must reject');
+    const checkpoint = await c.readCheckpoint();
+    if (canonical(checkpoint) !== canonical(before.position))
+      fail(
+        `after commitBatch() rejected, the checkpoint is ${short(checkpoint)}, not the previous ${short(before.position)}`,
+      );
+    // The next batch becoming visible marks the end: whatever the failed one left would be visible by now.
+    await commitVisibly(target, fixture, c, after, 'the batch after a failed one');
+    const left = await view(target, c, failing);
+    if (left.events > 0 || left.letters > 0)
+      fail(
+        `the failed commitBatch() left ${left.events} of its ${failing.events.length} events and ` +
+          `${left.letters} of its ${failing.deadLetters.length} dead letters visible`,
+      );
+    await expectStored(
+      target,
+      fixture,
+      copiesOf([before.events, 1], [after.events, 1]),
+      'after a commit, a failed commit and another commit',
     );
   },
-};
+  'commitBatch',
+);
 
 export const sinkConformanceChecks: SinkConformanceCheck[] = [
   sinkStoresDurably,

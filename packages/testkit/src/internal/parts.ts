@@ -115,6 +115,26 @@ export async function onTarget<P extends Opened, T extends Target<P>>(
   }
 }
 
+/**
+ * A check whose body runs on a fresh target of the fixture, with a factory of fresh instances (see
+ * onTarget): the shape every check of the part suites has.
+ */
+export function targetCheck<P extends Opened, T extends Target<P>, F extends { target(): Promise<T> }>(
+  name: string,
+  body: (fresh: () => Promise<P>, target: T, fixture: F) => Promise<void>,
+  capability?: string,
+): PartCheck<F> {
+  return {
+    name,
+    ...(capability === undefined ? {} : { capability }),
+    run: (fixture) =>
+      onTarget<P, T>(
+        () => fixture.target(),
+        (target, fresh) => body(fresh, target, fixture),
+      ),
+  };
+}
+
 export interface PartCheck<F> {
   name: string;
   /** The optional method the check is about: when the fixture declares it lacking, the check proves that. */
