@@ -1,94 +1,81 @@
-// Positions of the trigger and logical modes: plain JSON, checked when read back from a checkpoint.
+// The positions each mode saves, declared once as zod schemas: core checks a loaded checkpoint against them
+// (CHECKPOINT_INVALID, naming the path) and `ferry offsets set` refuses what does not fit. Plain JSON.
+import { z } from 'zod';
 import { DatabaseError, DatabaseErrorCodes } from '../errors.js';
 
-/** Snapshot progress: streams still to read (the first is in progress) and the last key read in it. */
-export interface SnapshotProgress {
-  pending: string[];
-  after: Record<string, unknown> | null;
-}
+const watermarkValue = z.union([z.string(), z.number()], {
+  error: 'a tracking value is the text or number the database gave',
+});
 
-/** A hole in the journal sequence, watched since `at` (epoch ms) for a row committed late. */
-export interface TriggerGap {
-  seq: number;
-  at: number;
-}
+const tableWatermark = z
+  .object({ ts: watermarkValue.nullable(), id: watermarkValue.nullable() })
+  .describe('The tracking values of the last row read (null: not tracked).');
 
-export interface TriggerPosition {
-  mode: 'trigger';
-  /** Highest journal sequence read. */
-  seq: number;
-  /** Sequence numbers below `seq` not seen yet: transactions in flight (or rolled back). */
-  gaps: TriggerGap[];
-  /** Present while the initial snapshot runs. */
-  snapshot?: SnapshotProgress;
-}
+const pollingPosition = z.object({
+  // Polling positions were written before modes existed and carry no `mode`.
+  mode: z.literal('polling').optional(),
+  tables: z.record(z.string(), tableWatermark).describe('One watermark per stream ever read.'),
+});
 
-export interface LogicalPosition {
-  mode: 'logical';
-  /** End LSN of the last transaction read completely; streaming resumes after it. */
-  lsn: string;
-  /** Within a transaction split across batches: its xid and how many of its changes were read. */
-  xid?: number;
-  skip?: number;
-  /** Present while the initial snapshot runs. */
-  snapshot?: SnapshotProgress & { name?: string };
-}
+const snapshotProgress = z
+  .object({
+    pending: z.array(z.string()).describe('Streams still to snapshot; the first is in progress.'),
+    after: z.record(z.string(), z.unknown()).nullable().describe('Key of the last row read in it.'),
+  })
+  .describe('Present while the initial snapshot runs.');
 
-function invalid(mode: string, from: unknown, why: string): DatabaseError {
-  return new DatabaseError(
-    DatabaseErrorCodes.DB_POSITION_INVALID,
-    `the saved checkpoint is not a database ${mode} position (${why}). It may come from another source type or ` +
-      'mode; clear the pipeline checkpoint to start again.',
-    { details: { position: from } },
-  );
-}
-
-function object(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-function parseSnapshot(mode: string, from: unknown, value: unknown): SnapshotProgress | undefined {
-  if (value === undefined) return undefined;
-  if (!object(value) || !Array.isArray(value.pending) || !value.pending.every((s) => typeof s === 'string'))
-    throw invalid(mode, from, 'snapshot.pending is not a list of streams');
-  if (value.after !== null && !object(value.after)) throw invalid(mode, from, 'snapshot.after is not a key');
-  return { pending: value.pending as string[], after: value.after as Record<string, unknown> | null };
-}
-
-export function parseTriggerPosition(from: unknown): TriggerPosition | undefined {
-  if (from === undefined || from === null) return undefined;
-  if (!object(from) || from.mode !== 'trigger') throw invalid('trigger', from, 'mode is not trigger');
-  if (typeof from.seq !== 'number' || !Number.isSafeInteger(from.seq) || from.seq < 0)
-    throw invalid('trigger', from, 'seq is not a sequence number');
-  const gaps = from.gaps ?? [];
-  if (
-    !Array.isArray(gaps) ||
-    !gaps.every((g) => object(g) && Number.isSafeInteger(g.seq) && typeof g.at === 'number')
-  )
-    throw invalid('trigger', from, 'gaps is not a list of {seq, at}');
-  const position: TriggerPosition = { mode: 'trigger', seq: from.seq, gaps: gaps as TriggerGap[] };
-  const snapshot = parseSnapshot('trigger', from, from.snapshot);
-  if (snapshot !== undefined) position.snapshot = snapshot;
-  return position;
-}
+const triggerPosition = z.object({
+  mode: z.literal('trigger'),
+  seq: z.number().int().min(0).describe('Highest journal sequence read.'),
+  gaps: z
+    .array(z.object({ seq: z.number().int().min(0), at: z.number() }))
+    .describe('Sequence numbers below seq not seen yet (transactions in flight), watched since `at` (ms).'),
+  snapshot: snapshotProgress.optional(),
+});
 
 const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i;
 
-export function parseLogicalPosition(from: unknown): LogicalPosition | undefined {
-  if (from === undefined || from === null) return undefined;
-  if (!object(from) || from.mode !== 'logical') throw invalid('logical', from, 'mode is not logical');
-  if (typeof from.lsn !== 'string' || !LSN.test(from.lsn))
-    throw invalid('logical', from, 'lsn is not an LSN');
-  const position: LogicalPosition = { mode: 'logical', lsn: from.lsn.toUpperCase() };
-  if (from.xid !== undefined || from.skip !== undefined) {
-    if (!Number.isSafeInteger(from.xid) || !Number.isSafeInteger(from.skip))
-      throw invalid('logical', from, 'xid and skip must be integers');
-    position.xid = from.xid as number;
-    position.skip = from.skip as number;
-  }
-  const snapshot = parseSnapshot('logical', from, from.snapshot);
-  if (snapshot !== undefined) position.snapshot = snapshot;
-  return position;
+const logicalPosition = z.object({
+  mode: z.literal('logical'),
+  lsn: z
+    .string()
+    .regex(LSN, 'an LSN looks like 0/1E07D68')
+    .describe('End LSN of the last whole transaction.'),
+  xid: z.number().int().optional().describe('A transaction split across batches: its xid…'),
+  skip: z.number().int().min(0).optional().describe('…and how many of its changes were read.'),
+  snapshot: snapshotProgress.optional(),
+});
+
+/** Every position the database source writes, whatever its mode. */
+export const databasePositionSchema = z.discriminatedUnion('mode', [
+  pollingPosition,
+  triggerPosition,
+  logicalPosition,
+]);
+
+export type WatermarkValue = z.output<typeof watermarkValue>;
+export type TableWatermark = z.output<typeof tableWatermark>;
+/** The polling position: one watermark per stream, for every table ever read. */
+export type DatabasePosition = z.output<typeof pollingPosition>;
+export type SnapshotProgress = z.output<typeof snapshotProgress>;
+export type TriggerPosition = z.output<typeof triggerPosition>;
+export type TriggerGap = TriggerPosition['gaps'][number];
+export type LogicalPosition = z.output<typeof logicalPosition>;
+export type DatabaseSourcePosition = z.output<typeof databasePositionSchema>;
+
+/**
+ * The schema cannot know the pipeline's mode, so a checkpoint written in another mode (the pipeline's mode
+ * was changed, the checkpoint kept) fits it: the source refuses that before reading anything.
+ */
+export function checkMode(from: DatabaseSourcePosition | undefined, mode: 'polling' | 'trigger' | 'logical') {
+  const found = from == null ? mode : (from.mode ?? 'polling');
+  if (found === mode) return;
+  throw new DatabaseError(
+    DatabaseErrorCodes.DB_POSITION_INVALID,
+    `the saved checkpoint is a database ${found} position, but the source runs in mode ${mode}. Start the ` +
+      'new mode from scratch (`ferry offsets reset`) or go back to the old mode.',
+    { details: { position: from, mode } },
+  );
 }
 
 /** LSNs as 64-bit integers, to compare and step them. */
