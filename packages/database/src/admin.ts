@@ -1,23 +1,24 @@
 // Set-up that Ferry does only when asked (`ferry database …`): installing the trigger journal, creating and
 // dropping the logical replication slot and publication.
+import type { SourceContext } from '@ferry/core/sdk';
 import type { DataSource } from 'typeorm';
 import type { DatabaseLogicalConfig, DatabaseSourceConfig, DatabaseTriggerConfig } from './config.js';
 import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes } from './errors.js';
 import {
   type CapturedTable,
-  describeTable,
+  describeTables,
   installStatements,
   journalNames,
   uninstallStatements,
 } from './internal/capture.js';
 import { Connection, dialectOf } from './internal/connection.js';
-import { checkWalLevel, createSlot, publicationSql, slotInfo } from './logical.js';
-import type { DatabaseSourceContext } from './polling.js';
+import { createSlot, replicationClientConfig } from './internal/replication.js';
+import { checkWalLevel, publicationSql, slotInfo } from './logical.js';
 import { installCapture } from './trigger.js';
 
 async function withConnection<T>(
   config: DatabaseSourceConfig,
-  context: DatabaseSourceContext,
+  context: SourceContext,
   operation: string,
   work: (dataSource: DataSource, tables: CapturedTable[], target: string) => Promise<T>,
 ): Promise<T> {
@@ -25,9 +26,7 @@ async function withConnection<T>(
   try {
     const dataSource = await connection.open();
     const dialect = dialectOf(dataSource);
-    const tables: CapturedTable[] = [];
-    for (const table of config.tables)
-      tables.push(await describeTable(dataSource, dialect, table, connection.target));
+    const tables = await describeTables(dataSource, dialect, config.tables, connection.target);
     return await work(dataSource, tables, connection.target);
   } catch (error) {
     throw classifyDatabaseError(error, { operation, target: connection.target });
@@ -52,7 +51,7 @@ function requireMode<M extends DatabaseSourceConfig['mode']>(
 /** Create (or refresh) the journal and the triggers; returns the statements run. */
 export async function installDatabaseTriggers(
   config: DatabaseSourceConfig,
-  context: DatabaseSourceContext = {},
+  context: SourceContext = {},
 ): Promise<string[]> {
   requireMode(config, 'trigger', 'install-triggers');
   const trigger: DatabaseTriggerConfig = config;
@@ -67,7 +66,7 @@ export async function installDatabaseTriggers(
 /** Remove the triggers, and the journal too when `dropJournal`. */
 export async function uninstallDatabaseTriggers(
   config: DatabaseSourceConfig,
-  context: DatabaseSourceContext = {},
+  context: SourceContext = {},
   options: { dropJournal?: boolean } = {},
 ): Promise<string[]> {
   requireMode(config, 'trigger', 'uninstall-triggers');
@@ -87,7 +86,7 @@ export async function uninstallDatabaseTriggers(
  */
 export async function createDatabaseSlot(
   config: DatabaseSourceConfig,
-  context: DatabaseSourceContext = {},
+  context: SourceContext = {},
   options: { replicaIdentityFull?: boolean } = {},
 ): Promise<string[]> {
   requireMode(config, 'logical', 'create-slot');
@@ -110,20 +109,7 @@ export async function createDatabaseSlot(
       done.push(sql);
     }
     if (!(await slotInfo(dataSource, logical.slot)).exists) {
-      const c = logical.connection;
-      if (c.type === 'better-sqlite3') throw new Error('logical mode needs PostgreSQL');
-      const created = await createSlot(
-        {
-          host: c.host,
-          port: c.port ?? 5432,
-          user: c.username,
-          ...(c.password === undefined ? {} : { password: c.password }),
-          database: c.database,
-          connectionTimeoutMillis: c.connectTimeoutMs,
-        },
-        logical.slot,
-        false,
-      );
+      const created = await createSlot(replicationClientConfig(logical), logical.slot, false);
       done.push(`CREATE_REPLICATION_SLOT ${logical.slot} LOGICAL pgoutput (at ${created.lsn})`);
     }
     return done;
@@ -133,7 +119,7 @@ export async function createDatabaseSlot(
 /** Drop the slot (so it stops holding WAL) and, when asked, the publication. */
 export async function dropDatabaseSlot(
   config: DatabaseSourceConfig,
-  context: DatabaseSourceContext = {},
+  context: SourceContext = {},
   options: { dropPublication?: boolean } = {},
 ): Promise<string[]> {
   requireMode(config, 'logical', 'drop-slot');

@@ -128,7 +128,7 @@ const pollingConfigSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
-    const seen = new Map<string, number>();
+    uniqueStreams(config.tables, ctx);
     for (const [index, table] of config.tables.entries()) {
       if (table.timestampColumn === undefined && table.incrementingColumn === undefined) {
         ctx.addIssue({
@@ -143,17 +143,6 @@ const pollingConfigSchema = z
           path: ['tables', index, 'createdColumn'],
           message: 'createdColumn is compared with timestampColumn, so timestampColumn is required with it',
         });
-      }
-      const stream = streamName(table);
-      const first = seen.get(stream);
-      if (first !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['tables', index, 'name'],
-          message: `stream ${stream} is already configured at tables[${first}]; each table may appear once`,
-        });
-      } else {
-        seen.set(stream, index);
       }
     }
   })

@@ -1,6 +1,7 @@
 // Turns what PostgreSQL (pg), MySQL/MariaDB (mysql2), SQLite (better-sqlite3), Node's sockets and typeorm
 // throw into FerryErrors with stable codes, saying whether retrying can help and what a person should do.
-import { FerryError, isFerryError, isProgrammerError, TRANSIENT_NETWORK_CODES } from '@ferry/core/sdk';
+// Core's classifier kit walks the cause chain and knows Node's network codes; this file is the rule table.
+import { type Classified, createErrorClassifier, type ErrorLink, FerryError } from '@ferry/core/sdk';
 
 export const DatabaseErrorCodes = {
   /** The server cannot be reached or dropped the connection (retryable unless the address is wrong). */
@@ -56,31 +57,87 @@ export class DatabaseError extends FerryError {
   override readonly name = 'DatabaseError';
 }
 
-interface Native {
-  code: string | undefined;
-  errno: number | undefined;
-  sqlState: string | undefined;
-  message: string;
-  error: unknown;
-}
+type Verdict = { code: DatabaseErrorCode; retryable: boolean };
+type Rule = (link: ErrorLink) => Verdict | undefined;
 
-const RETRYABLE_NETWORK = new Set([...TRANSIENT_NETWORK_CODES]);
+const C = DatabaseErrorCodes;
+const fatal = (code: DatabaseErrorCode): Verdict => ({ code, retryable: false });
+const retry = (code: DatabaseErrorCode): Verdict => ({ code, retryable: true });
 
-const MYSQL_RETRYABLE_CONNECTION = new Set([
-  'PROTOCOL_CONNECTION_LOST',
-  'PROTOCOL_SEQUENCE_TIMEOUT',
-  'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
-  'ER_CON_COUNT_ERROR',
-  'ER_TOO_MANY_USER_CONNECTIONS',
-  'ER_SERVER_SHUTDOWN',
-  'ER_SERVER_GONE_ERROR',
-  'CR_SERVER_GONE_ERROR',
-  'CR_SERVER_LOST',
-  'CR_CONNECTION_ERROR',
-  'CR_CONN_HOST_ERROR',
-]);
+/** SQLite: extended codes (SQLITE_BUSY_SNAPSHOT) share their primary code's meaning. */
+const SQLITE: Record<string, Verdict> = {
+  SQLITE_BUSY: retry(C.DB_BUSY),
+  SQLITE_LOCKED: retry(C.DB_BUSY),
+  SQLITE_CANTOPEN: fatal(C.DB_CONNECTION_FAILED),
+  SQLITE_AUTH: fatal(C.DB_PERMISSION_DENIED),
+  SQLITE_PERM: fatal(C.DB_PERMISSION_DENIED),
+};
 
-// Client libraries that report a dead connection without a code (pg, pg-pool) are recognised by their text.
+const MYSQL: Record<string, Verdict> = {
+  ER_ACCESS_DENIED_ERROR: fatal(C.DB_AUTH_FAILED),
+  ER_ACCESS_DENIED_NO_PASSWORD_ERROR: fatal(C.DB_AUTH_FAILED),
+  ER_DBACCESS_DENIED_ERROR: fatal(C.DB_AUTH_FAILED),
+  ER_NOT_SUPPORTED_AUTH_MODE: fatal(C.DB_AUTH_FAILED),
+  ER_BAD_DB_ERROR: fatal(C.DB_DATABASE_NOT_FOUND),
+  ER_NO_SUCH_TABLE: fatal(C.DB_TABLE_NOT_FOUND),
+  ER_BAD_FIELD_ERROR: fatal(C.DB_COLUMN_NOT_FOUND),
+  ER_TABLEACCESS_DENIED_ERROR: fatal(C.DB_PERMISSION_DENIED),
+  ER_COLUMNACCESS_DENIED_ERROR: fatal(C.DB_PERMISSION_DENIED),
+  ER_LOCK_DEADLOCK: retry(C.DB_CONFLICT),
+  ER_LOCK_WAIT_TIMEOUT: retry(C.DB_CONFLICT),
+  ER_QUERY_TIMEOUT: retry(C.DB_TIMEOUT),
+  ER_STATEMENT_TIMEOUT: retry(C.DB_TIMEOUT),
+  ...Object.fromEntries(
+    [
+      'PROTOCOL_CONNECTION_LOST',
+      'PROTOCOL_SEQUENCE_TIMEOUT',
+      'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
+      'ER_CON_COUNT_ERROR',
+      'ER_TOO_MANY_USER_CONNECTIONS',
+      'ER_SERVER_SHUTDOWN',
+      'ER_SERVER_GONE_ERROR',
+      'CR_SERVER_GONE_ERROR',
+      'CR_SERVER_LOST',
+      'CR_CONNECTION_ERROR',
+      'CR_CONN_HOST_ERROR',
+    ].map((code) => [code, retry(C.DB_CONNECTION_FAILED)]),
+  ),
+};
+
+/** PostgreSQL SQLSTATEs; then whole classes (08 connection, 28 authorization). */
+const SQLSTATE: Record<string, Verdict> = {
+  '40001': retry(C.DB_CONFLICT),
+  '40P01': retry(C.DB_CONFLICT),
+  '57P01': retry(C.DB_CONNECTION_FAILED),
+  '57P02': retry(C.DB_CONNECTION_FAILED),
+  '57P03': retry(C.DB_CONNECTION_FAILED),
+  '53300': retry(C.DB_CONNECTION_FAILED),
+  '57014': retry(C.DB_TIMEOUT),
+  '55P03': retry(C.DB_BUSY),
+  '3D000': fatal(C.DB_DATABASE_NOT_FOUND),
+  '42P01': fatal(C.DB_TABLE_NOT_FOUND),
+  '42703': fatal(C.DB_COLUMN_NOT_FOUND),
+  '42501': fatal(C.DB_PERMISSION_DENIED),
+};
+const SQLSTATE_CLASS: Record<string, Verdict> = {
+  '08': retry(C.DB_CONNECTION_FAILED),
+  '28': fatal(C.DB_AUTH_FAILED),
+};
+
+/** Replication errors share generic SQLSTATEs; their text says which. */
+const REPLICATION: [codes: RegExp, text: RegExp, verdict: Verdict][] = [
+  [/^55000$/, /wal_level/i, fatal(C.DB_LOGICAL_DISABLED)],
+  [/^55006$/, /replication slot .* is active/i, retry(C.DB_SLOT_IN_USE)],
+  [/^42704$/, /(replication slot|publication) .* does not exist/i, fatal(C.DB_SLOT_MISSING)],
+  [
+    /^55000$/,
+    /(has been invalidated|can no longer get changes|wal .* removed)/i,
+    fatal(C.DB_SLOT_INVALIDATED),
+  ],
+  [/^(42501|28...)$/, /replication/i, fatal(C.DB_REPLICATION_DENIED)],
+];
+
+// Client libraries that report a dead connection without a code (pg, pg-pool, mysql2) say so in words.
 const CONNECTION_MESSAGES = [
   /connection terminated/i,
   /timeout exceeded when trying to connect/i,
@@ -89,195 +146,83 @@ const CONNECTION_MESSAGES = [
   /connection is in closed state/i,
 ];
 
-type Verdict = { code: DatabaseErrorCode; retryable: boolean };
+const rules: Rule[] = [
+  ({ code, message }) => {
+    if (!code?.startsWith('SQLITE_')) return undefined;
+    const primary = code.split('_').slice(0, 2).join('_');
+    if (primary !== 'SQLITE_ERROR') return SQLITE[primary] ?? fatal(C.DB_QUERY_FAILED);
+    // SQLite has one code for every SQL error; only its text says which.
+    if (/no such table/i.test(message)) return fatal(C.DB_TABLE_NOT_FOUND);
+    if (/no such column/i.test(message)) return fatal(C.DB_COLUMN_NOT_FOUND);
+    return fatal(C.DB_QUERY_FAILED);
+  },
+  (link) => {
+    const { code } = link;
+    if (code === undefined || !/^(ER_|PROTOCOL_|CR_)/.test(code)) return undefined;
+    const errno = link.prop('errno');
+    // Client-side codes (CR_*, 2000-2999) are about the connection; the rest are about the statement.
+    if (typeof errno === 'number' && errno >= 2000 && errno < 3000 && MYSQL[code] === undefined)
+      return retry(C.DB_CONNECTION_FAILED);
+    return MYSQL[code] ?? fatal(C.DB_QUERY_FAILED);
+  },
+  ({ code, message }) => {
+    // No SQLSTATE class starts with E; Node's errno codes (EPIPE) do, and are the kit's network verdicts.
+    if (code === undefined || !/^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code)) return undefined;
+    for (const [codes, text, verdict] of REPLICATION)
+      if (codes.test(code) && text.test(message)) return verdict;
+    return SQLSTATE[code] ?? SQLSTATE_CLASS[code.slice(0, 2)] ?? fatal(C.DB_QUERY_FAILED);
+  },
+  ({ code, message }) =>
+    code === undefined && CONNECTION_MESSAGES.some((pattern) => pattern.test(message))
+      ? retry(C.DB_CONNECTION_FAILED)
+      : undefined,
+];
 
 /** Classify anything a database call threw. FerryErrors pass through unchanged. */
-export function classifyDatabaseError(error: unknown, context: DatabaseErrorContext = {}): FerryError {
-  if (isFerryError(error)) return error;
-  const native = unwrap(error);
-  const verdict = isProgrammerError(native.error)
-    ? undefined
-    : (classifyNetwork(native) ??
-      classifySqlite(native) ??
-      classifyMysql(native) ??
-      classifyPostgres(native) ??
-      classifyByMessage(native));
-  const { code, retryable } = verdict ?? { code: DatabaseErrorCodes.DB_QUERY_FAILED, retryable: false };
-  const details: Record<string, unknown> = { ...context };
-  if (native.code !== undefined) details.nativeCode = native.code;
-  if (native.errno !== undefined) details.errno = native.errno;
-  if (native.sqlState !== undefined) details.sqlState = native.sqlState;
-  return new DatabaseError(code, message(code, retryable, native, context), {
-    retryable,
-    cause: native.error,
-    details,
+export const classifyDatabaseError: (error: unknown, context?: DatabaseErrorContext) => FerryError =
+  createErrorClassifier<DatabaseErrorCode, DatabaseErrorContext>({
+    rules,
+    network: { connection: C.DB_CONNECTION_FAILED },
+    fallback: fatal(C.DB_QUERY_FAILED),
+    build: buildError,
   });
-}
 
-function unwrap(error: unknown): Native {
-  // typeorm's QueryFailedError keeps the driver's error (and its SQL and parameters): use the driver's.
-  let current: unknown = error;
-  for (let depth = 0; depth < 5; depth += 1) {
-    if (current === null || typeof current !== 'object') break;
-    const record = current as Record<string, unknown>;
-    if (record.driverError !== undefined && record.driverError !== current) {
-      current = record.driverError;
-      continue;
-    }
-    // Node reports a refused dual-stack connect as an AggregateError whose own code may be missing.
-    if (record.code === undefined && Array.isArray(record.errors) && record.errors.length > 0) {
-      current = record.errors[0];
-      continue;
-    }
-    if (record.code === undefined && record.cause !== undefined && record.cause !== current) {
-      current = record.cause;
-      continue;
-    }
-    break;
-  }
-  const record = current !== null && typeof current === 'object' ? (current as Record<string, unknown>) : {};
-  const rawCode = record.code;
-  return {
-    code: typeof rawCode === 'string' ? rawCode : typeof rawCode === 'number' ? String(rawCode) : undefined,
-    errno: typeof record.errno === 'number' ? record.errno : undefined,
-    sqlState: typeof record.sqlState === 'string' ? record.sqlState : undefined,
-    message:
-      current instanceof Error
-        ? current.message
-        : typeof record.message === 'string'
-          ? record.message
-          : String(current),
-    error: current,
+/** For `.catch()`: classify what a call threw, saying where it happened, and throw that. */
+export function rethrowAs(context: DatabaseErrorContext): (error: unknown) => never {
+  return (error) => {
+    throw classifyDatabaseError(error, context);
   };
 }
 
-function classifyNetwork({ code }: Native): Verdict | undefined {
-  if (code === undefined) return undefined;
-  if (RETRYABLE_NETWORK.has(code)) return { code: DatabaseErrorCodes.DB_CONNECTION_FAILED, retryable: true };
-  if (code === 'ENOTFOUND') return { code: DatabaseErrorCodes.DB_CONNECTION_FAILED, retryable: false };
-  return undefined;
-}
-
-function classifySqlite({ code, message }: Native): Verdict | undefined {
-  if (code === undefined || !code.startsWith('SQLITE_')) return undefined;
-  // Extended codes (SQLITE_BUSY_SNAPSHOT, SQLITE_CANTOPEN_ISDIR) share their primary code's meaning.
-  const primary = code.split('_').slice(0, 2).join('_');
-  switch (primary) {
-    case 'SQLITE_BUSY':
-    case 'SQLITE_LOCKED':
-      return { code: DatabaseErrorCodes.DB_BUSY, retryable: true };
-    case 'SQLITE_CANTOPEN':
-      return { code: DatabaseErrorCodes.DB_CONNECTION_FAILED, retryable: false };
-    case 'SQLITE_AUTH':
-    case 'SQLITE_PERM':
-      return { code: DatabaseErrorCodes.DB_PERMISSION_DENIED, retryable: false };
-    case 'SQLITE_ERROR':
-      // SQLite has one code for every SQL error; only its text says which.
-      if (/no such table/i.test(message))
-        return { code: DatabaseErrorCodes.DB_TABLE_NOT_FOUND, retryable: false };
-      if (/no such column/i.test(message))
-        return { code: DatabaseErrorCodes.DB_COLUMN_NOT_FOUND, retryable: false };
-      return { code: DatabaseErrorCodes.DB_QUERY_FAILED, retryable: false };
-    default:
-      return { code: DatabaseErrorCodes.DB_QUERY_FAILED, retryable: false };
-  }
-}
-
-function classifyMysql({ code, errno }: Native): Verdict | undefined {
-  const mysqlCode = code !== undefined && /^(ER_|PROTOCOL_|CR_)/.test(code) ? code : undefined;
-  if (mysqlCode === undefined) return undefined;
-  if (MYSQL_RETRYABLE_CONNECTION.has(mysqlCode))
-    return { code: DatabaseErrorCodes.DB_CONNECTION_FAILED, retryable: true };
-  switch (mysqlCode) {
-    case 'ER_ACCESS_DENIED_ERROR':
-    case 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR':
-    case 'ER_DBACCESS_DENIED_ERROR':
-    case 'ER_NOT_SUPPORTED_AUTH_MODE':
-      return { code: DatabaseErrorCodes.DB_AUTH_FAILED, retryable: false };
-    case 'ER_BAD_DB_ERROR':
-      return { code: DatabaseErrorCodes.DB_DATABASE_NOT_FOUND, retryable: false };
-    case 'ER_NO_SUCH_TABLE':
-      return { code: DatabaseErrorCodes.DB_TABLE_NOT_FOUND, retryable: false };
-    case 'ER_BAD_FIELD_ERROR':
-      return { code: DatabaseErrorCodes.DB_COLUMN_NOT_FOUND, retryable: false };
-    case 'ER_TABLEACCESS_DENIED_ERROR':
-    case 'ER_COLUMNACCESS_DENIED_ERROR':
-      return { code: DatabaseErrorCodes.DB_PERMISSION_DENIED, retryable: false };
-    case 'ER_LOCK_DEADLOCK':
-    case 'ER_LOCK_WAIT_TIMEOUT':
-      return { code: DatabaseErrorCodes.DB_CONFLICT, retryable: true };
-    case 'ER_QUERY_TIMEOUT':
-    case 'ER_STATEMENT_TIMEOUT':
-      return { code: DatabaseErrorCodes.DB_TIMEOUT, retryable: true };
-    default:
-      // Client-side codes (CR_*, 2000-2999) are about the connection; the rest are about the statement.
-      if (errno !== undefined && errno >= 2000 && errno < 3000) {
-        return { code: DatabaseErrorCodes.DB_CONNECTION_FAILED, retryable: true };
-      }
-      return { code: DatabaseErrorCodes.DB_QUERY_FAILED, retryable: false };
-  }
-}
-
-function classifyPostgres({ code, message }: Native): Verdict | undefined {
-  if (code === undefined || !/^[0-9A-Z]{5}$/.test(code)) return undefined;
-  const sqlClass = code.slice(0, 2);
-  // Replication errors share generic SQLSTATEs; their text says which.
-  if (code === '55000' && /wal_level/i.test(message))
-    return { code: DatabaseErrorCodes.DB_LOGICAL_DISABLED, retryable: false };
-  if (code === '55006' && /replication slot .* is active/i.test(message))
-    return { code: DatabaseErrorCodes.DB_SLOT_IN_USE, retryable: true };
-  if (code === '42704' && /replication slot .* does not exist/i.test(message))
-    return { code: DatabaseErrorCodes.DB_SLOT_MISSING, retryable: false };
-  if (code === '42704' && /publication .* does not exist/i.test(message))
-    return { code: DatabaseErrorCodes.DB_SLOT_MISSING, retryable: false };
-  if (code === '55000' && /(has been invalidated|can no longer get changes|wal .* removed)/i.test(message))
-    return { code: DatabaseErrorCodes.DB_SLOT_INVALIDATED, retryable: false };
-  if ((code === '42501' || sqlClass === '28') && /replication/i.test(message))
-    return { code: DatabaseErrorCodes.DB_REPLICATION_DENIED, retryable: false };
-  switch (code) {
-    case '40001':
-    case '40P01':
-      return { code: DatabaseErrorCodes.DB_CONFLICT, retryable: true };
-    case '57P01':
-    case '57P02':
-    case '57P03':
-    case '53300':
-      return { code: DatabaseErrorCodes.DB_CONNECTION_FAILED, retryable: true };
-    case '57014':
-      return { code: DatabaseErrorCodes.DB_TIMEOUT, retryable: true };
-    case '55P03':
-      return { code: DatabaseErrorCodes.DB_BUSY, retryable: true };
-    case '3D000':
-      return { code: DatabaseErrorCodes.DB_DATABASE_NOT_FOUND, retryable: false };
-    case '42P01':
-      return { code: DatabaseErrorCodes.DB_TABLE_NOT_FOUND, retryable: false };
-    case '42703':
-      return { code: DatabaseErrorCodes.DB_COLUMN_NOT_FOUND, retryable: false };
-    case '42501':
-      return { code: DatabaseErrorCodes.DB_PERMISSION_DENIED, retryable: false };
-  }
-  if (sqlClass === '08') return { code: DatabaseErrorCodes.DB_CONNECTION_FAILED, retryable: true };
-  if (sqlClass === '28') return { code: DatabaseErrorCodes.DB_AUTH_FAILED, retryable: false };
-  return { code: DatabaseErrorCodes.DB_QUERY_FAILED, retryable: false };
-}
-
-function classifyByMessage({ code, message }: Native): Verdict | undefined {
-  if (code === undefined && CONNECTION_MESSAGES.some((pattern) => pattern.test(message))) {
-    return { code: DatabaseErrorCodes.DB_CONNECTION_FAILED, retryable: true };
-  }
-  return undefined;
+function buildError(
+  { verdict, link, chain, error }: Classified<DatabaseErrorCode>,
+  context: DatabaseErrorContext,
+): FerryError {
+  const { code, retryable } = verdict;
+  const native = link ?? chain[0];
+  const details: Record<string, unknown> = { ...context };
+  const nativeCode = native?.code;
+  const errno = native?.prop('errno');
+  const sqlState = native?.prop('sqlState');
+  if (nativeCode !== undefined) details.nativeCode = nativeCode;
+  if (typeof errno === 'number') details.errno = errno;
+  if (typeof sqlState === 'string') details.sqlState = sqlState;
+  const said = `${nativeCode === undefined ? '' : `${nativeCode}: `}${native?.message ?? String(error)}`;
+  // typeorm's QueryFailedError copies the driver's code but also carries the SQL and its parameters (row
+  // values): the driver's own error is the cause that gets logged.
+  const cause = native?.prop('driverError') ?? native?.error ?? error;
+  return new DatabaseError(code, message(code, retryable, said, context), { retryable, cause, details });
 }
 
 function message(
   code: DatabaseErrorCode,
   retryable: boolean,
-  native: Native,
+  said: string,
   context: DatabaseErrorContext,
 ): string {
   const table = context.stream === undefined ? 'a configured table' : `table ${context.stream}`;
   const server = context.target === undefined ? 'the database' : context.target;
   const during = context.operation === undefined ? '' : ` during ${context.operation}`;
-  const said = native.code === undefined ? native.message : `${native.code}: ${native.message}`;
   const retry = retryable ? ' Ferry retries this with backoff.' : '';
   switch (code) {
     case 'DB_CONNECTION_FAILED':

@@ -1,6 +1,6 @@
 // The database source's entry points: the factory the CLI registers under `type: database`, and a function
 // for programs that build a pipeline in code.
-import { type Factory, parseComponentOptions, type Source } from '@ferry/core/sdk';
+import { defineFactory, parseComponentOptions, type Source, type SourceContext } from '@ferry/core/sdk';
 import {
   type DatabasePollingConfig,
   type DatabaseSourceConfig,
@@ -8,54 +8,53 @@ import {
   databaseSourceConfigSchema,
   streamName,
 } from './config.js';
-import type { LogicalPosition, TriggerPosition } from './internal/positions.js';
-import type { DatabasePosition } from './internal/values.js';
 import { DatabaseLogicalSource } from './logical.js';
-import { DatabasePollingSource, type DatabaseSourceContext } from './polling.js';
+import { DatabasePollingSource } from './polling.js';
+import {
+  type DatabasePosition,
+  type DatabaseSourcePosition,
+  databasePositionSchema,
+  type LogicalPosition,
+  type TriggerPosition,
+} from './positions.js';
 import { DatabaseTriggerSource } from './trigger.js';
-
-/** Any position the database source writes: polling watermarks, a journal sequence or an LSN. */
-export type DatabaseSourcePosition = DatabasePosition | TriggerPosition | LogicalPosition;
 
 /** Validate options the way a pipeline file is validated, naming the path of each problem. */
 export function parseDatabaseSourceConfig(config: DatabaseSourceConfigInput): DatabaseSourceConfig {
-  return parseComponentOptions(databaseSourceConfigSchema, config, 'source') as DatabaseSourceConfig;
+  return parseComponentOptions(databaseSourceConfigSchema, config, 'source');
 }
 
-function buildSource(
-  config: DatabaseSourceConfig,
-  context: DatabaseSourceContext,
-): Source<DatabaseSourcePosition> {
+function buildSource(config: DatabaseSourceConfig, context: SourceContext): Source<DatabaseSourcePosition> {
   switch (config.mode) {
     case 'trigger':
-      return new DatabaseTriggerSource(config, context) as Source<DatabaseSourcePosition>;
+      return new DatabaseTriggerSource(config, context);
     case 'logical':
-      return new DatabaseLogicalSource(config, context) as Source<DatabaseSourcePosition>;
+      return new DatabaseLogicalSource(config, context);
     default:
-      return new DatabasePollingSource(config, context) as Source<DatabaseSourcePosition>;
+      return new DatabasePollingSource(config, context);
   }
 }
 
 /** Validate options (defaults applied) and build the source for their mode. */
 export function createDatabaseSource(
   config: DatabaseSourceConfigInput & { mode?: 'polling' },
-  context?: DatabaseSourceContext,
+  context?: SourceContext,
 ): Source<DatabasePosition>;
 export function createDatabaseSource(
   config: DatabaseSourceConfigInput & { mode: 'trigger' },
-  context?: DatabaseSourceContext,
+  context?: SourceContext,
 ): Source<TriggerPosition>;
 export function createDatabaseSource(
   config: DatabaseSourceConfigInput & { mode: 'logical' },
-  context?: DatabaseSourceContext,
+  context?: SourceContext,
 ): Source<LogicalPosition>;
 export function createDatabaseSource(
   config: DatabaseSourceConfigInput,
-  context?: DatabaseSourceContext,
+  context?: SourceContext,
 ): Source<DatabaseSourcePosition>;
 export function createDatabaseSource(
   config: DatabaseSourceConfigInput,
-  context: DatabaseSourceContext = {},
+  context: SourceContext = {},
 ): Source<DatabaseSourcePosition> {
   return buildSource(parseDatabaseSourceConfig(config), context);
 }
@@ -138,14 +137,12 @@ function pollingNotes(config: DatabasePollingConfig): string[] {
   return notes;
 }
 
-export const databaseSourceFactory: Factory<DatabaseSourceConfig, Source> = {
+export const databaseSourceFactory = defineFactory({
   type: 'database',
   description:
     'Change capture from PostgreSQL, MySQL, MariaDB or SQLite tables: polling, trigger journal, or PostgreSQL logical replication.',
-  configSchema: databaseSourceConfigSchema as unknown as Factory<
-    DatabaseSourceConfig,
-    Source
-  >['configSchema'],
-  create: (config, ctx) => buildSource(config, { baseDir: ctx.baseDir }) as Source,
+  configSchema: databaseSourceConfigSchema,
+  positionSchema: databasePositionSchema,
+  create: buildSource,
   notes: databaseSourceNotes,
-};
+});

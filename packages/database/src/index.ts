@@ -27,15 +27,23 @@ export {
 } from './errors.js';
 export {
   createDatabaseSource,
-  type DatabaseSourcePosition,
   databaseSourceFactory,
   databaseSourceNotes,
   parseDatabaseSourceConfig,
 } from './factory.js';
-export type { LogicalPosition, SnapshotProgress, TriggerGap, TriggerPosition } from './internal/positions.js';
-export type { DatabasePosition, TableWatermark, WatermarkValue } from './internal/values.js';
 export { DatabaseLogicalSource } from './logical.js';
-export { DatabasePollingSource, type DatabaseSourceContext } from './polling.js';
+export { DatabasePollingSource } from './polling.js';
+export {
+  type DatabasePosition,
+  type DatabaseSourcePosition,
+  databasePositionSchema,
+  type LogicalPosition,
+  type SnapshotProgress,
+  type TableWatermark,
+  type TriggerGap,
+  type TriggerPosition,
+  type WatermarkValue,
+} from './positions.js';
 export {
   type DatabaseConnectionConfigInput,
   type DatabaseRow,

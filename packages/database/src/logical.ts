@@ -2,42 +2,40 @@
 // published tables, one transaction after another in commit order. The slot's flush LSN moves only in
 // acknowledge(), which the runtime calls after the checkpoint is saved, so a crash replays what was not
 // checkpointed and loses nothing.
-import type { Batch, ChangeRecord, ReadContext, Source, StreamInfo } from '@ferry/core/sdk';
-import pg from 'pg';
-import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
-import type { DataSource, QueryRunner } from 'typeorm';
+import {
+  type Batch,
+  type ChangeRecord,
+  type ReadContext,
+  type Source,
+  type SourceCadence,
+  type SourceContext,
+  type StreamInfo,
+  sequenceOf,
+} from '@ferry/core/sdk';
+import type pg from 'pg';
+import type { Pgoutput } from 'pg-logical-replication';
+import type { DataSource } from 'typeorm';
 import type { DatabaseLogicalConfig } from './config.js';
-import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes } from './errors.js';
-import { type CapturedTable, describeTable, keyOf, param } from './internal/capture.js';
+import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes, rethrowAs } from './errors.js';
+import { type CapturedTable, describeTables, keyOf, param } from './internal/capture.js';
 import { Connection, dialectOf } from './internal/connection.js';
 import { type ColumnKind, decodePgText } from './internal/images.js';
 import {
+  createSlot,
+  normaliseLsn,
+  ReplicationStream,
+  replicationClientConfig,
+} from './internal/replication.js';
+import { readSnapshotChunk, SnapshotProgressLog, snapshotSteps } from './internal/snapshot.js';
+import {
   bigIntToLsn,
+  checkMode,
   type LogicalPosition,
   lsnToBigInt,
-  parseLogicalPosition,
   type SnapshotProgress,
-} from './internal/positions.js';
-import { readSnapshotChunk, SnapshotProgressLog } from './internal/snapshot.js';
-import type { DatabaseSourceContext } from './polling.js';
+} from './positions.js';
 
 type Row = Record<string, unknown>;
-
-/** Messages buffered ahead of the reader before the replication stream is paused (flow control). */
-const HIGH_WATER = 10_000;
-
-/** pgoutput with every column left as PostgreSQL text: Ferry decodes it (exact numbers, ISO timestamps). */
-class TextPgoutputPlugin extends PgoutputPlugin {
-  override parse(buffer: Buffer): Pgoutput.Message {
-    const message = super.parse(buffer);
-    if (message.tag === 'relation') {
-      // The parser keeps this very object for the relation's later tuples.
-      for (const column of message.columns)
-        (column as { parser: (raw: unknown) => unknown }).parser = (raw) => raw;
-    }
-    return message;
-  }
-}
 
 export interface SlotInfo {
   exists: boolean;
@@ -46,19 +44,21 @@ export interface SlotInfo {
   walStatus?: string;
 }
 
+/** A stream source: one long read follows the slot until the pipeline stops (or, with --once, catches up). */
 export class DatabaseLogicalSource implements Source<LogicalPosition> {
   readonly type = 'database';
+  readonly cadence: SourceCadence = { kind: 'stream' };
   private readonly connection: Connection;
   private readonly closed = new AbortController();
-  private service: LogicalReplicationService | undefined;
-  /** The LSN last confirmed to the server, and the last position the runtime acknowledged. */
+  private replication: ReplicationStream | undefined;
+  /** The end LSN of the last position the runtime acknowledged: what the server is told is flushed. */
   private acked: bigint | undefined;
   /** Captured table of each relation message the parser has seen (null: not captured). */
   private relations = new WeakMap<object, CapturedTable | null>();
 
   constructor(
     private readonly config: DatabaseLogicalConfig,
-    context: DatabaseSourceContext = {},
+    context: SourceContext = {},
   ) {
     this.connection = new Connection(config.connection, context.baseDir ?? process.cwd());
   }
@@ -79,91 +79,96 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
   }
 
   async *read(ctx: ReadContext<LogicalPosition>): AsyncGenerator<Batch<LogicalPosition>> {
+    checkMode(ctx.from, 'logical');
     const stop = AbortSignal.any([ctx.signal, this.closed.signal]);
-    if (stop.aborted) return;
-    const target = this.connection.target;
-    let dataSource: DataSource;
-    let tables: CapturedTable[];
     try {
-      dataSource = await this.connection.open();
-      tables = await this.describe(dataSource, 'start');
-    } catch (error) {
       if (stop.aborted) return;
-      throw error;
+      const dataSource = await this.connection.open();
+      const tables = await this.describe(dataSource, 'start');
+      const start = await this.start(ctx, dataSource, tables);
+      let position = start.position;
+      if (position.snapshot !== undefined) {
+        const snapshot = this.snapshot(ctx, dataSource, tables, position.snapshot, start, stop);
+        for await (const batch of snapshot) {
+          position = batch.position;
+          yield batch;
+          if (stop.aborted) return;
+        }
+        position = withSnapshot(position, undefined);
+      }
+      if (stop.aborted) return;
+      yield* this.stream(ctx, dataSource, tables, position, stop);
+    } catch (error) {
+      // A stop or close() interrupts queries and the stream; that ends the read, it is not a failure.
+      if (!stop.aborted)
+        throw classifyDatabaseError(error, { operation: 'replication', target: this.connection.target });
     }
-    let position = parseLogicalPosition(ctx.from);
-    let snapshotName: string | undefined;
-    let exporter: pg.Client | undefined;
+  }
+
+  /**
+   * Where the read starts: the checkpoint, or the slot (created here when allowed, exporting the snapshot
+   * that holds exactly the data before its first change), with the snapshot to take first if any.
+   */
+  private async start(
+    ctx: ReadContext<LogicalPosition>,
+    dataSource: DataSource,
+    tables: CapturedTable[],
+  ): Promise<Start> {
+    const { slot: name, snapshot, createSlot: create } = this.config;
+    const target = this.connection.target;
+    const from = ctx.from ?? undefined;
     try {
       await checkWalLevel(dataSource, target);
-      const slot = await slotInfo(dataSource, this.config.slot);
+      const slot = await slotInfo(dataSource, name);
       if (slot.walStatus === 'lost') {
         throw new DatabaseError(
           DatabaseErrorCodes.DB_SLOT_INVALIDATED,
-          `the replication slot ${this.config.slot} on ${target} lost WAL it still needed (wal_status lost). Drop ` +
+          `the replication slot ${name} on ${target} lost WAL it still needed (wal_status lost). Drop ` +
             'it, clear the pipeline checkpoint and start again with snapshot: initial (or raise max_slot_wal_keep_size).',
-          { details: { slot: this.config.slot, target } },
+          { details: { slot: name, target } },
         );
       }
       await this.ensurePublication(dataSource, tables);
       const wantSnapshot =
-        (position === undefined && this.config.snapshot !== 'never') ||
-        (!slot.exists && position !== undefined && this.config.snapshot === 'when-needed');
-      if (!slot.exists) {
-        if (!this.config.createSlot) throw slotMissing(this.config.slot, target);
-        if (position !== undefined && this.config.snapshot !== 'when-needed') {
-          throw new DatabaseError(
-            DatabaseErrorCodes.DB_SLOT_MISSING,
-            `the replication slot ${this.config.slot} on ${target} is gone but the checkpoint expects it; changes ` +
-              'since the checkpoint are lost. Clear the pipeline checkpoint to start again with a snapshot, or set ' +
-              'snapshot: when-needed.',
-            { details: { slot: this.config.slot, target } },
-          );
-        }
-        // The slot's exported snapshot is exactly the data before its first change: no gap, no double.
-        const created = await createSlot(this.replicationClientConfig(), this.config.slot, wantSnapshot);
-        exporter = created.client;
-        snapshotName = created.snapshotName;
-        ctx.log.info({ slot: this.config.slot, lsn: created.lsn }, 'replication slot created');
-        position = {
-          mode: 'logical',
-          lsn: created.lsn,
-          ...(wantSnapshot ? { snapshot: { pending: tables.map((t) => t.stream), after: null } } : {}),
-        };
-      } else if (position === undefined || wantSnapshot) {
-        const lsn = slot.confirmedFlush ?? '0/0';
-        position = {
-          mode: 'logical',
-          lsn,
-          ...(wantSnapshot ? { snapshot: { pending: tables.map((t) => t.stream), after: null } } : {}),
-        };
+        (from === undefined && snapshot !== 'never') ||
+        (!slot.exists && from !== undefined && snapshot === 'when-needed');
+      const at = (lsn: string): LogicalPosition => ({
+        mode: 'logical',
+        lsn,
+        ...(wantSnapshot ? { snapshot: { pending: tables.map((t) => t.stream), after: null } } : {}),
+      });
+      if (slot.exists)
+        return { position: from !== undefined && !wantSnapshot ? from : at(slot.confirmedFlush ?? '0/0') };
+      if (!create) throw slotMissing(name, target);
+      if (from !== undefined && snapshot !== 'when-needed') {
+        throw new DatabaseError(
+          DatabaseErrorCodes.DB_SLOT_MISSING,
+          `the replication slot ${name} on ${target} is gone but the checkpoint expects it; changes ` +
+            'since the checkpoint are lost. Clear the pipeline checkpoint to start again with a snapshot, or set ' +
+            'snapshot: when-needed.',
+          { details: { slot: name, target } },
+        );
       }
+      const created = await createSlot(replicationClientConfig(this.config), name, wantSnapshot);
+      ctx.log.info({ slot: name, lsn: created.lsn }, 'replication slot created');
+      return { ...created, position: at(created.lsn) };
     } catch (error) {
-      await exporter?.end().catch(() => undefined);
-      if (stop.aborted) return;
       throw classifyDatabaseError(error, { operation: 'start', target });
     }
-
-    if (position.snapshot !== undefined) {
-      const snapshot = this.snapshot(ctx, dataSource, tables, position, snapshotName, exporter);
-      exporter = undefined;
-      for await (const batch of snapshot) {
-        position = batch.position;
-        yield batch;
-        if (stop.aborted) return;
-      }
-    }
-    await exporter?.end().catch(() => undefined);
-    if (stop.aborted) return;
-    yield* this.stream(ctx, dataSource, tables, position, stop);
   }
 
-  async acknowledge(position: LogicalPosition): Promise<void> {
+  /**
+   * Confirm the end LSN of the last committed position (a transaction split across batches confirms only the
+   * transactions before it). Idempotent: an LSN at or below the one confirmed is ignored.
+   */
+  async acknowledge(positions: readonly LogicalPosition[]): Promise<void> {
+    const position = positions.at(-1);
+    if (position === undefined) return;
     const lsn = lsnToBigInt(position.lsn);
     if (this.acked !== undefined && lsn <= this.acked) return;
     this.acked = lsn;
-    const service = this.service;
-    if (service !== undefined && !service.isStop()) this.sendStatus(false);
+    const replication = this.replication;
+    if (replication !== undefined && !replication.stopped) replication.status(false);
     else await this.advanceSlot(lsn);
   }
 
@@ -193,47 +198,17 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
 
   async close(): Promise<void> {
     this.closed.abort();
-    const service = this.service;
-    this.service = undefined;
-    await service?.destroy().catch(() => undefined);
+    const replication = this.replication;
+    this.replication = undefined;
+    await replication?.close();
     await this.connection.close();
   }
 
-  private replicationClientConfig(): pg.ClientConfig {
-    const c = this.config.connection;
-    if (c.type === 'better-sqlite3') throw new Error('logical mode needs PostgreSQL');
-    return {
-      host: c.host,
-      port: c.port ?? 5432,
-      user: c.username,
-      ...(c.password === undefined ? {} : { password: c.password }),
-      database: c.database,
-      connectionTimeoutMillis: c.connectTimeoutMs,
-      application_name: `ferry:${this.config.slot}`,
-      // pgoutput renders values with the session's settings: UTC timestamps take the decoder's fast path.
-      options: '-c TimeZone=UTC -c DateStyle=ISO',
-    };
-  }
-
-  /** Confirm the acknowledged LSN to the server (the library adds one to what it is given). */
-  private sendStatus(ping: boolean): void {
-    const service = this.service;
-    if (service === undefined || service.isStop() || this.acked === undefined) return;
-    void service
-      .acknowledge(bigIntToLsn(this.acked > 0n ? this.acked - 1n : 0n), ping)
-      .catch(() => undefined);
-  }
-
-  private async describe(dataSource: DataSource, operation: string): Promise<CapturedTable[]> {
-    const dialect = dialectOf(dataSource);
-    try {
-      const tables: CapturedTable[] = [];
-      for (const table of this.config.tables)
-        tables.push(await describeTable(dataSource, dialect, table, this.connection.target));
-      return tables;
-    } catch (error) {
-      throw classifyDatabaseError(error, { operation, target: this.connection.target });
-    }
+  private describe(dataSource: DataSource, operation: string): Promise<CapturedTable[]> {
+    const target = this.connection.target;
+    return describeTables(dataSource, dialectOf(dataSource), this.config.tables, target).catch(
+      rethrowAs({ operation, target }),
+    );
   }
 
   private async ensurePublication(dataSource: DataSource, tables: CapturedTable[]): Promise<void> {
@@ -257,13 +232,12 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
     ctx: ReadContext<LogicalPosition>,
     dataSource: DataSource,
     tables: CapturedTable[],
-    start: LogicalPosition,
-    snapshotName: string | undefined,
-    exporter: pg.Client | undefined,
+    progress: SnapshotProgress,
+    { position: start, snapshotName, exporter }: Start,
+    stop: AbortSignal,
   ): AsyncGenerator<Batch<LogicalPosition>> {
-    const byStream = new Map(tables.map((t) => [t.stream, t]));
     const dialect = dialectOf(dataSource);
-    let runner: QueryRunner | undefined = dataSource.createQueryRunner();
+    const runner = dataSource.createQueryRunner();
     let position = start;
     try {
       try {
@@ -278,45 +252,25 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
         await exporter?.end().catch(() => undefined);
       }
       ctx.log.info({ exported: snapshotName !== undefined, lsn: start.lsn }, 'logical snapshot starting');
+      // Snapshot rows sort before every change streamed after the slot's LSN: those commit at or after it and
+      // are numbered from 1 within their transaction.
+      const stamp = { origin: { snapshot: start.lsn }, sequence: sequenceOf(lsnToBigInt(start.lsn), 0) };
+      const target = this.connection.target;
+      const { snapshotChunkSize: size } = this.config;
+      const chunk = (table: CapturedTable, after: Record<string, unknown> | null) =>
+        readSnapshotChunk(dataSource, dialect, table, after, size, stamp, (sql, p) =>
+          runner.query(sql, p),
+        ).catch(rethrowAs({ operation: 'snapshot', stream: table.stream, target }));
       const log = new SnapshotProgressLog(ctx.log, dataSource, dialect);
-      while (position.snapshot !== undefined) {
-        if (ctx.signal.aborted || this.closed.signal.aborted) return;
-        const progress: SnapshotProgress = position.snapshot;
-        const stream = progress.pending[0] as string;
-        const table = byStream.get(stream);
-        if (table === undefined) {
-          position = withSnapshot(position, nextTable(progress));
-          continue;
-        }
-        const active = runner;
-        const chunk = await readSnapshotChunk(
-          dataSource,
-          dialect,
-          table,
-          progress.after,
-          this.config.snapshotChunkSize,
-          { snapshot: start.lsn },
-          (sql, params) => active.query(sql, params),
-        ).catch((error: unknown) => {
-          throw classifyDatabaseError(error, {
-            operation: 'snapshot',
-            stream,
-            target: this.connection.target,
-          });
-        });
-        const next =
-          chunk.full && chunk.last !== null
-            ? { pending: progress.pending, after: chunk.last }
-            : nextTable(progress);
-        position = withSnapshot(position, next);
-        const counted = await log.chunk(table, chunk.records.length, next?.pending[0] !== stream);
-        if (chunk.records.length > 0 || next === undefined)
-          yield { records: chunk.records, position, progress: counted };
+      const byStream = new Map(tables.map((t) => [t.stream, t]));
+      for await (const step of snapshotSteps(progress, byStream, chunk, log, stop)) {
+        position = withSnapshot(position, step.snapshot);
+        yield { records: step.records, position, progress: step.progress };
       }
+      if (stop.aborted) return;
       await runner.query('COMMIT');
     } finally {
-      await runner?.release().catch(() => undefined);
-      runner = undefined;
+      await runner.release().catch(() => undefined);
     }
   }
 
@@ -341,79 +295,28 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
       endOfWal = lsnToBigInt(String(row?.lsn));
     }
 
-    const queue: Message[] = [];
-    let wake: (() => void) | undefined;
-    let paused = false;
-    let failure: unknown;
-    const notify = () => {
-      wake?.();
-      wake = undefined;
-    };
-    const service = new LogicalReplicationService(this.replicationClientConfig(), {
-      // Auto-acknowledge would confirm what is not checkpointed yet; the periodic status of the library
-      // confirms the last LSN received, so Ferry sends its own. The library's flow control is off because
-      // it lets keepalives overtake the data it queues; Ferry pauses the socket itself instead.
-      acknowledge: { auto: false, timeoutSeconds: 0 },
-      flowControl: { enabled: false },
-    });
-    this.service = service;
-    const socket = () =>
-      (service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } })._connection
-        ?.stream;
-    service.on('data', (lsn: string, message: Pgoutput.Message) => {
-      queue.push({ lsn, message });
-      notify();
-      if (queue.length >= HIGH_WATER && !paused) {
-        paused = true;
-        socket()?.pause();
-      }
-    });
-    service.on('heartbeat', (lsn: string, _timestamp: number, shouldRespond: boolean) => {
-      queue.push({ lsn, keepalive: true });
-      notify();
-      if (shouldRespond) this.sendStatus(false);
-    });
-    // Ask for a keepalive at once: it tells where the WAL ends, so --once knows when it has caught up.
-    service.on('start', () => this.sendStatus(true));
-    service.on('error', (error: unknown) => {
-      failure ??= error;
-      notify();
-    });
     this.acked = lsnToBigInt(from.lsn);
-    const plugin = new TextPgoutputPlugin({ protoVersion: 1, publicationNames: [this.config.publication] });
-    const subscribed = service
-      .subscribe(plugin, this.config.slot, bigIntToLsn(lsnToBigInt(from.lsn)))
-      .catch((error: unknown) => {
-        failure ??= error;
-        notify();
-      });
-    const onStop = () => notify();
-    stop.addEventListener('abort', onStop);
     // --once asks often where the WAL ends, so it stops soon after catching up.
     const tickMs = ctx.once
       ? Math.min(250, this.config.heartbeatIntervalMs)
       : this.config.heartbeatIntervalMs;
-    const heartbeat = setInterval(() => {
-      this.sendStatus(true);
-      queue.push({ lsn: '', tick: true });
-      notify();
-    }, tickMs);
+    const replication = new ReplicationStream(this.config, normaliseLsn(from.lsn), tickMs, () => this.acked);
+    this.replication = replication;
+    const onStop = () => replication.interrupt();
+    stop.addEventListener('abort', onStop);
     ctx.log.info({ slot: this.config.slot, from: from.lsn }, 'logical replication streaming');
 
     let position = from;
     let records: ChangeRecord[] = [];
-    let txn: { xid: number; lsn: string; index: number; skip: number; occurredAt: Date } | undefined;
+    let txn: Transaction | undefined;
     let walEnd = lsnToBigInt(from.lsn);
     let lastYieldAt = Date.now();
     try {
       for (;;) {
-        if (failure !== undefined) throw classifyDatabaseError(failure, { operation: 'replication', target });
+        if (replication.failure !== undefined)
+          throw classifyDatabaseError(replication.failure, { operation: 'replication', target });
         if (stop.aborted) return;
-        const item = queue.shift();
-        if (paused && queue.length < HIGH_WATER / 2) {
-          paused = false;
-          socket()?.resume();
-        }
+        const item = replication.shift();
         if (item === undefined) {
           if (records.length > 0 && txn === undefined) {
             yield { records, position };
@@ -421,7 +324,7 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
             lastYieldAt = Date.now();
             continue;
           }
-          await new Promise<void>((resolve) => (wake = resolve));
+          await replication.wait();
           continue;
         }
         if (item.tick === true || item.keepalive === true) {
@@ -430,7 +333,7 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
             if (at > walEnd) walEnd = at;
           }
           if (txn === undefined && records.length === 0 && walEnd <= lsnToBigInt(position.lsn))
-            ctx.caughtUp?.();
+            ctx.caughtUp();
           // Idle between transactions: move the position (and so the slot, once acknowledged) to the end of
           // the WAL already decoded, so an idle slot does not hold WAL back.
           const current = lsnToBigInt(position.lsn);
@@ -455,9 +358,11 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
         switch (message.tag) {
           case 'begin': {
             const skip = position.xid === message.xid ? (position.skip ?? 0) : 0;
+            const commit = lsnToBigInt(message.commitLsn ?? item.lsn);
             txn = {
               xid: message.xid,
-              lsn: normaliseLsn(message.commitLsn ?? item.lsn),
+              lsn: bigIntToLsn(commit),
+              commit,
               index: 0,
               skip,
               occurredAt: new Date(Number((message.commitTime as bigint) / 1000n)),
@@ -484,7 +389,7 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
             break;
           }
           case 'commit': {
-            const end = lsnToBigInt(normaliseLsn(message.commitEndLsn ?? item.lsn));
+            const end = lsnToBigInt(message.commitEndLsn ?? item.lsn);
             if (end > walEnd) walEnd = end;
             txn = undefined;
             const previous = position;
@@ -493,7 +398,7 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
             const split = records.length === 0 && previous.xid !== undefined;
             if (
               records.length >= this.config.batchSize ||
-              (queue.length === 0 && records.length > 0) ||
+              (replication.queued === 0 && records.length > 0) ||
               split
             ) {
               // A split transaction is finished: its end becomes the checkpoint even with nothing left to send.
@@ -509,11 +414,9 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
         }
       }
     } finally {
-      clearInterval(heartbeat);
       stop.removeEventListener('abort', onStop);
-      if (this.service === service) this.service = undefined;
-      await service.destroy().catch(() => undefined);
-      await subscribed;
+      if (this.replication === replication) this.replication = undefined;
+      await replication.close();
       await this.waitForSlotRelease(dataSource);
     }
   }
@@ -539,9 +442,11 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
       | Pgoutput.MessageTruncate,
     byRelation: Map<string, CapturedTable>,
     defaultSchema: string,
-    txn: { xid: number; lsn: string; index: number; occurredAt: Date },
+    txn: Transaction,
   ): ChangeRecord[] {
     const origin = (index: number) => ({ lsn: txn.lsn, xid: txn.xid, seq: index });
+    // Commit order, then the change's number in its transaction: the order PostgreSQL applied them in.
+    const sequence = (index: number) => sequenceOf(txn.commit, index);
     if (message.tag === 'truncate') {
       const out: ChangeRecord[] = [];
       for (const relation of message.relations) {
@@ -552,6 +457,7 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
           op: 'delete',
           key: {},
           origin: { ...origin(txn.index + out.length + 1), truncate: true },
+          sequence: sequence(txn.index + out.length + 1),
           occurredAt: txn.occurredAt,
         });
       }
@@ -596,6 +502,7 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
       op,
       key: keyOf(after ?? before, table),
       origin: origin(txn.index + 1),
+      sequence: sequence(txn.index + 1),
       occurredAt: txn.occurredAt,
     };
     if (before !== undefined) record.before = before;
@@ -604,20 +511,22 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
   }
 }
 
-interface Message {
+/** Where a read starts, and the snapshot the slot exported when it was just created. */
+interface Start {
+  position: LogicalPosition;
+  snapshotName?: string;
+  exporter?: pg.Client;
+}
+
+interface Transaction {
+  xid: number;
+  /** Commit LSN, as text (origins) and as a number (sequences). */
   lsn: string;
-  message?: Pgoutput.Message;
-  keepalive?: boolean;
-  tick?: boolean;
-}
-
-function normaliseLsn(lsn: string): string {
-  return bigIntToLsn(lsnToBigInt(lsn));
-}
-
-function nextTable(progress: SnapshotProgress): SnapshotProgress | undefined {
-  const pending = progress.pending.slice(1);
-  return pending.length === 0 ? undefined : { pending, after: null };
+  commit: bigint;
+  /** Changes seen so far, and how many of them a resumed checkpoint already holds. */
+  index: number;
+  skip: number;
+  occurredAt: Date;
 }
 
 function withSnapshot(position: LogicalPosition, snapshot: SnapshotProgress | undefined): LogicalPosition {
@@ -662,32 +571,4 @@ export async function slotInfo(dataSource: DataSource, slot: string): Promise<Sl
 export function publicationSql(dataSource: DataSource, publication: string, tables: CapturedTable[]): string {
   const q = (name: string) => dataSource.driver.escape(name);
   return `CREATE PUBLICATION ${q(publication)} FOR TABLE ${tables.map((t) => t.sql).join(', ')}`;
-}
-
-/**
- * Create the slot on a replication connection. With a snapshot the connection is returned open: the
- * exported snapshot stays importable only until that connection runs its next command.
- */
-export async function createSlot(
-  config: pg.ClientConfig,
-  slot: string,
-  exportSnapshot: boolean,
-): Promise<{ lsn: string; snapshotName?: string; client?: pg.Client }> {
-  const client = new pg.Client({ ...config, replication: 'database' } as pg.ClientConfig);
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    const result = await client.query(
-      `CREATE_REPLICATION_SLOT "${slot}" LOGICAL pgoutput ${exportSnapshot ? 'EXPORT_SNAPSHOT' : 'NOEXPORT_SNAPSHOT'}`,
-    );
-    const row = result.rows[0] as { consistent_point: string; snapshot_name: string | null };
-    if (!exportSnapshot || row.snapshot_name === null) {
-      await client.end();
-      return { lsn: normaliseLsn(row.consistent_point) };
-    }
-    return { lsn: normaliseLsn(row.consistent_point), snapshotName: row.snapshot_name, client };
-  } catch (error) {
-    await client.end().catch(() => undefined);
-    throw error;
-  }
 }

@@ -6,30 +6,26 @@ import {
   type ChangeRecord,
   type ReadContext,
   type Source,
+  type SourceCadence,
+  type SourceContext,
   type StreamInfo,
-  sleep,
+  sequenceOf,
 } from '@ferry/core/sdk';
 import type { DataSource } from 'typeorm';
 import { type DatabasePollingConfig, type DatabaseTableConfig, streamName } from './config.js';
-import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes } from './errors.js';
-import { type CapturedTable, describeTable, IMAGE_ALIAS } from './internal/capture.js';
+import { classifyDatabaseError, rethrowAs } from './errors.js';
+import { type CapturedTable, describeTable, IMAGE_ALIAS, tableNotFound } from './internal/capture.js';
 import { Connection, dialectOf } from './internal/connection.js';
 import { decodeImage } from './internal/images.js';
 import { CREATED_ALIAS, ID_ALIAS, INTERNAL_COLUMNS, TableQueries, TS_ALIAS } from './internal/query.js';
 import {
-  type DatabasePosition,
   normaliseRow,
   normaliseValue,
   parseOccurredAt,
-  parsePosition,
-  type TableWatermark,
+  sequencePart,
   toWatermark,
 } from './internal/values.js';
-
-export interface DatabaseSourceContext {
-  /** Directory that a relative SQLite path is resolved against: the pipeline file's directory. */
-  baseDir?: string;
-}
+import { checkMode, type DatabasePosition, type TableWatermark } from './positions.js';
 
 interface Page {
   records: ChangeRecord[];
@@ -39,35 +35,44 @@ interface Page {
   full: boolean;
 }
 
+interface PolledTable {
+  table: DatabaseTableConfig;
+  stream: string;
+  queries: TableQueries;
+  image: CapturedTable | undefined;
+}
+
 type Row = Record<string, unknown>;
 
+/** A pass source: each read polls every table until it is caught up; core decides when the next pass runs. */
 export class DatabasePollingSource implements Source<DatabasePosition> {
   readonly type = 'database';
+  readonly cadence: SourceCadence;
   private readonly connection: Connection;
   private readonly closed = new AbortController();
+  /** The tables' queries, built on the first pass and kept until a pass fails. */
+  private prepared: Promise<{ dataSource: DataSource; tables: PolledTable[] }> | undefined;
 
   constructor(
     private readonly config: DatabasePollingConfig,
-    context: DatabaseSourceContext = {},
+    context: SourceContext = {},
   ) {
+    this.cadence = { kind: 'passes', intervalMs: config.pollIntervalMs };
     this.connection = new Connection(config.connection, context.baseDir ?? process.cwd());
   }
 
   async discover(): Promise<StreamInfo[]> {
     const dataSource = await this.connection.open();
     const runner = dataSource.createQueryRunner();
+    const target = this.connection.target;
     try {
       const streams: StreamInfo[] = [];
       for (const table of this.config.tables) {
         const stream = streamName(table);
-        const found = await runner.getTable(stream).catch((error: unknown) => {
-          throw classifyDatabaseError(error, {
-            operation: 'discover',
-            stream,
-            target: this.connection.target,
-          });
-        });
-        if (found === undefined) throw this.tableNotFound(stream);
+        const found = await runner
+          .getTable(stream)
+          .catch(rethrowAs({ operation: 'discover', stream, target }));
+        if (found === undefined) throw tableNotFound(stream, target);
         const names = new Set(found.columns.map((c) => c.name.toLowerCase()));
         const missing = configuredColumns(table).filter((c) => !names.has(c.toLowerCase()));
         streams.push({
@@ -87,84 +92,69 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
   }
 
   async *read(ctx: ReadContext<DatabasePosition>): AsyncGenerator<Batch<DatabasePosition>> {
-    let position = parsePosition(ctx.from);
+    checkMode(ctx.from, 'polling');
     const stop = AbortSignal.any([ctx.signal, this.closed.signal]);
-    if (stop.aborted) return;
-    let dataSource: DataSource;
+    const target = this.connection.target;
     try {
-      dataSource = await this.connection.open();
-    } catch (error) {
       if (stop.aborted) return;
-      throw error;
+      this.prepared ??= this.prepare();
+      const { dataSource, tables } = await this.prepared;
+      let position: DatabasePosition = ctx.from ?? { tables: {} };
+      for (const { table, stream } of tables) {
+        if (table.timestampColumn !== undefined && position.tables[stream]?.ts === null) {
+          // The table was tracked by its incrementing column alone; nothing in the position says which
+          // timestamps were seen, so only a full re-read is safe.
+          ctx.log.warn(
+            { stream },
+            'saved position has no timestamp for this table; reading it from the start',
+          );
+        }
+      }
+      // A page of each table in turn until no table has a full page left: a big backlog in one table does
+      // not hold the others back.
+      for (let behind = true; behind; ) {
+        behind = false;
+        for (const polled of tables) {
+          if (stop.aborted) return;
+          const { stream } = polled;
+          const page = await this.poll(dataSource, polled, position.tables[stream]).catch(
+            rethrowAs({ operation: 'query', stream, target }),
+          );
+          behind ||= page.full;
+          if (page.watermark === undefined) continue;
+          // A new object each time: the runtime still holds earlier positions while their batches commit.
+          position = { tables: { ...position.tables, [stream]: page.watermark } };
+          yield { records: page.records, position };
+        }
+      }
+    } catch (error) {
+      // A table may have changed under us: the next pass describes the tables again.
+      this.prepared = undefined;
+      // A stop or close() interrupts queries; that ends the pass, it is not a failure.
+      if (!stop.aborted) throw classifyDatabaseError(error, { operation: 'read', target });
     }
+  }
+
+  private async prepare(): Promise<{ dataSource: DataSource; tables: PolledTable[] }> {
+    const dataSource = await this.connection.open();
     const dialect = dialectOf(dataSource);
-    const tables: {
-      table: DatabaseTableConfig;
-      stream: string;
-      queries: TableQueries;
-      image?: CapturedTable;
-    }[] = [];
+    const tables: PolledTable[] = [];
     for (const table of this.config.tables) {
       const stream = streamName(table);
       let image: CapturedTable | undefined;
-      if (dialect.name === 'postgres' || dialect.name === 'mysql') {
-        // Rows as JSON images rendered by the database, decoded per column type: the same values as the trigger
-        // and logical modes (microseconds, dates, intervals), not what the driver makes of them.
-        try {
-          image = await describeTable(dataSource, dialect, table, this.connection.target);
-        } catch (error) {
-          if (stop.aborted) return;
-          throw classifyDatabaseError(error, {
-            operation: 'describe',
-            stream,
-            target: this.connection.target,
-          });
-        }
+      if (dialect.name !== 'sqlite') {
+        // Rows as JSON images rendered by the database, decoded per column type: the same values as the
+        // trigger and logical modes (microseconds, dates, intervals), not what the driver makes of them.
+        const operation = { operation: 'describe', stream, target: this.connection.target };
+        image = await describeTable(dataSource, dialect, table, operation.target).catch(rethrowAs(operation));
         if (table.columns !== undefined) {
           const wanted = new Set(configuredColumns(table));
           image = { ...image, columns: image.columns.filter((c) => wanted.has(c.name)) };
         }
       }
-      const queries = new TableQueries(dataSource, dialect, table, image);
-      tables.push(image === undefined ? { table, stream, queries } : { table, stream, queries, image });
+      tables.push({ table, stream, queries: new TableQueries(dataSource, dialect, table, image), image });
     }
-    ctx.log.info(
-      { streams: tables.map((t) => t.stream), target: this.connection.target, once: ctx.once },
-      'database polling started',
-    );
-    for (const { table, stream } of tables) {
-      const saved = position.tables[stream];
-      if (saved !== undefined && table.timestampColumn !== undefined && saved.ts === null) {
-        // The table was tracked by its incrementing column alone; nothing in the position says which
-        // timestamps were seen, so only a full re-read is safe.
-        ctx.log.warn({ stream }, 'saved position has no timestamp for this table; reading it from the start');
-      }
-    }
-
-    for (;;) {
-      let behind = false;
-      for (const { table, stream, queries, image } of tables) {
-        if (stop.aborted) return;
-        let page: Page;
-        try {
-          page = await this.poll(dataSource, table, stream, queries, position.tables[stream], image);
-        } catch (error) {
-          // A stop or close() interrupts queries; that ends the read, it is not a failure.
-          if (stop.aborted) return;
-          throw classifyDatabaseError(error, { operation: 'query', stream, target: this.connection.target });
-        }
-        if (page.full) behind = true;
-        if (page.watermark === undefined) continue;
-        // A new object each time: the runtime still holds earlier positions while their batches commit.
-        position = { tables: { ...position.tables, [stream]: page.watermark } };
-        ctx.log.debug({ stream, rows: page.records.length, full: page.full }, 'database page read');
-        yield { records: page.records, position };
-      }
-      if (behind) continue;
-      ctx.caughtUp?.();
-      if (ctx.once || stop.aborted) return;
-      await sleep(this.config.pollIntervalMs, stop);
-    }
+    return { dataSource, tables };
   }
 
   /** `SELECT 1` on a short-lived connection of its own; see Connection.probe. */
@@ -179,11 +169,8 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
 
   private async poll(
     dataSource: DataSource,
-    table: DatabaseTableConfig,
-    stream: string,
-    queries: TableQueries,
+    { table, stream, queries, image }: PolledTable,
     from: TableWatermark | undefined,
-    image: CapturedTable | undefined,
   ): Promise<Page> {
     const { batchSize, delayMs } = this.config;
     const page = queries.page(from, batchSize, delayMs);
@@ -202,15 +189,6 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
     const columns = columnLookup(rows[0] as Row);
     const records = rows.map((row) => toRecord(row, table, stream, columns, image));
     return { records, watermark: watermarkOf(rows[rows.length - 1] as Row, table), full };
-  }
-
-  private tableNotFound(stream: string): DatabaseError {
-    return new DatabaseError(
-      DatabaseErrorCodes.DB_TABLE_NOT_FOUND,
-      `table ${stream} does not exist on ${this.connection.target} or the user cannot see it. ` +
-        'Check tables[].name and tables[].schema; names are matched exactly, including case.',
-      { details: { operation: 'discover', stream, target: this.connection.target } },
-    );
   }
 }
 
@@ -255,18 +233,18 @@ function toRecord(
   const key: Record<string, unknown> = {};
   for (const name of table.key) key[name] = value(name);
   const created = table.createdColumn !== undefined && Number(row[CREATED_ALIAS]) === 1;
-  const record: ChangeRecord = {
+  const occurredAt =
+    table.timestampColumn === undefined ? undefined : parseOccurredAt(value(table.timestampColumn));
+  return {
     stream,
     op: created ? 'create' : 'update',
     key,
     after,
     origin: { table: stream, ts, id },
+    // The row's tracking values: a later version of the row has a later timestamp (or id).
+    sequence: sequenceOf(...[ts, id].filter((v) => v !== null).map(sequencePart)),
+    ...(occurredAt === undefined ? {} : { occurredAt }),
   };
-  if (table.timestampColumn !== undefined) {
-    const occurredAt = parseOccurredAt(value(table.timestampColumn));
-    if (occurredAt !== undefined) record.occurredAt = occurredAt;
-  }
-  return record;
 }
 
 function configuredColumns(table: DatabaseTableConfig): string[] {

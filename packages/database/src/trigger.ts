@@ -4,18 +4,22 @@
 import {
   type Batch,
   type ChangeRecord,
+  type Clock,
   type Logger,
   type ReadContext,
   type Source,
+  type SourceCadence,
+  type SourceContext,
   type StreamInfo,
-  sleep,
+  sequenceOf,
+  systemClock,
 } from '@ferry/core/sdk';
 import type { DataSource } from 'typeorm';
 import type { DatabaseTriggerConfig } from './config.js';
-import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes } from './errors.js';
+import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes, rethrowAs } from './errors.js';
 import {
   type CapturedTable,
-  describeTable,
+  describeTables,
   installStatements,
   type JournalNames,
   journalNames,
@@ -25,15 +29,9 @@ import {
 } from './internal/capture.js';
 import { Connection, type Dialect, dialectOf } from './internal/connection.js';
 import { decodeImage } from './internal/images.js';
-import {
-  parseTriggerPosition,
-  type SnapshotProgress,
-  type TriggerGap,
-  type TriggerPosition,
-} from './internal/positions.js';
-import { readSnapshotChunk, SnapshotProgressLog } from './internal/snapshot.js';
+import { readSnapshotChunk, SnapshotProgressLog, snapshotSteps } from './internal/snapshot.js';
 import { parseOccurredAt } from './internal/values.js';
-import type { DatabaseSourceContext } from './polling.js';
+import { checkMode, type SnapshotProgress, type TriggerGap, type TriggerPosition } from './positions.js';
 
 type Row = Record<string, unknown>;
 
@@ -42,16 +40,33 @@ const MAX_NEW_GAPS = 1000;
 /** Gaps queried by value; beyond this the journal is read from the oldest gap and filtered. */
 const MAX_LISTED_GAPS = 500;
 
+interface Prepared {
+  dataSource: DataSource;
+  dialect: Dialect;
+  tables: CapturedTable[];
+  names: JournalNames;
+}
+
+/**
+ * A pass source: each read finishes (or continues) the snapshot and drains the journal, then ends; core
+ * decides when the next pass runs.
+ */
 export class DatabaseTriggerSource implements Source<TriggerPosition> {
   readonly type = 'database';
+  readonly cadence: SourceCadence;
   private readonly connection: Connection;
+  private readonly clock: Clock;
   private readonly closed = new AbortController();
   private names: JournalNames | undefined;
+  /** Tables described and the journal checked on the first pass, kept until a pass fails. */
+  private prepared: Promise<Prepared> | undefined;
 
   constructor(
     private readonly config: DatabaseTriggerConfig,
-    context: DatabaseSourceContext = {},
+    context: SourceContext = {},
   ) {
+    this.cadence = { kind: 'passes', intervalMs: config.pollIntervalMs };
+    this.clock = context.clock ?? systemClock;
     // Writable: acknowledging purges the journal.
     this.connection = new Connection(config.connection, context.baseDir ?? process.cwd(), true);
   }
@@ -73,116 +88,88 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
   }
 
   async *read(ctx: ReadContext<TriggerPosition>): AsyncGenerator<Batch<TriggerPosition>> {
+    checkMode(ctx.from, 'trigger');
     const stop = AbortSignal.any([ctx.signal, this.closed.signal]);
-    if (stop.aborted) return;
-    let prepared: Awaited<ReturnType<DatabaseTriggerSource['prepare']>>;
+    const target = this.connection.target;
     try {
-      prepared = await this.prepare('start');
-    } catch (error) {
       if (stop.aborted) return;
-      throw error;
-    }
-    const { dataSource, dialect, tables, names } = prepared;
-    await this.ensureCapture(dataSource, dialect, names, tables, ctx.log);
-    const byStream = new Map(tables.map((t) => [t.stream, t]));
-
-    const saved = parseTriggerPosition(ctx.from);
-    let position: TriggerPosition;
-    try {
-      position =
-        saved ??
+      this.prepared ??= this.prepare('start').then(async (prepared) => {
+        await this.ensureCapture(prepared, ctx.log);
+        return prepared;
+      });
+      const { dataSource, dialect, tables, names } = await this.prepared;
+      const byStream = new Map(tables.map((t) => [t.stream, t]));
+      let position: TriggerPosition =
+        ctx.from ??
         (this.config.snapshot === 'never'
           ? { mode: 'trigger', seq: 0, gaps: [] }
-          : await this.snapshotStart(dataSource, names, tables));
-      ctx.log.info(
-        { seq: position.seq, gaps: position.gaps.length, snapshot: position.snapshot !== undefined },
-        'trigger capture starting',
-      );
-    } catch (error) {
-      if (stop.aborted) return;
-      throw classifyDatabaseError(error, { operation: 'start', target: this.connection.target });
-    }
+          : await this.snapshotStart(dataSource, names, tables).catch(
+              rethrowAs({ operation: 'start', target }),
+            ));
 
-    const progressLog = new SnapshotProgressLog(ctx.log, dataSource, dialect);
-    while (position.snapshot !== undefined) {
-      if (stop.aborted) return;
-      const progress: SnapshotProgress = position.snapshot;
-      const stream = progress.pending[0];
-      const table = stream === undefined ? undefined : byStream.get(stream);
-      if (table === undefined) {
-        position = withSnapshot(position, nextTable(progress));
-        continue;
+      if (position.snapshot !== undefined) {
+        // Snapshot rows sort before every journal row read after them, the late rows of the gaps included.
+        const stamp = {
+          origin: { snapshot: `seq:${position.seq}` },
+          sequence: sequenceOf(Math.min(position.seq, ...position.gaps.map((g) => g.seq - 1))),
+        };
+        const chunk = (table: CapturedTable, after: Record<string, unknown> | null) =>
+          readSnapshotChunk(dataSource, dialect, table, after, this.config.snapshotChunkSize, stamp).catch(
+            rethrowAs({ operation: 'snapshot', stream: table.stream, target }),
+          );
+        const log = new SnapshotProgressLog(ctx.log, dataSource, dialect);
+        for await (const step of snapshotSteps(position.snapshot, byStream, chunk, log, stop)) {
+          position = withSnapshot(position, step.snapshot);
+          yield { records: step.records, position, progress: step.progress };
+        }
+        if (stop.aborted) return;
+        position = withSnapshot(position, undefined);
       }
-      let chunk: Awaited<ReturnType<typeof readSnapshotChunk>>;
-      try {
-        chunk = await readSnapshotChunk(
-          dataSource,
-          dialect,
-          table,
-          progress.after,
-          this.config.snapshotChunkSize,
-          {
-            snapshot: `seq:${position.seq}`,
-          },
+
+      // The journal, page after page, until a page is not full: the pass is caught up.
+      for (let full = true; full && !stop.aborted; ) {
+        const page = await this.readJournal(dataSource, names, byStream, position, ctx.log).catch(
+          rethrowAs({ operation: 'journal', target }),
         );
-      } catch (error) {
-        if (stop.aborted) return;
-        throw classifyDatabaseError(error, { operation: 'snapshot', stream, target: this.connection.target });
-      }
-      const snapshot =
-        chunk.full && chunk.last !== null
-          ? { pending: progress.pending, after: chunk.last }
-          : nextTable(progress);
-      position = withSnapshot(position, snapshot);
-      const counted = await progressLog.chunk(table, chunk.records.length, snapshot?.pending[0] !== stream);
-      if (chunk.records.length > 0 || snapshot === undefined)
-        yield { records: chunk.records, position, progress: counted };
-    }
-
-    for (;;) {
-      if (stop.aborted) return;
-      let page: { records: ChangeRecord[]; position: TriggerPosition; full: boolean };
-      try {
-        page = await this.readJournal(dataSource, names, byStream, position, ctx.log);
-      } catch (error) {
-        if (stop.aborted) return;
-        throw classifyDatabaseError(error, { operation: 'journal', target: this.connection.target });
-      }
-      if (page.position !== position) {
+        full = page.full;
+        if (page.position === position) continue;
         position = page.position;
         yield { records: page.records, position };
       }
-      if (page.full) continue;
-      ctx.caughtUp?.();
-      if (ctx.once || stop.aborted) return;
-      await sleep(this.config.pollIntervalMs, stop);
+    } catch (error) {
+      // The tables or the journal may have changed under us: the next pass looks again.
+      this.prepared = undefined;
+      // A stop or close() interrupts queries; that ends the pass, it is not a failure.
+      if (!stop.aborted) throw classifyDatabaseError(error, { operation: 'read', target });
     }
   }
 
-  /** Purge what is checkpointed: every journal row up to the position, except the gaps still watched. */
-  async acknowledge(position: TriggerPosition): Promise<void> {
-    if (this.connection.closed) return;
+  /**
+   * Purge what is checkpointed: every journal row up to the last position, except the gaps still watched.
+   * Idempotent (core also acknowledges the loaded checkpoint at start).
+   */
+  async acknowledge(positions: readonly TriggerPosition[]): Promise<void> {
+    const position = positions.at(-1);
+    if (position === undefined || this.connection.closed) return;
     const dataSource = await this.connection.open();
     const names = this.names ?? (await journalNames(dataSource, dialectOf(dataSource), this.config.journal));
     const gaps = position.gaps.map((g) => g.seq);
+    const at = (index: number) => param(dataSource, index);
+    const [where, params]: [string, unknown[]] =
+      gaps.length === 0
+        ? [`seq <= ${at(0)}`, [position.seq]]
+        : gaps.length <= MAX_LISTED_GAPS
+          ? [
+              `seq <= ${at(0)} AND seq NOT IN (${gaps.map((_, i) => at(i + 1)).join(', ')})`,
+              [position.seq, ...gaps],
+            ]
+          : [`seq < ${at(0)}`, [Math.min(...gaps)]];
     try {
-      if (gaps.length === 0) {
-        await dataSource.query(`DELETE FROM ${names.table} WHERE seq <= ${param(dataSource, 0)}`, [
-          position.seq,
-        ]);
-      } else if (gaps.length <= MAX_LISTED_GAPS) {
-        const list = gaps.map((_, i) => param(dataSource, i + 1)).join(', ');
-        await dataSource.query(
-          `DELETE FROM ${names.table} WHERE seq <= ${param(dataSource, 0)} AND seq NOT IN (${list})`,
-          [position.seq, ...gaps],
-        );
-      } else {
-        await dataSource.query(`DELETE FROM ${names.table} WHERE seq < ${param(dataSource, 0)}`, [
-          Math.min(...gaps),
-        ]);
-      }
+      await dataSource.query(`DELETE FROM ${names.table} WHERE ${where}`, params);
     } catch (error) {
-      throw classifyDatabaseError(error, { operation: 'purge', target: this.connection.target });
+      const failure = classifyDatabaseError(error, { operation: 'purge', target: this.connection.target });
+      // No journal (yet, or any more): nothing to purge; the read says what is missing.
+      if (failure.code !== DatabaseErrorCodes.DB_TABLE_NOT_FOUND) throw failure;
     }
   }
 
@@ -196,27 +183,20 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
     return this.connection.close();
   }
 
-  private async prepare(operation: string) {
+  private async prepare(operation: string): Promise<Prepared> {
     const dataSource = await this.connection.open();
     const dialect = dialectOf(dataSource);
+    const target = this.connection.target;
     try {
-      const tables: CapturedTable[] = [];
-      for (const table of this.config.tables)
-        tables.push(await describeTable(dataSource, dialect, table, this.connection.target));
+      const tables = await describeTables(dataSource, dialect, this.config.tables, target);
       this.names ??= await journalNames(dataSource, dialect, this.config.journal);
       return { dataSource, dialect, tables, names: this.names };
     } catch (error) {
-      throw classifyDatabaseError(error, { operation, target: this.connection.target });
+      throw classifyDatabaseError(error, { operation, target });
     }
   }
 
-  private async ensureCapture(
-    dataSource: DataSource,
-    dialect: Dialect,
-    names: JournalNames,
-    tables: CapturedTable[],
-    log: Logger,
-  ): Promise<void> {
+  private async ensureCapture({ dataSource, dialect, names, tables }: Prepared, log: Logger): Promise<void> {
     const missing = await missingCapture(dataSource, dialect, names, tables);
     if (missing.length === 0) return;
     if (!this.config.installTriggers) {
@@ -229,9 +209,9 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
       );
     }
     log.warn({ missing, journal: names.table }, 'installing the trigger journal (installTriggers: true)');
-    await installCapture(dataSource, dialect, names, tables).catch((error: unknown) => {
-      throw classifyDatabaseError(error, { operation: 'install-triggers', target: this.connection.target });
-    });
+    await installCapture(dataSource, dialect, names, tables).catch(
+      rethrowAs({ operation: 'install-triggers', target: this.connection.target }),
+    );
   }
 
   /**
@@ -253,7 +233,7 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
         [floor],
       )) as Row[];
       const present = new Set(rows.map((r) => Number(r.seq)));
-      const at = Date.now();
+      const at = this.clock.now();
       for (let s = floor + 1; s < seq; s += 1) if (!present.has(s)) gaps.push({ seq: s, at });
     }
     return {
@@ -272,7 +252,7 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
     log: Logger,
   ): Promise<{ records: ChangeRecord[]; position: TriggerPosition; full: boolean }> {
     const dialect = dialectOf(dataSource);
-    const now = Date.now();
+    const now = this.clock.now();
     let gaps = from.gaps.filter((g) => now - g.at < this.config.gapTimeoutMs);
     if (gaps.length < from.gaps.length) {
       log.warn(
@@ -281,11 +261,9 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
       );
     }
     const text = (column: string) =>
-      dialect.name === 'postgres'
-        ? `CAST(${column} AS TEXT)`
-        : dialect.name === 'mysql'
-          ? `CAST(${column} AS CHAR)`
-          : column;
+      dialect.name === 'sqlite'
+        ? column
+        : `CAST(${column} AS ${dialect.name === 'postgres' ? 'TEXT' : 'CHAR'})`;
     const params: unknown[] = [from.seq];
     let where = `seq > ${param(dataSource, 0)}`;
     if (gaps.length > 0 && gaps.length <= MAX_LISTED_GAPS) {
@@ -345,30 +323,20 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
     const op = String(row.op).trim();
     const origin: Record<string, unknown> = { table: stream, seq };
     const occurredAt = parseOccurredAt(row.changed_at);
-    if (op === 't') {
-      // A TRUNCATE removes every row; core has no truncate op, so it is a delete without a key.
-      const record: ChangeRecord = { stream, op: 'delete', key: {}, origin: { ...origin, truncate: true } };
-      if (occurredAt !== undefined) record.occurredAt = occurredAt;
-      return record;
-    }
+    const common = { stream, sequence: sequenceOf(seq), ...(occurredAt === undefined ? {} : { occurredAt }) };
+    // A TRUNCATE removes every row; core has no truncate op, so it is a delete without a key.
+    if (op === 't') return { ...common, op: 'delete', key: {}, origin: { ...origin, truncate: true } };
     const before = decodeImage(row.before_image as string | null, table.kinds);
     const after = decodeImage(row.after_image as string | null, table.kinds);
-    const record: ChangeRecord = {
-      stream,
+    return {
+      ...common,
       op: op === 'c' ? 'create' : op === 'd' ? 'delete' : 'update',
       key: keyOf(after ?? before, table),
       origin,
+      ...(before === undefined ? {} : { before }),
+      ...(after === undefined ? {} : { after }),
     };
-    if (before !== undefined) record.before = before;
-    if (after !== undefined) record.after = after;
-    if (occurredAt !== undefined) record.occurredAt = occurredAt;
-    return record;
   }
-}
-
-function nextTable(progress: SnapshotProgress): SnapshotProgress | undefined {
-  const pending = progress.pending.slice(1);
-  return pending.length === 0 ? undefined : { pending, after: null };
 }
 
 function withSnapshot(position: TriggerPosition, snapshot: SnapshotProgress | undefined): TriggerPosition {

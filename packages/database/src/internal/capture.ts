@@ -26,6 +26,27 @@ export function qualified(dialect: Dialect, name: string, schema: string | undef
   return schema === undefined ? dialect.escape(name) : `${dialect.escape(schema)}.${dialect.escape(name)}`;
 }
 
+export function tableNotFound(stream: string, target: string): DatabaseError {
+  return new DatabaseError(
+    DatabaseErrorCodes.DB_TABLE_NOT_FOUND,
+    `table ${stream} does not exist on ${target} or the user cannot see it. Check tables[].name and ` +
+      'tables[].schema; names are matched exactly, including case.',
+    { details: { stream, target } },
+  );
+}
+
+/** The configured tables' columns, from the catalogue. */
+export async function describeTables(
+  dataSource: DataSource,
+  dialect: Dialect,
+  tables: readonly CapturedTableConfig[],
+  target: string,
+): Promise<CapturedTable[]> {
+  const described: CapturedTable[] = [];
+  for (const table of tables) described.push(await describeTable(dataSource, dialect, table, target));
+  return described;
+}
+
 /** Read a table's columns from the catalogue; a missing table is DB_TABLE_NOT_FOUND. */
 export async function describeTable(
   dataSource: DataSource,
@@ -67,14 +88,7 @@ export async function describeTable(
     ])) as Row[];
     columns = rows.map((r) => sqliteKind(String(r.name), String(r.type)));
   }
-  if (columns.length === 0) {
-    throw new DatabaseError(
-      DatabaseErrorCodes.DB_TABLE_NOT_FOUND,
-      `table ${stream} does not exist on ${target} or the user cannot see it. Check tables[].name and ` +
-        'tables[].schema; names are matched exactly, including case.',
-      { details: { operation: 'describe', stream, target } },
-    );
-  }
+  if (columns.length === 0) throw tableNotFound(stream, target);
   const names = new Set(columns.map((c) => c.name));
   const missing = table.key.filter((k) => !names.has(k));
   if (missing.length > 0) {

@@ -2,9 +2,9 @@
 // every value is a bound parameter in the driver's own placeholder style.
 import type { DataSource } from 'typeorm';
 import type { DatabaseTableConfig } from '../config.js';
+import type { TableWatermark } from '../positions.js';
 import { type CapturedTable, IMAGE_ALIAS, imageSql } from './capture.js';
 import { type Dialect, delayParameter } from './connection.js';
-import type { TableWatermark } from './values.js';
 
 /** Internal columns added to the select list; stripped from the record's `after`. */
 export const TS_ALIAS = '__ferry_ts';

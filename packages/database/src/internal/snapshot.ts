@@ -1,8 +1,9 @@
-// One chunk of an initial snapshot (the rows after the last key read, in key order, as `op: read` records),
-// and the progress log of a long snapshot.
+// The initial snapshot of the trigger and logical modes: chunk after chunk (the rows after the last key read,
+// in key order, as `op: read` records), table after table, and the progress log of a long snapshot.
 import { createHash } from 'node:crypto';
 import type { BatchProgress, ChangeRecord, Logger } from '@ferry/core/sdk';
 import type { DataSource } from 'typeorm';
+import type { SnapshotProgress } from '../positions.js';
 import { type CapturedTable, decodeSnapshotRow, keyOf, snapshotChunkQuery } from './capture.js';
 import type { Dialect } from './connection.js';
 
@@ -20,7 +21,8 @@ export async function readSnapshotChunk(
   table: CapturedTable,
   after: Record<string, unknown> | null,
   limit: number,
-  origin: Record<string, unknown>,
+  /** What every record of the snapshot carries: its origin's snapshot name and its sequence. */
+  stamp: { origin: Record<string, unknown>; sequence: string },
   query: (sql: string, params: unknown[]) => Promise<unknown> = (sql, params) =>
     dataSource.query(sql, params),
 ): Promise<SnapshotChunk> {
@@ -37,11 +39,52 @@ export async function readSnapshotChunk(
       op: 'read',
       key,
       after: image,
-      origin: { table: table.stream, ...origin, version: versionOf(image) },
+      origin: { table: table.stream, ...stamp.origin, version: versionOf(image) },
+      sequence: stamp.sequence,
     };
   });
   const last = records.length === 0 ? null : (records[records.length - 1]?.key ?? null);
   return { records, last, full: rows.length >= limit };
+}
+
+export interface SnapshotStep {
+  records: ChangeRecord[];
+  /** Where the snapshot stands after these records; undefined once it is complete. */
+  snapshot: SnapshotProgress | undefined;
+  progress: BatchProgress;
+}
+
+/**
+ * The snapshot from `start` on, one step per chunk that has rows (and one for the end, rows or not), for the
+ * source to turn into batches. `readChunk` reads the rows of a table after a key.
+ */
+export async function* snapshotSteps(
+  start: SnapshotProgress,
+  byStream: ReadonlyMap<string, CapturedTable>,
+  readChunk: (table: CapturedTable, after: Record<string, unknown> | null) => Promise<SnapshotChunk>,
+  log: SnapshotProgressLog,
+  stop: AbortSignal,
+): AsyncGenerator<SnapshotStep> {
+  let progress: SnapshotProgress | undefined = start;
+  while (progress !== undefined && !stop.aborted) {
+    const stream = progress.pending[0];
+    const table = stream === undefined ? undefined : byStream.get(stream);
+    // A table no longer configured is skipped; the next table starts from its first key.
+    const rest: string[] = progress.pending.slice(1);
+    const nextTable: SnapshotProgress | undefined =
+      rest.length === 0 ? undefined : { pending: rest, after: null };
+    if (table === undefined) {
+      progress = nextTable;
+      continue;
+    }
+    const chunk = await readChunk(table, progress.after);
+    const next =
+      chunk.full && chunk.last !== null ? { pending: progress.pending, after: chunk.last } : nextTable;
+    const counted = await log.chunk(table, chunk.records.length, next?.pending[0] !== stream);
+    progress = next;
+    if (chunk.records.length > 0 || next === undefined)
+      yield { records: chunk.records, snapshot: next, progress: counted };
+  }
 }
 
 /** A short digest of a row image: the same content always gives the same version. */

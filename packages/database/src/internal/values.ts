@@ -1,20 +1,6 @@
 // Row values and positions as JSON: what drivers return (Dates, Buffers, bigints) becomes plain data that
 // survives a checkpoint file, a Kafka message and a replay unchanged.
-import { DatabaseError, DatabaseErrorCodes } from '../errors.js';
-
-/** A tracking column's value as saved in a position: the database's own rendering, bound back verbatim. */
-export type WatermarkValue = string | number;
-
-/** How far one table has been read: the tracking values of the last row read (null: not tracked / none yet). */
-export interface TableWatermark {
-  ts: WatermarkValue | null;
-  id: WatermarkValue | null;
-}
-
-/** The database source's position: one watermark per stream, for every table ever read. */
-export interface DatabasePosition {
-  tables: Record<string, TableWatermark>;
-}
+import type { WatermarkValue } from '../positions.js';
 
 /** One value of a row as JSON: Date → ISO 8601 UTC, Buffer → base64, bigint → decimal string. */
 export function normaliseValue(value: unknown): unknown {
@@ -65,31 +51,18 @@ export function parseOccurredAt(value: unknown): Date | undefined {
   return date !== undefined && !Number.isNaN(date.getTime()) ? new Date(date.getTime()) : undefined;
 }
 
-/** Read a saved position back, refusing anything this source would not have written. */
-export function parsePosition(from: unknown): DatabasePosition {
-  if (from === undefined || from === null) return { tables: {} };
-  const invalid = (why: string) =>
-    new DatabaseError(
-      DatabaseErrorCodes.DB_POSITION_INVALID,
-      `the saved checkpoint is not a database polling position (${why}). It may come from another source ` +
-        'type; clear the pipeline checkpoint to read the tables from the start.',
-      { details: { position: from } },
-    );
-  if (typeof from !== 'object' || Array.isArray(from)) throw invalid('not an object');
-  const tables = (from as Record<string, unknown>).tables;
-  if (tables === null || typeof tables !== 'object' || Array.isArray(tables))
-    throw invalid('no tables object');
-  const out: Record<string, TableWatermark> = {};
-  for (const [stream, entry] of Object.entries(tables as Record<string, unknown>)) {
-    if (entry === null || typeof entry !== 'object') throw invalid(`entry for ${stream} is not an object`);
-    const { ts = null, id = null } = entry as Record<string, unknown>;
-    if (!isWatermark(ts) || !isWatermark(id))
-      throw invalid(`entry for ${stream} holds a value that is not a string or number`);
-    out[stream] = { ts, id };
-  }
-  return { tables: out };
-}
+const TIMESTAMP_TEXT = /^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?/;
 
-function isWatermark(value: unknown): value is WatermarkValue | null {
-  return value === null || typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value));
+/**
+ * A tracking value as a part of a record's sequence (`sequenceOf` pads whole numbers): timestamp text is kept
+ * as the database renders it, its fraction of a second padded to nine digits, because PostgreSQL drops
+ * trailing zeros and `10:00:00` followed by the id would not sort as `10:00:00.000000` does.
+ */
+export function sequencePart(value: WatermarkValue): number | bigint | string {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : String(value);
+  if (/^\d{1,19}$/.test(value)) return BigInt(value);
+  return value.replace(
+    TIMESTAMP_TEXT,
+    (_, time: string, fraction = '') => `${time}.${fraction.padEnd(9, '0')}`,
+  );
 }

@@ -9,6 +9,7 @@ import { services } from '../../../../test/services/endpoints.js';
 import {
   createDatabaseSource,
   type DatabaseSourceConfigInput,
+  type DatabaseSourcePosition,
   installDatabaseTriggers,
   parseDatabaseSourceConfig,
   uninstallDatabaseTriggers,
@@ -71,9 +72,9 @@ describe.each(backends)('database least privilege: $type', ({ type }) => {
   ): Promise<{ records: ChangeRecord[]; position: unknown }> {
     const source = createDatabaseSource(config);
     try {
-      const result = await readOnce(source as never, from as never);
+      const result = await readOnce(source, from as DatabaseSourcePosition | undefined);
       const last = result.batches.at(-1)?.position;
-      if (last !== undefined && source.acknowledge) await source.acknowledge(last as never);
+      if (last !== undefined && source.acknowledge) await source.acknowledge([last]);
       return { records: result.records, position: result.position };
     } finally {
       await source.close();
@@ -94,10 +95,10 @@ describe.each(backends)('database least privilege: $type', ({ type }) => {
 
   it('trigger mode runs with SELECT on the table and SELECT, DELETE on the journal', async () => {
     const base = {
-      mode: 'trigger',
+      mode: 'trigger' as const,
       tables: [{ name: table, key: ['id'] }],
       journal: { table: journal },
-    } as const;
+    };
     await installDatabaseTriggers(parseDatabaseSourceConfig({ ...base, connection: adminConnection }));
     try {
       const name = await limitedUser('trg', [`SELECT ON ${on(table)}`, `SELECT, DELETE ON ${on(journal)}`]);

@@ -9,7 +9,7 @@ import {
   type DatabasePosition,
   type DatabaseSourceConfigInput,
 } from '../../src/index.js';
-import { keysOf, readOnce } from '../helpers.js';
+import { identities, keysOf, readOnce } from '../helpers.js';
 
 interface Backend {
   type: 'postgres' | 'mariadb';
@@ -22,6 +22,9 @@ const backends: Backend[] = [
   { type: 'postgres', timestamp: 'TIMESTAMP(6)', binary: 'BYTEA', now: 'CURRENT_TIMESTAMP' },
   { type: 'mariadb', timestamp: 'DATETIME(6)', binary: 'BLOB', now: 'CURRENT_TIMESTAMP(6)' },
 ];
+
+/** Options of the polling mode as written. */
+type PollingInput = Extract<DatabaseSourceConfigInput, { mode?: 'polling' }>;
 
 describe.each(backends)('database source: polling $type', (backend) => {
   const { host, port, user, password, database } = services[backend.type];
@@ -66,7 +69,7 @@ describe.each(backends)('database source: polling $type', (backend) => {
     );
   }
 
-  function source(table: string, options: Partial<DatabaseSourceConfigInput> = {}) {
+  function source(table: string, options: Partial<PollingInput> = {}) {
     return createDatabaseSource({
       connection,
       tables: [
@@ -82,11 +85,7 @@ describe.each(backends)('database source: polling $type', (backend) => {
     });
   }
 
-  async function readAll(
-    table: string,
-    from?: DatabasePosition,
-    options: Partial<DatabaseSourceConfigInput> = {},
-  ) {
+  async function readAll(table: string, from?: DatabasePosition, options: Partial<PollingInput> = {}) {
     const s = source(table, options);
     try {
       return await readOnce(s, from);
@@ -113,6 +112,12 @@ describe.each(backends)('database source: polling $type', (backend) => {
     });
     expect(first.records[0]?.occurredAt).toBeInstanceOf(Date);
     expect(typeof first.records[0]?.after?.modify_datetime).toBe('string');
+    // The timestamp as the database renders it (fraction padded to nine digits), then the id zero-padded.
+    expect(first.records.map((r) => r.sequence)).toEqual([
+      '2024-01-01 10:00:00.000001000.00000000000000000001',
+      '2024-01-01 10:00:00.000002000.00000000000000000002',
+      '2024-01-01 10:00:00.000002000.00000000000000000003',
+    ]);
     const saved = JSON.parse(JSON.stringify(first.position)) as DatabasePosition;
 
     const idle = await readAll(table, saved);
@@ -127,6 +132,10 @@ describe.each(backends)('database source: polling $type', (backend) => {
     expect(keysOf(second.records)).toEqual([`${table}:4`, `${table}:1`]);
     expect(second.records.map((r) => r.op)).toEqual(['create', 'update']);
     expect(second.records[1]?.after?.name).toBe('Al Jr');
+    expect(second.records[1]?.sequence).toBe('2024-01-02 09:00:00.500000000.00000000000000000001');
+    // The same pass read again gives the same records, origins and sequences.
+    const again = await readAll(table, saved);
+    expect(identities(again.records)).toEqual(identities(second.records));
 
     const third = await readAll(table, second.position);
     expect(third.records).toEqual([]);

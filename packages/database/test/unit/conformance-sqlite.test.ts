@@ -1,12 +1,13 @@
 // The @ferry/testkit Source conformance suite for polling on a real SQLite file: resume from every page,
-// determinism, prompt abort, no handles left after close(), and the retry flag of a locked database (busy)
-// versus a dropped table.
+// determinism, a pass that ends by itself and stops when aborted, no handles left after close(), and the
+// retry flag of a locked database (busy) versus a dropped table.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeSourceConformance } from '@ferry/testkit';
 import Database from 'better-sqlite3';
 import { createDatabaseSource } from '../../src/index.js';
+import { passSourceChecks } from '../conformance.js';
 
 const ROWS = 25;
 
@@ -93,4 +94,5 @@ describeSourceConformance(
     cleanup: dispose,
     timeoutMs: 20_000,
   },
+  { checks: passSourceChecks },
 );

@@ -1,5 +1,5 @@
-// Polling against a real SQLite file: what is read first, what a resume reads, how pages split, how the
-// source stops, and what its errors and options say.
+// Polling against a real SQLite file: what is read first, what a resume reads, how pages split, how a pass
+// ends and stops, the records' sequences, and what its errors, positions and options say.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,8 @@ import {
   readEventLog,
   runPipeline,
 } from '@ferry/core';
-import { FerryError, silentLogger } from '@ferry/core/sdk';
+import { FerryError, sequenceOf, silentLogger } from '@ferry/core/sdk';
+import { MemoryCheckpoints, MemoryDeadLetters, MemorySink } from '@ferry/testkit';
 import { DataSource } from 'typeorm';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -21,11 +22,12 @@ import {
   type DatabasePosition,
   type DatabaseSourceConfigInput,
   databaseModeSchemas,
+  databasePositionSchema,
   databaseSourceConfigSchema,
   databaseSourceFactory,
 } from '../../src/index.js';
-import { normaliseValue, parseOccurredAt } from '../../src/internal/values.js';
-import { keysOf, readOnce, waitFor } from '../helpers.js';
+import { normaliseValue, parseOccurredAt, sequencePart } from '../../src/internal/values.js';
+import { identities, keysOf, readOnce } from '../helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -70,7 +72,7 @@ async function insertOffender(
   );
 }
 
-function offendersSource(legacy: Legacy, overrides: Partial<DatabaseSourceConfigInput> = {}, table = {}) {
+function offendersSource(legacy: Legacy, overrides: Partial<PollingInput> = {}, table = {}) {
   const source = createDatabaseSource(
     {
       connection: { type: 'better-sqlite3', database: './legacy.db' },
@@ -91,6 +93,9 @@ function offendersSource(legacy: Legacy, overrides: Partial<DatabaseSourceConfig
   cleanups.push(() => source.close());
   return source;
 }
+
+/** Options of the polling mode as written. */
+type PollingInput = Extract<DatabaseSourceConfigInput, { mode?: 'polling' }>;
 
 describe('database source: polling SQLite', () => {
   it('reads every row on a first run, oldest first, with a JSON position', async () => {
@@ -116,6 +121,8 @@ describe('database source: polling SQLite', () => {
       },
       occurredAt: new Date('2024-01-01T10:00:01Z'),
       origin: { table: 'OFFENDERS', ts: '2024-01-01 10:00:01', id: 1 },
+      // The tracking values: the timestamp as stored (fraction padded), then the id zero-padded.
+      sequence: '2024-01-01 10:00:01.000000000.00000000000000000001',
     });
     expect(position).toEqual({ tables: { OFFENDERS: { ts: '2024-01-01 10:00:03', id: 3 } } });
     expect(JSON.parse(JSON.stringify(position))).toEqual(position);
@@ -158,8 +165,12 @@ describe('database source: polling SQLite', () => {
       after: { NAME: 'Al Jr', MODIFY_DATETIME: '2024-01-02 09:00:00' },
       origin: { table: 'OFFENDERS', ts: '2024-01-02 09:00:00', id: 1 },
     });
-    // A different version of the row has a different origin, hence a different event id.
+    // A different version of the row has a different origin, hence a different event id, and sorts after it.
     expect(second.records[0]?.origin).not.toEqual(first.records[0]?.origin);
+    expect(String(second.records[0]?.sequence) > String(first.records[0]?.sequence)).toBe(true);
+    // Read again from the same position: the same records with the same sequences.
+    const again = await readOnce(offendersSource(legacy), first.position);
+    expect(identities(again.records)).toEqual(identities(second.records));
   });
 
   it('loses and repeats nothing when a run of equal timestamps spans pages and the run resumes between them', async () => {
@@ -217,7 +228,7 @@ describe('database source: polling SQLite', () => {
     expect(second.records[0]?.op).toBe('update');
   });
 
-  it('in once mode ends when every table is caught up, without waiting for the poll interval', async () => {
+  it('a pass ends when every table is caught up, in once mode or not, without waiting for the poll interval', async () => {
     const legacy = await legacyDatabase(
       OFFENDERS,
       'CREATE TABLE ALIASES (ALIAS_ID INTEGER PRIMARY KEY, TS TEXT)',
@@ -238,14 +249,21 @@ describe('database source: polling SQLite', () => {
         { name: 'ALIASES', key: ['ALIAS_ID'], incrementingColumn: 'ALIAS_ID' },
       ],
     });
+    expect(source.cadence).toEqual({ kind: 'passes', intervalMs: 60_000 });
 
     const started = Date.now();
-    const { records, batches, position } = await readOnce(source);
+    const { records, batches, position } = await readOnce(source, undefined, Number.POSITIVE_INFINITY, false);
 
     expect(Date.now() - started).toBeLessThan(5000);
     expect(records.filter((r) => r.stream === 'main.OFFENDERS')).toHaveLength(5);
     expect(records.filter((r) => r.stream === 'ALIASES')).toHaveLength(1);
-    // Every position carries every table read so far.
+    // A page of each table in turn, and every position carries every table read so far.
+    expect(batches.map((b) => b.records[0]?.stream)).toEqual([
+      'main.OFFENDERS',
+      'ALIASES',
+      'main.OFFENDERS',
+      'main.OFFENDERS',
+    ]);
     expect(batches[1]?.position.tables).toHaveProperty('ALIASES');
     expect(position).toEqual({
       tables: {
@@ -255,73 +273,26 @@ describe('database source: polling SQLite', () => {
     });
   });
 
-  it('in continuous mode polls for new rows and stops promptly when aborted', async () => {
+  it('stops a pass at once when aborted or closed, and closes twice without error', async () => {
     const legacy = await legacyDatabase(OFFENDERS);
-    await insertOffender(legacy, 1, 'Al', '2024-01-01 10:00:01');
-    const source = offendersSource(legacy, { pollIntervalMs: 20 });
+    for (let id = 1; id <= 3; id += 1) await insertOffender(legacy, id, `n-${id}`, `2024-01-01 10:00:0${id}`);
+    const pass = (source: ReturnType<typeof offendersSource>, signal: AbortSignal) =>
+      source
+        .read({ from: undefined, signal, once: false, log: silentLogger(), caughtUp: () => undefined })
+        [Symbol.asyncIterator]();
+
     const controller = new AbortController();
-    const received: string[] = [];
-
-    const reading = (async () => {
-      for await (const batch of source.read({
-        from: undefined,
-        signal: controller.signal,
-        once: false,
-        log: silentLogger(),
-      })) {
-        received.push(...keysOf(batch.records));
-      }
-    })();
-    await waitFor(() => received.length === 1);
-    await insertOffender(legacy, 2, 'Bea', '2024-01-01 10:00:02');
-    await waitFor(() => received.length === 2);
-
-    const slow = offendersSource(legacy, { pollIntervalMs: 600_000 });
-    const slowController = new AbortController();
-    const slowReading = (async () => {
-      let batches = 0;
-      for await (const _ of slow.read({
-        from: undefined,
-        signal: slowController.signal,
-        once: false,
-        log: silentLogger(),
-      })) {
-        batches += 1;
-      }
-      return batches;
-    })();
-    // Let it read and go to sleep for its (long) poll interval, then stop it.
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const stopping = Date.now();
+    const aborted = pass(offendersSource(legacy, { batchSize: 1 }), controller.signal);
+    expect((await aborted.next()).value?.records).toHaveLength(1);
     controller.abort();
-    slowController.abort();
-    await reading;
-    expect(await slowReading).toBe(1);
-    expect(Date.now() - stopping).toBeLessThan(1000);
-    expect(received).toEqual(['OFFENDERS:1', 'OFFENDERS:2']);
-  });
+    expect((await aborted.next()).done).toBe(true);
 
-  it('ends a read in progress when closed, and closes twice without error', async () => {
-    const legacy = await legacyDatabase(OFFENDERS);
-    await insertOffender(legacy, 1, 'Al', '2024-01-01 10:00:01');
-    const source = offendersSource(legacy, { pollIntervalMs: 600_000 });
-    let batches = 0;
-    const reading = (async () => {
-      for await (const _ of source.read({
-        from: undefined,
-        signal: new AbortController().signal,
-        once: false,
-        log: silentLogger(),
-      })) {
-        batches += 1;
-      }
-    })();
-    await waitFor(() => batches === 1);
-
+    const source = offendersSource(legacy, { batchSize: 1 });
+    const closed = pass(source, new AbortController().signal);
+    expect((await closed.next()).value?.records).toHaveLength(1);
     await source.close();
     await source.close();
-    await reading;
-    expect(batches).toBe(1);
+    expect((await closed.next()).done).toBe(true);
   });
 
   it('reads a WAL-mode database that the legacy application keeps writing', async () => {
@@ -481,14 +452,76 @@ describe('database source: polling SQLite', () => {
     ).rejects.toThrow();
   });
 
-  it('refuses a checkpoint that is not a polling position', async () => {
+  it('declares its positions: core refuses a malformed checkpoint before the read, the source one of another mode', async () => {
     const legacy = await legacyDatabase(OFFENDERS);
-    const bad = { file: 'x.csv', line: 3 } as unknown as DatabasePosition;
+    await insertOffender(legacy, 1, 'Al', '2024-01-01 10:00:01');
+    const run = async (checkpoint: unknown) => {
+      const checkpoints = new MemoryCheckpoints();
+      await checkpoints.save('offenders', checkpoint);
+      const sink = new MemorySink();
+      const error = await runPipeline({
+        name: 'offenders',
+        source: offendersSource(legacy),
+        mapping: {
+          canonicalType: 'justice.offender',
+          map: (r) => ({ subject: String(r.key.OFF_ID), data: r.after }),
+        },
+        sink,
+        deadLetters: new MemoryDeadLetters(),
+        checkpoints,
+        positionSchema: databasePositionSchema,
+        once: true,
+        retry: { retries: 0 },
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      return { error, events: sink.events.length };
+    };
 
-    await expect(readOnce(offendersSource(legacy), bad)).rejects.toMatchObject({
-      code: 'DB_POSITION_INVALID',
-      retryable: false,
-    });
+    const malformed = await run({ file: 'x.csv', line: 3 });
+    expect(malformed.error).toMatchObject({ code: 'CHECKPOINT_INVALID', retryable: false });
+    expect((malformed.error as Error).message).toContain('tables');
+    expect(malformed.events).toBe(0);
+    const badValue = await run({ tables: { OFFENDERS: { ts: true, id: 1 } } });
+    expect((badValue.error as Error).message).toContain('tables.OFFENDERS.ts');
+
+    // A trigger checkpoint fits the schema of the database source but not this polling source.
+    const otherMode = await run({ mode: 'trigger', seq: 4, gaps: [] });
+    expect(otherMode.error).toMatchObject({ code: 'DB_POSITION_INVALID', retryable: false });
+    expect((otherMode.error as Error).message).toContain('database trigger position');
+    expect(otherMode.events).toBe(0);
+
+    for (const position of [
+      { tables: { OFFENDERS: { ts: '2024-01-01 10:00:01', id: 1 } } },
+      {
+        mode: 'trigger',
+        seq: 12,
+        gaps: [{ seq: 10, at: 1 }],
+        snapshot: { pending: ['t'], after: { id: 3 } },
+      },
+      { mode: 'logical', lsn: '0/1E07D68', xid: 10401, skip: 2 },
+    ]) {
+      expect(databasePositionSchema.safeParse(position).success, JSON.stringify(position)).toBe(true);
+    }
+  });
+
+  it('gives sequences that sort like the tracking values, whatever the timestamp text looks like', () => {
+    const sequence = (ts: string | number | null, id: string | number | null) =>
+      sequenceOf(...[ts, id].filter((v) => v !== null).map(sequencePart));
+    const ordered = [
+      sequence('2024-01-01 10:00:00', 123_456_789_012_345),
+      sequence('2024-01-01 10:00:00.000001', 1),
+      sequence('2024-01-01 10:00:00.5', '9'),
+      sequence('2024-01-01 10:00:00.5', '10'),
+      sequence('2024-01-01 10:00:01', 2),
+    ];
+    expect([...ordered].sort()).toEqual(ordered);
+    expect(sequence(null, '18446744073709551615')).toBe('18446744073709551615');
+    expect([sequence(null, 99), sequence(null, 100)].sort()).toEqual([
+      sequence(null, 99),
+      sequence(null, 100),
+    ]);
   });
 
   it('runs under the pipeline runtime: a second run over the same checkpoint writes nothing new', async () => {
