@@ -116,7 +116,7 @@ const pollingConfigSchema = z
       .int()
       .min(10)
       .default(1000)
-      .describe('Wait between polls once every table is caught up (continuous runs).'),
+      .describe('Time from the end of one pass (every table caught up) to the next when the pipeline has no `schedule`.'),
     delayMs: z
       .number()
       .int()
@@ -238,7 +238,7 @@ const triggerConfigSchema = z
       .int()
       .min(10)
       .default(500)
-      .describe('Wait between journal reads once it is drained (continuous runs).'),
+      .describe('Time from the end of one pass (the journal drained) to the next when the pipeline has no `schedule`.'),
     gapTimeoutMs: z
       .number()
       .int()
