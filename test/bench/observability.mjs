@@ -13,6 +13,7 @@ const batchSize = 500;
 
 const source = {
   type: 'synthetic',
+  cadence: { kind: 'stream' },
   async *read(ctx) {
     for (let start = ctx.from ?? 0; start < records; start += batchSize) {
       const batch = [];

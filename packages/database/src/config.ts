@@ -116,7 +116,9 @@ const pollingConfigSchema = z
       .int()
       .min(10)
       .default(1000)
-      .describe('Time from the end of one pass (every table caught up) to the next when the pipeline has no `schedule`.'),
+      .describe(
+        'Time from the end of one pass (every table caught up) to the next when the pipeline has no `schedule`.',
+      ),
     delayMs: z
       .number()
       .int()
@@ -238,7 +240,9 @@ const triggerConfigSchema = z
       .int()
       .min(10)
       .default(500)
-      .describe('Time from the end of one pass (the journal drained) to the next when the pipeline has no `schedule`.'),
+      .describe(
+        'Time from the end of one pass (the journal drained) to the next when the pipeline has no `schedule`.',
+      ),
     gapTimeoutMs: z
       .number()
       .int()

@@ -65,7 +65,7 @@ export interface AdminHost {
   resume(name: string): Promise<PipelineStatus>;
   /**
    * Run a pass now: a scheduled source waiting for its tick starts at once; a paused or stopped pipeline
-   * runs once and stops; a continuously running pipeline is already reading (`started: false`).
+   * runs once and stops; a pipeline in a pass, or streaming, is already reading (`started: false`).
    */
   trigger(name: string): Promise<{ started: boolean; detail: string }>;
   offsets(name: string): Promise<unknown>;

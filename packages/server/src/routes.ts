@@ -161,7 +161,7 @@ export function adminRoutes(options: { publicMetrics: boolean }): AdminRoute[] {
       operationId: 'triggerPipeline',
       summary: 'Run a pass now',
       description:
-        'A scheduled source waiting for its tick starts at once; a paused or stopped pipeline runs once and stops; a continuously running pipeline is already reading (`started: false`).',
+        'A pass source waiting for its next pass (its schedule or its poll interval) starts one at once; a paused or stopped pipeline runs one pass and stops; a pipeline in a pass, or streaming, is already reading (`started: false`).',
       tag: 'pipelines',
       params: nameParams,
       responses: {

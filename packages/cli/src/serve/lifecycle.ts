@@ -109,8 +109,12 @@ export class PipelineLifecycle {
   async trigger(name: string): Promise<{ started: boolean; detail: string }> {
     const run = this.find(name);
     if (run.state === 'running' || run.state === 'starting') {
-      if (run.wake.wake() > 0) return { started: true, detail: 'the scheduled source starts a pass now' };
-      return { started: false, detail: 'the pipeline is already reading; the next batch is on its way' };
+      if (run.wake.wake() > 0)
+        return { started: true, detail: 'the source was waiting for its next pass; the pass starts now' };
+      return {
+        started: false,
+        detail: 'the pipeline is reading now (a pass under way, or a stream); what arrived is on its way',
+      };
     }
     this.startRun(run, true);
     return {

@@ -204,10 +204,20 @@ checkpoints: { type: file, dir: ./checkpoints }
         'the re-read after the offsets reset',
       );
 
-      // A continuously polling pipeline is already reading: trigger says so instead of starting a second run.
-      const trigger = await fetch(`${base}/pipelines/serve-test/trigger`, { method: 'POST' });
-      expect(trigger.status).toBe(202);
-      expect(((await trigger.json()) as { started: boolean }).started).toBe(false);
+      // A polling pipeline between passes waits for its poll interval: a trigger starts the next pass at once
+      // (during a pass it answers started: false, so ask until it lands between two passes).
+      let answer: { started: boolean; detail: string } = { started: false, detail: '' };
+      await waitFor(
+        async () => {
+          const trigger = await fetch(`${base}/pipelines/serve-test/trigger`, { method: 'POST' });
+          expect(trigger.status).toBe(202);
+          answer = (await trigger.json()) as typeof answer;
+          return answer.started;
+        },
+        20_000,
+        'a trigger between two passes',
+      );
+      expect(answer.detail).toMatch(/pass starts now/);
 
       expect((await get('/pipelines/nope')).status).toBe(404);
     } finally {

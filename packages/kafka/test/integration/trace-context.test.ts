@@ -14,6 +14,7 @@ import { brokers, consumeAll, unique } from '../helpers.js';
 function source(records: ChangeRecord[]): Source<number> {
   return {
     type: 'array',
+    cadence: { kind: 'stream' },
     async *read(ctx): AsyncIterable<Batch<number>> {
       for (let i = ctx.from ?? 0; i < records.length; i += 2) {
         yield { records: records.slice(i, i + 2), position: Math.min(i + 2, records.length) };

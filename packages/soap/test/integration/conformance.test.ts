@@ -5,7 +5,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Batch, type ReadContext, type Source, silentLogger, stableStringify } from '@ferry/core/sdk';
+import { type ReadContext, silentLogger } from '@ferry/core/sdk';
 import {
   type ConformanceCheck,
   ConformanceFailure,
