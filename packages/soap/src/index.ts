@@ -34,8 +34,6 @@ export {
   soapSourceFactory,
   soapSourceNotes,
 } from './factory.js';
-export { templateArguments } from './internal/pager.js';
-export type { XmlObject, XmlValue } from './internal/xml-stream.js';
 export { type SoapSnapshotPosition, SoapSnapshotSource, soapSnapshotPositionSchema } from './snapshot.js';
 export {
   compareWatermarks,
@@ -45,3 +43,4 @@ export {
   sortableWatermark,
   type WatermarkValue,
 } from './watermark.js';
+export type { XmlObject, XmlValue } from './xml.js';

@@ -46,9 +46,9 @@ export {
   deadLettersStoredDurably,
   describeDeadLetterConformance,
 } from './dead-letter-conformance.js';
-export type { PartCheck, PartSuiteOptions } from './internal/parts.js';
 export { MemoryCheckpoints, MemoryDeadLetters, MemorySink } from './memory.js';
 export { closedPort, type SilentServer, settled, silentServer } from './network.js';
+export type { PartCheck, PartSuiteOptions } from './part-check.js';
 export {
   type KafkaEndpoint,
   type SftpEndpoint,

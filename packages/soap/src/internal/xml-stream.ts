@@ -5,10 +5,9 @@
 import { SaxesParser, type SaxesTagPlain } from 'saxes';
 import { SoapError, SoapErrorCodes } from '../errors.js';
 
-export type XmlValue = string | null | XmlObject | XmlValue[];
-export interface XmlObject {
-  [name: string]: XmlValue;
-}
+import type { XmlObject, XmlValue } from '../xml.js';
+
+export type { XmlObject, XmlValue };
 
 export interface ResponseReaderOptions {
   /** Dotted path below the Body's first element, `[]` marking the repeated record element. */

@@ -2,8 +2,9 @@
 // and the pacing of calls (rate limit, concurrency cap).
 import { sequenceOf } from '@ferry/core/sdk';
 import { describe, expect, it } from 'vitest';
-import { compareWatermarks, SoapError, sortableWatermark, templateArguments } from '../../src/index.js';
+import { compareWatermarks, SoapError, sortableWatermark } from '../../src/index.js';
 import { CallGuard } from '../../src/internal/guard.js';
+import { templateArguments } from '../../src/internal/pager.js';
 import { SoapResponseReader, type XmlObject } from '../../src/internal/xml-stream.js';
 
 describe('templateArguments', () => {

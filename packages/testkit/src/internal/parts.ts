@@ -2,6 +2,9 @@
 // fresh instances that are always closed, and registering checks as vitest tests.
 import { describe, it } from 'vitest';
 import { ConformanceFailure } from '../conformance.js';
+import type { PartCheck, PartSuiteOptions } from '../part-check.js';
+
+export type { PartCheck, PartSuiteOptions };
 
 export function fail(message: string): never {
   throw new ConformanceFailure(message);
@@ -133,20 +136,6 @@ export function targetCheck<P extends Opened, T extends Target<P>, F extends { t
         (target, fresh) => body(fresh, target, fixture),
       ),
   };
-}
-
-export interface PartCheck<F> {
-  name: string;
-  /** The optional method the check is about: when the fixture declares it lacking, the check proves that. */
-  capability?: string;
-  run(fixture: F): Promise<void>;
-}
-
-export interface PartSuiteOptions<F> {
-  /** Checks to run (default: all of the suite). */
-  checks?: PartCheck<F>[];
-  /** Per-check test timeout (default 120 s). */
-  timeoutMs?: number;
 }
 
 export function registerChecks<F extends { lacks?: readonly string[] }>(
