@@ -263,6 +263,7 @@ async function sourceAlone(slot) {
     signal: new AbortController().signal,
     once: true,
     log: silentLogger(),
+    caughtUp: () => {},
   }))
     n += batch.records.length;
   await source.close();

@@ -100,6 +100,7 @@ async function sourceAlone() {
     signal: new AbortController().signal,
     once: true,
     log: silentLogger(),
+    caughtUp: () => {},
   })) {
     n += batch.records.length;
   }
