@@ -181,6 +181,20 @@ describe('quickstart pipeline (SQLite polling -> file event log)', () => {
 
     const bad = await runCli(['offsets', 'set', q.pipeline, '--position', '{not json']);
     expect(bad.code).toBe(2);
+
+    // Valid JSON, but not a position the database source writes: refused with the path, nothing changed.
+    const wrong = await runCli([
+      'offsets',
+      'set',
+      q.pipeline,
+      '--position',
+      '{"tables":{"OFFENDERS":{"ts":"2024-01-01","id":{"n":28}}}}',
+    ]);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toContain('CHECKPOINT_INVALID');
+    expect(wrong.stderr).toContain('tables.OFFENDERS.id');
+    const kept = JSON.parse((await runCli(['offsets', 'show', q.pipeline])).stdout) as { position: unknown };
+    expect(kept.position).toMatchObject({ tables: { OFFENDERS: { id: 30 } } });
   });
 
   it('validate explains the configuration; a broken file fails at start with file, line and path (exit 2)', async () => {
