@@ -76,6 +76,20 @@ for (const store of ['kafka', 'file'] as const) {
       expect(events).toHaveLength(998);
       const subjects = events.map((m) => m.key);
       expect(new Set(subjects).size).toBe(998);
+      // Replayed events land after everything the run wrote, but keep the sequence their change had in the
+      // legacy table (derived from its position, not from the replay): a consumer comparing sequences sees
+      // rows 250 and 750 between their neighbours, where they belong.
+      const sequenceOf = new Map(
+        events.map((m) => [
+          (JSON.parse(m.headers.ce_ferryorigin!) as { id: number }).id,
+          m.headers.ce_sequence!,
+        ]),
+      );
+      for (const id of [250, 750]) {
+        expect(sequenceOf.get(id)).toBeDefined();
+        expect(sequenceOf.get(id)! > sequenceOf.get(id - 1)!).toBe(true);
+        expect(sequenceOf.get(id)! < sequenceOf.get(id + 1)!).toBe(true);
+      }
 
       const after = await runCli(['dlq', 'list', file]);
       expect(after.stdout).toContain('2 dead letters pending');
