@@ -33,6 +33,16 @@ export interface CheckpointFixture {
 
 export type CheckpointConformanceCheck = PartCheck<CheckpointFixture>;
 
+const checkpointCheck = (
+  name: string,
+  body: (
+    fresh: () => Promise<CheckpointStore>,
+    target: CheckpointTarget,
+    fixture: CheckpointFixture,
+  ) => Promise<void>,
+  capability?: CheckpointCapability,
+): CheckpointConformanceCheck => targetCheck(name, body, capability);
+
 /** Pipeline names as a pipeline file allows them (letters, digits, dot, dash, underscore), unique per check. */
 function pipelines(...suffixes: string[]): string[] {
   const base = `ck${tag()}`;
@@ -81,53 +91,47 @@ async function closeStore(store: CheckpointStore, when: string): Promise<void> {
   }
 }
 
-export const checkpointsPersist: CheckpointConformanceCheck = targetCheck<
-  CheckpointStore,
-  CheckpointTarget,
-  CheckpointFixture
->('load() after save() returns the same JSON value, also from a fresh instance', async (fresh) => {
-  const names = pipelines(...POSITIONS.map((_, i) => `-p${i}`));
-  const writer = await fresh();
-  for (const [i, name] of names.entries()) await writer.save(name, POSITIONS[i]);
-  for (const [i, name] of names.entries())
-    await expectLoaded(writer, name, POSITIONS[i], 'on the instance that saved it');
-  const reader = await fresh();
-  for (const [i, name] of names.entries())
-    await expectLoaded(reader, name, POSITIONS[i], 'on a fresh instance (the saver still open)');
-  await closeStore(writer, 'after saves');
-  const later = await fresh();
-  for (const [i, name] of names.entries())
-    await expectLoaded(later, name, POSITIONS[i], 'on a fresh instance after the saver closed');
-});
+export const checkpointsPersist = checkpointCheck(
+  'load() after save() returns the same JSON value, also from a fresh instance',
+  async (fresh) => {
+    const names = pipelines(...POSITIONS.map((_, i) => `-p${i}`));
+    const writer = await fresh();
+    for (const [i, name] of names.entries()) await writer.save(name, POSITIONS[i]);
+    for (const [i, name] of names.entries())
+      await expectLoaded(writer, name, POSITIONS[i], 'on the instance that saved it');
+    const reader = await fresh();
+    for (const [i, name] of names.entries())
+      await expectLoaded(reader, name, POSITIONS[i], 'on a fresh instance (the saver still open)');
+    await closeStore(writer, 'after saves');
+    const later = await fresh();
+    for (const [i, name] of names.entries())
+      await expectLoaded(later, name, POSITIONS[i], 'on a fresh instance after the saver closed');
+  },
+);
 
-export const checkpointsLastSaveWins: CheckpointConformanceCheck = targetCheck<
-  CheckpointStore,
-  CheckpointTarget,
-  CheckpointFixture
->('the last save() wins, also across instances', async (fresh) => {
-  const [name] = pipelines('') as [string];
-  const first = await fresh();
-  for (let seq = 1; seq <= 5; seq += 1) await first.save(name, { seq, at: `offset-${seq}` });
-  await expectLoaded(first, name, { seq: 5, at: 'offset-5' }, 'after five saves');
-  const second = await fresh();
-  await expectLoaded(second, name, { seq: 5, at: 'offset-5' }, 'on a fresh instance after five saves');
-  // A smaller position saved later still wins: the store keeps the last save, not the largest.
-  await second.save(name, { seq: 2, at: 'offset-2' });
-  const third = await fresh();
-  await expectLoaded(
-    third,
-    name,
-    { seq: 2, at: 'offset-2' },
-    'on a fresh instance after another instance saved',
-  );
-  await expectLoaded(first, name, { seq: 2, at: 'offset-2' }, 'on an instance opened before the last save');
-});
+export const checkpointsLastSaveWins = checkpointCheck(
+  'the last save() wins, also across instances',
+  async (fresh) => {
+    const [name] = pipelines('') as [string];
+    const first = await fresh();
+    for (let seq = 1; seq <= 5; seq += 1) await first.save(name, { seq, at: `offset-${seq}` });
+    await expectLoaded(first, name, { seq: 5, at: 'offset-5' }, 'after five saves');
+    const second = await fresh();
+    await expectLoaded(second, name, { seq: 5, at: 'offset-5' }, 'on a fresh instance after five saves');
+    // A smaller position saved later still wins: the store keeps the last save, not the largest.
+    await second.save(name, { seq: 2, at: 'offset-2' });
+    const third = await fresh();
+    await expectLoaded(
+      third,
+      name,
+      { seq: 2, at: 'offset-2' },
+      'on a fresh instance after another instance saved',
+    );
+    await expectLoaded(first, name, { seq: 2, at: 'offset-2' }, 'on an instance opened before the last save');
+  },
+);
 
-export const checkpointsClear: CheckpointConformanceCheck = targetCheck<
-  CheckpointStore,
-  CheckpointTarget,
-  CheckpointFixture
->(
+export const checkpointsClear = checkpointCheck(
   'clear() makes load() return undefined, for that pipeline only, and a later save() counts again',
   async (fresh, _target, fixture) => {
     const store = await fresh();
@@ -156,11 +160,7 @@ export const checkpointsClear: CheckpointConformanceCheck = targetCheck<
   'clear',
 );
 
-export const checkpointsUnknownIsUndefined: CheckpointConformanceCheck = targetCheck<
-  CheckpointStore,
-  CheckpointTarget,
-  CheckpointFixture
->(
+export const checkpointsUnknownIsUndefined = checkpointCheck(
   'load() of a pipeline never saved returns undefined, on an empty store and beside other pipelines',
   async (fresh) => {
     const [unknown, other] = pipelines('-unknown', '-other') as [string, string];
@@ -178,28 +178,23 @@ export const checkpointsUnknownIsUndefined: CheckpointConformanceCheck = targetC
   },
 );
 
-export const checkpointsIsolatePipelines: CheckpointConformanceCheck = targetCheck<
-  CheckpointStore,
-  CheckpointTarget,
-  CheckpointFixture
->('pipelines do not see each other’s positions, even with names that share a prefix', async (fresh) => {
-  const names = pipelines('', '2', '-eu', '.eu', '_eu');
-  const store = await fresh();
-  for (const [i, name] of names.entries()) await store.save(name, { owner: name, seq: i });
-  await store.save(names[0]!, { owner: names[0], seq: 100 });
-  const reader = await fresh();
-  for (const [i, name] of names.entries()) {
-    const expected = { owner: name, seq: i === 0 ? 100 : i };
-    await expectLoaded(store, name, expected, 'beside pipelines with similar names');
-    await expectLoaded(reader, name, expected, 'on a fresh instance, beside pipelines with similar names');
-  }
-});
+export const checkpointsIsolatePipelines = checkpointCheck(
+  'pipelines do not see each other’s positions, even with names that share a prefix',
+  async (fresh) => {
+    const names = pipelines('', '2', '-eu', '.eu', '_eu');
+    const store = await fresh();
+    for (const [i, name] of names.entries()) await store.save(name, { owner: name, seq: i });
+    await store.save(names[0]!, { owner: names[0], seq: 100 });
+    const reader = await fresh();
+    for (const [i, name] of names.entries()) {
+      const expected = { owner: name, seq: i === 0 ? 100 : i };
+      await expectLoaded(store, name, expected, 'beside pipelines with similar names');
+      await expectLoaded(reader, name, expected, 'on a fresh instance, beside pipelines with similar names');
+    }
+  },
+);
 
-export const checkpointsKeepPassState: CheckpointConformanceCheck = targetCheck<
-  CheckpointStore,
-  CheckpointTarget,
-  CheckpointFixture
->(
+export const checkpointsKeepPassState = checkpointCheck(
   'keeps a pipeline’s pass state beside its position, across instances, apart from its position; clear() forgets both',
   async (fresh, _target, fixture) => {
     const store = await fresh();

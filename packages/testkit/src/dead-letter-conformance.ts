@@ -45,6 +45,16 @@ export interface DeadLetterFixture {
 
 export type DeadLetterConformanceCheck = PartCheck<DeadLetterFixture>;
 
+const deadLetterCheck = (
+  name: string,
+  body: (
+    fresh: () => Promise<DeadLetterSink>,
+    target: DeadLetterTarget,
+    fixture: DeadLetterFixture,
+  ) => Promise<void>,
+  capability?: DeadLetterCapability,
+): DeadLetterConformanceCheck => targetCheck(name, body, capability);
+
 async function listed(sink: DeadLetterSink): Promise<DeadLetter[]> {
   const list = sink.list?.bind(sink);
   if (!list) fail('the dead-letter sink has no list()');
@@ -125,11 +135,7 @@ async function expectLetters(
   }
 }
 
-export const deadLettersStoredDurably: DeadLetterConformanceCheck = targetCheck<
-  DeadLetterSink,
-  DeadLetterTarget,
-  DeadLetterFixture
->(
+export const deadLettersStoredDurably = deadLetterCheck(
   'stores letters once write resolves: a fresh instance sees every one, with every field',
   async (fresh, target, fixture) => {
     const letters = sampleDeadLetters(target.pipeline, 6, tag());
@@ -151,11 +157,7 @@ export const deadLettersStoredDurably: DeadLetterConformanceCheck = targetCheck<
   },
 );
 
-export const deadLettersListedOldestFirst: DeadLetterConformanceCheck = targetCheck<
-  DeadLetterSink,
-  DeadLetterTarget,
-  DeadLetterFixture
->(
+export const deadLettersListedOldestFirst = deadLetterCheck(
   'list() yields every letter oldest first with every field (code, message, stage, origin, record, attempts, retryable)',
   async (fresh, target, fixture) => {
     const sink = await fresh();
@@ -177,11 +179,7 @@ export const deadLettersListedOldestFirst: DeadLetterConformanceCheck = targetCh
   'list',
 );
 
-export const deadLettersReplayedOnce: DeadLetterConformanceCheck = targetCheck<
-  DeadLetterSink,
-  DeadLetterTarget,
-  DeadLetterFixture
->(
+export const deadLettersReplayedOnce = deadLetterCheck(
   'markReplayed() is once-only: a marked letter is never listed again, also by a fresh instance, and marking twice is harmless',
   async (fresh, target, fixture) => {
     const writer = await fresh();

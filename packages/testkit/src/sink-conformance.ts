@@ -76,6 +76,12 @@ export interface SinkFixture {
 
 export type SinkConformanceCheck = PartCheck<SinkFixture>;
 
+const sinkCheck = (
+  name: string,
+  body: (fresh: () => Promise<Sink>, target: SinkTarget, fixture: SinkFixture) => Promise<void>,
+  capability?: SinkCapability,
+): SinkConformanceCheck => targetCheck(name, body, capability);
+
 interface Tally {
   /** Stored copies by event id. */
   byId: Map<string, Record<string, unknown>[]>;
@@ -182,7 +188,7 @@ async function closeOrFail(sink: Sink, when: string): Promise<void> {
   }
 }
 
-export const sinkStoresDurably: SinkConformanceCheck = targetCheck<Sink, SinkTarget, SinkFixture>(
+export const sinkStoresDurably = sinkCheck(
   'stores events once write resolves: an independent reader sees them while the sink is open, and a fresh instance adds to them',
   async (fresh, target, fixture) => {
     const label = tag();
@@ -213,7 +219,7 @@ export const sinkStoresDurably: SinkConformanceCheck = targetCheck<Sink, SinkTar
   },
 );
 
-export const sinkRewritesKeepIds: SinkConformanceCheck = targetCheck<Sink, SinkTarget, SinkFixture>(
+export const sinkRewritesKeepIds = sinkCheck(
   'writing the same events again (a retried write, a restart) keeps their ids and content and changes nothing else',
   async (fresh, target, fixture) => {
     const label = tag();
@@ -249,7 +255,7 @@ export const sinkRewritesKeepIds: SinkConformanceCheck = targetCheck<Sink, SinkT
   },
 );
 
-export const sinkKeepsAttributes: SinkConformanceCheck = targetCheck<Sink, SinkTarget, SinkFixture>(
+export const sinkKeepsAttributes = sinkCheck(
   'keeps every CloudEvents attribute and extension (ferryorigin, ferryop, traceparent, sequence) and the data',
   async (fresh, target, fixture) => {
     const events = sampleEvents(12, tag());
@@ -261,7 +267,7 @@ export const sinkKeepsAttributes: SinkConformanceCheck = targetCheck<Sink, SinkT
   },
 );
 
-export const sinkClosesSafely: SinkConformanceCheck = targetCheck<Sink, SinkTarget, SinkFixture>(
+export const sinkClosesSafely = sinkCheck(
   'close() is safe: before any write, after writes (nothing is lost), and a second time',
   async (fresh, target, fixture) => {
     const idle = await fresh();
@@ -275,7 +281,7 @@ export const sinkClosesSafely: SinkConformanceCheck = targetCheck<Sink, SinkTarg
   },
 );
 
-export const sinkProbes: SinkConformanceCheck = targetCheck<Sink, SinkTarget, SinkFixture>(
+export const sinkProbes = sinkCheck(
   'probe() resolves against the live target and writes nothing',
   async (fresh, target, fixture) => {
     const sink = await fresh();
@@ -396,7 +402,7 @@ async function expectLetters(c: Committing, batches: AtomicBatch[], when: string
   }
 }
 
-export const sinkCommitsTogether: SinkConformanceCheck = targetCheck<Sink, SinkTarget, SinkFixture>(
+export const sinkCommitsTogether = sinkCheck(
   'commitBatch() makes a batch’s events, dead letters and checkpoint visible, each event once',
   async (fresh, target, fixture) => {
     const sink = await fresh();
@@ -417,7 +423,7 @@ export const sinkCommitsTogether: SinkConformanceCheck = targetCheck<Sink, SinkT
   'commitBatch',
 );
 
-export const sinkFailedCommitLeavesNothing: SinkConformanceCheck = targetCheck<Sink, SinkTarget, SinkFixture>(
+export const sinkFailedCommitLeavesNothing = sinkCheck(
   'a commitBatch() that fails leaves none of its events, dead letters or checkpoint visible, and the sink goes on',
   async (fresh, target, fixture) => {
     const sink = await fresh();
