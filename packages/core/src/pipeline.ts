@@ -308,6 +308,8 @@ class PipelineRun<P> {
       try {
         this.breaker?.admit();
         await this.readSession();
+        // A read that ended cleanly (a pass with nothing new included) is the legacy system answering.
+        if (this.breaker?.state === 'half-open') this.breaker.success();
         return;
       } catch (error) {
         await this.drain();
