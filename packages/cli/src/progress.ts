@@ -207,17 +207,20 @@ export function progressObserver(stream: ProgressStream): ProgressObserver | und
    * batches come; `now` draws it at once (a retry, caught up: rare, and worth seeing immediately).
    */
   const showLine = (pipeline: string, now = false): void => {
-    if (current?.kind === 'line' && current.pipeline === pipeline) {
+    // A bar stays until its unit of work is over.
+    if (current?.kind === 'bar') return;
+    if (current?.kind === 'line') {
+      // One line for the process: under `ferry serve` it tells of the pipeline that moved last.
+      current.pipeline = pipeline;
       current.bar.update(0, { line: lineText(pipeline) });
       if (now) current.bar.render();
       return;
     }
-    // A bar of this pipeline's unit of work stays until its work is over; another pipeline's line gives way.
-    if (current?.kind === 'bar') return;
-    finish(false);
     const line = bar('{line}');
     line.start(0, 0, { line: lineText(pipeline) });
-    const timer = setInterval(() => line.update(0, { line: lineText(pipeline) }), 1000);
+    const timer = setInterval(() => {
+      if (current?.kind === 'line') line.update(0, { line: lineText(current.pipeline) });
+    }, 1000);
     timer.unref();
     current = { kind: 'line', bar: line, pipeline, timer };
   };

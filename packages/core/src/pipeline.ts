@@ -104,7 +104,8 @@ class PipelineRun<P> {
   private readonly startup: Partial<RetryPolicy>;
   /** The source has answered once in this run (a batch, or a read that ended); start-up is over. */
   private answered = false;
-  private startedAt = 0;
+  /** When the first read began: the start-up budget runs from here (a cron pass may start hours in). */
+  private firstReadAt: number | undefined;
   private readonly observer: PipelineObserver | undefined;
   private readonly tracer = runTracer();
   private readonly clock: Clock;
@@ -166,7 +167,6 @@ class PipelineRun<P> {
 
   async run(): Promise<RunSummary> {
     const started = performance.now();
-    this.startedAt = this.clock.now();
     const { name, checkpoints } = this.options;
     try {
       this.committed = (await this.retrier.run(
@@ -319,6 +319,7 @@ class PipelineRun<P> {
    * the failures form one streak with one budget (see FailureStreak).
    */
   private async readResilient(): Promise<void> {
+    this.firstReadAt ??= this.clock.now();
     for (;;) {
       const before = this.committedBatches;
       try {
@@ -337,7 +338,7 @@ class PipelineRun<P> {
         const failure = toFerryError(error);
         this.breaker?.failure();
         // Until the source has answered once, the start-up budget bounds the streak and every wait.
-        const startup = this.answered ? undefined : this.startedAt;
+        const startup = this.answered ? undefined : this.firstReadAt;
         const backoff = this.streak.failed('source.read', failure, this.committedBatches > before, startup);
         const breakerWait = this.breaker?.waitMs() ?? 0;
         const wait =

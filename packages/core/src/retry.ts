@@ -168,8 +168,9 @@ export class FailureStreak {
   /**
    * A retryable failure of `operation`: how long to wait before trying again (at least the error's
    * Retry-After, at least the backoff for this attempt), or RetriesExhaustedError when the streak is spent.
-   * `startedAt` is given while the source has not answered once in this run: the start-up budget
-   * (`startupMaxRetryTimeMs` from then) also ends the streak, and no wait runs past it.
+   * `startedAt` (when the run first read the source) is given while the source has not answered once in
+   * this run: the start-up budget (`startupMaxRetryTimeMs` from then) also ends the streak, and no wait
+   * runs past it.
    */
   failed(operation: string, error: FerryError, progressed: boolean, startedAt?: number): number {
     const now = this.now();

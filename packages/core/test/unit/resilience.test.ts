@@ -191,6 +191,30 @@ describe('the start-up budget', () => {
     expect(retries.map((r) => r.delayMs)).toEqual([1_000, 2_000, 4_000, 8_000, 15_000]);
   });
 
+  it('counts the budget from the first read, not from the start of a run that waits for its schedule', async () => {
+    const clock = new VirtualClock();
+    const started = clock.now();
+    // A pass source on an hourly cron whose last pass just ended: the first read waits for the next hour.
+    const source = new DownSource(clock, 0);
+    Object.assign(source, { cadence: { kind: 'passes', intervalMs: 1000 } });
+    const checkpoints = new MemoryCheckpoints();
+    Object.assign(checkpoints, {
+      loadPassState: async () => ({ endedAt: new Date(started).toISOString(), position: 'null' }),
+      savePassState: async () => {},
+    });
+    const { result } = run(source, {
+      retry: policy,
+      breaker: false,
+      clock,
+      checkpoints,
+      schedule: { cron: '0 * * * *', timezone: 'UTC' },
+    });
+    await expect(result).rejects.toMatchObject({ code: 'RETRIES_EXHAUSTED', details: { startup: true } });
+    const first = source.failedAt[0]!;
+    expect(first - started).toBeGreaterThanOrEqual(60 * 60_000 - 60_000);
+    expect(source.failedAt.at(-1)! - first).toBe(30_000);
+  });
+
   it('gives a source that answered once the long policy when it fails later', async () => {
     const clock = new VirtualClock();
     const started = clock.now();
