@@ -368,6 +368,18 @@ function yamlSyntaxIssues(
   }
   for (const e of errors) {
     if (overIndented.has(e.pos[0])) continue;
+    // An unclosed quote is noticed where the text ends (or the next key starts); the quote that opened it
+    // is the last one of its kind before that, since none after it closed it.
+    const quote = e.code === 'MISSING_CHAR' ? /closing (["'])quote/.exec(e.message)?.[1] : undefined;
+    const opened = quote === undefined ? -1 : text.lastIndexOf(quote, e.pos[0] - 1);
+    if (quote !== undefined && opened >= 0) {
+      issues.push({
+        path: '',
+        message: `YAML syntax: this ${quote}-quoted string is never closed (the parser reached line ${at(e.pos[0]).line} looking for its closing ${quote})`,
+        ...at(opened),
+      });
+      continue;
+    }
     const hint = e.code === 'MULTILINE_IMPLICIT_KEY' ? " (is the ':' after a key missing on this line?)" : '';
     const issue = { path: '', message: `YAML syntax: ${e.message.split('\n')[0]}${hint}`, ...at(e.pos[0]) };
     const id = `${issue.line}:${issue.message}`;

@@ -70,8 +70,9 @@ function formatConfigIssues(file: string | undefined, issues: ConfigIssue[]): st
   }
   const lines = issues.map((issue) => {
     const position = issue.line === undefined ? '' : `:${issue.line}:${issue.column ?? 1}`;
-    const path = issue.path === '' ? '(top level)' : issue.path;
-    return `  ${file}${position} ${path}: ${issue.message}`;
+    // A problem with no path (YAML syntax, the whole document) is located by its line alone.
+    const path = issue.path === '' ? (position === '' ? '(the whole file): ' : '') : `${issue.path}: `;
+    return `  ${file}${position} ${path}${issue.message}`;
   });
   return `${issues.length} ${noun} in ${file}:\n${lines.join('\n')}`;
 }

@@ -10,12 +10,12 @@ export interface MappedColumn {
   field: string;
   /** The source column or field it reads: the first part of a dotted `from`. */
   column: string;
+  /** Where the column is named in the pipeline file: `mapping.fields.<field>` or its `.from`. */
+  path: string[];
 }
 
 export interface MissingColumn extends MappedColumn {
   stream: string;
-  /** Path in the pipeline file, for the line: `mapping.fields.<field>`. */
-  path: string[];
   message: string;
 }
 
@@ -25,7 +25,8 @@ export function fieldMapColumns(spec: FieldMapConfig): MappedColumn[] {
   for (const [field, value] of Object.entries(spec.fields)) {
     const from = typeof value === 'string' ? value : value.from;
     if (from === undefined) continue;
-    out.push({ field, column: from.split('.')[0]! });
+    const path = ['mapping', 'fields', field, ...(typeof value === 'string' ? [] : ['from'])];
+    out.push({ field, column: from.split('.')[0]!, path });
   }
   return out;
 }
@@ -41,14 +42,14 @@ export function missingMappedColumns(spec: FieldMapConfig, streams: readonly Str
     if (stream.recordFields !== true || stream.fields === undefined) continue;
     const names = stream.fields.map((f) => f.name);
     const known = new Set(names);
-    for (const { field, column } of columns) {
+    for (const { field, column, path } of columns) {
       if (known.has(column)) continue;
       const near = closest(column, names);
       out.push({
         field,
         column,
+        path,
         stream: stream.name,
-        path: ['mapping', 'fields', field],
         message:
           `reads column '${column}', which ${stream.name} does not have` +
           (near === undefined ? ` (it has: ${listed(names)})` : `; did you mean '${near}'?`),

@@ -101,16 +101,18 @@ describe('ferry validate', () => {
       q.pipeline,
       text.replace('{ from: LAST_NAME, required: true }', '{ from: LAST_NAM, required: true }'),
     );
-    const line = text.split('\n').findIndex((l) => l.includes('from: LAST_NAME')) + 1;
+    const lines = text.split('\n');
+    const line = lines.findIndex((l) => l.includes('from: LAST_NAME')) + 1;
+    const column = lines[line - 1]!.indexOf('LAST_NAME') + 1;
     const result = await ferry(['validate', q.pipeline]);
     expect(result.code).toBe(0);
     expect(result.out).toContain(
-      `warning: ${q.pipeline}:${line}:18 mapping.fields.name.family: reads column 'LAST_NAM', which OFFENDERS does not have; did you mean 'LAST_NAME'?`,
+      `warning: ${q.pipeline}:${line}:${column} mapping.fields.name.family.from: reads column 'LAST_NAM', which OFFENDERS does not have; did you mean 'LAST_NAME'?`,
     );
     const json = JSON.parse((await ferry(['validate', q.pipeline, '--json'])).out);
     expect(json.columns).toEqual({ status: 'checked', streams: ['OFFENDERS'] });
     expect(json.warnings).toEqual([
-      expect.objectContaining({ path: 'mapping.fields.name.family', line, column: 18 }),
+      expect.objectContaining({ path: 'mapping.fields.name.family.from', line, column }),
     ]);
     // Every column right: it says so.
     await writeFile(q.pipeline, text);

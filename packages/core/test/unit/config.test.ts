@@ -159,6 +159,10 @@ describe('pipeline files', () => {
     const colon = await configError(valid.replace('  subject: id', '  subject id'));
     expect(colon.issues[0]).toMatchObject({ line: 8 });
     expect(colon.issues[0]!.message).toContain("is the ':' after a key missing on this line?");
+    // An unclosed quote is reported where it opens, not where the parser gave up.
+    const quote = await configError(valid.replace('  subject: id', '  subject: "id'));
+    expect(quote.issues[0]).toMatchObject({ line: 8, column: 12 });
+    expect(quote.issues[0]!.message).toContain('this "-quoted string is never closed');
     // Other syntax errors keep the parser's line: a tab used as indentation on line 4.
     const tab = await configError(valid.replace('  tables:', '\ttables:'));
     expect(tab.issues[0]).toMatchObject({ line: 4 });

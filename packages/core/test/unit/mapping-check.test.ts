@@ -22,9 +22,9 @@ const table = (name: string, columns: string[], recordFields = true) => ({
 describe('missingMappedColumns', () => {
   it('lists what a field map reads, by column', () => {
     expect(fieldMapColumns(spec)).toEqual([
-      { field: 'id', column: 'OFFENDER_ID' },
-      { field: 'name.family', column: 'LAST_NAM' },
-      { field: 'address', column: 'ADDRESS_JSON' },
+      { field: 'id', column: 'OFFENDER_ID', path: ['mapping', 'fields', 'id', 'from'] },
+      { field: 'name.family', column: 'LAST_NAM', path: ['mapping', 'fields', 'name.family'] },
+      { field: 'address', column: 'ADDRESS_JSON', path: ['mapping', 'fields', 'address'] },
     ]);
   });
 
@@ -41,7 +41,7 @@ describe('missingMappedColumns', () => {
       ],
       [
         'ALIASES',
-        'mapping.fields.id',
+        'mapping.fields.id.from',
         "reads column 'OFFENDER_ID', which ALIASES does not have; did you mean 'offender_id'?",
       ],
       [
