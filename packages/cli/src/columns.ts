@@ -12,6 +12,14 @@ import {
   readConfigFile,
 } from '@ferry/core';
 
+/** Sources given up on (too slow to list or to close): their connects may linger until their own timeout. */
+let abandoned = 0;
+
+/** True when a check stopped waiting for a source that is still connecting: the process may exit anyway. */
+export function abandonedSources(): boolean {
+  return abandoned > 0;
+}
+
 /** Seconds `ferry validate` waits for the source's discover() unless `--discover-timeout` says otherwise. */
 export const DEFAULT_DISCOVER_TIMEOUT_SECONDS = 10;
 
@@ -49,6 +57,7 @@ export async function checkMappedColumns(
     });
     const streams = await Promise.race([source.discover(), late]);
     if (streams === 'late') {
+      abandoned += 1;
       return {
         status: 'not-checked',
         reason: `the ${type} source did not list its streams within ${timeoutMs / 1000} s (--discover-timeout)`,
@@ -79,7 +88,17 @@ export async function checkMappedColumns(
   } finally {
     clearTimeout(timer);
     // A connect still under way may take its own timeout to give up; validate does not wait for it.
-    const closing = source?.close().catch(() => undefined);
-    if (closing) await Promise.race([closing, new Promise((r) => setTimeout(r, 1000).unref())]);
+    const closing = source?.close().then(
+      () => true,
+      () => true,
+    );
+    // Given up on already (too slow to list): no second wait for it to close.
+    if (closing && abandoned === 0) {
+      const closed = await Promise.race([
+        closing,
+        new Promise<false>((r) => setTimeout(r, 1000, false).unref()),
+      ]);
+      if (!closed) abandoned += 1;
+    }
   }
 }
