@@ -180,7 +180,7 @@ export class FailureStreak {
       if (spent >= budget) {
         throw new RetriesExhaustedError(
           'RETRIES_EXHAUSTED',
-          `${operation} has not succeeded since the run started ${Math.round(spent / 1000)} s ago ` +
+          `${operation} has not succeeded since its first try ${Math.round(spent / 1000)} s ago ` +
             `(start-up budget runtime.retry.startupMaxRetryTimeMs: ${budget} ms): ${error.message}`,
           {
             cause: error,

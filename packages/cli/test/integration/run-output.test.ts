@@ -91,7 +91,7 @@ runtime:
       msg: expect.stringMatching(/reading again/),
     });
     const last = result.stderr.trimEnd().split('\n').at(-1)!;
-    expect(last).toMatch(/^ferry: RETRIES_EXHAUSTED: source\.read has not succeeded since the run started/);
+    expect(last).toMatch(/^ferry: RETRIES_EXHAUSTED: source\.read has not succeeded since its first try/);
     expect(last).toContain('startupMaxRetryTimeMs: 2000 ms');
     expect(last).toContain(`ECONNREFUSED 127.0.0.1:${port}`);
     expect(last).toMatch(
