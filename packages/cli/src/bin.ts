@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { abandonedSources } from './columns.js';
 import { main } from './program.js';
 
 // `ferry discover … | head` closes the pipe early; that is not an error.
@@ -8,3 +9,6 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 });
 
 process.exitCode = await main(process.argv.slice(2));
+// `ferry validate` may have stopped waiting for a source still connecting (--discover-timeout): its answer is
+// printed, so the process ends now rather than when the driver's own connect timeout fires.
+if (abandonedSources()) process.exit();

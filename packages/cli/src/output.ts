@@ -1,5 +1,12 @@
 // How the CLI talks to a person: errors say what happened, where, and whether retrying can help.
-import { ConfigError, isFerryError, type Redactor, type RunSummary } from '@ferry/core';
+import {
+  ConfigError,
+  CoreErrorCodes,
+  type FerryError,
+  isFerryError,
+  type Redactor,
+  type RunSummary,
+} from '@ferry/core';
 
 export const ExitCode = { ok: 0, failure: 1, usage: 2 } as const;
 
@@ -11,13 +18,26 @@ export function formatError(error: unknown, redactor?: Redactor): string {
   const scrub = (text: string): string => (redactor ? redactor.scrub(text) : text);
   if (error instanceof ConfigError) return scrub(`ferry: ${error.code}: ${error.message}`);
   if (isFerryError(error)) {
+    const cause = lastRetryableCause(error);
     const hint = error.retryable
       ? 'retryable: running again may succeed'
-      : 'not retryable: needs a fix first';
+      : cause !== undefined
+        ? `last cause ${cause.code}, which is retryable: running again later can succeed once it has cleared`
+        : 'not retryable: needs a fix first';
     return scrub(`ferry: ${error.code}: ${error.message} (${hint})`);
   }
   const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
   return scrub(`ferry: INTERNAL: ${message} (not retryable: this is a bug, please report it)`);
+}
+
+/**
+ * Retries that ran out (RETRIES_EXHAUSTED) were spent on a retryable error: the run gave up, but the cause
+ * (a server down, a broker away) may pass, so a later run can succeed. Its code is what a person looks up.
+ */
+function lastRetryableCause(error: FerryError): FerryError | undefined {
+  if (error.code !== CoreErrorCodes.RETRIES_EXHAUSTED) return undefined;
+  const cause = error.cause;
+  return isFerryError(cause) && cause.retryable ? cause : undefined;
 }
 
 export function formatSummary(summary: RunSummary): string {

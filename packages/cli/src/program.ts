@@ -17,6 +17,7 @@ import {
 } from '@ferry/core';
 import { ExpectationMonitor, startTracing } from '@ferry/ops';
 import { Command, CommanderError, Option } from 'commander';
+import { checkMappedColumns, DEFAULT_DISCOVER_TIMEOUT_SECONDS } from './columns.js';
 import { type CliIo, type CommandContext, openPipeline } from './commands/context.js';
 import { registerContractsCommands } from './commands/contracts.js';
 import { registerDatabaseCommands } from './commands/database.js';
@@ -25,9 +26,10 @@ import { registerDlqCommands } from './commands/dlq.js';
 import { registerNewCommands } from './commands/new.js';
 import { registerReconcileCommands } from './commands/reconcile.js';
 import { registerStatusCommand } from './commands/status.js';
+import { restoreConsole, routeConsoleToLog } from './console.js';
 import { acquireRunLock } from './lock.js';
 import { ExitCode, exitCodeFor, formatError, formatSummary } from './output.js';
-import { progressObserver } from './progress.js';
+import { progressIntervalOption, progressLog, progressObserver, secondsOption } from './progress.js';
 import { defaultRegistry } from './registry.js';
 import { registerServeCommand } from './serve/command.js';
 
@@ -37,6 +39,13 @@ const defaultIo: CliIo = {
 };
 
 export type { CliIo };
+
+interface RunOptions {
+  once: boolean;
+  logLevel: string;
+  otlpEndpoint?: string;
+  progressInterval: number;
+}
 
 export async function main(
   argv: string[],
@@ -51,17 +60,16 @@ export async function main(
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (
-        error.code === 'commander.helpDisplayed' ||
-        error.code === 'commander.version' ||
-        error.code === 'commander.help'
-      ) {
-        return ExitCode.ok;
-      }
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.ok;
+      // `ferry help` asked for help (exit code 0); `ferry` or `ferry offsets` without a command is a usage
+      // mistake: commander printed the help on stderr and says 1.
+      if (error.code === 'commander.help') return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
       return ExitCode.usage;
     }
     io.err(formatError(error));
     return exitCodeFor(error);
+  } finally {
+    restoreConsole();
   }
   return exitCode;
 }
@@ -92,12 +100,14 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
     .option('--once', 'read what the source has now, then stop (batch sources, catch-up runs)', false)
     .option('--otlp-endpoint <url>', 'export traces over OTLP/HTTP (default: OTEL_EXPORTER_OTLP_* variables)')
     .addOption(logLevel)
+    .addOption(progressIntervalOption())
     .addHelpText(
       'after',
       '\nThe first SIGINT/SIGTERM stops reading, flushes what was read and saves the checkpoint (exit 0);\n' +
-        'a second one exits at once. A summary is printed when the run ends.',
+        'a second one exits at once. A summary is printed when the run ends. At a terminal a status line\n' +
+        'or bar shows records/s, lag, position and retries; otherwise a progress log line every interval.',
     )
-    .action(async (file: string, opts: { once: boolean; logLevel: string; otlpEndpoint?: string }) => {
+    .action(async (file: string, opts: RunOptions) => {
       const pipeline = await loadPipelineFile(file, registry);
       // At a terminal, log lines are printed above the progress bar rather than through it.
       const progress = progressObserver(process.stderr);
@@ -106,6 +116,8 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
         level: opts.logLevel,
         ...(progress ? { destination: progress.log } : {}),
       });
+      routeConsoleToLog(logger);
+      const progressLines = progress ? undefined : progressLog(logger, opts.progressInterval * 1000);
       const shutdown = handleShutdownSignals((signal) =>
         logger.info({ signal }, 'stopping: flushing and saving the checkpoint'),
       );
@@ -125,7 +137,7 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
           : undefined;
       const monitoring = new AbortController();
       void monitor?.start(AbortSignal.any([shutdown.signal, monitoring.signal]));
-      const observers = [monitor, progress].filter((o) => o !== undefined);
+      const observers = [monitor, progress, progressLines].filter((o) => o !== undefined);
       try {
         const options = await assemblePipeline(pipeline, registry, {
           logger,
@@ -153,12 +165,36 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
     )
     .argument('<pipeline>', 'pipeline YAML file')
     .option('--json', 'print the result as JSON', false)
-    .action(async (file: string, opts: { json: boolean }) => {
-      const pipeline = await loadPipelineFile(file, registry);
+    .addOption(
+      new Option(
+        '--discover-timeout <seconds>',
+        "how long to wait for the source to list its streams, to check the mapping's columns (0: do not ask)",
+      )
+        .default(DEFAULT_DISCOVER_TIMEOUT_SECONDS)
+        .argParser(secondsOption),
+    )
+    .action(async (file: string, opts: { json: boolean; discoverTimeout: number }) => {
+      const { pipeline, factoryContext } = await openPipeline(file, { io, registry, setExit }, 'fatal');
+      const columns = await checkMappedColumns(
+        pipeline,
+        registry,
+        factoryContext,
+        opts.discoverTimeout * 1000,
+      );
       if (opts.json) {
         io.out(
           JSON.stringify(
-            { ok: true, pipeline: pipeline.name, notes: pipeline.notes, config: redactedConfig(pipeline) },
+            {
+              ok: true,
+              pipeline: pipeline.name,
+              notes: pipeline.notes,
+              warnings: columns.status === 'checked' ? columns.warnings : [],
+              columns:
+                columns.status === 'checked'
+                  ? { status: columns.status, streams: columns.streams }
+                  : { status: columns.status, reason: columns.reason },
+              config: redactedConfig(pipeline),
+            },
             null,
             2,
           ),
@@ -182,6 +218,17 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
         );
       }
       for (const note of pipeline.notes) io.out(`  note: ${note}`);
+      if (columns.status === 'checked') {
+        for (const w of columns.warnings) {
+          io.out(
+            `  warning: ${pipeline.file}${w.line === undefined ? '' : `:${w.line}:${w.column}`} ${w.path}: ${w.message}`,
+          );
+        }
+        if (columns.warnings.length === 0)
+          io.out(`  mapping: every column it reads is in ${columns.streams.join(', ')}`);
+      } else if (columns.status === 'not-checked') {
+        io.out(`  mapping: columns not checked against the source: ${columns.reason}`);
+      }
     });
 
   const offsets = program

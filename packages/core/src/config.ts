@@ -4,9 +4,20 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { LineCounter, type Node, parseDocument } from 'yaml';
+import {
+  type Document,
+  isMap,
+  isNode,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  type YAMLError,
+} from 'yaml';
 import { z } from 'zod';
 import { type BreakerPolicy, defaultBreakerPolicy } from './breaker.js';
+import { closest, type IssueAt, zodConfigIssues } from './config-issues.js';
 import { scheduleProblem } from './cron.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { Redactor } from './logging.js';
@@ -42,6 +53,14 @@ const retrySchema = z
       .min(1)
       .default(defaultRetryPolicy.maxRetryTimeMs)
       .describe('Give up after failing for this long.'),
+    startupMaxRetryTimeMs: z
+      .number()
+      .int()
+      .min(1)
+      .default(defaultRetryPolicy.startupMaxRetryTimeMs)
+      .describe(
+        'Until the source has answered once in a run (a batch, or a read with nothing new), give up after failing for this long: a wrong address or a system that is down fails the start in about this time. After that, maxRetryTimeMs applies.',
+      ),
     jitter: z
       .boolean()
       .default(defaultRetryPolicy.jitter)
@@ -261,8 +280,11 @@ export async function readConfigFile(file: string): Promise<{ path: string; text
 export interface ConfigDocument {
   /** The YAML as plain data. */
   data: unknown;
-  /** A problem at `path`, with the line and column of the deepest node on the path that exists. */
-  issue(path: readonly PropertyKey[], message: string): ConfigIssue;
+  /**
+   * A problem at `path`, with the line and column of its value (or, with `at: 'key'`, of its key: where an
+   * unknown option is written); a path that does not exist points at the deepest node on it that does.
+   */
+  issue(path: readonly PropertyKey[], message: string, at?: 'key' | 'value'): ConfigIssue;
 }
 
 /** Parse a YAML config (duplicate keys refused); a syntax error is CONFIG_YAML_SYNTAX with its line. */
@@ -274,19 +296,15 @@ export function parseConfigYaml(text: string, file: string): ConfigDocument {
     return { line: pos.line, column: pos.col };
   };
   if (doc.errors.length > 0) {
-    throw new ConfigError(
-      file,
-      doc.errors.map((e) => ({
-        path: '',
-        message: `YAML syntax: ${e.message.split('\n')[0]}`,
-        ...at(e.pos[0]),
-      })),
-      'CONFIG_YAML_SYNTAX',
-    );
+    throw new ConfigError(file, yamlSyntaxIssues(text, doc.errors, at), 'CONFIG_YAML_SYNTAX');
   }
   return {
     data: doc.toJS(),
-    issue(path, message) {
+    issue(path, message, where = 'value') {
+      if (where === 'key' && path.length > 0) {
+        const key = keyNode(doc, path);
+        if (key?.range) return { path: formatPath(path), message, ...at(key.range[0]) };
+      }
       // A missing key points at its parent.
       for (let n = path.length; n >= 0; n -= 1) {
         const node = (n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true)) as Node | null | undefined;
@@ -299,13 +317,85 @@ export function parseConfigYaml(text: string, file: string): ConfigDocument {
   };
 }
 
+/** The node of the last key of `path` as written (a map's key, or a sequence's item). */
+function keyNode(doc: Document, path: readonly PropertyKey[]): Node | undefined {
+  const parentPath = path.slice(0, -1);
+  const parent = parentPath.length === 0 ? doc.contents : doc.getIn(parentPath, true);
+  const last = path.at(-1);
+  if (isMap(parent)) {
+    const pair = parent.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === last);
+    return isNode(pair?.key) ? pair.key : undefined;
+  }
+  if (isSeq(parent) && typeof last === 'number') {
+    const item = parent.items[last];
+    return isNode(item) ? item : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * YAML syntax errors at the line a person has to fix. A line indented deeper than the key above it
+ * (`type: database` then `   mode: polling`) reads to the parser as a plain value running over two lines
+ * and then a colon, reported where that value starts, a line early, and twice; it is reported once, at
+ * the deeper line.
+ */
+function yamlSyntaxIssues(
+  text: string,
+  errors: readonly YAMLError[],
+  at: (offset: number) => { line: number; column: number },
+): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const seen = new Set<string>();
+  const overIndented = new Set<number>();
+  for (const e of errors) {
+    if (e.code !== 'MULTILINE_IMPLICIT_KEY') continue;
+    const [start, end] = e.pos;
+    const lineStart = text.lastIndexOf('\n', start - 1) + 1;
+    // The "key" starts after other text on its line: it is the value of `key:`, continued below.
+    if (text.slice(lineStart, start).trim() !== '' && text.slice(start, end).includes('\n')) {
+      overIndented.add(start);
+      const keyLine = text.lastIndexOf('\n', end - 1) + 1;
+      const indent = keyLine + (text.slice(keyLine).length - text.slice(keyLine).trimStart().length);
+      const above = at(lineStart).line;
+      issues.push({
+        path: '',
+        message:
+          `YAML syntax: this line is indented deeper than the key on line ${above}; keys of one mapping ` +
+          'start in the same column (and a value that has keys of its own goes on the lines below its key)',
+        ...at(indent),
+      });
+    }
+  }
+  for (const e of errors) {
+    if (overIndented.has(e.pos[0])) continue;
+    // An unclosed quote is noticed where the text ends (or the next key starts); the quote that opened it
+    // is the last one of its kind before that, since none after it closed it.
+    const quote = e.code === 'MISSING_CHAR' ? /closing (["'])quote/.exec(e.message)?.[1] : undefined;
+    const opened = quote === undefined ? -1 : text.lastIndexOf(quote, e.pos[0] - 1);
+    if (quote !== undefined && opened >= 0) {
+      issues.push({
+        path: '',
+        message: `YAML syntax: this ${quote}-quoted string is never closed (the parser reached line ${at(e.pos[0]).line} looking for its closing ${quote})`,
+        ...at(opened),
+      });
+      continue;
+    }
+    const hint = e.code === 'MULTILINE_IMPLICIT_KEY' ? " (is the ':' after a key missing on this line?)" : '';
+    const issue = { path: '', message: `YAML syntax: ${e.message.split('\n')[0]}${hint}`, ...at(e.pos[0]) };
+    const id = `${issue.line}:${issue.message}`;
+    if (!seen.has(id)) issues.push(issue);
+    seen.add(id);
+  }
+  return issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+}
+
 export async function parsePipelineConfig(
   text: string,
   file: string,
   registry: Registry,
 ): Promise<LoadedPipeline> {
   const document = parseConfigYaml(text, file);
-  const issue = (path: (string | number)[], message: string): ConfigIssue => document.issue(path, message);
+  const issue: IssueAt = (path, message, at) => document.issue(path, message, at);
 
   const baseDir = dirname(file);
   const redactor = new Redactor();
@@ -354,7 +444,7 @@ export async function parsePipelineConfig(
   if (secretIssues.length > 0) throw new ConfigError(file, secretIssues, 'CONFIG_SECRET_UNRESOLVED');
 
   const top = pipelineFileSchema.safeParse(data ?? {});
-  if (!top.success) throw new ConfigError(file, zodIssues(top.error, [], issue));
+  if (!top.success) throw new ConfigError(file, zodConfigIssues(top.error, pipelineFileSchema, data, issue));
   const raw = top.data;
 
   const issues: ConfigIssue[] = [];
@@ -379,9 +469,14 @@ export async function parsePipelineConfig(
   ): ComponentConfig => {
     const factory: Factory<z.ZodType, unknown> | undefined = registry[registryKey].get(value.type);
     if (!factory) {
-      const known = [...registry[registryKey].keys()].sort().join(', ') || '(none registered)';
+      const types = [...registry[registryKey].keys()].sort();
+      const near = closest(value.type, types);
+      const hint = near === undefined ? '' : ` did you mean '${near}'?`;
       issues.push(
-        issue([section, 'type'], `unknown ${section} type '${value.type}'; expected one of: ${known}`),
+        issue(
+          [section, 'type'],
+          `unknown ${section} type '${value.type}';${hint} expected one of: ${types.join(', ') || '(none registered)'}`,
+        ),
       );
       return { type: value.type, options: {} };
     }
@@ -389,7 +484,7 @@ export async function parsePipelineConfig(
     for (const key of omit) delete rest[key];
     const parsed = factory.configSchema.safeParse(rest);
     if (!parsed.success) {
-      issues.push(...zodIssues(parsed.error, [section], issue));
+      issues.push(...zodConfigIssues(parsed.error, factory.configSchema, rest, issue, [section]));
       return { type: value.type, options: {} };
     }
     notes.push(...(factory.notes?.(parsed.data) ?? []).map((n) => `${section} (${value.type}): ${n}`));
@@ -486,10 +581,9 @@ export function parseComponentOptions<T>(schema: z.ZodType<T>, options: unknown,
   if (parsed.success) return parsed.data;
   throw new ConfigError(
     undefined,
-    parsed.error.issues.map((issue) => ({
-      path: formatPath([section, ...(issue.path as (string | number)[])]),
-      message: describeIssue(issue),
-    })),
+    zodConfigIssues(parsed.error, schema, options, (path, message) => ({ path: formatPath(path), message }), [
+      section,
+    ]),
   );
 }
 
@@ -500,30 +594,6 @@ export function formatPath(path: readonly PropertyKey[]): string {
     else out += out === '' ? String(part) : `.${String(part)}`;
   }
   return out;
-}
-
-function zodIssues(
-  error: z.ZodError,
-  prefix: (string | number)[],
-  issue: (path: (string | number)[], message: string) => ConfigIssue,
-): ConfigIssue[] {
-  return error.issues.map((i) => {
-    const path = [...prefix, ...(i.path as (string | number)[])];
-    return issue(path, describeIssue(i));
-  });
-}
-
-function describeIssue(i: z.core.$ZodIssue): string {
-  switch (i.code) {
-    case 'unrecognized_keys':
-      return `unknown option${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')}`;
-    case 'invalid_type':
-      return i.message.startsWith('Invalid input: expected')
-        ? i.message.replace('Invalid input: ', '')
-        : i.message;
-    default:
-      return i.message;
-  }
 }
 
 /** The pipeline file as data, with every secret value replaced. */

@@ -58,14 +58,23 @@ export interface ConfigIssue {
 }
 
 function formatConfigIssues(file: string | undefined, issues: ConfigIssue[]): string {
-  const where = file ?? '<config>';
+  const noun = issues.length === 1 ? 'problem' : 'problems';
+  if (file === undefined) {
+    // Options given in code or on the command line: there is no file or line to name, only the path.
+    const lines = issues.map((issue) =>
+      issue.path === '' ? issue.message : `${issue.path}: ${issue.message}`,
+    );
+    return lines.length === 1
+      ? lines[0]!
+      : `${issues.length} ${noun}:\n${lines.map((l) => `  ${l}`).join('\n')}`;
+  }
   const lines = issues.map((issue) => {
     const position = issue.line === undefined ? '' : `:${issue.line}:${issue.column ?? 1}`;
-    const path = issue.path === '' ? '(top level)' : issue.path;
-    return `  ${where}${position} ${path}: ${issue.message}`;
+    // A problem with no path (YAML syntax, the whole document) is located by its line alone.
+    const path = issue.path === '' ? (position === '' ? '(the whole file): ' : '') : `${issue.path}: `;
+    return `  ${file}${position} ${path}${issue.message}`;
   });
-  const noun = issues.length === 1 ? 'problem' : 'problems';
-  return `${issues.length} ${noun} in pipeline file ${where}:\n${lines.join('\n')}`;
+  return `${issues.length} ${noun} in ${file}:\n${lines.join('\n')}`;
 }
 
 /** A record the mapping could not turn into a canonical object. It goes to the dead-letter sink. */

@@ -26,6 +26,7 @@ export {
   readConfigFile,
   redactedConfig,
 } from './config.js';
+export { type IssueAt, zodConfigIssues } from './config-issues.js';
 export { cronSchedule, scheduleProblem } from './cron.js';
 export {
   createFileCheckpointStore,
@@ -59,6 +60,12 @@ export {
   type MappingFunction,
   mappedEvents,
 } from './mapping.js';
+export {
+  fieldMapColumns,
+  type MappedColumn,
+  type MissingColumn,
+  missingMappedColumns,
+} from './mapping-check.js';
 export {
   type BatchesCommitted,
   type BatchPrepared,

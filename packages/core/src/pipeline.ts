@@ -100,6 +100,12 @@ class PipelineRun<P> {
   private readonly internal = new AbortController();
   private readonly signal: AbortSignal;
   private readonly retrier;
+  /** What runs before the source first answers (checkpoint load, acknowledge) has the start-up budget. */
+  private readonly startup: Partial<RetryPolicy>;
+  /** The source has answered once in this run (a batch, or a read that ended); start-up is over. */
+  private answered = false;
+  /** When the first read began: the start-up budget runs from here (a cron pass may start hours in). */
+  private firstReadAt: number | undefined;
   private readonly observer: PipelineObserver | undefined;
   private readonly tracer = runTracer();
   private readonly clock: Clock;
@@ -155,6 +161,8 @@ class PipelineRun<P> {
         );
       },
     });
+    const policy = { ...defaultRetryPolicy, ...options.retry };
+    this.startup = { maxRetryTimeMs: Math.min(policy.maxRetryTimeMs, policy.startupMaxRetryTimeMs) };
   }
 
   async run(): Promise<RunSummary> {
@@ -165,6 +173,7 @@ class PipelineRun<P> {
         'checkpoint.load',
         () => checkpoints.load(name),
         this.signal,
+        this.startup,
       )) as P | undefined;
       this.checkPosition(this.committed);
       this.log.info({ from: this.committed ?? null }, 'pipeline starting');
@@ -235,7 +244,12 @@ class PipelineRun<P> {
     const { source } = this.options;
     const from = this.committed;
     if (from === undefined || from === null || !source.acknowledge) return;
-    await this.retrier.run('source.acknowledge', () => source.acknowledge!([from]), this.signal);
+    await this.retrier.run(
+      'source.acknowledge',
+      () => source.acknowledge!([from]),
+      this.signal,
+      this.startup,
+    );
   }
 
   /** Run the source at its cadence until it ends (or, for a pass source, until the run stops). */
@@ -266,6 +280,7 @@ class PipelineRun<P> {
         'checkpoint.loadPassState',
         async () => checkpoints.loadPassState?.(name),
         this.signal,
+        this.startup,
       );
       if (!timer.dueAtStart(state, stableStringify(this.committed ?? null))) {
         this.log.info(
@@ -294,6 +309,7 @@ class PipelineRun<P> {
   }
 
   private markCaughtUp(): void {
+    this.answered = true;
     this.observer?.caughtUp?.({ pipeline: this.options.name, at: new Date(this.clock.now()) });
   }
 
@@ -303,6 +319,7 @@ class PipelineRun<P> {
    * the failures form one streak with one budget (see FailureStreak).
    */
   private async readResilient(): Promise<void> {
+    this.firstReadAt ??= this.clock.now();
     for (;;) {
       const before = this.committedBatches;
       try {
@@ -322,10 +339,14 @@ class PipelineRun<P> {
         if (!isRetryable(error) || isProgrammerError(error)) throw error;
         const failure = toFerryError(error);
         this.breaker?.failure();
-        const wait = Math.max(
-          this.streak.failed('source.read', failure, this.committedBatches > before),
-          this.breaker?.waitMs() ?? 0,
-        );
+        // Until the source has answered once, the start-up budget bounds the streak and every wait.
+        const startup = this.answered ? undefined : this.firstReadAt;
+        const backoff = this.streak.failed('source.read', failure, this.committedBatches > before, startup);
+        const breakerWait = this.breaker?.waitMs() ?? 0;
+        const wait =
+          startup === undefined
+            ? Math.max(backoff, breakerWait)
+            : Math.min(Math.max(backoff, breakerWait), this.streak.startupRemaining(startup));
         this.stats.retries += 1;
         const circuit = this.breaker?.state ?? 'closed';
         this.observer?.retrying?.({
@@ -362,13 +383,16 @@ class PipelineRun<P> {
     try {
       for (;;) {
         // The batch span starts with the read, so a trace shows how long the source took to answer.
-        const readStartedAt = performance.now();
         const readStartTime = Date.now();
         const next = await iterator.next();
+        this.answered = true;
         if (next.done) {
           finished = true;
           break;
         }
+        // A batch's latency starts when the source hands it over: the wait for it (a poll finding nothing,
+        // a stream idle until the next change) is the `ferry.read` span, not time the batch spent in Ferry.
+        const yieldedAt = performance.now();
         this.breaker?.success();
         if (this.commitError !== undefined) throw this.commitError;
         const span = this.tracer.startSpan('ferry.batch', {
@@ -380,7 +404,7 @@ class PipelineRun<P> {
             .startSpan('ferry.read', { startTime: readStartTime }, trace.setSpan(context.active(), span))
             .end();
         }
-        const prepared = await this.preparer.prepare(next.value, span, readStartedAt);
+        const prepared = await this.preparer.prepare(next.value, span, yieldedAt);
         await this.acquireSlot();
         this.enqueue(prepared);
         // The source compares what it reads next with this baseline: it must be committed and promoted first.
@@ -498,7 +522,7 @@ class PipelineRun<P> {
       batches: group.length,
       streams: StreamTally.sum(group.map((b) => b.streams)),
       notices: group.flatMap((b) => b.notices),
-      latencySeconds: group.map((b) => (done - b.readStartedAt) / 1000),
+      latencySeconds: group.map((b) => (done - b.yieldedAt) / 1000),
       position,
       at: new Date(),
     });

@@ -54,8 +54,8 @@ export interface PreparedBatch<P> {
   letters: DeadLetter[];
   position: P;
   records: number;
-  /** performance.now() when the read of this batch began: batch latency runs from here to its commit. */
-  readStartedAt: number;
+  /** performance.now() when the source handed this batch over: batch latency runs from here to its commit. */
+  yieldedAt: number;
   /** The batch's trace span (a no-op span when no tracer is registered). */
   span: Span;
   streams: StreamCounts[] | undefined;
@@ -139,7 +139,7 @@ export class BatchPreparer<P> {
    * and validate times apart). A record whose mapping throws or whose event breaks the contract becomes a
    * dead letter; the rest of the batch goes on.
    */
-  async prepare(batch: Batch<P>, span: Span, readStartedAt: number): Promise<PreparedBatch<P>> {
+  async prepare(batch: Batch<P>, span: Span, yieldedAt: number): Promise<PreparedBatch<P>> {
     const { name, mapping, validate } = this.options;
     const letters: DeadLetter[] = [];
     const now = new Date();
@@ -238,7 +238,7 @@ export class BatchPreparer<P> {
       letters,
       position: batch.position,
       records: batch.records.length,
-      readStartedAt,
+      yieldedAt,
       span,
       streams,
       notices,

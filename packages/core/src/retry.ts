@@ -11,6 +11,12 @@ export interface RetryPolicy {
   factor: number;
   /** Give up when the operation has been failing for this long, whatever `retries` says. */
   maxRetryTimeMs: number;
+  /**
+   * Until the source has answered once in a run, give up after failing for this long: a wrong address or
+   * a system that is down fails the start in about this time, while one that fails later in the run gets
+   * `maxRetryTimeMs`.
+   */
+  startupMaxRetryTimeMs: number;
   /** Multiply each delay by a random factor between 1 and 2, so many workers do not retry in step. */
   jitter: boolean;
 }
@@ -21,6 +27,7 @@ export const defaultRetryPolicy: RetryPolicy = {
   maxTimeoutMs: 30_000,
   factor: 2,
   maxRetryTimeMs: 5 * 60_000,
+  startupMaxRetryTimeMs: 30_000,
   jitter: true,
 };
 
@@ -32,7 +39,13 @@ export interface RetryAttempt {
 }
 
 export interface Retrier {
-  run<T>(operation: string, fn: (attempt: number) => Promise<T>, signal?: AbortSignal): Promise<T>;
+  /** `limit` tightens the policy for this call (the runtime's start-up budget). */
+  run<T>(
+    operation: string,
+    fn: (attempt: number) => Promise<T>,
+    signal?: AbortSignal,
+    limit?: Partial<RetryPolicy>,
+  ): Promise<T>;
 }
 
 export interface RetrierOptions {
@@ -41,9 +54,15 @@ export interface RetrierOptions {
 }
 
 export function createRetrier(options: RetrierOptions = {}): Retrier {
-  const policy: RetryPolicy = { ...defaultRetryPolicy, ...options.policy };
+  const base: RetryPolicy = { ...defaultRetryPolicy, ...options.policy };
   return {
-    async run<T>(operation: string, fn: (attempt: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    async run<T>(
+      operation: string,
+      fn: (attempt: number) => Promise<T>,
+      signal?: AbortSignal,
+      limit?: Partial<RetryPolicy>,
+    ): Promise<T> {
+      const policy: RetryPolicy = limit === undefined ? base : { ...base, ...limit };
       let lastError: unknown;
       try {
         return await pRetry(
@@ -149,9 +168,27 @@ export class FailureStreak {
   /**
    * A retryable failure of `operation`: how long to wait before trying again (at least the error's
    * Retry-After, at least the backoff for this attempt), or RetriesExhaustedError when the streak is spent.
+   * `startedAt` (when the run first read the source) is given while the source has not answered once in
+   * this run: the start-up budget (`startupMaxRetryTimeMs` from then) also ends the streak, and no wait
+   * runs past it.
    */
-  failed(operation: string, error: FerryError, progressed: boolean): number {
+  failed(operation: string, error: FerryError, progressed: boolean, startedAt?: number): number {
     const now = this.now();
+    if (startedAt !== undefined) {
+      const spent = now - startedAt;
+      const budget = this.policy.startupMaxRetryTimeMs;
+      if (spent >= budget) {
+        throw new RetriesExhaustedError(
+          'RETRIES_EXHAUSTED',
+          `${operation} has not succeeded since its first try ${Math.round(spent / 1000)} s ago ` +
+            `(start-up budget runtime.retry.startupMaxRetryTimeMs: ${budget} ms): ${error.message}`,
+          {
+            cause: error,
+            details: { operation, code: error.code, attempts: this.attempts + 1, startup: true },
+          },
+        );
+      }
+    }
     if (this.attempts > 0 && now - this.lastFailureAt > this.policy.maxRetryTimeMs) this.reset();
     if (this.attempts === 0) this.startedAt = now;
     this.attempts += 1;
@@ -168,6 +205,12 @@ export class FailureStreak {
       );
     }
     const asked = Math.min(error.retryAfterMs ?? 0, this.policy.maxRetryTimeMs);
-    return Math.max(backoffDelay(this.policy, this.attempts), asked);
+    const wait = Math.max(backoffDelay(this.policy, this.attempts), asked);
+    return startedAt === undefined ? wait : Math.min(wait, this.startupRemaining(startedAt));
+  }
+
+  /** What is left of the start-up budget of a run that started at `startedAt` (0 when spent). */
+  startupRemaining(startedAt: number): number {
+    return Math.max(0, startedAt + this.policy.startupMaxRetryTimeMs - this.now());
   }
 }

@@ -103,6 +103,12 @@ export interface BatchNotice {
 export interface StreamInfo {
   name: string;
   fields?: { name: string; type: string; nullable?: boolean }[];
+  /**
+   * True when this is a stream the pipeline reads and `fields` are the fields its records carry (a
+   * captured table's columns), so `ferry validate` can check a field map's `from:` against them. Leave it
+   * out when `fields` describe something else (an operation's response shape).
+   */
+  recordFields?: boolean;
   key?: string[];
   notes?: string[];
   /** Connector-specific facts worth showing (a file's size, mtime and stability; a slot's LSN). */

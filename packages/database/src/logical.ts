@@ -70,6 +70,7 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
     return tables.map((table) => ({
       name: table.stream,
       fields: table.columns.map((c) => ({ name: c.name, type: c.kind })),
+      recordFields: true,
       key: table.config.key,
       notes: [
         `captured by logical replication slot ${this.config.slot}, publication ${this.config.publication}`,

@@ -78,6 +78,8 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
         streams.push({
           name: stream,
           fields: found.columns.map((c) => ({ name: c.name, type: c.type, nullable: c.isNullable })),
+          // With `columns` set the records carry only some of these, so they are not the records' fields.
+          ...(table.columns === undefined ? { recordFields: true } : {}),
           key: found.primaryColumns.map((c) => c.name),
           notes: [
             `captured by polling on ${trackingDescription(table)}; key ${table.key.join(', ')}`,

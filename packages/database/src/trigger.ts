@@ -77,6 +77,7 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
     return tables.map((table) => ({
       name: table.stream,
       fields: table.columns.map((c) => ({ name: c.name, type: c.kind })),
+      recordFields: true,
       key: table.config.key,
       notes: [
         `captured by triggers into ${names.table}`,

@@ -146,6 +146,24 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
     }),
   );
 
+  if (auth.mode === 'none') {
+    // Said once listening, with the address actually bound: a configured port 0 means "any free port".
+    app.addHook('onListen', async () => {
+      const bound = app
+        .addresses()
+        .map((a) =>
+          typeof a === 'string'
+            ? a
+            : a.family === 'IPv6'
+              ? `[${a.address}]:${a.port}`
+              : `${a.address}:${a.port}`,
+        );
+      logger.warn(
+        { listen: bound },
+        `admin API is UNAUTHENTICATED (auth.mode: none): anyone who can reach ${bound.join(', ')} can pause pipelines, reset offsets and replay dead letters`,
+      );
+    });
+  }
   await app.ready();
   const unguarded = routesWithoutAccess();
   if (unguarded.length > 0) {
@@ -153,12 +171,6 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
     throw new FerryError(
       'INTERNAL',
       `admin routes without config.access (public, read or operate): ${unguarded.join(', ')}; every route must say who may call it`,
-    );
-  }
-  if (auth.mode === 'none') {
-    logger.warn(
-      { listen: config.listen },
-      `admin API is UNAUTHENTICATED (auth.mode: none): anyone who can reach ${config.listen.host}:${config.listen.port} can pause pipelines, reset offsets and replay dead letters`,
     );
   }
   return app;

@@ -2,7 +2,7 @@
 // they are, and TLS. Mistakes are ConfigErrors naming the file, the line and the path (`auth.audience`).
 import { access } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { ConfigError, type ConfigIssue, parseConfigYaml, readConfigFile } from '@ferry/core';
+import { ConfigError, type ConfigIssue, parseConfigYaml, readConfigFile, zodConfigIssues } from '@ferry/core';
 import { z } from 'zod';
 
 /** Asymmetric JWS algorithms only: a JWKS publishes public keys, so a shared-secret algorithm is forgeable. */
@@ -150,7 +150,9 @@ export async function loadServerConfig(file: string): Promise<ServerConfig> {
   if (!parsed.success) {
     throw new ConfigError(
       path,
-      parsed.error.issues.map((i) => issue(i.path, i.message.replace(/^Invalid input: /, ''))),
+      zodConfigIssues(parsed.error, serverConfigSchema, data, (keys, message, at) =>
+        document.issue(keys, message, at),
+      ),
     );
   }
   const config = parsed.data;

@@ -9,6 +9,7 @@ import {
   loadPipelineFile,
   type Registry,
 } from '@ferry/core';
+import { routeConsoleToLog } from '../console.js';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -36,5 +37,6 @@ export async function openPipeline(
 ): Promise<OpenedPipeline> {
   const pipeline = await loadPipelineFile(file, ctx.registry);
   const logger = createLogger({ redactor: pipeline.redactor, level: logLevel });
+  routeConsoleToLog(logger);
   return { pipeline, logger, factoryContext: factoryContextFor(pipeline, logger) };
 }

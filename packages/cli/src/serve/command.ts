@@ -7,7 +7,8 @@ import { createMetrics, startTracing } from '@ferry/ops';
 import { buildAdminServer, loadServerConfig, type ServerConfig, serverConfigSchema } from '@ferry/server';
 import { type Command, Option } from 'commander';
 import type { CommandContext } from '../commands/context.js';
-import { progressObserver } from '../progress.js';
+import { routeConsoleToLog } from '../console.js';
+import { progressIntervalOption, progressLog, progressObserver } from '../progress.js';
 import { PipelineHost } from './host.js';
 
 interface ServeOptions {
@@ -18,6 +19,7 @@ interface ServeOptions {
   otlpEndpoint?: string;
   stallAfter: number;
   logLevel: string;
+  progressInterval: number;
 }
 
 export function registerServeCommand(program: Command, ctx: CommandContext): void {
@@ -46,6 +48,7 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
         .default(process.env.FERRY_LOG_LEVEL ?? 'info'),
     )
+    .addOption(progressIntervalOption())
     .addHelpText(
       'after',
       '\nThe first SIGINT/SIGTERM stops every pipeline (flush, checkpoint) and the API; a second exits at once.\n' +
@@ -61,6 +64,8 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
         redactor,
         ...(progress ? { destination: progress.log } : {}),
       });
+      routeConsoleToLog(logger);
+      const observer = progress ?? progressLog(logger, opts.progressInterval * 1000);
       const tracing = await startTracing({
         serviceName: 'ferry',
         ...(opts.otlpEndpoint ? { endpoint: opts.otlpEndpoint } : {}),
@@ -72,7 +77,7 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
         metrics,
         redactor,
         ...(opts.stallAfter !== undefined ? { stallAfterSeconds: opts.stallAfter } : {}),
-        ...(progress ? { observer: progress } : {}),
+        ...(observer ? { observer } : {}),
       });
       const app = await buildAdminServer({ host, config, logger, redactor });
       const shutdown = handleShutdownSignals((signal) =>

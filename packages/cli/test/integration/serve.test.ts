@@ -224,6 +224,8 @@ checkpoints: { type: file, dir: ./checkpoints }
       const result = await serve.stop();
       expect(result.code, result.stderr).toBe(0);
       expect(result.stderr).toContain('UNAUTHENTICATED');
+      // --port 0: the warning names the port the API got, not the 0 it was asked for.
+      expect(result.stderr).toContain(`anyone who can reach ${new URL(base).host} can pause`);
     }
   });
   it('with --config, answers only bearer tokens from the configured issuer, with the right scope', async () => {

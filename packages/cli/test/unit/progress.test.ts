@@ -1,8 +1,9 @@
-// Progress bars on a fake terminal: drawn for each label, completed when the next label starts, stopped (no
-// timer left redrawing) when the run ends; no observer at all off a terminal.
-import type { BatchPrepared } from '@ferry/core';
+// Progress on a fake terminal: bars drawn for each label, completed when the next label starts, a status
+// line (rate, events, lag, position, retries) for work without a bar, nothing left redrawing when the run
+// ends; off a terminal no drawing, and a progress log line at each interval instead.
+import { type BatchPrepared, createLogger } from '@ferry/core';
 import { describe, expect, it } from 'vitest';
-import { amount, progressObserver } from '../../src/progress.js';
+import { amount, progressLog, progressObserver } from '../../src/progress.js';
 
 /** What cli-progress needs of a terminal: isTTY, columns, and write (readline's cursor moves write too). */
 function fakeTerminal() {
@@ -23,13 +24,25 @@ function fakeTerminal() {
   return { stream: stream as unknown as NodeJS.WritableStream & { isTTY: boolean }, chunks, text };
 }
 
-function batch(progress: BatchPrepared['progress']): BatchPrepared {
+function batch(progress: BatchPrepared['progress'], records = 0, lagSeconds?: number): BatchPrepared {
   return {
     pipeline: 'p',
-    streams: [],
+    streams: records > 0 ? [{ stream: 's', records, events: records, skipped: 0, deadLetters: {} }] : [],
     notices: [],
-    lagSeconds: undefined,
+    lagSeconds,
     ...(progress ? { progress } : {}),
+  };
+}
+
+function committed(events: number, position: unknown) {
+  return {
+    pipeline: 'p',
+    batches: 1,
+    streams: [{ stream: 's', records: events, events, skipped: 0, deadLetters: {} }],
+    notices: [],
+    latencySeconds: [0.01],
+    position,
+    at: new Date(),
   };
 }
 
@@ -45,7 +58,6 @@ describe('progressObserver', () => {
     observer.batchPrepared!(
       batch({ label: 'snapshot main.OFFENDERS', done: 250, total: 1000, unit: 'rows' }),
     );
-    observer.batchPrepared!(batch(undefined));
     expect(term.text()).toMatch(/snapshot main\.OFFENDERS \[[█░]+\] 25% \| 250 rows\/1,000 rows/);
     observer.batchPrepared!(
       batch({ label: 'snapshot main.OFFENDERS', done: 600, total: 1000, unit: 'rows' }),
@@ -103,4 +115,117 @@ describe('progressObserver', () => {
     observer.log.write('plain\n');
     expect(term.chunks.slice(idle).join('')).toBe('plain\n');
   });
+
+  it('draws a status line for a run whose batches carry no progress: records, rate, events, lag, position', async () => {
+    const term = fakeTerminal();
+    const observer = progressObserver(term.stream)!;
+    observer.runStarted!({ pipeline: 'p', from: undefined });
+    observer.batchPrepared!(batch(undefined, 500, 3));
+    observer.committed!(committed(500, { tables: { OFFENDERS: { id: 500 } } }));
+    observer.batchPrepared!(batch(undefined, 500, 2));
+    // Batches are drawn at the line's redraw rate (ten a second), not one write each.
+    await waitForText(term.text, /p: 1,000 records read/);
+    const text = term.text();
+    expect(text).toMatch(
+      /p: 1,000 records read \([\d,]+ records\/s\), 500 events written, lag 2\.0 s, at \{"tables":\{"OFFENDERS":\{"id":500\}\}\}/,
+    );
+    observer.caughtUp!({ pipeline: 'p', at: new Date() });
+    expect(term.text()).toMatch(/lag 0\.0 s, caught up, at \{/);
+    observer.runEnded!({ pipeline: 'p' });
+    expect(term.text().endsWith('\n')).toBe(true);
+    // Stopped: the line's once-a-second refresh is gone too.
+    const written = term.chunks.length;
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(term.chunks.length).toBe(written);
+  });
+
+  it('shows retries on the status line, before anything was read', () => {
+    const term = fakeTerminal();
+    const observer = progressObserver(term.stream)!;
+    observer.runStarted!({ pipeline: 'p', from: undefined });
+    observer.retrying!({
+      pipeline: 'p',
+      operation: 'source.read',
+      code: 'DB_CONNECTION_FAILED',
+      attempt: 3,
+      delayMs: 1600,
+      circuit: 'closed',
+    });
+    expect(term.text()).toContain(
+      'p: retrying source.read after DB_CONNECTION_FAILED (attempt 3, next try in 1.6 s)',
+    );
+    observer.runEnded!({
+      pipeline: 'p',
+      error: { code: 'RETRIES_EXHAUSTED', message: 'x', retryable: false },
+    });
+  });
+
+  it('hands over from a bar to the status line when batches stop carrying progress', () => {
+    const term = fakeTerminal();
+    const observer = progressObserver(term.stream)!;
+    observer.batchPrepared!(
+      batch({ label: 'snapshot main.OFFENDERS', done: 990, total: 1000, unit: 'rows' }, 990),
+    );
+    // The snapshot is over; what follows streams: the bar completes and the line takes over.
+    observer.batchPrepared!(batch(undefined, 10, 0.5));
+    const text = term.text();
+    expect(text).toContain('100% | 1,000 rows/1,000 rows');
+    expect(text.indexOf('p: 1,000 records read')).toBeGreaterThan(
+      text.indexOf('100% | 1,000 rows/1,000 rows'),
+    );
+    observer.runEnded!({ pipeline: 'p' });
+  });
+
+  it('off a terminal, logs a progress line per interval with records, rate, events, lag and position', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({
+      level: 'info',
+      destination: { write: (line: string) => void lines.push(line) },
+    });
+    const observer = progressLog(logger, 50)!;
+    observer.runStarted!({ pipeline: 'p', from: undefined });
+    observer.batchPrepared!(batch(undefined, 300, 4));
+    observer.committed!(committed(300, { lsn: '0/16B3748' }));
+    await waitForLines(lines, 1);
+    const first = JSON.parse(lines[0]!);
+    expect(first).toMatchObject({
+      level: 'info',
+      pipeline: 'p',
+      progress: {
+        records: 300,
+        events: 300,
+        deadLetters: 0,
+        retries: 0,
+        lagSeconds: 4,
+        position: { lsn: '0/16B3748' },
+      },
+    });
+    expect(first.progress.recordsPerSecond).toBeGreaterThan(0);
+    expect(first.msg).toMatch(
+      /^progress: 300 records read \([\d,]+ records\/s\), 300 events written, lag 4\.0 s, at \{"lsn":"0\/16B3748"\}$/,
+    );
+    // Periodic: another line follows without anything happening.
+    await waitForLines(lines, 2);
+    observer.runEnded!({ pipeline: 'p' });
+    const count = lines.length;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(lines.length).toBe(count);
+    expect(progressLog(logger, 0)).toBeUndefined();
+  });
 });
+
+async function waitForText(text: () => string, pattern: RegExp): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!pattern.test(text())) {
+    if (Date.now() > deadline) throw new Error(`no ${pattern} in: ${text()}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function waitForLines(lines: string[], count: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (lines.length < count) {
+    if (Date.now() > deadline) throw new Error(`expected ${count} progress lines, got ${lines.length}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

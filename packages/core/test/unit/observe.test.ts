@@ -80,6 +80,31 @@ describe('pipeline observers', () => {
     expect(rec.ended).toEqual([{ pipeline: 'obs', summary }]);
   });
 
+  it('measures batch latency from the moment the source yields the batch, not from when it was asked', async () => {
+    // A stream source idle for 500 ms before a one-row batch: the wait is the source's, not the batch's.
+    const source = new ArraySource([record(1), record(2)], 1);
+    source.delayMs = 500;
+    const rec = recorder();
+    const started = performance.now();
+    await runPipeline({
+      name: 'obs',
+      source,
+      mapping: identityMapping,
+      sink: new MemorySink(),
+      deadLetters: new MemoryDeadLetters(),
+      checkpoints: new MemoryCheckpoints(),
+      retry: fastRetry,
+      observer: rec.observer,
+    });
+    const elapsed = (performance.now() - started) / 1000;
+    expect(elapsed).toBeGreaterThanOrEqual(0.99);
+    const latencies = rec.committed.flatMap((c) => c.latencySeconds);
+    expect(latencies).toHaveLength(2);
+    // Mapping and an in-memory commit of one row take milliseconds; 0.25 s leaves room for a loaded machine
+    // while failing the old clock, which counted the 500 ms wait.
+    for (const seconds of latencies) expect(seconds).toBeLessThan(0.25);
+  });
+
   it('passes the caught-up signal of a source to observers', async () => {
     const calls: string[] = [];
     const contexts: boolean[] = [];

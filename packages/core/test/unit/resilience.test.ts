@@ -126,3 +126,125 @@ describe('source failures', () => {
     expect(retries[1]!.delayMs).toBeGreaterThanOrEqual(75);
   });
 });
+
+/** Virtual time: each wait the runtime asks for passes at once, and is added to the clock. */
+class VirtualClock {
+  current = Date.UTC(2026, 0, 1);
+  now(): number {
+    return this.current;
+  }
+  async sleep(ms: number): Promise<void> {
+    this.current += Math.max(0, ms);
+  }
+}
+
+/** A stream source that yields `good` batches in its first read, then fails every read (a server gone). */
+class DownSource implements Source<number> {
+  readonly type = 'down';
+  readonly cadence = { kind: 'stream' } as const;
+  readonly failedAt: number[] = [];
+  private reads = 0;
+
+  constructor(
+    private readonly clock: VirtualClock,
+    private readonly good: number,
+  ) {}
+
+  async *read(): AsyncIterable<Batch<number>> {
+    this.reads += 1;
+    if (this.reads === 1) for (let i = 1; i <= this.good; i += 1) yield { records: [record(i)], position: i };
+    this.failedAt.push(this.clock.now());
+    throw new FerryError('TEST_CONNECTION_REFUSED', 'connect ECONNREFUSED 127.0.0.1:5432', {
+      retryable: true,
+    });
+  }
+
+  async close(): Promise<void> {}
+}
+
+describe('the start-up budget', () => {
+  // The long policy a flapping source gets mid-run: minutes of retries.
+  const policy = {
+    retries: 50,
+    minTimeoutMs: 1_000,
+    factor: 2,
+    maxTimeoutMs: 30_000,
+    maxRetryTimeMs: 300_000,
+    startupMaxRetryTimeMs: 30_000,
+    jitter: false,
+  };
+
+  it('fails a source that never answered within startupMaxRetryTimeMs, breaker waits included', async () => {
+    const clock = new VirtualClock();
+    const started = clock.now();
+    const source = new DownSource(clock, 0);
+    // Default breaker: it opens after 5 failures with a 30 s cool-down, which must not outlast the budget.
+    const { result, retries } = run(source, { retry: policy, breaker: {}, clock });
+    const error = await result.catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'RETRIES_EXHAUSTED',
+      details: { code: 'TEST_CONNECTION_REFUSED', startup: true },
+    });
+    expect((error as Error).message).toMatch(/startupMaxRetryTimeMs: 30000 ms\): connect ECONNREFUSED/);
+    // The last try is at the end of the budget, not a backoff or cool-down later.
+    expect(source.failedAt.at(-1)! - started).toBe(30_000);
+    expect(retries.map((r) => r.delayMs)).toEqual([1_000, 2_000, 4_000, 8_000, 15_000]);
+  });
+
+  it('counts the budget from the first read, not from the start of a run that waits for its schedule', async () => {
+    const clock = new VirtualClock();
+    const started = clock.now();
+    // A pass source on an hourly cron whose last pass just ended: the first read waits for the next hour.
+    const source = new DownSource(clock, 0);
+    Object.assign(source, { cadence: { kind: 'passes', intervalMs: 1000 } });
+    const checkpoints = new MemoryCheckpoints();
+    Object.assign(checkpoints, {
+      loadPassState: async () => ({ endedAt: new Date(started).toISOString(), position: 'null' }),
+      savePassState: async () => {},
+    });
+    const { result } = run(source, {
+      retry: policy,
+      breaker: false,
+      clock,
+      checkpoints,
+      schedule: { cron: '0 * * * *', timezone: 'UTC' },
+    });
+    await expect(result).rejects.toMatchObject({ code: 'RETRIES_EXHAUSTED', details: { startup: true } });
+    const first = source.failedAt[0]!;
+    expect(first - started).toBeGreaterThanOrEqual(60 * 60_000 - 60_000);
+    expect(source.failedAt.at(-1)! - first).toBe(30_000);
+  });
+
+  it('gives a source that answered once the long policy when it fails later', async () => {
+    const clock = new VirtualClock();
+    const started = clock.now();
+    const source = new DownSource(clock, 2);
+    const { result } = run(source, { retry: { ...policy, retries: 10 }, breaker: false, clock });
+    const error = await result.catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'RETRIES_EXHAUSTED', details: { code: 'TEST_CONNECTION_REFUSED' } });
+    expect((error as FerryError).details.startup).toBeUndefined();
+    // 1 + 2 + 4 + 8 + 16 + 30 × 5 s of backoff: far past the 30 s a start-up gets.
+    expect(source.failedAt.at(-1)! - started).toBe(181_000);
+  });
+
+  it('bounds what runs before the first read too: a checkpoint store that cannot be reached', async () => {
+    const checkpoints = new MemoryCheckpoints();
+    let loads = 0;
+    checkpoints.load = async () => {
+      loads += 1;
+      throw new FerryError('TEST_STORE_DOWN', 'checkpoint store unreachable', { retryable: true });
+    };
+    const started = performance.now();
+    const { result } = run(new FlakySource(0, 1), {
+      checkpoints,
+      retry: { ...policy, minTimeoutMs: 20, maxTimeoutMs: 40, startupMaxRetryTimeMs: 300 },
+    });
+    await expect(result).rejects.toMatchObject({
+      code: 'RETRIES_EXHAUSTED',
+      details: { operation: 'checkpoint.load', code: 'TEST_STORE_DOWN' },
+    });
+    // 50 retries of up to 40 ms would take 2 s; the budget stops them after about 300 ms.
+    expect(performance.now() - started).toBeLessThan(1_500);
+    expect(loads).toBeLessThan(50);
+  });
+});

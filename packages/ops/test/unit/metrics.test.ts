@@ -1,6 +1,7 @@
 // The metrics an observer feeds: counters move as records flow, labels carry only names and codes, and each
 // FerryMetrics has a registry of its own.
-import type { BatchesCommitted, BatchPrepared } from '@ferry/core';
+import { type BatchesCommitted, type BatchPrepared, runPipeline } from '@ferry/core';
+import { type ReadContext, type Source, sleep } from '@ferry/core/sdk';
 import { FakeClock } from '@ferry/testkit';
 import { register as globalRegistry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
@@ -77,6 +78,47 @@ describe('createMetrics', () => {
       (v) => v.metricName === 'ferry_batch_latency_seconds_bucket' && v.labels.le === 0.005,
     );
     expect(fast?.value).toBe(1);
+  });
+
+  it('times ferry_batch_latency_seconds from the batch leaving the source to its commit, not the wait before', async () => {
+    // As under `ferry serve`: a streaming source idle for 500 ms, then a one-row batch. The old clock started
+    // when the runtime asked for the batch and recorded the idle wait (9.2 s seen for one-row batches).
+    const metrics = createMetrics();
+    const source: Source<number> = {
+      type: 'idle-then-one',
+      cadence: { kind: 'stream' },
+      async *read(ctx: ReadContext<number>) {
+        await sleep(500, ctx.signal);
+        yield {
+          records: [{ stream: 's', op: 'create', key: { id: 1 }, after: { id: 1 }, origin: {} }],
+          position: 1,
+        };
+      },
+      close: async () => {},
+    };
+    const events: unknown[] = [];
+    let saved: unknown;
+    await runPipeline({
+      name: 'latency',
+      source,
+      mapping: { canonicalType: 'test.thing', map: (r) => ({ subject: String(r.key.id), data: r.after }) },
+      sink: { type: 'memory', write: async (e) => void events.push(...e), close: async () => {} },
+      deadLetters: { type: 'memory', write: async () => {}, close: async () => {} },
+      checkpoints: {
+        type: 'memory',
+        load: async () => saved,
+        save: async (_p, position) => {
+          saved = position;
+        },
+      },
+      observer: metrics.observer('latency'),
+    });
+    expect(events).toHaveLength(1);
+    const latency = await values(metrics, 'ferry_batch_latency_seconds');
+    const series = (name: string) =>
+      latency.find((v) => v.metricName === name && v.labels.pipeline === 'latency');
+    expect(series('ferry_batch_latency_seconds_count')?.value).toBe(1);
+    expect(series('ferry_batch_latency_seconds_sum')?.value).toBeLessThan(0.25);
   });
 
   it('keeps the last known lag when a batch cannot tell, and drops it to 0 when the source caught up', async () => {

@@ -1,6 +1,7 @@
 // Bearer auth over real HTTP on 127.0.0.1 with real signed tokens: a local issuer serves its JWKS, and every
 // way a token can be wrong (alg none, HS256 keyed with the public key, audience, issuer, expiry, nbf, kid,
 // signature, scope) must be refused, while good tokens within the clock tolerance pass.
+import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { exportSPKI, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -222,9 +223,17 @@ describe('auth configuration', () => {
     const { logger, lines } = captureLogger();
     const config = serverConfigSchema.parse({ auth: { mode: 'none', acknowledgeUnauthenticated: true } });
     const open = await buildAdminServer({ host: fakeHost(), config, logger });
-    const warning = lines.map((line) => JSON.parse(line)).find((line) => /UNAUTHENTICATED/.test(line.msg));
-    expect(warning).toMatchObject({ level: 'warn' });
-    expect(warning.msg).toContain('admin API is UNAUTHENTICATED');
+    const warnings = () =>
+      lines.map((line) => JSON.parse(line)).filter((line) => /UNAUTHENTICATED/.test(line.msg));
+    // Port 0 is "any free port": the warning names the port actually bound, so it waits for the listen.
+    await open.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = open.server.address() as AddressInfo;
+    expect(port).toBeGreaterThan(0);
+    expect(warnings()).toHaveLength(1);
+    expect(warnings()[0]).toMatchObject({ level: 'warn' });
+    expect(warnings()[0].msg).toContain(
+      `admin API is UNAUTHENTICATED (auth.mode: none): anyone who can reach 127.0.0.1:${port} can`,
+    );
     expect((await open.inject({ method: 'POST', url: '/pipelines/orders/pause' })).statusCode).toBe(200);
     const spec = (await open.inject('/openapi.json')).json();
     expect(spec.components.securitySchemes).toEqual({});

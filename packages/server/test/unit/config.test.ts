@@ -85,7 +85,7 @@ describe('loadServerConfig', () => {
       /http\(s\) URL/,
     ],
     ['an empty audience list', '  audience: []', 'auth.audience', />=1 items/],
-    ['an unknown option', '  scope: ferry', 'auth', /Unrecognized key: "scope"/],
+    ['an unknown option', '  scope: ferry', 'auth.scope', /unknown option 'scope'; did you mean 'scopes'\?/],
   ])('refuses %s', async (_case, line, path, message) => {
     const text =
       line.includes('jwksUri') || line.includes('audience')

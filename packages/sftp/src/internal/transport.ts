@@ -187,7 +187,7 @@ export class SftpConnection {
         reject(
           new SftpError(
             SftpErrorCodes.SFTP_TIMEOUT,
-            `${operation} ${path ?? ''} on ${this.target} timed out after ${ms} ms`,
+            `${[operation, path, `on ${this.target}`].filter(Boolean).join(' ')} timed out after ${ms} ms`,
             {
               retryable: true,
               details: { operation, path, target: this.target },

@@ -1,7 +1,9 @@
-// classifySftpError: which native failures are retryable and which code each gets.
-import { FerryError } from '@ferry/core/sdk';
+// classifySftpError: which native failures are retryable and which code each gets; and how the transport's
+// timeouts read.
+import { FerryError, silentLogger } from '@ferry/core/sdk';
 import { describe, expect, it } from 'vitest';
-import { classifySftpError } from '../../src/index.js';
+import { classifySftpError, sftpSourceConfigSchema } from '../../src/index.js';
+import { SftpConnection } from '../../src/internal/transport.js';
 
 const err = (message: string, extra: Record<string, unknown> = {}) =>
   Object.assign(new Error(message), extra);
@@ -100,5 +102,28 @@ describe('classifySftpError', () => {
       'download /x.csv: download failed: _get: Permission denied (grant the SFTP user access to this path)',
     );
     expect(wrapped).toMatchObject({ details: { nativeCode: '3', operation: 'download' } });
+  });
+});
+
+describe('SftpConnection timeouts', () => {
+  it('say what timed out without gaps where no path applies (a connect)', async () => {
+    const { connection } = sftpSourceConfigSchema.parse({
+      connection: {
+        host: '127.0.0.1',
+        username: 'ferry',
+        password: 'x',
+        hostKeyFingerprint: `SHA256:${'A'.repeat(43)}`,
+      },
+      paths: ['/upload/*.csv'],
+      format: { type: 'csv' },
+      key: ['id'],
+    });
+    const conn = new SftpConnection(connection, '/tmp', silentLogger());
+    const never = () => new Promise<never>(() => undefined);
+    const connect = await conn.withTimeout('connect', undefined, 5, never).catch((e: unknown) => e);
+    expect(connect).toMatchObject({ code: 'SFTP_TIMEOUT', retryable: true });
+    expect((connect as Error).message).toBe('connect on ferry@127.0.0.1:22 timed out after 5 ms');
+    const list = await conn.withTimeout('list', '/upload', 5, never).catch((e: unknown) => e);
+    expect((list as Error).message).toBe('list /upload on ferry@127.0.0.1:22 timed out after 5 ms');
   });
 });
