@@ -132,7 +132,7 @@ function checkManifest(manifest: unknown, where: string): asserts manifest is Fe
   const label = typeof name === 'string' && name !== '' ? `plugin '${name}'` : where;
   if (typeof apiVersion !== 'number' || !Number.isInteger(apiVersion)) {
     throw invalid(
-      `${label}: ferryPlugin.apiVersion must be an integer (the PLUGIN_API_VERSION it was built with), not ${describeValue(apiVersion)}`,
+      `${label}: ferryPlugin.apiVersion must be the PLUGIN_API_VERSION it was built with (an integer); it is ${describeValue(apiVersion)}`,
       { where },
     );
   }
@@ -188,6 +188,7 @@ function factoryProblem(factory: unknown): string | undefined {
 }
 
 function describeValue(value: unknown): string {
+  if (value === undefined) return 'missing';
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;

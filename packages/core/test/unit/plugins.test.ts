@@ -188,6 +188,11 @@ describe('plugins in a pipeline file', () => {
       ],
       ['a manifest that is not an object', 'export const ferryPlugin = 42;', /ferryPlugin is not an object/],
       [
+        'a manifest without an API version',
+        `export const ferryPlugin = { name: 'x', sources: [] };`,
+        /plugin 'x': ferryPlugin\.apiVersion must be the PLUGIN_API_VERSION it was built with \(an integer\); it is missing/,
+      ],
+      [
         'a factory without a type',
         `export const ferryPlugin = { apiVersion: 1, name: 'x', sources: [{ description: 'd', create() {} }] };`,
         /ferryPlugin\.sources\[0\] has no `type`/,
