@@ -31,6 +31,17 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        test: {
+          // Packs every @ferry package and installs it in a project outside the repository (better-sqlite3
+          // compiles from source there): minutes, not seconds. `npm run test:packed` runs it alone.
+          name: 'packed',
+          include: ['test/packed/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 5 * 60_000,
+          hookTimeout: 15 * 60_000,
+        },
+      },
     ],
   },
 });

@@ -42,7 +42,7 @@ describe('ferry new', () => {
     expect(index).toContain("type: 'legacy-crm'");
     expect(index).not.toMatch(/template/i);
     const output = await buildLintTest(dest);
-    expect(output).toMatch(/Tests\s+12 passed/);
+    expect(output).toMatch(/Tests\s+13 passed/);
   }, 180_000);
 
   it('scaffolds a pipeline with a typed mapping against a contract that runs on its sample data', async () => {
@@ -63,6 +63,51 @@ describe('ferry new', () => {
     const output = await buildLintTest(dest);
     expect(output).toMatch(/Tests\s+1 passed/);
   }, 180_000);
+
+  it('makes a project, and inside it a source as a plugin package wired into the project', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-project-'));
+    const project = join(dir, 'legacy-integration');
+    const made = await run(process.execPath, [ferry, 'new', 'project', project, '--connectors', 'sftp']);
+    expect(made.stdout).toContain(`created project in ${project}`);
+    const { readFile } = await import('node:fs/promises');
+    const manifest = JSON.parse(await readFile(join(project, 'package.json'), 'utf8'));
+    expect(manifest).toMatchObject({
+      name: 'legacy-integration',
+      workspaces: ['connectors/*'],
+      dependencies: { '@ferry/cli': '^0.1.0', '@ferry/database': '^0.1.0', '@ferry/sftp': '^0.1.0' },
+      devDependencies: { '@ferry/testkit': '^0.1.0' },
+    });
+    expect(manifest.dependencies['@ferry/kafka']).toBeUndefined();
+    expect(await readFile(join(project, '.gitignore'), 'utf8')).toContain('node_modules/');
+
+    const source = await run(process.execPath, [ferry, 'new', 'source', 'vsam-export'], {
+      cwd: join(project, 'pipelines'),
+    });
+    expect(source.stdout).toContain('created plugin package ferry-source-vsam-export');
+    const plugin = join(project, 'connectors', 'vsam-export');
+    expect(JSON.parse(await readFile(join(plugin, 'package.json'), 'utf8'))).toMatchObject({
+      name: 'ferry-source-vsam-export',
+      private: true,
+      scripts: { test: 'vitest run' },
+      peerDependencies: { '@ferry/core': '^0.1.0' },
+    });
+    expect(JSON.parse(await readFile(join(plugin, 'tsconfig.json'), 'utf8')).extends).toBe(
+      '../../tsconfig.base.json',
+    );
+    expect(await readFile(join(plugin, 'src', 'index.ts'), 'utf8')).toContain(
+      "name: 'ferry-source-vsam-export'",
+    );
+    expect(JSON.parse(await readFile(join(project, 'tsconfig.json'), 'utf8')).references).toEqual([
+      { path: 'connectors/vsam-export' },
+    ]);
+    const pipeline = await readFile(join(project, 'pipelines', 'vsam-export.yaml'), 'utf8');
+    expect(pipeline).toContain('  type: vsam-export\n  plugin: ferry-source-vsam-export\n');
+
+    const again = await run(process.execPath, [ferry, 'new', 'project', project]).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(again).toMatchObject({ code: 2, stderr: expect.stringContaining('exists and is not empty') });
+  });
 
   it('refuses a bad name and, without a terminal, a missing name', async () => {
     const bad = await run(process.execPath, [ferry, 'new', 'source', 'Bad Name']).catch(

@@ -23,6 +23,7 @@ const PREFIXES = [
   'DLQ',
   'SERVER',
   'FRESHNESS',
+  'PLUGIN',
 ];
 const CODE = new RegExp(`['"\`]((?:${PREFIXES.join('|')})_[A-Z0-9_]+|INTERNAL|USAGE)['"\`]`, 'g');
 

@@ -23,6 +23,7 @@ import { registerContractsCommands } from './commands/contracts.js';
 import { registerDatabaseCommands } from './commands/database.js';
 import { registerDiscoverCommand } from './commands/discover.js';
 import { registerDlqCommands } from './commands/dlq.js';
+import { registerDocsCommand } from './commands/docs.js';
 import { registerNewCommands } from './commands/new.js';
 import { registerReconcileCommands } from './commands/reconcile.js';
 import { registerStatusCommand } from './commands/status.js';
@@ -313,6 +314,7 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
 
   const ctx: CommandContext = { io, registry, setExit };
   registerDiscoverCommand(program, ctx);
+  registerDocsCommand(program, ctx);
   registerDlqCommands(program, ctx);
   registerDatabaseCommands(program, ctx);
   registerContractsCommands(program, ctx);

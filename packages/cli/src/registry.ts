@@ -1,19 +1,19 @@
-// The only place that knows every connector: factories keyed by the `type` used in pipeline files.
+// The only place that knows every built-in connector. Each connector package exports its plugin manifest
+// (`ferryPlugin`) and is registered through the same checks as a third-party plugin; a pipeline file adds
+// its own plugins when it is loaded (`loadPipelineFile`).
 import { createContractValidator, loadContractRepository } from '@ferry/contracts';
-import { createRegistry, type Registry } from '@ferry/core';
-import { databaseSourceFactory } from '@ferry/database';
-import { kafkaCheckpointFactory, kafkaDeadLetterFactory, kafkaSinkFactory } from '@ferry/kafka';
-import { sftpSourceFactory } from '@ferry/sftp';
-import { soapSourceFactory } from '@ferry/soap';
+import { createRegistry, type Registry, registerPlugin } from '@ferry/core';
+import { ferryPlugin as databasePlugin } from '@ferry/database';
+import { ferryPlugin as kafkaPlugin } from '@ferry/kafka';
+import { ferryPlugin as sftpPlugin } from '@ferry/sftp';
+import { ferryPlugin as soapPlugin } from '@ferry/soap';
+
+/** The built-in connector plugins, in registration order. */
+export const builtInPlugins = [databasePlugin, sftpPlugin, soapPlugin, kafkaPlugin] as const;
 
 export function defaultRegistry(): Registry {
   const registry = createRegistry();
-  registry.sources.set(databaseSourceFactory.type, databaseSourceFactory);
-  registry.sinks.set(kafkaSinkFactory.type, kafkaSinkFactory);
-  registry.deadLetters.set(kafkaDeadLetterFactory.type, kafkaDeadLetterFactory);
-  registry.checkpoints.set(kafkaCheckpointFactory.type, kafkaCheckpointFactory);
-  registry.sources.set(sftpSourceFactory.type, sftpSourceFactory);
-  registry.sources.set(soapSourceFactory.type, soapSourceFactory);
+  for (const plugin of builtInPlugins) registerPlugin(registry, plugin);
   registry.contractValidator = async (contract) =>
     createContractValidator(
       await loadContractRepository(contract.repository!),

@@ -1,15 +1,57 @@
-// `ferry new`: a source package copied from templates/source, or a pipeline folder generated against a
-// chosen contract (typed mapping, sample data, a test), both ready to build, lint and test unedited.
+// `ferry new`: a standalone integration project, a source package copied from templates/source (a
+// plugin of the project it is made in, or a package of this repository), or a pipeline folder generated
+// against a chosen contract (typed mapping, sample data, a test), all ready to build and test unedited.
 import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findVersion, generateTypes, loadContractRepository, resolveRefs, typeName } from '@ferry/contracts';
 import { ConfigError } from '@ferry/core';
 
-/** The repository root: where `templates/` lives, found from this file (packages/cli/dist/…). */
+/** The @ferry/cli package folder: packages/cli in a checkout, node_modules/@ferry/cli when installed. */
+function cliRoot(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..');
+}
+
+/** The Ferry repository this CLI runs from, or undefined when it was installed from a package. */
+export function checkoutRoot(): string | undefined {
+  const root = resolve(cliRoot(), '..', '..');
+  const isCheckout =
+    existsSync(join(root, 'templates', 'source', 'package.json')) &&
+    existsSync(join(root, 'tsconfig.base.json'));
+  return isCheckout ? root : undefined;
+}
+
+/** The repository root, for what only makes sense inside a checkout (`ferry new pipeline`). */
 export function repoRoot(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  const root = checkoutRoot();
+  if (root === undefined) {
+    throw new ConfigError(
+      undefined,
+      [
+        {
+          path: 'ferry new',
+          message:
+            'this command needs a checkout of the Ferry repository; in a project, use `ferry new source` (docs/plugins.md)',
+        },
+      ],
+      'USAGE',
+    );
+  }
+  return root;
+}
+
+/** Where `ferry new` copies from: the checkout's templates/, else the copy packed into @ferry/cli. */
+export function templatesDir(): string {
+  const root = checkoutRoot();
+  return root === undefined ? join(cliRoot(), 'templates') : join(root, 'templates');
+}
+
+/** The version of the running CLI; every @ferry package is released with the same version. */
+export function ferryVersion(): string {
+  const manifest = JSON.parse(readFileSync(join(cliRoot(), 'package.json'), 'utf8')) as { version: string };
+  return manifest.version;
 }
 
 const NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
@@ -61,7 +103,8 @@ async function filesUnder(dir: string): Promise<string[]> {
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     if (
       ['node_modules', 'dist', '.turbo', '.ferry'].includes(entry.name) ||
-      entry.name.endsWith('.tsbuildinfo')
+      entry.name.endsWith('.tsbuildinfo') ||
+      entry.name.startsWith('legacy.db')
     )
       continue;
     const path = join(dir, entry.name);
@@ -123,12 +166,45 @@ function format(root: string, dest: string): void {
 export interface ScaffoldResult {
   dest: string;
   files: string[];
+  /** Registered where it was made: the repository's tsconfig references, or the project's workspaces. */
   wired: boolean;
 }
 
-export async function scaffoldSource(name: string, dest?: string): Promise<ScaffoldResult> {
+export interface SourceScaffoldResult extends ScaffoldResult {
+  /** `project`: a plugin package of the integration project around the working directory. */
+  kind: 'repository' | 'project';
+  packageName: string;
+  /** Project mode: the pipeline that uses the new plugin on its sample data, relative to the project. */
+  pipeline?: string;
+  project?: string;
+}
+
+/**
+ * A source package: inside an integration project (a package.json with a `ferry` field, made by
+ * `ferry new project`, around `cwd`) a plugin package of that project; else, from a checkout, a package
+ * of the Ferry repository as before.
+ */
+export async function scaffoldSource(
+  name: string,
+  dest?: string,
+  cwd: string = process.cwd(),
+): Promise<SourceScaffoldResult> {
   checkName(name);
-  const root = repoRoot();
+  const project = await findProject(cwd);
+  if (project) return scaffoldProjectSource(name, project, dest);
+  const root = checkoutRoot();
+  if (root === undefined) {
+    throw new ConfigError(
+      undefined,
+      [
+        {
+          path: 'ferry new source',
+          message: `${cwd} is not inside a Ferry project: run \`ferry new project <dir>\` first, then \`ferry new source\` inside it`,
+        },
+      ],
+      'USAGE',
+    );
+  }
   const template = join(root, 'templates', 'source');
   const target = resolve(dest ?? join(root, 'packages', name));
   await refuseExisting(target);
@@ -150,7 +226,7 @@ export async function scaffoldSource(name: string, dest?: string): Promise<Scaff
   await rewirePackage(target, root, template);
   format(root, target);
   const wired = await addRootReference(root, target);
-  return { dest: target, files, wired };
+  return { dest: target, files, wired, kind: 'repository', packageName: `@ferry/${name}` };
 }
 
 export interface PipelineScaffoldOptions {
@@ -297,4 +373,271 @@ contract:
   format(root, target);
   const wired = await addRootReference(root, target);
   return { dest: target, files: await filesUnder(target), wired };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Integration projects: a folder of the user's own, outside this repository, that depends on @ferry/*
+// packages by version and holds its pipelines, contracts and connector plugins.
+
+/** The built-in connector packages a project can depend on. */
+export const CONNECTORS = ['database', 'sftp', 'soap', 'kafka'] as const;
+
+interface ProjectManifest {
+  name?: string;
+  workspaces?: string[];
+  ferry?: { connectors?: string };
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  [key: string]: unknown;
+}
+
+interface Project {
+  root: string;
+  /** Folder of the connector packages, relative to the root. */
+  connectors: string;
+}
+
+const json = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`;
+
+async function readJson<T>(path: string): Promise<T> {
+  return JSON.parse(await readFile(path, 'utf8')) as T;
+}
+
+/** The nearest folder at or above `from` whose package.json has a `ferry` field. */
+async function findProject(from: string): Promise<Project | undefined> {
+  let dir = resolve(from);
+  for (;;) {
+    const file = join(dir, 'package.json');
+    if (await exists(file)) {
+      const manifest = await readJson<ProjectManifest>(file).catch(() => undefined);
+      if (manifest?.ferry !== undefined && typeof manifest.ferry === 'object') {
+        return { root: dir, connectors: manifest.ferry.connectors ?? 'connectors' };
+      }
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+}
+
+const sorted = (record: Record<string, string>): Record<string, string> =>
+  Object.fromEntries(Object.entries(record).sort(([a], [b]) => a.localeCompare(b)));
+
+/** A template file's name in the new folder: npm never packs `.gitignore`, so the packed copy says `gitignore`. */
+const targetName = (file: string): string =>
+  basename(file) === 'gitignore' ? join(dirname(file), '.gitignore') : file;
+
+export interface ProjectScaffoldOptions {
+  dest: string;
+  /** package.json name (default: the folder's name). */
+  name?: string;
+  /** Built-in connector packages to depend on; `database` is always in (the example pipeline uses it). */
+  connectors?: string[];
+}
+
+/** `ferry new project <dir>`: a standalone integration project that depends on @ferry/* by version. */
+export async function scaffoldProject(options: ProjectScaffoldOptions): Promise<ScaffoldResult> {
+  const target = resolve(options.dest);
+  const name = options.name ?? basename(target);
+  checkName(name);
+  if ((await exists(target)) && (await readdir(target)).length > 0) {
+    throw new ConfigError(
+      undefined,
+      [{ path: '<dir>', message: `${target} exists and is not empty; choose a new folder` }],
+      'USAGE',
+    );
+  }
+  const unknown = (options.connectors ?? []).filter((c) => !(CONNECTORS as readonly string[]).includes(c));
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      undefined,
+      [
+        {
+          path: '--connectors',
+          message: `unknown connector ${unknown.join(', ')}; built-in connectors: ${CONNECTORS.join(', ')}`,
+        },
+      ],
+      'USAGE',
+    );
+  }
+  const connectors = CONNECTORS.filter((c) => c === 'database' || options.connectors?.includes(c));
+  const template = join(templatesDir(), 'project');
+  const version = `^${ferryVersion()}`;
+  const files: string[] = [];
+  for (const file of await filesUnder(template)) {
+    const rel = relative(template, file);
+    if (rel === 'package.template.json') continue;
+    const out = join(target, targetName(rel));
+    await mkdir(dirname(out), { recursive: true });
+    const text = await readFile(file, 'utf8');
+    await writeFile(out, rel === 'README.md' ? text.split('ferry-project').join(name) : text);
+    files.push(out);
+  }
+  const manifest = await readJson<ProjectManifest>(join(template, 'package.template.json'));
+  manifest.name = name;
+  manifest.dependencies = sorted({
+    ...manifest.dependencies,
+    '@ferry/cli': version,
+    '@ferry/core': version,
+    ...Object.fromEntries(connectors.map((c) => [`@ferry/${c}`, version])),
+  });
+  manifest.devDependencies = sorted({ ...manifest.devDependencies, '@ferry/testkit': version });
+  await writeFile(join(target, 'package.json'), json(manifest));
+  files.push(join(target, 'package.json'));
+  return { dest: target, files, wired: true };
+}
+
+/** `ferry new source` inside a project: a plugin package in its connectors folder, and a pipeline using it. */
+async function scaffoldProjectSource(
+  name: string,
+  project: Project,
+  dest?: string,
+): Promise<SourceScaffoldResult> {
+  const template = join(templatesDir(), 'source');
+  const target = resolve(dest ?? join(project.root, project.connectors, name));
+  await refuseExisting(target);
+  const packageName = `ferry-source-${name}`;
+  const replacements: [string, string][] = [
+    ['@ferry/template-source', packageName],
+    ['TemplateSource', `${pascal(name)}Source`],
+    ['templateSource', `${camel(name)}Source`],
+    ['TEMPLATE_SOURCE', name.toUpperCase().replace(/-/g, '_')],
+    ['template-source', name],
+  ];
+  const files: string[] = [];
+  for (const file of await filesUnder(template)) {
+    const rel = relative(template, file);
+    if (rel === 'package.json' || rel === 'tsconfig.json') continue;
+    let text = await readFile(file, 'utf8');
+    for (const [from, to] of replacements) text = text.split(from).join(to);
+    const out = join(target, targetName(rel));
+    await mkdir(dirname(out), { recursive: true });
+    await writeFile(out, text);
+    files.push(out);
+  }
+
+  // A plugin shares the project's @ferry/core (a peer), so its factories and errors are the host's own.
+  const version = `^${ferryVersion()}`;
+  const templateManifest = await readJson<ProjectManifest>(join(template, 'package.json'));
+  const { '@ferry/core': _core, ...thirdParty } = templateManifest.dependencies ?? {};
+  const manifest: ProjectManifest = {
+    name: packageName,
+    version: '0.1.0',
+    private: true,
+    description: templateManifest.description,
+    type: 'module',
+    engines: templateManifest.engines,
+    exports: templateManifest.exports,
+    files: templateManifest.files,
+    scripts: { build: 'tsc -b', typecheck: 'tsc -b', test: 'vitest run' },
+    peerDependencies: { '@ferry/core': version },
+    dependencies: thirdParty,
+    devDependencies: { '@ferry/testkit': version },
+  };
+  await writeFile(join(target, 'package.json'), json(manifest));
+  const base = join(project.root, 'tsconfig.base.json');
+  await writeFile(
+    join(target, 'tsconfig.json'),
+    json({
+      ...((await exists(base)) ? { extends: relative(target, base).split(sep).join('/') } : {}),
+      compilerOptions: { rootDir: 'src', outDir: 'dist' },
+      include: ['src'],
+    }),
+  );
+  files.push(join(target, 'package.json'), join(target, 'tsconfig.json'));
+
+  const wired = await wireIntoProject(project, target);
+  const pipeline = await examplePipeline(project, name, packageName, target);
+  if (pipeline) files.push(...pipeline.files);
+  return {
+    dest: target,
+    files,
+    wired,
+    kind: 'project',
+    packageName,
+    project: project.root,
+    ...(pipeline ? { pipeline: pipeline.path } : {}),
+  };
+}
+
+/** Make the package a workspace of the project and a reference of its tsconfig.json, so `npm install` links it. */
+async function wireIntoProject(project: Project, target: string): Promise<boolean> {
+  const rel = relative(project.root, target).split(sep).join('/');
+  if (rel.startsWith('..')) return false;
+  const manifestPath = join(project.root, 'package.json');
+  const manifest = await readJson<ProjectManifest>(manifestPath);
+  const workspaces = manifest.workspaces ?? [];
+  const covered = workspaces.some((w) => w === rel || (w.endsWith('/*') && w.slice(0, -2) === dirname(rel)));
+  if (!covered) {
+    manifest.workspaces = [...workspaces, rel];
+    await writeFile(manifestPath, json(manifest));
+  }
+  const tsconfigPath = join(project.root, 'tsconfig.json');
+  if (await exists(tsconfigPath)) {
+    const tsconfig = await readJson<{ references?: { path: string }[] }>(tsconfigPath);
+    tsconfig.references ??= [];
+    if (!tsconfig.references.some((r) => r.path === rel)) {
+      tsconfig.references.push({ path: rel });
+      await writeFile(tsconfigPath, json(tsconfig));
+    }
+  }
+  return true;
+}
+
+/**
+ * A pipeline that reads sample data with the new plugin into the project's example contract, so the
+ * plugin runs end to end before anything is changed. Skipped when the project has no such contract or
+ * the files exist already.
+ */
+async function examplePipeline(
+  project: Project,
+  name: string,
+  packageName: string,
+  packageDir: string,
+): Promise<{ path: string; files: string[] } | undefined> {
+  const pipeline = join(project.root, 'pipelines', `${name}.yaml`);
+  const sample = join(project.root, 'sample', `${name}.jsonl`);
+  const contract = join(project.root, 'contracts', 'example', 'customer', '1.0.0.json');
+  if (!(await exists(contract)) || (await exists(pipeline)) || (await exists(sample))) return undefined;
+  await mkdir(dirname(sample), { recursive: true });
+  await writeFile(
+    sample,
+    [
+      { id: 2001, name: 'Grace Hopper', email: 'grace@example.org' },
+      { id: 2002, name: 'Alan Turing', email: null },
+      { id: 2003, name: 'Katherine Johnson', email: 'katherine@example.org' },
+    ]
+      .map((row) => JSON.stringify(row))
+      .join('\n')
+      .concat('\n'),
+  );
+  await mkdir(dirname(pipeline), { recursive: true });
+  await writeFile(
+    pipeline,
+    `# Reads sample/${name}.jsonl with the ${packageName} plugin (${relative(project.root, packageDir)}) into
+# example.customer events. Link and build the plugin first (npm install && npm run build), then:
+#   npx ferry run pipelines/${name}.yaml --once
+pipeline: ${name}
+
+source:
+  type: ${name}
+  plugin: ${packageName}
+  path: ../sample/${name}.jsonl
+  key: [id]
+
+mapping:
+  subject: customerId
+  fields:
+    customerId: { from: id, type: string, required: true }
+    name: { from: name, required: true }
+    email: email
+
+contract:
+  type: example.customer
+  version: 1.0.0
+  repository: ../contracts
+`,
+  );
+  return { path: relative(project.root, pipeline), files: [sample, pipeline] };
 }

@@ -23,11 +23,29 @@ import { ConfigError, type ConfigIssue } from './errors.js';
 import { Redactor } from './logging.js';
 import { fieldMapping, fieldMapSchema, type Mapping, type MappingFunction } from './mapping.js';
 import type { DeadLetterThreshold } from './pipeline.js';
+import {
+  componentPluginProblem,
+  pluginNote,
+  pluginReferences,
+  type RegisteredPlugin,
+  registerPipelinePlugins,
+} from './plugins.js';
 import type { Factory, Registry } from './registry.js';
 import { defaultRetryPolicy, type RetryPolicy } from './retry.js';
 
+const pluginOption = z
+  .string()
+  .min(1)
+  .optional()
+  .describe(
+    'npm package (or path) of the plugin that provides this `type`, resolved from the pipeline file’s folder (docs/plugins.md).',
+  );
+
 const componentSchema = z
-  .object({ type: z.string().min(1).describe('Which registered implementation to use.') })
+  .object({
+    type: z.string().min(1).describe('Which registered implementation to use.'),
+    plugin: pluginOption,
+  })
   .loose();
 
 const retrySchema = z
@@ -147,6 +165,12 @@ export const pipelineFileSchema = z
       )
       .describe('Pipeline name: names the checkpoint, the event source URI and the dead-letter file.'),
     description: z.string().optional().describe('What the pipeline is for, for people reading the file.'),
+    plugins: z
+      .array(z.string().min(1))
+      .default([])
+      .describe(
+        'Plugin packages (or paths) whose connectors this file uses, resolved from the pipeline file’s folder (docs/plugins.md).',
+      ),
     source: componentSchema.describe('The legacy system to read: `type` plus that connector’s options.'),
     mapping: z
       .union([
@@ -190,7 +214,11 @@ export const pipelineFileSchema = z
       .default({ type: 'file' })
       .describe('Where events go: `type` plus that sink’s options.'),
     deadLetters: z
-      .object({ type: z.string().min(1), threshold: z.union([thresholdSchema, z.literal(false)]).optional() })
+      .object({
+        type: z.string().min(1),
+        plugin: pluginOption,
+        threshold: z.union([thresholdSchema, z.literal(false)]).optional(),
+      })
       .loose()
       .default({ type: 'file' })
       .describe('Where rejected records go, and when too many of them stop the run.'),
@@ -253,6 +281,8 @@ export interface LoadedPipeline {
   secretPaths: string[];
   /** What `ferry validate` should tell a person about this configuration. */
   notes: string[];
+  /** The plugins this file names, as registered in the registry it was loaded with. */
+  plugins: RegisteredPlugin[];
 }
 
 const REFERENCE = /\$\{(env|file):([^}]+)\}/g;
@@ -447,8 +477,10 @@ export async function parsePipelineConfig(
   if (!top.success) throw new ConfigError(file, zodConfigIssues(top.error, pipelineFileSchema, data, issue));
   const raw = top.data;
 
+  // Plugins first: their factories validate the components below.
+  const loaded = await registerPipelinePlugins(registry, pluginReferences(raw), file, issue);
   const issues: ConfigIssue[] = [];
-  const notes: string[] = [];
+  const notes: string[] = loaded.plugins.map(pluginNote);
   if (raw.schedule !== undefined) {
     const problem = scheduleProblem(raw.schedule.cron, raw.schedule.timezone);
     if (problem) issues.push(issue(['schedule'], problem));
@@ -468,6 +500,12 @@ export async function parsePipelineConfig(
     omit: string[] = [],
   ): ComponentConfig => {
     const factory: Factory<z.ZodType, unknown> | undefined = registry[registryKey].get(value.type);
+    const named = loaded.bySection[section];
+    const problem = componentPluginProblem(registry, registryKey, value.type, factory, named, loaded);
+    if (problem) {
+      issues.push(issue([section, 'type'], problem));
+      return { type: value.type, options: {} };
+    }
     if (!factory) {
       const types = [...registry[registryKey].keys()].sort();
       const near = closest(value.type, types);
@@ -480,7 +518,7 @@ export async function parsePipelineConfig(
       );
       return { type: value.type, options: {} };
     }
-    const { type: _type, ...rest } = value;
+    const { type: _type, plugin: _plugin, ...rest } = value;
     for (const key of omit) delete rest[key];
     const parsed = factory.configSchema.safeParse(rest);
     if (!parsed.success) {
@@ -516,6 +554,7 @@ export async function parsePipelineConfig(
     redactor,
     secretPaths,
     notes,
+    plugins: loaded.plugins,
   };
 }
 

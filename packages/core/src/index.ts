@@ -76,6 +76,7 @@ export {
   type RunEnded,
   type StreamCounts,
 } from './observe.js';
+export { factoryDocs, optionTable, registryDocs, SECTION_OF } from './option-docs.js';
 export {
   type CommitInfo,
   type DeadLetterThreshold,
@@ -86,8 +87,25 @@ export {
   runPipeline,
 } from './pipeline.js';
 export {
+  definePlugin,
+  type FerryPlugin,
+  type ImportedPlugin,
+  importPlugin,
+  PLUGIN_API_VERSION,
+  PLUGIN_KINDS,
+  type PluginKind,
+  type PluginReference,
+  pluginExport,
+  pluginOwning,
+  pluginReferences,
+  type RegisteredPlugin,
+  registerPipelinePlugins,
+  registerPlugin,
+} from './plugins.js';
+export {
   createRegistry,
   defineFactory,
+  embeddedPlugin,
   type Factory,
   type FactoryContext,
   fileCheckpointFactory,

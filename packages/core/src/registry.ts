@@ -8,6 +8,7 @@ import { createFileDeadLetterSink } from './embedded/file-dead-letters.js';
 import { createFileSink } from './embedded/file-sink.js';
 import type { Logger, Redactor } from './logging.js';
 import type { EventValidator } from './pipeline.js';
+import { definePlugin, PLUGIN_API_VERSION, type RegisteredPlugin, registerPlugin } from './plugins.js';
 import type { Clock } from './schedule.js';
 import type { CheckpointStore, DeadLetterSink, Sink, Source } from './types.js';
 
@@ -70,6 +71,8 @@ export interface Registry {
   sinks: Map<string, Factory<z.ZodType, Sink>>;
   deadLetters: Map<string, Factory<z.ZodType, DeadLetterSink>>;
   checkpoints: Map<string, Factory<z.ZodType, CheckpointStore>>;
+  /** The plugins whose factories these are, in the order they were registered (`registerPlugin`). */
+  plugins?: RegisteredPlugin[];
   /**
    * Builds the contract check for a pipeline whose `contract.repository` is set (provided by
    * @ferry/contracts; core knows no schema language).
@@ -121,12 +124,23 @@ export const fileCheckpointFactory = defineFactory({
     createFileCheckpointStore({ dir: resolve(ctx.baseDir, config.dir) }),
 });
 
-/** A registry holding core's embedded defaults; add connectors with `registry.sources.set(...)`. */
+/** Core's embedded defaults, registered like any other plugin. */
+export const embeddedPlugin = definePlugin({
+  apiVersion: PLUGIN_API_VERSION,
+  name: '@ferry/core',
+  sinks: [fileSinkFactory],
+  deadLetters: [fileDeadLetterFactory],
+  checkpoints: [fileCheckpointFactory],
+});
+
+/** A registry holding core's embedded defaults; add connectors with `registerPlugin(registry, ferryPlugin)`. */
 export function createRegistry(): Registry {
-  return {
+  const registry: Registry = {
     sources: new Map(),
-    sinks: new Map([[fileSinkFactory.type, fileSinkFactory]]),
-    deadLetters: new Map([[fileDeadLetterFactory.type, fileDeadLetterFactory]]),
-    checkpoints: new Map([[fileCheckpointFactory.type, fileCheckpointFactory]]),
+    sinks: new Map(),
+    deadLetters: new Map(),
+    checkpoints: new Map(),
   };
+  registerPlugin(registry, embeddedPlugin);
+  return registry;
 }

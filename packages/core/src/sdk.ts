@@ -31,6 +31,7 @@ export {
 export { eventId, sequenceOf, stableStringify, topicFor, topicName, uuidV5 } from './event.js';
 export { type Logger, type Redactor, silentLogger } from './logging.js';
 export { getPath } from './mapping.js';
+export { definePlugin, type FerryPlugin, PLUGIN_API_VERSION } from './plugins.js';
 export {
   defineFactory,
   type Factory,

@@ -1,6 +1,13 @@
 // The database source's entry points: the factory the CLI registers under `type: database`, and a function
 // for programs that build a pipeline in code.
-import { defineFactory, parseComponentOptions, type Source, type SourceContext } from '@ferry/core/sdk';
+import {
+  defineFactory,
+  definePlugin,
+  PLUGIN_API_VERSION,
+  parseComponentOptions,
+  type Source,
+  type SourceContext,
+} from '@ferry/core/sdk';
 import {
   type DatabasePollingConfig,
   type DatabaseSourceConfig,
@@ -145,4 +152,11 @@ export const databaseSourceFactory = defineFactory({
   positionSchema: databasePositionSchema,
   create: buildSource,
   notes: databaseSourceNotes,
+});
+
+/** The plugin manifest (the database source): how the CLI, and any host, registers this package. */
+export const ferryPlugin = definePlugin({
+  apiVersion: PLUGIN_API_VERSION,
+  name: '@ferry/database',
+  sources: [databaseSourceFactory],
 });

@@ -29,6 +29,7 @@ export {
   createDatabaseSource,
   databaseSourceFactory,
   databaseSourceNotes,
+  ferryPlugin,
   parseDatabaseSourceConfig,
 } from './factory.js';
 export { DatabaseLogicalSource } from './logical.js';

@@ -7,9 +7,11 @@ import {
   type ConfigIssue,
   type DeadLetterSink,
   defineFactory,
+  definePlugin,
   type FactoryContext,
   type Logger,
   type PipelineComponents,
+  PLUGIN_API_VERSION,
   type Sink,
 } from '@ferry/core/sdk';
 import { KafkaCheckpointStore } from './checkpoints.js';
@@ -150,4 +152,13 @@ export const kafkaCheckpointFactory = defineFactory({
     await store.provision();
     return store;
   },
+});
+
+/** The plugin manifest (the kafka sink, dead-letter store and checkpoint store): how the CLI, and any host, registers this package. */
+export const ferryPlugin = definePlugin({
+  apiVersion: PLUGIN_API_VERSION,
+  name: '@ferry/kafka',
+  sinks: [kafkaSinkFactory],
+  deadLetters: [kafkaDeadLetterFactory],
+  checkpoints: [kafkaCheckpointFactory],
 });

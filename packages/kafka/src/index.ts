@@ -26,6 +26,7 @@ export {
   createKafkaCheckpointStore,
   createKafkaDeadLetterSink,
   createKafkaSink,
+  ferryPlugin,
   type KafkaFactoryOptions,
   kafkaCheckpointFactory,
   kafkaDeadLetterFactory,

@@ -1,6 +1,14 @@
 // The SFTP source's entry points: the factory the CLI registers under `type: sftp`, and a function for
 // programs that build a pipeline in code.
-import { ConfigError, defineFactory, formatPath, type Source, type SourceContext } from '@ferry/core/sdk';
+import {
+  ConfigError,
+  defineFactory,
+  definePlugin,
+  formatPath,
+  PLUGIN_API_VERSION,
+  type Source,
+  type SourceContext,
+} from '@ferry/core/sdk';
 import { type SftpSourceConfig, type SftpSourceConfigInput, sftpSourceConfigSchema } from './config.js';
 import { type SftpPosition, sftpPositionSchema } from './position.js';
 import { SftpSource } from './source.js';
@@ -61,4 +69,11 @@ export const sftpSourceFactory = defineFactory({
   positionSchema: sftpPositionSchema,
   create: (config, ctx): Source<SftpPosition> => new SftpSource(config, ctx),
   notes: sftpSourceNotes,
+});
+
+/** The plugin manifest (the sftp source): how the CLI, and any host, registers this package. */
+export const ferryPlugin = definePlugin({
+  apiVersion: PLUGIN_API_VERSION,
+  name: '@ferry/sftp',
+  sources: [sftpSourceFactory],
 });

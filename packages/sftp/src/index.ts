@@ -14,6 +14,11 @@ export {
   SftpErrorCodes,
   type SftpErrorContext,
 } from './errors.js';
-export { createSftpSource, sftpSourceFactory, sftpSourceNotes } from './factory.js';
+export {
+  createSftpSource,
+  ferryPlugin,
+  sftpSourceFactory,
+  sftpSourceNotes,
+} from './factory.js';
 export { type SftpPosition, sftpPositionSchema } from './position.js';
 export { SftpSource } from './source.js';

@@ -1,6 +1,13 @@
 // The SOAP source's entry points: the factory the CLI registers under `type: soap`, and a function for
 // programs that build a pipeline in code.
-import { defineFactory, parseComponentOptions, type Source, type SourceContext } from '@ferry/core/sdk';
+import {
+  defineFactory,
+  definePlugin,
+  PLUGIN_API_VERSION,
+  parseComponentOptions,
+  type Source,
+  type SourceContext,
+} from '@ferry/core/sdk';
 import { z } from 'zod';
 import { type SoapSourceConfig, type SoapSourceConfigInput, soapSourceConfigSchema } from './config.js';
 import { SoapSnapshotSource, soapSnapshotPositionSchema } from './snapshot.js';
@@ -58,4 +65,11 @@ export const soapSourceFactory = defineFactory({
   positionSchema: soapPositionSchema,
   create: (config, ctx) => build(config, ctx),
   notes: soapSourceNotes,
+});
+
+/** The plugin manifest (the soap source): how the CLI, and any host, registers this package. */
+export const ferryPlugin = definePlugin({
+  apiVersion: PLUGIN_API_VERSION,
+  name: '@ferry/soap',
+  sources: [soapSourceFactory],
 });

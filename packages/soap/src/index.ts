@@ -29,6 +29,7 @@ export {
 } from './errors.js';
 export {
   createSoapSource,
+  ferryPlugin,
   type SoapPosition,
   soapPositionSchema,
   soapSourceFactory,

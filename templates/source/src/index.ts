@@ -11,7 +11,9 @@ import {
   type ChangeRecord,
   createErrorClassifier,
   defineFactory,
+  definePlugin,
   FerryError,
+  PLUGIN_API_VERSION,
   type ReadContext,
   type RejectedInput,
   type Source,
@@ -158,7 +160,7 @@ export function createTemplateSource(
   return new TemplateSource({ ...parsed, path: resolve(context.baseDir ?? '.', parsed.path) }, context);
 }
 
-/** What a host registers: `registry.sources.set(templateSourceFactory.type, templateSourceFactory)`. */
+/** The factory a pipeline file's `source: { type: template-source, … }` is built with. */
 export const templateSourceFactory = defineFactory({
   type: 'template-source',
   description: 'Reads a legacy JSON Lines export, one change record per line.',
@@ -166,4 +168,15 @@ export const templateSourceFactory = defineFactory({
   positionSchema: templateSourcePositionSchema,
   create: (config, ctx): Source<TemplateSourcePosition> =>
     new TemplateSource({ ...config, path: resolve(ctx.baseDir, config.path) }, ctx),
+});
+
+/**
+ * The plugin manifest: a pipeline file that names this package (`plugin: '@ferry/template-source'` on its
+ * source, or under `plugins:`) gets `type: template-source`. Ferry refuses a manifest built for another
+ * plugin API version, so keep `apiVersion` as the constant it is.
+ */
+export const ferryPlugin = definePlugin({
+  apiVersion: PLUGIN_API_VERSION,
+  name: '@ferry/template-source',
+  sources: [templateSourceFactory],
 });

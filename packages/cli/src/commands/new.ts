@@ -1,9 +1,9 @@
-// `ferry new source|pipeline`: scaffolding. Prompts for what is missing when run in a terminal; in CI every
-// answer comes from flags.
+// `ferry new project|source|pipeline`: scaffolding. Prompts for what is missing when run in a terminal; in
+// CI every answer comes from flags.
 import { createInterface } from 'node:readline/promises';
 import { ConfigError } from '@ferry/core';
 import type { Command } from 'commander';
-import { scaffoldPipeline, scaffoldSource } from '../scaffold.js';
+import { CONNECTORS, scaffoldPipeline, scaffoldProject, scaffoldSource } from '../scaffold.js';
 import type { CommandContext } from './context.js';
 
 async function ask(question: string, fallback?: string): Promise<string> {
@@ -33,18 +33,61 @@ async function need(
 }
 
 export function registerNewCommands(program: Command, ctx: CommandContext): void {
-  const scaffold = program.command('new').description('Scaffold a new source package or pipeline folder.');
+  const scaffold = program
+    .command('new')
+    .description(
+      'Scaffold an integration project, a source (connector plugin) package or a pipeline folder.',
+    );
+
+  scaffold
+    .command('project')
+    .description(
+      'Create a standalone integration project: package.json depending on @ferry/cli and the connectors by version, a pipeline, a contract folder, sample data, a test and a README.',
+    )
+    .argument('[dir]', 'the new project folder (its name becomes the package name)')
+    .option('--name <name>', 'package name (default: the folder name)')
+    .option(
+      '--connectors <list>',
+      `built-in connectors to depend on, comma-separated (${CONNECTORS.join(', ')}); database is always in`,
+      'database',
+    )
+    .action(async (dirArg: string | undefined, opts: { name?: string; connectors: string }) => {
+      const dir = await need(dirArg, '<dir>', 'Project folder (e.g. legacy-integration)');
+      const result = await scaffoldProject({
+        dest: dir,
+        connectors: opts.connectors
+          .split(',')
+          .map((c) => c.trim())
+          .filter((c) => c !== ''),
+        ...(opts.name ? { name: opts.name } : {}),
+      });
+      ctx.io.out(`created project in ${result.dest} (${result.files.length} files)`);
+      ctx.io.out(`  next: cd ${dir} && npm install && npm start && npm test`);
+      ctx.io.out('  your own connector: npx ferry new source <name> (inside the project)');
+    });
 
   scaffold
     .command('source')
     .description(
-      'Copy templates/source into packages/<name> (or --dir): a working Source, its conformance test, README.',
+      'Copy templates/source: inside a project, a connector plugin package in connectors/<name> with a pipeline that uses it; in the Ferry repository, packages/<name>.',
     )
     .argument('[name]', 'package name, lower-case words joined by dashes (e.g. legacy-crm)')
-    .option('--dir <path>', 'where to put it (default: packages/<name>)')
+    .option('--dir <path>', 'where to put it (default: connectors/<name> in a project, packages/<name> here)')
     .action(async (nameArg: string | undefined, opts: { dir?: string }) => {
       const name = await need(nameArg, '<name>', 'Source name (e.g. legacy-crm)');
       const result = await scaffoldSource(name, opts.dir);
+      if (result.kind === 'project') {
+        ctx.io.out(
+          `created plugin package ${result.packageName} in ${result.dest} (${result.files.length} files)`,
+        );
+        if (!result.wired) ctx.io.out('  outside the project: add it to its workspaces yourself');
+        if (result.pipeline) ctx.io.out(`  ${result.pipeline} reads its sample data with it`);
+        ctx.io.out(
+          `  next: npm install && npm run build && npm test -w ${result.packageName}` +
+            (result.pipeline ? ` && npx ferry run ${result.pipeline} --once` : ''),
+        );
+        return;
+      }
       ctx.io.out(`created source package ${name} in ${result.dest} (${result.files.length} files)`);
       ctx.io.out(
         result.wired

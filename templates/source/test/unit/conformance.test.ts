@@ -3,10 +3,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runPipeline } from '@ferry/core';
+import { createRegistry, registerPlugin, runPipeline } from '@ferry/core';
 import { describeSourceConformance, MemoryCheckpoints, MemoryDeadLetters, MemorySink } from '@ferry/testkit';
 import { describe, expect, it } from 'vitest';
-import { createTemplateSource } from '../../src/index.js';
+import { createTemplateSource, ferryPlugin, templateSourceFactory } from '../../src/index.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'template-source-'));
 const path = join(dir, 'export.jsonl');
@@ -39,6 +39,12 @@ describeSourceConformance('template-source', () => createTemplateSource(config),
 });
 
 describe('template-source', () => {
+  it('exports a plugin manifest Ferry registers: pipeline files get type template-source', () => {
+    const registry = createRegistry();
+    registerPlugin(registry, ferryPlugin);
+    expect(registry.sources.get('template-source')).toBe(templateSourceFactory);
+  });
+
   it('refuses a configuration without a key', () => {
     expect(() => createTemplateSource({ path, key: [] })).toThrow();
   });
