@@ -43,8 +43,10 @@ function line(text) {
     return;
   }
   if (listing) {
-    if (/^\s+\* /.test(message)) {
-      total += 1;
+    const listed = /^\s+\* (.+)$/.exec(message);
+    if (listed) {
+      // The root tsconfig.json only lists the others (`files: []`): nothing of its own to build.
+      if (resolve(root, listed[1]) !== join(root, 'tsconfig.json')) total += 1;
       return;
     }
     listing = false;
