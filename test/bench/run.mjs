@@ -1,8 +1,8 @@
 // `npm run bench`: every benchmark in test/bench, one after another (they share the machine and the
 // services), each printing its own lines as it goes, then one summary table of the figures each reported
 // through report.mjs: benchmark, figure, its baseline from the same run, the ratio, the target. Sizes are
-// small by default so the whole run takes minutes; --full uses each bench's own defaults (the sizes
-// docs/performance.md quotes).
+// small by default (about 2 minutes in all on the two-core machine); --full uses each bench's own
+// defaults (the sizes docs/performance.md quotes).
 //
 //   node test/bench/run.mjs [--full] [--only name,name] [name="args" ...]
 //     e.g. node test/bench/run.mjs --only kafka-sink kafka-sink="20000 3"
@@ -14,13 +14,13 @@ import { join } from 'node:path';
 const here = import.meta.dirname;
 /** The arguments of a quick run; a bench missing here runs with its own defaults. */
 const QUICK = {
-  'contracts-validate': ['50000'],
-  'database-logical': ['20000'],
-  'database-polling-trigger': ['20000'],
-  'kafka-sink': ['10000', '2'],
-  observability: ['50000', '3'],
-  reconcile: ['100000'],
-  'sftp-csv': ['100000'],
+  'contracts-validate': ['200000'],
+  'database-logical': ['50000'],
+  'database-polling-trigger': ['50000'],
+  'kafka-sink': ['20000', '3'],
+  observability: ['200000', '3'],
+  reconcile: ['200000'],
+  'sftp-csv': ['200000'],
   'soap-list': ['--sizes', '1000,10000'],
 };
 const NOT_BENCHES = new Set(['run.mjs', 'report.mjs']);
