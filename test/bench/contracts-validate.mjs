@@ -7,6 +7,7 @@ import { createContractValidator, loadContractRepository, resolveRefs } from '@f
 import { buildEvent } from '@ferry/core';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
+import { reporter } from './report.mjs';
 
 const count = Number(process.argv[2] ?? 200_000);
 const repo = await loadContractRepository(
@@ -62,4 +63,10 @@ const build = time('build CloudEvent (baseline work)', (i) =>
 const rawCost = time('raw ajv validate (baseline)', (i) => raw(data[i % 1000]));
 const ferryCost = time('Ferry contract check', (i) => ferry(events[i % 1000]));
 console.log(`ratio Ferry check / raw ajv: ${(ferryCost / rawCost).toFixed(2)}`);
+reporter(import.meta.url)({
+  name: 'Ferry contract check',
+  value: ferryCost,
+  unit: 'µs/event',
+  baseline: { name: 'raw ajv validate', value: rawCost },
+});
 console.log(`check adds ${((ferryCost / build) * 100).toFixed(1)}% to the cost of building the event`);

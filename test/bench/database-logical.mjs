@@ -18,11 +18,13 @@ import {
   stableStringify,
 } from '../../packages/core/dist/index.js';
 import { createDatabaseSource } from '../../packages/database/dist/index.js';
+import { reporter } from './report.mjs';
 
 const require = createRequire(new URL('../../packages/database/package.json', import.meta.url));
 const pg = require('pg');
 
 const rows = Number(process.argv[2] ?? 100_000);
+const report = reporter(import.meta.url);
 const snapshotRows = Number(process.argv[3] ?? 0);
 const TXN = 100;
 const PACED_RATE = 5_000;
@@ -308,6 +310,19 @@ try {
   );
   console.log(`ratio ferry / pg_recvlogical: ${(ferryRate / recvRate).toFixed(2)} (target >= 0.6)`);
   console.log(`peak RSS during the ferry run: ${(peakRss / 1048576).toFixed(0)} MiB`);
+  report({
+    name: 'ferry logical -> file sink',
+    value: ferryRate,
+    unit: 'events/s',
+    baseline: { name: 'pg_recvlogical', value: recvRate, unit: 'changes/s' },
+    target: '>= 0.6',
+  });
+  report({
+    name: 'logical source alone',
+    value: alone.records / alone.seconds,
+    unit: 'records/s',
+    baseline: { name: 'pg_recvlogical', value: recvRate, unit: 'changes/s' },
+  });
   await dropSlot(ferrySlot);
   await dropSlot(recvSlot);
   await dropSlot(sourceSlot);
@@ -317,6 +332,12 @@ try {
   console.log(
     `commit-to-sink lag at ${PACED_RATE} changes/s for ${PACED_SECONDS} s (after a 1 s warm-up): p50 ${lag.p50} ms, p99 ${lag.p99} ms, max ${lag.max} ms (${lag.count} events; target p99 <= 50 ms)`,
   );
+  report({
+    name: `commit-to-sink lag p99 at ${PACED_RATE}/s`,
+    value: lag.p99,
+    unit: 'ms',
+    target: '<= 50 ms',
+  });
   await dropSlot(lagSlot);
 
   if (snapshotRows > 0) {

@@ -23,10 +23,12 @@ import {
   parseDatabaseSourceConfig,
   uninstallDatabaseTriggers,
 } from '../../packages/database/dist/index.js';
+import { reporter } from './report.mjs';
 
 const require = createRequire(new URL('../../packages/database/package.json', import.meta.url));
 const { DataSource } = require('typeorm');
 const rows = Number(process.argv[2] ?? 100_000);
+const report = reporter(import.meta.url);
 const TXN = 100;
 const backends = [
   { type: 'postgres', port: 55432, decimal: 'NUMERIC(12,2)', ts: 'TIMESTAMPTZ(6)', now: 'clock_timestamp()' },
@@ -121,6 +123,19 @@ for (const b of backends) {
     console.log(
       `  trigger -> file sink: ${(triggered.events / triggered.seconds).toFixed(0)} events/s (${triggered.events} events, ${triggered.seconds.toFixed(2)} s)`,
     );
+    const select = { name: 'SELECT * drained', value: selectRate, unit: 'rows/s' };
+    report({
+      name: `${b.type} polling -> file sink`,
+      value: polled.events / polled.seconds,
+      unit: 'events/s',
+      baseline: select,
+    });
+    report({
+      name: `${b.type} trigger -> file sink`,
+      value: triggered.events / triggered.seconds,
+      unit: 'events/s',
+      baseline: select,
+    });
   } finally {
     await uninstallDatabaseTriggers(parseDatabaseSourceConfig(trigger), {}, { dropJournal: true }).catch(
       () => undefined,

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { buildEvent, silentLogger } from '@ferry/core';
 import { createKafkaSink, encodeEvent, kafkaSinkConfigSchema } from '@ferry/kafka';
 import { CompressionTypes, Kafka, logLevel, Partitioners } from 'kafkajs';
+import { reporter } from './report.mjs';
 
 const count = Number(process.argv[2] ?? 50_000);
 const batchSize = 500;
@@ -166,6 +167,29 @@ if (platformaticRate !== undefined)
   console.log(
     `@ferry/kafka sink (platformatic)  ${fmt(platformaticRate)}   ratio vs raw kafkajs ${(platformaticRate / rawRate).toFixed(2)}`,
   );
+const report = reporter(import.meta.url);
+const rawBaseline = { name: 'raw kafkajs producer', value: rawRate, unit: 'events/s' };
+report({
+  name: '@ferry/kafka sink (kafkajs)',
+  value: ferryRate,
+  unit: 'events/s',
+  baseline: rawBaseline,
+  target: '>= 0.80',
+});
+if (platformaticRate !== undefined)
+  report({
+    name: '@ferry/kafka sink (platformatic)',
+    value: platformaticRate,
+    unit: 'events/s',
+    baseline: rawBaseline,
+  });
+if (Number.isFinite(javaRate))
+  report({
+    name: '@ferry/kafka sink (kafkajs) vs ceiling',
+    value: ferryRate,
+    unit: 'events/s',
+    baseline: { name: 'Java ProducerPerformance', value: javaRate },
+  });
 console.log(
   `Java ProducerPerformance (ceiling) ${fmt(javaRate)}   ferry/java ${(ferryRate / javaRate).toFixed(2)}, raw kafkajs/java ${(rawRate / javaRate).toFixed(2)}`,
 );

@@ -6,6 +6,7 @@ import { runPipeline } from '@ferry/core';
 import { createMetrics } from '@ferry/ops';
 import { trace } from '@opentelemetry/api';
 import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { reporter } from './report.mjs';
 
 const records = Number(process.argv[2] ?? 200_000);
 const rounds = Number(process.argv[3] ?? 3);
@@ -84,4 +85,12 @@ for (const [name, xs] of Object.entries(rates)) {
   console.log(
     `  ${name.padEnd(8)} ${Math.round(median(xs)).toLocaleString('en-GB').padStart(9)} events/s   ratio to bare ${(median(xs) / bare).toFixed(2)}`,
   );
+  if (name !== 'bare') {
+    reporter(import.meta.url)({
+      name: `runtime with ${name}`,
+      value: median(xs),
+      unit: 'events/s',
+      baseline: { name: 'bare runtime', value: bare },
+    });
+  }
 }

@@ -8,6 +8,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { reporter } from './report.mjs';
 
 const keys = Number(process.argv[2] ?? 1_000_000);
 const root = join(import.meta.dirname, '..', '..');
@@ -83,5 +84,13 @@ console.log(
   `ratio: ${(reconcile.ms / baseline.ms).toFixed(2)}x the baseline's time; peak RSS ${reconcile.maxRssMiB} MiB ` +
     `(target <= 256 MiB: ${reconcile.maxRssMiB <= 256 ? 'met' : 'MISSED'})`,
 );
+const report = reporter(import.meta.url);
+report({
+  name: `ferry reconcile, ${keys} keys`,
+  value: reconcile.ms,
+  unit: 'ms',
+  baseline: { name: 'read + parse both files', value: baseline.ms },
+});
+report({ name: 'ferry reconcile peak RSS', value: reconcile.maxRssMiB, unit: 'MiB', target: '<= 256 MiB' });
 await rm(dir, { recursive: true, force: true });
 if (reconcile.maxRssMiB > 256 || !reconcile.stdout.includes('parity 100.00%')) process.exitCode = 1;

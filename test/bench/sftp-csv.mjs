@@ -16,6 +16,7 @@ import {
   stableStringify,
 } from '../../packages/core/dist/index.js';
 import { createSftpSource } from '../../packages/sftp/dist/index.js';
+import { reporter } from './report.mjs';
 
 const require = createRequire(new URL('../../packages/sftp/package.json', import.meta.url));
 const { parse } = await import(require.resolve('csv-parse'));
@@ -192,6 +193,17 @@ try {
   );
   console.log(`ratio ferry / csv-parse alone: ${(ferryRate / aloneRate).toFixed(2)} (target >= 0.8)`);
   console.log(`peak RSS during ferry run: ${(peakRss / 1048576).toFixed(0)} MiB`);
+  const report = reporter(import.meta.url);
+  const parse = { name: 'csv-parse alone', value: aloneRate, unit: 'rows/s' };
+  report({
+    name: 'ferry end-to-end to file sink',
+    value: ferryRate,
+    unit: 'rows/s',
+    baseline: parse,
+    target: '>= 0.8',
+  });
+  report({ name: 'sftp source alone', value: src.rows / src.seconds, unit: 'rows/s', baseline: parse });
+  report({ name: 'ferry run peak RSS', value: peakRss / 1048576, unit: 'MiB' });
 } finally {
   clearInterval(sampler);
   rmSync(localDir, { recursive: true, force: true });

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { reporter } from './report.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const repo = join(here, '..', '..');
@@ -133,6 +134,19 @@ async function main() {
       console.log(
         `${''.padEnd(8)} ferry / soap records/s: ${(rows.ferry.rate / rows.soap.rate).toFixed(2)}x`,
       );
+      const report = reporter(import.meta.url);
+      report({
+        name: `ferry list, pages of ${size}`,
+        value: rows.ferry.rate,
+        unit: 'records/s',
+        baseline: { name: 'node-soap client', value: rows.soap.rate },
+      });
+      report({
+        name: `ferry peak RSS, pages of ${size}`,
+        value: rows.ferry.peakRss / 1048576,
+        unit: 'MiB',
+        baseline: { name: 'node-soap client', value: rows.soap.peakRss / 1048576 },
+      });
     }
   } finally {
     server.kill();

@@ -23,6 +23,8 @@ export const KafkaErrorCodes = {
   KAFKA_TRANSACTION_BUSY: 'KAFKA_TRANSACTION_BUSY',
   /** A dead letter or checkpoint record in Kafka cannot be decoded. */
   KAFKA_RECORD_CORRUPT: 'KAFKA_RECORD_CORRUPT',
+  /** `transport: platformatic` was chosen and the optional @platformatic/kafka package is not installed. */
+  KAFKA_TRANSPORT_UNAVAILABLE: 'KAFKA_TRANSPORT_UNAVAILABLE',
   /** Any other broker or client failure; `retryable` follows what the broker said. */
   KAFKA_REQUEST_FAILED: 'KAFKA_REQUEST_FAILED',
 } as const;

@@ -17,8 +17,9 @@ import {
   kafkaSinkConfigSchema,
 } from '../src/index.js';
 import { brokers, type RawMessage, rawKafka, unique } from './helpers.js';
+import type { Transport } from './transports.js';
 
-export type Transport = 'kafkajs' | 'platformatic';
+export type { Transport } from './transports.js';
 
 const logger = silentLogger();
 

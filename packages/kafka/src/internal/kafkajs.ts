@@ -16,7 +16,6 @@ import {
 } from 'kafkajs';
 import type { KafkaConnectionConfig } from '../config.js';
 import { classifyKafkaError, KafkaError, KafkaErrorCodes } from '../errors.js';
-import { highWatermarks } from './platformatic.js';
 import type {
   AdminTransport,
   InMessage,
@@ -26,6 +25,7 @@ import type {
   TopicMessages,
   TopicSpec,
 } from './transport.js';
+import { highWatermarks } from './watermarks.js';
 
 export function kafkaJsConfig(connection: KafkaConnectionConfig, logger: Logger): KafkaConfig {
   const log = logger.child({ component: 'kafkajs' });
@@ -67,7 +67,8 @@ export function kafkaJsConfig(connection: KafkaConnectionConfig, logger: Logger)
 }
 
 export function createKafkaJsTransport(connection: KafkaConnectionConfig, logger: Logger): KafkaTransport {
-  const kafka = new Kafka(kafkaJsConfig(connection, logger));
+  const config = kafkaJsConfig(connection, logger);
+  const kafka = new Kafka(config);
   const brokers = connection.brokers;
   const fail = (operation: string, topic?: string) => (error: unknown) => {
     throw classifyKafkaError(error, { operation, brokers, ...(topic ? { topic } : {}) });
@@ -114,7 +115,7 @@ export function createKafkaJsTransport(connection: KafkaConnectionConfig, logger
       return api;
     },
     readTopic: (topic, onMessage, options) =>
-      readTopic(kafka, connection, topic, onMessage, options.timeoutMs, fail),
+      readTopic(kafka, config, connection, topic, onMessage, options.timeoutMs, fail),
     async probe(timeoutMs) {
       // A client of its own, so the probe's capped timeouts and lack of retries touch nothing else.
       const admin = new Kafka({
@@ -207,6 +208,7 @@ async function createProducer(
 
 async function readTopic(
   kafka: Kafka,
+  config: KafkaConfig,
   connection: KafkaConnectionConfig,
   topic: string,
   onMessage: (message: InMessage) => void,
@@ -225,6 +227,7 @@ async function readTopic(
     // is missed. The broker aborts an abandoned transaction after its transaction timeout.
     let offsets = await admin.fetchTopicOffsets(topic).catch(fail('listOffsets', topic));
     const high = await highWatermarks(
+      config,
       connection,
       topic,
       offsets.map((o) => o.partition),

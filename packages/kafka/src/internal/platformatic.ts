@@ -1,10 +1,82 @@
 // The @platformatic/kafka transport, for plain (non-transactional) produce. Its 1.x line has no
 // transactions, so exactly-once refuses it at start; topic administration and reading stay on kafkajs.
+// @platformatic/kafka is an optional dependency, loaded on first use: its own dependencies require Node
+// 22.19, and npm leaves an optional dependency out where its engines do not match (Node 20) rather than
+// warning EBADENGINE on every install. Its types are not imported either, so @ferry/kafka builds without
+// it; `Platformatic` below is the part of its API this file uses.
+import { createRequire } from 'node:module';
 import type { Logger } from '@ferry/core/sdk';
-import { Admin, FetchIsolationLevels, murmur2, Producer, stringSerializers } from '@platformatic/kafka';
 import type { KafkaConnectionConfig } from '../config.js';
-import { classifyKafkaError } from '../errors.js';
+import { classifyKafkaError, KafkaError, KafkaErrorCodes } from '../errors.js';
 import type { KafkaTransport, ProducerTransport } from './transport.js';
+
+export const PLATFORMATIC_PACKAGE = '@platformatic/kafka';
+/** The oldest Node that @platformatic/kafka's dependencies accept (`engines` of dynamic-buffer, wasm-utils). */
+export const PLATFORMATIC_MIN_NODE = '22.19.0';
+
+interface PlatformaticMessage {
+  topic: string;
+  key?: string;
+  value?: string;
+  headers: Record<string, string>;
+}
+
+interface Platformatic {
+  Admin: new (
+    options: Record<string, unknown>,
+  ) => {
+    metadata(options: { topics: string[]; forceUpdate: boolean }): Promise<unknown>;
+    close(): Promise<void>;
+  };
+  Producer: new (
+    options: Record<string, unknown>,
+  ) => {
+    send(options: { messages: PlatformaticMessage[] }): Promise<unknown>;
+    close(): Promise<void>;
+  };
+  murmur2(key: string): number;
+  stringSerializers: unknown;
+}
+
+let loading: Promise<Platformatic> | undefined;
+
+/** The library, or KAFKA_TRANSPORT_UNAVAILABLE naming what to install when it is not there. */
+export function loadPlatformatic(): Promise<Platformatic> {
+  // A variable specifier: TypeScript neither resolves nor types it, so the build does not need the package.
+  const specifier: string = PLATFORMATIC_PACKAGE;
+  loading ??= import(specifier).catch((error: unknown) => {
+    loading = undefined;
+    const code = (error as { code?: unknown }).code;
+    if (code !== 'ERR_MODULE_NOT_FOUND' || !String((error as Error).message).includes(specifier)) {
+      throw error;
+    }
+    throw platformaticUnavailable(error);
+  });
+  return loading;
+}
+
+function platformaticUnavailable(cause: unknown): KafkaError {
+  const own: { optionalDependencies?: Record<string, string> } = createRequire(import.meta.url)(
+    '../../package.json',
+  );
+  const wanted = `${PLATFORMATIC_PACKAGE}@${own.optionalDependencies?.[PLATFORMATIC_PACKAGE] ?? 'latest'}`;
+  return new KafkaError(
+    KafkaErrorCodes.KAFKA_TRANSPORT_UNAVAILABLE,
+    `Kafka transport platformatic: the optional package ${PLATFORMATIC_PACKAGE} is not installed (npm ` +
+      `leaves it out on Node older than ${PLATFORMATIC_MIN_NODE}; this is Node ${process.versions.node}). ` +
+      `Install it with \`npm install ${wanted}\` on Node ${PLATFORMATIC_MIN_NODE} or later, or set ` +
+      '`transport: kafkajs`.',
+    {
+      retryable: false,
+      cause,
+      details: {
+        package: PLATFORMATIC_PACKAGE,
+        node: process.versions.node,
+        needs: `>=${PLATFORMATIC_MIN_NODE}`,
+      },
+    },
+  );
+}
 
 export function createPlatformaticTransport(
   connection: KafkaConnectionConfig,
@@ -16,6 +88,7 @@ export function createPlatformaticTransport(
     admin: () => fallback.admin(),
     readTopic: (topic, onMessage, options) => fallback.readTopic(topic, onMessage, options),
     async probe(timeoutMs) {
+      const { Admin } = await loadPlatformatic();
       // Through this library, since it is the one that sends; a client of its own, without retries.
       const admin = new Admin({
         ...baseOptions(connection),
@@ -35,7 +108,8 @@ export function createPlatformaticTransport(
       if (options.transactionalId !== undefined) {
         throw new TypeError('the platformatic transport has no transactions; use transport: kafkajs');
       }
-      const producer = new Producer<string, string, string, string>({
+      const { Producer, murmur2, stringSerializers } = await loadPlatformatic();
+      const producer = new Producer({
         ...baseOptions(connection),
         idempotent: options.idempotent,
         // As with kafkajs: one request in flight keeps order and idempotence simple across retries.
@@ -45,7 +119,7 @@ export function createPlatformaticTransport(
         autocreateTopics: false,
         serializers: stringSerializers,
         // The same partition as Java's and kafkajs's default partitioner, so the transports agree on keys.
-        partitioner: (message) => (message.key ? murmur2(message.key) & 0x7fffffff : 0),
+        partitioner: (message: { key?: string }) => (message.key ? murmur2(message.key) & 0x7fffffff : 0),
       });
       const brokers = connection.brokers;
       return {
@@ -104,31 +178,4 @@ function baseOptions(connection: KafkaConnectionConfig) {
         }
       : {}),
   };
-}
-
-/**
- * Each partition's high watermark (read_uncommitted end offset), which kafkajs cannot list: a reader waits
- * until the last stable offset passes it, so no transaction begun before the read hides committed records.
- */
-export async function highWatermarks(
-  connection: KafkaConnectionConfig,
-  topic: string,
-  partitions: number[],
-): Promise<Map<number, bigint>> {
-  const admin = new Admin(baseOptions(connection));
-  try {
-    const listed = await admin.listOffsets({
-      isolationLevel: FetchIsolationLevels.READ_UNCOMMITTED,
-      topics: [
-        { name: topic, partitions: partitions.map((partitionIndex) => ({ partitionIndex, timestamp: -1n })) },
-      ],
-    });
-    const out = new Map<number, bigint>();
-    for (const p of listed[0]?.partitions ?? []) out.set(p.partitionIndex, p.offset);
-    return out;
-  } catch (error) {
-    throw classifyKafkaError(error, { operation: 'listOffsets', topic, brokers: connection.brokers });
-  } finally {
-    await admin.close().catch(() => undefined);
-  }
 }

@@ -6,11 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { createKafkaCheckpointStore, kafkaCheckpointConfigSchema } from '../../src/index.js';
 import { kafkaCheckpointFixture, readToEnd } from '../conformance-fixtures.js';
 import { brokers, unique } from '../helpers.js';
+import { transports } from '../transports.js';
 
-describeCheckpointConformance('kafka checkpoints, kafkajs', kafkaCheckpointFixture('kafkajs'));
-describeCheckpointConformance('kafka checkpoints, platformatic', kafkaCheckpointFixture('platformatic'));
+for (const transport of transports) {
+  describeCheckpointConformance(`kafka checkpoints, ${transport}`, kafkaCheckpointFixture(transport));
+}
 
-describe.each(['kafkajs', 'platformatic'] as const)('kafka checkpoints, %s: clear()', (transport) => {
+describe.each(transports)('kafka checkpoints, %s: clear()', (transport) => {
   // The suite sees clear() through load(); compaction needs more: a record whose value is null, not empty.
   it('produces a real tombstone (a null value) that compaction removes', async () => {
     const topic = unique(`ferry-conf-tombstone-${transport}`);

@@ -2,9 +2,8 @@
 // transports (the platformatic transport produces; reading stays on kafkajs).
 import { describeDeadLetterConformance } from '@ferry/testkit';
 import { kafkaDeadLetterFixture } from '../conformance-fixtures.js';
+import { transports } from '../transports.js';
 
-describeDeadLetterConformance('kafka dead-letter topic, kafkajs', kafkaDeadLetterFixture('kafkajs'));
-describeDeadLetterConformance(
-  'kafka dead-letter topic, platformatic',
-  kafkaDeadLetterFixture('platformatic'),
-);
+for (const transport of transports) {
+  describeDeadLetterConformance(`kafka dead-letter topic, ${transport}`, kafkaDeadLetterFixture(transport));
+}

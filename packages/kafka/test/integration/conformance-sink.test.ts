@@ -2,6 +2,7 @@
 // (binary and structured binding), and exactly-once (commitBatch), which only the kafkajs transport has.
 import { describeSinkConformance } from '@ferry/testkit';
 import { kafkaSinkFixture } from '../conformance-fixtures.js';
+import { platformaticOnThisNode } from '../transports.js';
 
 describeSinkConformance(
   'kafka sink, kafkajs, binary, at-least-once',
@@ -11,10 +12,12 @@ describeSinkConformance(
   'kafka sink, kafkajs, structured, at-least-once',
   kafkaSinkFixture({ transport: 'kafkajs', mode: 'structured', delivery: 'at-least-once' }),
 );
-describeSinkConformance(
-  'kafka sink, platformatic, binary, at-least-once',
-  kafkaSinkFixture({ transport: 'platformatic', mode: 'binary', delivery: 'at-least-once' }),
-);
+if (platformaticOnThisNode) {
+  describeSinkConformance(
+    'kafka sink, platformatic, binary, at-least-once',
+    kafkaSinkFixture({ transport: 'platformatic', mode: 'binary', delivery: 'at-least-once' }),
+  );
+}
 describeSinkConformance(
   'kafka sink, kafkajs, binary, exactly-once',
   kafkaSinkFixture({ transport: 'kafkajs', mode: 'binary', delivery: 'exactly-once' }),

@@ -8,6 +8,7 @@ import {
   kafkaSinkConfigSchema,
 } from '../../src/index.js';
 import { brokers, consumeAll, sampleEvents, topicPartitions, unique } from '../helpers.js';
+import { transports } from '../transports.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -21,7 +22,7 @@ async function hungPort(): Promise<number> {
   return server.port;
 }
 
-describe.each(['kafkajs', 'platformatic'] as const)('kafka sink probe: %s', (transport) => {
+describe.each(transports)('kafka sink probe: %s', (transport) => {
   async function sinkFor(options: Partial<KafkaSinkConfigInput> = {}): Promise<KafkaSink> {
     const config = kafkaSinkConfigSchema.parse({ brokers, transport, ...options });
     const sink = await createKafkaSink(config, { pipeline: 'kafka-probe-it', logger: silentLogger() });
