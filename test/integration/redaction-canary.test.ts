@@ -5,6 +5,7 @@
 // must hold neither the secret nor its URL-encoded or base64 forms. A control value in a rejected record
 // proves the dead letters were really collected and searched.
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -90,7 +91,8 @@ let mariaAdmin: mysql.Connection;
 let soapServers: CaseServer[] = [];
 const pgTable = `canary_rows_${suffix}`;
 const pgRole = `ferry_canary_${suffix}`;
-const mariaUser = `fc_${process.pid}`;
+// Users are global to the shared server: unique per run, so two runs at once (or a leftover) never clash.
+const mariaUser = `fc_${randomBytes(4).toString('hex')}`;
 
 beforeAll(async () => {
   await pgAdmin.connect();
