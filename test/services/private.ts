@@ -191,7 +191,7 @@ async function freePort(avoid: number[] = []): Promise<number> {
   throw new Error('no free loopback port between 20000 and 32000 after 100 tries');
 }
 
-/** The marker line each start writes, so a retry can tell whether the last start failed on its port. */
+/** Whether the last start (its log after its marker line) failed because its port was taken. */
 function failedOnPort(log: string): boolean {
   const text = readFileSync(log, 'utf8');
   const last = text.slice(text.lastIndexOf('===== '));
@@ -244,7 +244,9 @@ async function startServer<E>(spec: Spec<E>): Promise<PrivateServer<E>> {
     await spec.provision?.(ports);
   } catch (error) {
     if (running) await stopProcess(running, 'SIGKILL', 5_000);
-    throw new Error(`${label()}: provisioning failed: ${(error as Error).message}\n${logTail(spec.log)}`);
+    const message = `${label()}: provisioning failed: ${(error as Error).message}\n${logTail(spec.log)}`;
+    await rm(spec.dir, { recursive: true, force: true }).catch(() => undefined);
+    throw new Error(message);
   }
   let closed = false;
   return {
