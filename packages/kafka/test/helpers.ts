@@ -12,8 +12,9 @@ export function unique(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 }
 
-export function rawKafka(): Kafka {
-  return new Kafka({ brokers, clientId: 'ferry-test', logLevel: logLevel.NOTHING });
+/** A kafkajs client of the test's own, on the shared broker unless `on` names another (a private one). */
+export function rawKafka(on: readonly string[] = brokers): Kafka {
+  return new Kafka({ brokers: [...on], clientId: 'ferry-test', logLevel: logLevel.NOTHING });
 }
 
 export interface RawMessage {
@@ -220,8 +221,8 @@ export function quickstartPipeline(options: {
 }
 
 /** Sum of the (last stable) end offsets of a topic's partitions: how far writers have got. */
-export async function topicEnd(topic: string): Promise<number> {
-  const admin = rawKafka().admin();
+export async function topicEnd(topic: string, on: readonly string[] = brokers): Promise<number> {
+  const admin = rawKafka(on).admin();
   await admin.connect();
   try {
     if (!(await admin.listTopics()).includes(topic)) return 0;
@@ -242,9 +243,14 @@ export async function topicEnd(topic: string): Promise<number> {
 export async function consumeUntil(
   topic: string,
   done: (messages: RawMessage[]) => boolean,
-  { timeoutMs = 90_000, idleMs = 3000, readCommitted = true } = {},
+  {
+    timeoutMs = 90_000,
+    idleMs = 3000,
+    readCommitted = true,
+    on = brokers,
+  }: { timeoutMs?: number; idleMs?: number; readCommitted?: boolean; on?: readonly string[] } = {},
 ): Promise<RawMessage[]> {
-  const kafka = rawKafka();
+  const kafka = rawKafka(on);
   const consumer = kafka.consumer({
     groupId: unique('ferry-test-reader'),
     readUncommitted: !readCommitted,

@@ -1,6 +1,7 @@
 // Test helpers for the SFTP source: a private directory on the real sshd per test, one-shot pipeline runs
 // into the embedded file sink, in this process or (to be killed) in a child process.
 import { type ChildProcess, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,7 +31,7 @@ const gid = Number(execFileSync('id', ['-g', sftp.username]).toString().trim());
 
 /** A fresh directory under /upload owned by the SFTP user; returns its remote and local paths. */
 export function remoteDir(name: string): { remote: string; local: string } {
-  const unique = `${name}-${process.pid}-${Date.now().toString(36)}`;
+  const unique = `${name}-${process.pid}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const local = join(sftp.rootDir, 'upload', unique);
   mkdirSync(local, { recursive: true });
   chownSync(local, uid, gid);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRegistry, type Registry } from '@ferry/core';
 import { type Batch, type Source, silentLogger, stableStringify } from '@ferry/core/sdk';
-import { services } from '../../../test/services/endpoints.js';
+import type { SoapEndpoint } from '../../../test/services/endpoints.js';
 import { type SoapSourceConfigInput, soapSourceFactory } from '../src/index.js';
 import { wsdlPath } from './servers/node-soap-server.js';
 
@@ -132,8 +132,16 @@ export function soapRegistry(): Registry {
   return registry;
 }
 
-export async function spyneControl(body: Record<string, unknown>): Promise<{ calls: number; cases: number }> {
-  const response = await fetch(services.spyne.control, {
+/**
+ * Set a spyne service's cases, fault, flaky mode or page size: global to its process, so only ever on a
+ * private spyne (startPrivateSpyne in test/services/private.ts), never on the shared one that other test
+ * files and other clones' test runs read at the same time.
+ */
+export async function spyneControl(
+  spyne: SoapEndpoint,
+  body: Record<string, unknown>,
+): Promise<{ calls: number; cases: number }> {
+  const response = await fetch(spyne.control, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify(body),

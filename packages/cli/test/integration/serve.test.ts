@@ -287,31 +287,33 @@ auth:
     }
   });
   it('/readyz fails while the legacy database is unreachable and recovers when it is back', async () => {
-    // A loopback TCP proxy in front of PostgreSQL that the test can cut and restore.
+    // A loopback TCP proxy in front of PostgreSQL that the test can cut and restore. It keeps listening
+    // while cut (it drops what it accepts), so its port stays ours: closed, another process could take it.
     const sockets = new Set<Socket>();
-    const startProxy = async (port = 0): Promise<Server> => {
-      const server = createTcpServer((client) => {
-        const upstream = createConnection({ host, port: services.postgres.port });
-        sockets.add(client).add(upstream);
-        client.pipe(upstream).pipe(client);
-        const end = () => {
-          client.destroy();
-          upstream.destroy();
-        };
-        client.on('error', end).on('close', end);
-        upstream.on('error', end).on('close', end);
-      });
-      await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-      return server;
-    };
-    let proxy = await startProxy();
+    let open = true;
+    const proxy: Server = createTcpServer((client) => {
+      if (!open) {
+        client.destroy();
+        return;
+      }
+      const upstream = createConnection({ host, port: services.postgres.port });
+      sockets.add(client).add(upstream);
+      client.pipe(upstream).pipe(client);
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+        sockets.delete(client);
+        sockets.delete(upstream);
+      };
+      client.on('error', end).on('close', end);
+      upstream.on('error', end).on('close', end);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     const proxyPort = (proxy.address() as AddressInfo).port;
-    const cut = async () => {
-      await new Promise<void>((r) => {
-        proxy.close(() => r());
-        for (const socket of sockets) socket.destroy();
-        sockets.clear();
-      });
+    const cut = () => {
+      open = false;
+      for (const socket of sockets) socket.destroy();
+      sockets.clear();
     };
     const file = join(dir, 'proxied.yaml');
     await writeFile(
@@ -338,7 +340,7 @@ auth:
       };
       await waitFor(async () => (await readyz()).status === 200, 30_000, 'ready while PostgreSQL answers');
 
-      await cut();
+      cut();
       await waitFor(
         async () => (await readyz()).status === 503,
         30_000,
@@ -350,7 +352,7 @@ auth:
       const status = (await (await fetch(`${base}/pipelines/serve-proxied`)).json()) as PipelineStatus;
       expect(status.state).toBe('running');
 
-      proxy = await startProxy(proxyPort);
+      open = true;
       await insert(2001, 2010);
       await waitFor(
         async () => (await readyz()).status === 200,
@@ -359,7 +361,8 @@ auth:
       );
     } finally {
       const result = await serve.stop();
-      await cut();
+      cut();
+      await new Promise<void>((r) => proxy.close(() => r()));
       expect(result.code, result.stderr).toBe(0);
     }
   });

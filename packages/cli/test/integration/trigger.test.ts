@@ -29,18 +29,28 @@ describe('trigger a scheduled pipeline now', () => {
     try {
       const status = async () =>
         (await (await fetch(`${serve.base}/pipelines/lists-nightly`)).json()) as PipelineStatus;
-      // The catch-up pass at start finds nothing; the source then waits for 02:30.
+      // The catch-up pass at start finds nothing; the source then waits for 02:30. The lag turns 0 (from
+      // unknown) when that pass has read everything there was: only then is the file uploaded, or the
+      // catch-up pass itself could read it on a slow machine.
       await waitFor(async () => (await status()).state === 'running', 20_000, 'the pipeline to run');
       expect((await status()).scheduled).toBe(true);
-      await new Promise((r) => setTimeout(r, 1_500));
+      await waitFor(async () => (await status()).lagSeconds === 0, 30_000, 'the catch-up pass to end');
 
       await uploadList(uploadDir, 'LIST_1.csv', 3);
       await new Promise((r) => setTimeout(r, 1_000));
       expect(await eventCount(join(dir, 'events'))).toBe(0);
 
-      const trigger = await fetch(`${serve.base}/pipelines/lists-nightly/trigger`, { method: 'POST' });
-      expect(trigger.status).toBe(202);
-      expect(await trigger.json()).toMatchObject({ started: true });
+      // Until the runtime waits for its tick (the pass state is saved a moment after the pass ends), a trigger
+      // answers started: false and changes nothing, so ask again.
+      await waitFor(
+        async () => {
+          const trigger = await fetch(`${serve.base}/pipelines/lists-nightly/trigger`, { method: 'POST' });
+          expect(trigger.status).toBe(202);
+          return ((await trigger.json()) as { started: boolean }).started;
+        },
+        20_000,
+        'the runtime to wait for its tick and take the trigger',
+      );
       await waitFor(async () => (await eventCount(join(dir, 'events'))) === 3, 20_000, 'the triggered pass');
       // The status counts a batch once its checkpoint is saved, a moment after its events are in the log.
       await waitFor(

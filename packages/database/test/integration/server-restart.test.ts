@@ -1,35 +1,28 @@
-// The database server stops and starts again (the real one, through test/services) while the built `ferry`
-// CLI streams from it and a writer keeps changing rows: PostgreSQL in logical mode, MariaDB in trigger mode.
-// The run rides the restart out with the runtime's default retry policy, delivers every committed change
-// (the state rebuilt from the event log equals the table; no event id carries two payloads), counts the
-// retries in its summary, and stops cleanly on SIGTERM.
-import { execFile } from 'node:child_process';
+// The database server stops and starts again while the built `ferry` CLI streams from it and a writer keeps
+// changing rows: PostgreSQL in logical mode, MariaDB in trigger mode. The run rides the restart out with the
+// runtime's default retry policy, delivers every committed change (the state rebuilt from the event log
+// equals the table; no event id carries two payloads), counts the retries in its summary, and stops cleanly
+// on SIGTERM. Each server is a private one (own port and data dir, test/services/private.ts): stopping a
+// shared one would pull it from under every other test file, and another clone's test run, using it.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { readEventLog } from '@ferry/core';
 import type { CanonicalEvent } from '@ferry/core/sdk';
+import type { SqlEndpoint } from '@ferry/testkit';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot, startCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
-import { services } from '../../../../test/services/endpoints.js';
-import { parseDatabaseSourceConfig, uninstallDatabaseTriggers } from '../../src/index.js';
+import { startCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
+import {
+  type PrivateServer,
+  startPrivateMariadb,
+  startPrivatePostgres,
+} from '../../../../test/services/private.js';
 
-const exec = promisify(execFile);
 const ROWS = 2000;
-/** How long the server stays down: long enough for several failed attempts, short for the shared servers. */
-const DOWN_MS = 4000;
-
-type Service = 'postgres' | 'mariadb';
-
-async function service(script: 'up' | 'down', name: Service): Promise<void> {
-  await exec('bash', [join(repoRoot, 'test', 'services', `${script}.sh`), name], {
-    cwd: repoRoot,
-    timeout: 150_000,
-  });
-}
+/** Failed connection attempts the run makes while the server is down, before the test starts it again. */
+const FAILED_ATTEMPTS = 2;
 
 interface Change {
   id: number;
@@ -37,64 +30,48 @@ interface Change {
 }
 
 const backends = [
-  { service: 'postgres' as const, mode: 'logical' as const },
-  { service: 'mariadb' as const, mode: 'trigger' as const },
+  { service: 'postgres' as const, mode: 'logical' as const, start: startPrivatePostgres },
+  { service: 'mariadb' as const, mode: 'trigger' as const, start: startPrivateMariadb },
 ];
 
 describe.each(backends)('database server restart mid-stream: $service $mode', (backend) => {
-  const { host, port, user, password, database } = services[backend.service];
-  const connection = { type: backend.service, host, port, username: user, password, database } as const;
   const suffix = randomBytes(4).toString('hex');
   const table = `ferry_restart_${suffix}`;
   const slot = `ferry_restart_${suffix}`;
   const journal = `ferry_journal_${suffix}`;
   const pg = backend.service === 'postgres';
   const p = (i: number) => (pg ? `$${i}` : '?');
+  let server: PrivateServer<SqlEndpoint>;
   let admin: DataSource;
   let dir: string;
 
+  // initdb or mariadb-install-db and a first start: 3-10 s idle, more on a loaded machine.
   beforeAll(async () => {
-    admin = new DataSource({ ...connection, logging: false, poolSize: 4 });
+    server = await backend.start();
+    const { host, port, user, password, database } = server.endpoint;
+    admin = new DataSource({
+      type: backend.service,
+      host,
+      port,
+      username: user,
+      password,
+      database,
+      logging: false,
+      poolSize: 4,
+    });
     await admin.initialize();
     dir = await mkdtemp(join(tmpdir(), `ferry-restart-${backend.service}-`));
-  });
+  }, 120_000);
 
+  // The server and everything in it (table, slot, publication, journal, triggers) go with its directory.
   afterAll(async () => {
-    // Whatever happened, leave the server running for the next test.
-    await service('up', backend.service);
-    if (admin?.isInitialized) {
-      if (pg) {
-        for (let i = 0; i < 100; i += 1) {
-          const rows = (await admin.query('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [
-            slot,
-          ])) as { active: boolean }[];
-          if (rows.length === 0) break;
-          if (!rows[0]?.active) {
-            await admin.query('SELECT pg_drop_replication_slot($1)', [slot]);
-            break;
-          }
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        await admin.query(`DROP PUBLICATION IF EXISTS ${slot}`);
-      } else {
-        await uninstallDatabaseTriggers(
-          parseDatabaseSourceConfig({
-            mode: 'trigger',
-            connection,
-            tables: [{ name: table, key: ['id'] }],
-            journal: { table: journal },
-          }),
-          {},
-          { dropJournal: true },
-        ).catch(() => undefined);
-      }
-      await admin.query(`DROP TABLE IF EXISTS ${table}`);
-      await admin.destroy();
-    }
+    if (admin?.isInitialized) await admin.destroy().catch(() => undefined);
+    await server?.close();
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-  }, 180_000);
+  }, 60_000);
 
   it('rides out the restart with the default retry policy and delivers every committed change', async () => {
+    const { host, port, user, password, database } = server.endpoint;
     await admin.query(
       `CREATE TABLE ${table} (id BIGINT PRIMARY KEY, v INTEGER NOT NULL, name VARCHAR(100) NOT NULL)`,
     );
@@ -205,8 +182,23 @@ describe.each(backends)('database server restart mid-stream: $service $mode', (b
 
     const env = { FERRY_RESTART_DB_PASSWORD: password };
     const run = startCli(['run', pipeline], env);
+    let stderr = '';
+    run.child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    // The warnings core logs when an operation on the source (a read, or an acknowledgement, such as the
+    // trigger journal's purge) fails on a retryable connection error and is tried again. Which one meets
+    // the stopped server first is a race (a 200 ms poll, a purge, a replication stream); core retries any.
+    const connectionFailures = (text: string) =>
+      text
+        .split('\n')
+        .filter(
+          (line) =>
+            line.includes('"level":"warn"') &&
+            line.includes('"code":"DB_CONNECTION_FAILED"') &&
+            (line.includes('"msg":"source fail') || line.includes('failed, retrying"')),
+        );
     const started = Date.now();
-    let down = false;
     let downFor = 0;
     let caughtUp = false;
     try {
@@ -230,12 +222,22 @@ describe.each(backends)('database server restart mid-stream: $service $mode', (b
         );
 
         const stopping = Date.now();
-        down = true;
-        await service('down', backend.service);
-        await new Promise((r) => setTimeout(r, DOWN_MS));
+        const failedBefore = connectionFailures(stderr).length;
+        await server.stop();
+        // Down until the run has failed to reach it a few times (and so retried), however long that takes.
+        await waitFor(
+          () => connectionFailures(stderr).length >= failedBefore + FAILED_ATTEMPTS,
+          60_000,
+          `${FAILED_ATTEMPTS} failed connection attempts while the server is down`,
+        ).catch((error: Error) => {
+          const exited = run.child.exitCode ?? run.child.signalCode;
+          throw new Error(
+            `${error.message} (the run ${exited === null ? 'is still going' : `exited: ${exited}`}); ` +
+              `its last log lines:\n${stderr.split('\n').slice(-15).join('\n')}`,
+          );
+        });
         expect(run.child.exitCode, 'the run is still going while the server is down').toBeNull();
-        await service('up', backend.service);
-        down = false;
+        await server.start();
         downFor = Date.now() - stopping;
 
         // The writer resumes on the restarted server; the pipeline must pick those changes up too.
@@ -244,7 +246,6 @@ describe.each(backends)('database server restart mid-stream: $service $mode', (b
       } finally {
         writing = false;
         await writer;
-        if (down) await service('up', backend.service);
       }
 
       // Everything committed reaches the log: wait (bounded) until the rebuilt state equals the table.
@@ -279,13 +280,9 @@ describe.each(backends)('database server restart mid-stream: $service $mode', (b
     expect(result.code, result.stderr).toBe(0);
     const retries = Number(/(\d+) retries/.exec(result.stdout)?.[1]);
     expect(retries, result.stdout).toBeGreaterThan(0);
-    // The proof that the source failed and was read again is in the warnings: retryable connection failures,
-    // after which core reads again from the last checkpoint (the source itself never retries).
-    const connectionRetries = result.stderr
-      .split('\n')
-      .filter(
-        (line) => line.includes('"code":"DB_CONNECTION_FAILED"') && line.includes('"msg":"source fail'),
-      );
+    // The proof that the run met the outage and rode it out is in the warnings: retryable connection failures,
+    // after which core reads again from the last checkpoint or acknowledges again (the source never retries).
+    const connectionRetries = connectionFailures(result.stderr);
     expect(connectionRetries.length, result.stderr).toBeGreaterThan(0);
 
     const events = await readEvents();

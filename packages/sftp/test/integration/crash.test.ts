@@ -53,27 +53,36 @@ function size(path: string): number {
   return existsSync(path) ? statSync(path).size : 0;
 }
 
-/** The sshd processes serving the SFTP test user: killing them drops that user's connections. */
-function killSftpSessions(): number {
-  let pids: number[] = [];
-  try {
-    pids = execFileSync('pgrep', ['-f', `^sshd: ${sftp.username}`])
-      .toString()
-      .trim()
-      .split('\n')
-      .map(Number)
-      .filter((p) => p > 0);
-  } catch {
-    return 0;
-  }
-  for (const pid of pids) {
+/**
+ * Drop the SFTP sessions of one client process by killing the sshd processes that serve its connections
+ * (found by matching its sockets to the server's with `ss`). Only that client's: the sshd is shared with
+ * every other SFTP test, and with another clone's test run, at the same moment.
+ */
+function killSftpSessionsOf(clientPid: number): number {
+  const sockets = execFileSync('ss', ['-Htnp', 'state', 'established'])
+    .toString()
+    .split('\n')
+    .map((line) => /\s127\.0\.0\.1:(\d+)\s+127\.0\.0\.1:(\d+)\s+users:\((.*)\)/.exec(line))
+    .filter((m) => m !== null)
+    .map(([, local, peer, users]) => ({
+      local: Number(local),
+      peer: Number(peer),
+      pids: [...users!.matchAll(/pid=(\d+)/g)].map((p) => Number(p[1])),
+    }));
+  const clientPorts = new Set(
+    sockets.filter((s) => s.peer === sftp.port && s.pids.includes(clientPid)).map((s) => s.local),
+  );
+  const servers = new Set(
+    sockets.filter((s) => s.local === sftp.port && clientPorts.has(s.peer)).flatMap((s) => s.pids),
+  );
+  for (const pid of servers) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
       // Already gone.
     }
   }
-  return pids.length;
+  return servers.size;
 }
 
 /** An uninterrupted run over the same remote file: the ids every other run must reproduce. */
@@ -149,10 +158,10 @@ describe('sftp crash and connection recovery (a pipeline run in a child process)
         'the download to start',
       );
       const duringTransfer = size(run.events) === 0;
-      expect(killSftpSessions()).toBeGreaterThan(0);
+      expect(killSftpSessionsOf(child.pid!)).toBeGreaterThan(0);
       // After the retry the file is read: cut the connection again between batches.
       await waitFor(() => size(run.events) > 200_000, 60_000, 'rows after the first drop');
-      expect(killSftpSessions()).toBeGreaterThan(0);
+      expect(killSftpSessionsOf(child.pid!)).toBeGreaterThan(0);
       const result = await done;
       expect(result.code, result.stderr).toBe(0);
       expect(duringTransfer).toBe(true);

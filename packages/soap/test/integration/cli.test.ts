@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, startCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
-import { services } from '../../../../test/services/endpoints.js';
+import { startPrivateSpyne } from '../../../../test/services/private.js';
 import { caseWatermarkYaml, pipelineYaml, spyneControl } from '../helpers.js';
 import { type CaseServer, makeCases, startCaseServer, wsdlPath } from '../servers/node-soap-server.js';
 
@@ -110,13 +110,21 @@ describe('ferry run with a SOAP source', () => {
   });
 
   it('loses nothing when every third call to spyne is a 503', async () => {
-    const cases = makeCases(20, Date.parse('2024-05-01T00:00:00Z'), `F${Date.now()}-`);
-    await spyneControl({ cases, fault: null, flaky_every: 3, page_size: 3, reset_calls: true });
+    // Flaky mode is global to the spyne process: a private spyne, so no other test run meets the 503s.
+    const spyne = await startPrivateSpyne();
     try {
+      const cases = makeCases(20, Date.parse('2024-05-01T00:00:00Z'), `F${Date.now()}-`);
+      await spyneControl(spyne.endpoint, {
+        cases,
+        fault: null,
+        flaky_every: 3,
+        page_size: 3,
+        reset_calls: true,
+      });
       const { dir, pipeline } = await workspace(
         pipelineYaml(`  type: soap
   mode: watermark
-  wsdl: ${services.spyne.soap11}?wsdl
+  wsdl: ${spyne.endpoint.soap11}?wsdl
   operation: GetChangedCases
   arguments: { since: '{{since}}', page: '{{page}}' }
   records: GetChangedCasesResult.Case[]
@@ -129,11 +137,11 @@ describe('ferry run with a SOAP source', () => {
       expect(result.code, result.stderr).toBe(0);
       const keys = await eventKeys(dir);
       expect(new Set(keys)).toEqual(new Set(cases.map((c) => c.CaseId)));
-      const { calls } = await spyneControl({});
+      const { calls } = await spyneControl(spyne.endpoint, {});
       // 7 pages plus the 503s in between: the runtime retried, the connector did not loop on its own.
       expect(calls).toBeGreaterThanOrEqual(10);
     } finally {
-      await spyneControl({ flaky_every: 0 });
+      await spyne.close();
     }
   });
 });

@@ -4,7 +4,7 @@
 import { silentLogger } from '@ferry/core/sdk';
 import { FakeClock } from '@ferry/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { services } from '../../../../test/services/endpoints.js';
+import { startPrivateSpyne } from '../../../../test/services/private.js';
 import { createSoapSource, type SoapPosition } from '../../src/index.js';
 import { caseSnapshotConfig, opsOf, readBatches, spyneControl } from '../helpers.js';
 import { type CaseServer, makeCases, startCaseServer } from '../servers/node-soap-server.js';
@@ -100,10 +100,13 @@ describe('snapshot mode', () => {
   });
 
   it('resumes a pass cut short at any batch without losing a change (spyne)', async () => {
+    // The test swaps the service's cases (global to its process): a private spyne, not the shared one.
+    const spyne = await startPrivateSpyne();
+    const control = (body: Record<string, unknown>) => spyneControl(spyne.endpoint, body);
     const cases = makeCases(8, Date.parse('2024-06-01T00:00:00Z'), `P${Date.now()}-`);
-    await spyneControl({ cases, fault: null, flaky_every: 0, page_size: 3 });
+    await control({ cases, fault: null, flaky_every: 0, page_size: 3 });
     const config = await caseSnapshotConfig(undefined, {
-      wsdl: `${services.spyne.soap11}?wsdl`,
+      wsdl: `${spyne.endpoint.soap11}?wsdl`,
       port: undefined,
     });
     const baseline = createSoapSource(config, { logger: silentLogger(), pipeline: 'snap-spyne' });
@@ -114,19 +117,19 @@ describe('snapshot mode', () => {
         .filter((_, i) => i !== 4)
         .map((c, i) => (i === 0 ? { ...c, Title: 'changed' } : c));
       const added = makeCases(2, Date.parse('2024-07-01T00:00:00Z'), `Q${Date.now()}-`);
-      await spyneControl({ cases: [...changed, ...added] });
+      await control({ cases: [...changed, ...added] });
       const full = await readBatches(baseline, first.at(-1)?.position);
       expect(opsOf(full)).toHaveLength(4);
       // Replay the same second pass from a fresh baseline each time, cut after k batches, then resumed.
       for (let cut = 1; cut < full.length; cut += 1) {
-        await spyneControl({ cases });
+        await control({ cases });
         const source = createSoapSource(
           { ...config, stateDir: (await caseSnapshotConfig(undefined)).stateDir },
           { logger: silentLogger(), pipeline: 'snap-cut' },
         );
         try {
           const base = await readBatches(source, undefined);
-          await spyneControl({ cases: [...changed, ...added] });
+          await control({ cases: [...changed, ...added] });
           const part = await readBatches(source, base.at(-1)?.position, cut);
           const rest = await readBatches(source, part.at(-1)?.position);
           expect([...opsOf(part), ...opsOf(rest)].sort()).toEqual([...opsOf(full)].sort());
@@ -136,6 +139,7 @@ describe('snapshot mode', () => {
       }
     } finally {
       await baseline.close();
+      await spyne.close();
     }
   });
 });

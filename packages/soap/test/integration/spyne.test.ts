@@ -1,9 +1,11 @@
-// The client and the watermark source against spyne (Python), a SOAP implementation nobody here wrote,
-// run by test/services (bash test/services/up.sh spyne): its own WSDL fetched by URL, SOAP 1.1 and 1.2,
-// faults of both kinds, page-number paging.
+// The client and the watermark source against spyne (Python), a SOAP implementation nobody here wrote: its
+// own WSDL fetched by URL, SOAP 1.1 and 1.2, faults of both kinds, page-number paging. The tests set the
+// service's cases and faults, which are global to its process: they run against a private spyne (the
+// virtualenv up.sh builds, its own port), not the shared one other test runs read at the same time.
 import { silentLogger } from '@ferry/core/sdk';
-import { beforeEach, describe, expect, it } from 'vitest';
-import { services } from '../../../../test/services/endpoints.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { SoapEndpoint } from '../../../../test/services/endpoints.js';
+import { type PrivateServer, startPrivateSpyne } from '../../../../test/services/private.js';
 import {
   createSoapSource,
   SoapClient,
@@ -14,11 +16,27 @@ import {
 import { readBatches, spyneControl } from '../helpers.js';
 import { makeCases } from '../servers/node-soap-server.js';
 
-const { soap11, soap12 } = services.spyne;
+let spyne: PrivateServer<SoapEndpoint>;
+const endpointFor = (version: '1.1' | '1.2') =>
+  version === '1.1' ? spyne.endpoint.soap11 : spyne.endpoint.soap12;
+
+// Fails (rather than skips) when the virtualenv is missing or the service does not start.
+beforeAll(async () => {
+  spyne = await startPrivateSpyne();
+}, 60_000);
+
+afterAll(async () => {
+  await spyne?.close();
+});
 
 beforeEach(async () => {
-  // Fails (rather than skips) when the service is not running.
-  await spyneControl({ cases: [], fault: null, flaky_every: 0, page_size: 3, reset_calls: true });
+  await spyneControl(spyne.endpoint, {
+    cases: [],
+    fault: null,
+    flaky_every: 0,
+    page_size: 3,
+    reset_calls: true,
+  });
 });
 
 async function open(endpoint: string, soapVersion: '1.1' | '1.2') {
@@ -30,7 +48,7 @@ async function open(endpoint: string, soapVersion: '1.1' | '1.2') {
 function watermarkConfig(overrides: Partial<SoapSourceConfigInput> = {}): SoapSourceConfigInput {
   return {
     mode: 'watermark',
-    wsdl: `${soap11}?wsdl`,
+    wsdl: `${spyne.endpoint.soap11}?wsdl`,
     operation: 'GetChangedCases',
     arguments: { since: '{{since}}', page: '{{page}}' },
     records: 'GetChangedCasesResult.Case[]',
@@ -43,11 +61,11 @@ function watermarkConfig(overrides: Partial<SoapSourceConfigInput> = {}): SoapSo
 }
 
 describe('against spyne', () => {
-  it.each([
-    ['1.1', soap11],
-    ['1.2', soap12],
-  ] as const)('reads its WSDL by URL and calls it over SOAP %s', async (version, endpoint) => {
-    await spyneControl({ cases: makeCases(2, Date.parse('2024-01-01T00:00:00Z'), `S${version}-`) });
+  it.each(['1.1', '1.2'] as const)('reads its WSDL by URL and calls it over SOAP %s', async (version) => {
+    const endpoint = endpointFor(version);
+    await spyneControl(spyne.endpoint, {
+      cases: makeCases(2, Date.parse('2024-01-01T00:00:00Z'), `S${version}-`),
+    });
     const client = await open(endpoint, version);
     try {
       expect(client.endpoint).toBe(endpoint);
@@ -63,33 +81,33 @@ describe('against spyne', () => {
     }
   });
 
-  it.each([
-    ['1.1', soap11],
-    ['1.2', soap12],
-  ] as const)('classifies its Server and Client faults over SOAP %s', async (version, endpoint) => {
-    const client = await open(endpoint, version);
-    try {
-      await spyneControl({ fault: 'server' });
-      const server = await client
-        .call('GetChangedCases', { since: '1970-01-01T00:00:00Z', page: 1 })
-        .catch((e) => e);
-      expect(server).toBeInstanceOf(SoapError);
-      expect(server).toMatchObject({ code: 'SOAP_FAULT_SERVER', retryable: true });
-      expect(server.message).toContain('case database unavailable');
-      await spyneControl({ fault: 'client' });
-      const bad = await client
-        .call('GetChangedCases', { since: '1970-01-01T00:00:00Z', page: 1 })
-        .catch((e) => e);
-      expect(bad).toMatchObject({ code: 'SOAP_FAULT_CLIENT', retryable: false });
-      expect(bad.message).toContain('since is not a date');
-    } finally {
-      client.close();
-    }
-  });
+  it.each(['1.1', '1.2'] as const)(
+    'classifies its Server and Client faults over SOAP %s',
+    async (version) => {
+      const client = await open(endpointFor(version), version);
+      try {
+        await spyneControl(spyne.endpoint, { fault: 'server' });
+        const server = await client
+          .call('GetChangedCases', { since: '1970-01-01T00:00:00Z', page: 1 })
+          .catch((e) => e);
+        expect(server).toBeInstanceOf(SoapError);
+        expect(server).toMatchObject({ code: 'SOAP_FAULT_SERVER', retryable: true });
+        expect(server.message).toContain('case database unavailable');
+        await spyneControl(spyne.endpoint, { fault: 'client' });
+        const bad = await client
+          .call('GetChangedCases', { since: '1970-01-01T00:00:00Z', page: 1 })
+          .catch((e) => e);
+        expect(bad).toMatchObject({ code: 'SOAP_FAULT_CLIENT', retryable: false });
+        expect(bad.message).toContain('since is not a date');
+      } finally {
+        client.close();
+      }
+    },
+  );
 
   it('polls by watermark through every page and resumes mid-sequence without a gap', async () => {
     const cases = makeCases(8, Date.parse('2024-03-01T00:00:00Z'), 'W');
-    await spyneControl({ cases });
+    await spyneControl(spyne.endpoint, { cases });
     const source = createSoapSource(watermarkConfig(), { logger: silentLogger() });
     try {
       const all = await readBatches(source, undefined);
@@ -106,7 +124,7 @@ describe('against spyne', () => {
         );
       }
       const more = makeCases(2, Date.parse('2024-04-01T00:00:00Z'), 'X');
-      await spyneControl({ add: more });
+      await spyneControl(spyne.endpoint, { add: more });
       const next = await readBatches(source, final);
       expect(next.flatMap((b) => b.records.map((r) => r.key.CaseId))).toEqual(['X00001', 'X00002']);
     } finally {
