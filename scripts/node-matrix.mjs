@@ -69,36 +69,51 @@ const clock = (ms) => {
 
 /**
  * Run a command; its output goes to ours, each line prefixed when `prefix` is set. Resolves with the exit
- * code and the output (kept for the EBADENGINE check).
+ * code and the output (kept for the EBADENGINE check and for what failed, in the closing lines).
  */
 function run(command, commandArgs, { cwd, env, prefix }) {
   return new Promise((done) => {
     const child = spawn(command, commandArgs, {
       cwd,
       env,
-      stdio: prefix ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
-    if (prefix) {
-      for (const [stream, out] of [
-        [child.stdout, process.stdout],
-        [child.stderr, process.stderr],
-      ]) {
-        let pending = '';
-        stream.setEncoding('utf8').on('data', (chunk) => {
-          output += chunk;
-          const lines = (pending + chunk).split('\n');
-          pending = lines.pop() ?? '';
-          for (const line of lines) out.write(`${prefix}${line}\n`);
-        });
-        stream.on('end', () => {
-          if (pending) out.write(`${prefix}${pending}\n`);
-        });
-      }
+    for (const [stream, out] of [
+      [child.stdout, process.stdout],
+      [child.stderr, process.stderr],
+    ]) {
+      let pending = '';
+      stream.setEncoding('utf8').on('data', (chunk) => {
+        output += chunk;
+        const lines = (pending + chunk).split('\n');
+        pending = lines.pop() ?? '';
+        for (const line of lines) out.write(`${prefix ?? ''}${line}\n`);
+      });
+      stream.on('end', () => {
+        if (pending) out.write(`${prefix ?? ''}${pending}\n`);
+      });
     }
     child.on('error', (error) => done({ code: 127, output: String(error) }));
     child.on('close', (code, signal) => done({ code: code ?? (signal ? 128 : 1), output }));
   });
+}
+
+/**
+ * What a failed step's output says went wrong, for the closing lines (CI often shows only the end of a
+ * long log): vitest's FAIL lines and its totals, and any service that did not start.
+ */
+function failureLines(output) {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes
+  const plain = output.replace(/\u001b\[[0-9;]*m/g, '').split('\n');
+  const wanted = plain.filter(
+    (line) =>
+      /^\s*FAIL\s/.test(line) ||
+      /^\s*(Test Files|Tests)\s+.*failed/.test(line) ||
+      /\[ferry-services [^\]]*\].*(fail|error|cannot|could not)/i.test(line),
+  );
+  const unique = [...new Set(wanted.map((line) => line.trim()))];
+  return unique.length > 40 ? [...unique.slice(0, 40), `… and ${unique.length - 40} more`] : unique;
 }
 
 /** The Node build for `version`, fetched once from the npm registry into the cache. */
@@ -245,7 +260,10 @@ async function runSteps(leg, steps, { cwd, env, prefix }) {
       prefix: prefix ?? (options.ebadengine ? `[node ${leg.version}] ` : undefined),
     });
     const step = { name, ms: performance.now() - started, ok: result.code === 0 };
-    if (!step.ok) step.detail = `exit ${result.code}`;
+    if (!step.ok) {
+      step.detail = `exit ${result.code}`;
+      step.failures = failureLines(result.output);
+    }
     if (step.ok && options.ebadengine && /EBADENGINE/.test(result.output)) {
       step.ok = false;
       step.detail = 'npm warned EBADENGINE';
@@ -277,6 +295,12 @@ const rows = legs.map((leg) => {
 console.log('');
 console.log(`── node matrix: ${legs.length} Node versions in ${clock(performance.now() - started)}`);
 for (const row of rows) console.log(row);
+for (const leg of legs) {
+  for (const step of leg.steps.filter((s) => s.failures?.length)) {
+    console.log(`── node ${leg.version}, ${step.name}: what failed`);
+    for (const line of step.failures) console.log(`   ${line}`);
+  }
+}
 const passed = legs.filter((l) => l.ok).length;
 console.log(`── ${passed} of ${legs.length} passed`);
 process.exit(passed === legs.length ? 0 : 1);
