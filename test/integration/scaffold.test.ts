@@ -1,9 +1,9 @@
 // `ferry new source` and `ferry new pipeline` produce packages that build, lint and pass their tests with
 // no edit. They are generated outside the repository (a temp dir that borrows the repo's node_modules).
 import { execFile } from 'node:child_process';
-import { mkdtemp, symlink } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
@@ -36,14 +36,38 @@ describe('ferry new', () => {
       stdio: 'pipe',
     } as never);
     expect(stdout).toContain('created source package legacy-crm');
-    const { readFile } = await import('node:fs/promises');
     const index = await readFile(join(dest, 'src', 'index.ts'), 'utf8');
     expect(index).toContain('export function createLegacyCrmSource');
     expect(index).toContain("type: 'legacy-crm'");
     expect(index).not.toMatch(/template/i);
     const output = await buildLintTest(dest);
     expect(output).toMatch(/Tests\s+13 passed/);
+    // Its `npm test` filters the repository's runner to its own folder, wherever it was put.
+    expect(JSON.parse(await readFile(join(dest, 'package.json'), 'utf8')).scripts.test).toBe(
+      `vitest run --root ${relative(dest, root)} ${relative(root, dest)}/`,
+    );
   }, 180_000);
+
+  it("gives each package in the repository an `npm test` that runs only that package's tests", async () => {
+    for (const group of ['packages', 'templates', 'examples']) {
+      for (const name of await readdir(join(root, group))) {
+        const manifest = await readFile(join(root, group, name, 'package.json'), 'utf8').catch(() => null);
+        if (manifest === null) continue;
+        const script: string | undefined = JSON.parse(manifest).scripts?.test;
+        if (script?.includes('--root ../..'))
+          expect(script).toBe(`vitest run --root ../.. ${group}/${name}/`);
+      }
+    }
+    // The template `ferry new source` copies: its 13 conformance tests, not the repository's suite.
+    const { stdout } = await run('npm', ['test'], {
+      cwd: join(root, 'templates', 'source'),
+      env: { ...process.env, CI: 'true' },
+    });
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: strip terminal colours from the runner's output
+    const plain = stdout.replace(/\u001b\[[0-9;]*m/g, '');
+    expect(plain).toMatch(/Test Files\s+1 passed \(1\)/);
+    expect(plain).toMatch(/Tests\s+13 passed \(13\)/);
+  }, 120_000);
 
   it('scaffolds a pipeline with a typed mapping against a contract that runs on its sample data', async () => {
     const dir = await workspace();
@@ -69,7 +93,6 @@ describe('ferry new', () => {
     const project = join(dir, 'legacy-integration');
     const made = await run(process.execPath, [ferry, 'new', 'project', project, '--connectors', 'sftp']);
     expect(made.stdout).toContain(`created project in ${project}`);
-    const { readFile } = await import('node:fs/promises');
     const manifest = JSON.parse(await readFile(join(project, 'package.json'), 'utf8'));
     expect(manifest).toMatchObject({
       name: 'legacy-integration',

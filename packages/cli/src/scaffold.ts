@@ -140,17 +140,14 @@ async function rewirePackage(dest: string, root: string, templateDir: string): P
   const pkgPath = join(dest, 'package.json');
   const pkg = await readFile(pkgPath, 'utf8');
   const templateRel = relative(root, templateDir);
+  // The repository's vitest config lists every package's tests; a path filter keeps `npm test` in the
+  // package to the package's own files (`--dir` does not: the root config's projects override it).
   await writeFile(
     pkgPath,
-    pkg
-      .replace(
-        `--root ../.. --dir ${templateRel}`,
-        `--root ${relative(dest, root)} --dir ${relative(root, dest)}`,
-      )
-      .replace(
-        /--root \.\.\/\.\. --dir templates\/\w+/,
-        `--root ${relative(dest, root)} --dir ${relative(root, dest)}`,
-      ),
+    pkg.replace(
+      `vitest run --root ../.. ${templateRel}/`,
+      `vitest run --root ${relative(dest, root)} ${relative(root, dest)}/`,
+    ),
   );
 }
 
