@@ -78,6 +78,7 @@ const plain = (text: string): string => text.replace(/\u001b\[[0-9;]*m/g, '');
 let base: string;
 let project: string;
 let tarballs: string[];
+let install: Output;
 
 beforeAll(async () => {
   if (!existsSync(repoCli)) throw new Error('the packages are not built: run `npm run build` first');
@@ -106,7 +107,7 @@ beforeAll(async () => {
   // tarballs can satisfy. better-sqlite3 has no prebuilt binary reachable here and compiles from source:
   // about a minute alone, two to three on a loaded two-core machine; 10 minutes leaves room for a
   // concurrent test run without hiding a hang.
-  await sh(
+  install = await sh(
     project,
     'npm',
     ['install', '--prefer-offline', '--no-audit', '--no-fund', ...tarballs],
@@ -131,6 +132,11 @@ describe('a project outside the repository, from packed packages', () => {
     };
     expect(manifest.dependencies['@ferry/cli']).toMatch(/^file:.*ferry-cli-0\.1\.0\.tgz$/);
     expect(manifest.dependencies['@ferry/kafka']).toBeDefined();
+  });
+
+  it(`installs on Node ${process.versions.node} without an engine warning`, () => {
+    // What a user sees first: every package Ferry pulls in accepts the Node versions Ferry supports.
+    expect(plain(`${install.stdout}\n${install.stderr}`)).not.toMatch(/EBADENGINE/);
   });
 
   it('runs its example pipeline and its test as generated', async () => {
