@@ -159,7 +159,7 @@ describe('a plugin connector through the CLI', () => {
     expect(byType.stdout).toMatch(/^## `source\.type: counter`/);
     const elsewhere = await runCli(args.slice(1));
     expect(elsewhere.code).toBe(2);
-    expect(elsewhere.stderr).toContain('PLUGIN_NOT_FOUND: 1 problem');
+    expect(elsewhere.stderr).toContain('PLUGIN_NOT_FOUND: --plugin: cannot find');
     expect(elsewhere.stderr).toContain("cannot find plugin package '@acme/ferry-source-counter'");
   });
 
