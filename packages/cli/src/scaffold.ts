@@ -127,6 +127,16 @@ async function addRootReference(root: string, dest: string): Promise<boolean> {
   return true;
 }
 
+/** The template source's names and what `ferry new source <name>` renames each to. */
+function sourceReplacements(name: string): [string, string][] {
+  return [
+    ['TemplateSource', `${pascal(name)}Source`],
+    ['templateSource', `${camel(name)}Source`],
+    ['TEMPLATE_SOURCE', name.toUpperCase().replace(/-/g, '_')],
+    ['template-source', name],
+  ];
+}
+
 /** Point the copied package at core and at the root's vitest, from wherever it was put. */
 async function rewirePackage(dest: string, root: string, templateDir: string): Promise<void> {
   const tsconfigPath = join(dest, 'tsconfig.json');
@@ -205,12 +215,7 @@ export async function scaffoldSource(
   const template = join(root, 'templates', 'source');
   const target = resolve(dest ?? join(root, 'packages', name));
   await refuseExisting(target);
-  const replacements: [string, string][] = [
-    ['TemplateSource', `${pascal(name)}Source`],
-    ['templateSource', `${camel(name)}Source`],
-    ['TEMPLATE_SOURCE', name.toUpperCase().replace(/-/g, '_')],
-    ['template-source', name],
-  ];
+  const replacements = sourceReplacements(name);
   const files: string[] = [];
   for (const file of await filesUnder(template)) {
     let text = await readFile(file, 'utf8');
@@ -497,10 +502,7 @@ async function scaffoldProjectSource(
   const packageName = `ferry-source-${name}`;
   const replacements: [string, string][] = [
     ['@ferry/template-source', packageName],
-    ['TemplateSource', `${pascal(name)}Source`],
-    ['templateSource', `${camel(name)}Source`],
-    ['TEMPLATE_SOURCE', name.toUpperCase().replace(/-/g, '_')],
-    ['template-source', name],
+    ...sourceReplacements(name),
   ];
   const files: string[] = [];
   for (const file of await filesUnder(template)) {
