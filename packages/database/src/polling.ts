@@ -11,7 +11,7 @@ import {
   type StreamInfo,
   sequenceOf,
 } from '@ferry/core/sdk';
-import type { DataSource } from 'typeorm';
+import type { DataSource, TableColumn } from 'typeorm';
 import { type DatabasePollingConfig, type DatabaseTableConfig, streamName } from './config.js';
 import { classifyDatabaseError, rethrowAs } from './errors.js';
 import { type CapturedTable, describeTable, IMAGE_ALIAS, tableNotFound } from './internal/capture.js';
@@ -77,7 +77,11 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
         const missing = configuredColumns(table).filter((c) => !names.has(c.toLowerCase()));
         streams.push({
           name: stream,
-          fields: found.columns.map((c) => ({ name: c.name, type: c.type, nullable: c.isNullable })),
+          fields: found.columns.map((c) => ({
+            name: c.name,
+            type: c.type,
+            nullable: c.isNullable && !isRowidAlias(c, found.primaryColumns),
+          })),
           // With `columns` set the records carry only some of these, so they are not the records' fields.
           ...(table.columns === undefined ? { recordFields: true } : {}),
           key: found.primaryColumns.map((c) => c.name),
@@ -265,4 +269,12 @@ function trackingDescription(table: DatabaseTableConfig): string {
     return `${table.timestampColumn}, then ${table.incrementingColumn}`;
   }
   return table.timestampColumn ?? (table.incrementingColumn as string);
+}
+
+/**
+ * SQLite's `INTEGER PRIMARY KEY` column is the table's rowid under another name: never NULL, although
+ * `PRAGMA table_info` (and so typeorm) says it may be. Any other SQLite primary key may hold NULLs.
+ */
+function isRowidAlias(column: TableColumn, primary: TableColumn[]): boolean {
+  return primary.length === 1 && primary[0] === column && column.type.toLowerCase() === 'integer';
 }

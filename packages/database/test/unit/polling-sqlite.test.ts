@@ -408,13 +408,42 @@ describe('database source: polling SQLite', () => {
       name: 'OFFENDERS',
       key: ['OFF_ID'],
       fields: [
-        { name: 'OFF_ID', type: 'integer' },
+        { name: 'OFF_ID', type: 'integer', nullable: false },
         { name: 'NAME', type: 'text', nullable: false },
         { name: 'CREATE_DATETIME', type: 'text', nullable: false },
         { name: 'MODIFY_DATETIME', type: 'text', nullable: true },
       ],
     });
     expect(streams?.[0]?.notes?.join('\n')).toContain('configured but not in the table: NICKNAME');
+  });
+
+  it('discover() says only what SQLite guarantees: a rowid alias is never null, other primary keys may be', async () => {
+    const legacy = await legacyDatabase(
+      'CREATE TABLE MOVES (MOVE_REF TEXT PRIMARY KEY, SEQ INT, MODIFY_DATETIME TEXT NOT NULL)',
+      'CREATE TABLE LEGS (TRIP INTEGER, LEG INTEGER, MODIFY_DATETIME TEXT, PRIMARY KEY (TRIP, LEG))',
+    );
+    const source = createDatabaseSource(
+      {
+        connection: { type: 'better-sqlite3', database: './legacy.db' },
+        tables: [
+          { name: 'MOVES', key: ['MOVE_REF'], timestampColumn: 'MODIFY_DATETIME' },
+          { name: 'LEGS', key: ['TRIP', 'LEG'], timestampColumn: 'MODIFY_DATETIME' },
+        ],
+      },
+      { baseDir: legacy.dir },
+    );
+    try {
+      const [moves, legs] = (await source.discover?.()) ?? [];
+      // SQLite lets a TEXT (or INT, or composite) primary key hold NULL; only INTEGER PRIMARY KEY is the rowid.
+      expect(moves?.fields?.find((f) => f.name === 'MOVE_REF')?.nullable).toBe(true);
+      expect(legs?.fields?.filter((f) => f.nullable).map((f) => f.name)).toEqual([
+        'TRIP',
+        'LEG',
+        'MODIFY_DATETIME',
+      ]);
+    } finally {
+      await source.close();
+    }
   });
 
   it('fails with DB_TABLE_NOT_FOUND, not retryable, naming the table', async () => {
