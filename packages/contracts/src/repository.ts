@@ -72,6 +72,8 @@ export async function loadContractRepository(dir: string): Promise<ContractRepos
         );
       }
       const id = contractId(name, version);
+      // The folder and file name determine the id: a schema without one gets it; only a contradiction fails.
+      if (schema.$id === undefined) schema = { $id: id, ...schema };
       if (schema.$id !== id) {
         throw contractError(
           'CONTRACT_ID_MISMATCH',

@@ -90,6 +90,25 @@ describe('contract repository', () => {
     expect(checkRepository(await loadContractRepository(dir)).ok).toBe(true);
   });
 
+  it('derives a missing $id from the folder and file name, and refuses only one that contradicts them', async () => {
+    const dir = await modelCopy();
+    const file = join(dir, 'justice', 'offender', '1.1.0.json');
+    const { $id, ...withoutId } = JSON.parse(await readFile(file, 'utf8'));
+    await writeFile(file, JSON.stringify(withoutId));
+    const repo = await loadContractRepository(dir);
+    const derived = repo.types.get('justice.offender')!.versions[1]!;
+    expect(derived.id).toBe($id);
+    expect(derived.schema.$id).toBe($id);
+    expect(repo.schemas.get($id)).toBe(derived.schema);
+    expect(checkRepository(repo).ok).toBe(true);
+
+    await writeFile(file, JSON.stringify({ ...withoutId, $id: 'urn:ferry:contract:justice.offender:1.0.0' }));
+    await expect(loadContractRepository(dir)).rejects.toMatchObject({
+      code: 'CONTRACT_ID_MISMATCH',
+      message: expect.stringContaining("$id must be 'urn:ferry:contract:justice.offender:1.1.0'"),
+    });
+  });
+
   it('transitive modes compare with every earlier version of the major line', async () => {
     const dir = await modelCopy();
     const v = (version: string, properties: object, required: string[]) =>
