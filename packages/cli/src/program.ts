@@ -14,6 +14,7 @@ import {
   type Registry,
   redactedConfig,
   runPipeline,
+  WEAK_SECRET_WARNING,
 } from '@ferry/core';
 import { ExpectationMonitor, startTracing } from '@ferry/ops';
 import { Command, CommanderError, Option } from 'commander';
@@ -118,6 +119,8 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
         ...(progress ? { destination: progress.log } : {}),
       });
       routeConsoleToLog(logger);
+      for (const path of pipeline.weakSecretPaths)
+        logger.warn({ file: pipeline.file, path }, WEAK_SECRET_WARNING);
       const progressLines = progress ? undefined : progressLog(logger, opts.progressInterval * 1000);
       const shutdown = handleShutdownSignals((signal) =>
         logger.info({ signal }, 'stopping: flushing and saving the checkpoint'),
@@ -176,6 +179,7 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
     )
     .action(async (file: string, opts: { json: boolean; discoverTimeout: number }) => {
       const { pipeline, factoryContext } = await openPipeline(file, { io, registry, setExit }, 'fatal');
+      const secretWarnings = pipeline.weakSecretPaths.map((path) => ({ path, message: WEAK_SECRET_WARNING }));
       const columns = await checkMappedColumns(
         pipeline,
         registry,
@@ -189,7 +193,7 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
               ok: true,
               pipeline: pipeline.name,
               notes: pipeline.notes,
-              warnings: columns.status === 'checked' ? columns.warnings : [],
+              warnings: [...secretWarnings, ...(columns.status === 'checked' ? columns.warnings : [])],
               columns:
                 columns.status === 'checked'
                   ? { status: columns.status, streams: columns.streams }
@@ -211,6 +215,7 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
       );
       if (pipeline.secretPaths.length > 0)
         io.out(`  secrets by reference: ${pipeline.secretPaths.join(', ')}`);
+      for (const w of secretWarnings) io.out(`  warning: ${pipeline.file} ${w.path}: ${w.message}`);
       for (const e of pipeline.raw.expectations) {
         const range =
           e.records.max === undefined ? `at least ${e.records.min}` : `${e.records.min}-${e.records.max}`;

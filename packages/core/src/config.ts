@@ -20,7 +20,7 @@ import { type BreakerPolicy, defaultBreakerPolicy } from './breaker.js';
 import { closest, type IssueAt, zodConfigIssues } from './config-issues.js';
 import { scheduleProblem } from './cron.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
-import { Redactor } from './logging.js';
+import { Redactor, SAFE_SECRET_LENGTH } from './logging.js';
 import { fieldMapping, fieldMapSchema, type Mapping, type MappingFunction } from './mapping.js';
 import type { DeadLetterThreshold } from './pipeline.js';
 import {
@@ -279,6 +279,11 @@ export interface LoadedPipeline {
   redactor: Redactor;
   /** Paths whose values came from `${env:…}`/`${file:…}` references. */
   secretPaths: string[];
+  /**
+   * Of those, the ones holding a secret too short to hide everywhere (isWeakSecret): logs hide it only where
+   * it stands as a value. Say so at start (WEAK_SECRET_WARNING).
+   */
+  weakSecretPaths: string[];
   /** What `ferry validate` should tell a person about this configuration. */
   notes: string[];
   /** The plugins this file names, as registered in the registry it was loaded with. */
@@ -286,6 +291,9 @@ export interface LoadedPipeline {
 }
 
 const REFERENCE = /\$\{(env|file):([^}]+)\}/g;
+
+/** What to tell an operator about each of `weakSecretPaths`: logs can hide that secret only as a value. */
+export const WEAK_SECRET_WARNING = `the secret is too short to hide everywhere (under ${SAFE_SECRET_LENGTH} letters and digits, or under 4 characters), so logs and messages hide it only where it stands as a value (after = or :, in quotes, before @); use a longer secret`;
 
 /** Read, resolve and validate a pipeline file against the registry's factories. */
 export async function loadPipelineFile(file: string, registry: Registry): Promise<LoadedPipeline> {
@@ -430,6 +438,7 @@ export async function parsePipelineConfig(
   const baseDir = dirname(file);
   const redactor = new Redactor();
   const secretPaths: string[] = [];
+  const weakSecretPaths: string[] = [];
   const secretIssues: ConfigIssue[] = [];
   const data = await resolveReferences(document.data, [], async (value, path) => {
     let failed = false;
@@ -466,8 +475,9 @@ export async function parsePipelineConfig(
     let index = 0;
     const out = value.replace(REFERENCE, () => resolved[index++] ?? '');
     if (!failed) {
-      for (const secret of resolved) redactor.add(secret);
+      const strong = resolved.map((secret) => redactor.add(secret));
       secretPaths.push(formatPath(path));
+      if (strong.includes(false)) weakSecretPaths.push(formatPath(path));
     }
     return out;
   });
@@ -553,6 +563,7 @@ export async function parsePipelineConfig(
     },
     redactor,
     secretPaths,
+    weakSecretPaths,
     notes,
     plugins: loaded.plugins,
   };

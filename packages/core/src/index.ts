@@ -25,6 +25,7 @@ export {
   pipelineFileSchema,
   readConfigFile,
   redactedConfig,
+  WEAK_SECRET_WARNING,
 } from './config.js';
 export { type IssueAt, zodConfigIssues } from './config-issues.js';
 export { cronSchedule, scheduleProblem } from './cron.js';
@@ -47,7 +48,15 @@ export {
   RetriesExhaustedError,
 } from './errors.js';
 export { buildEvent, eventId, stableStringify, topicFor, topicName, uuidV5 } from './event.js';
-export { createLogger, type Logger, type LoggerOptions, Redactor, silentLogger } from './logging.js';
+export {
+  createLogger,
+  isWeakSecret,
+  type Logger,
+  type LoggerOptions,
+  Redactor,
+  SAFE_SECRET_LENGTH,
+  silentLogger,
+} from './logging.js';
 export {
   type FieldMapConfig,
   type FieldSpec,

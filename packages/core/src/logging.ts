@@ -6,22 +6,48 @@ export type Logger = PinoLogger;
 
 const MASK = '[REDACTED]';
 
-export class Redactor {
-  private readonly secrets = new Set<string>();
+/**
+ * A secret shorter than this made only of letters, digits, `_` and `-` could be an ordinary word or name
+ * ("ferry", "admin"), and one of under 4 characters could be anything: scrubbing such a secret everywhere
+ * would make messages unreadable, so it is scrubbed only where it stands as a value.
+ */
+export const SAFE_SECRET_LENGTH = 12;
+const WORDLIKE = /^[\p{L}\p{N}_-]+$/u;
 
-  add(secret: string): void {
-    // Very short values would scrub ordinary words; they are still never logged as config values
-    // because config is logged only through the redacted view.
-    if (secret.length >= 4) this.secrets.add(secret);
+/** Whether `secret` is hidden only where it stands as a value, not everywhere (see SAFE_SECRET_LENGTH). */
+export function isWeakSecret(secret: string): boolean {
+  return secret.length < 4 || (secret.length < SAFE_SECRET_LENGTH && WORDLIKE.test(secret));
+}
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+export class Redactor {
+  /** Scrubbed wherever they occur. */
+  private readonly secrets = new Set<string>();
+  /** Scrubbed where they stand as a value: after `=` or `:`, or in quotes, and not run into other text. */
+  private readonly weak = new Map<string, RegExp>();
+
+  /** Register a secret; returns false when it is too short to hide everywhere (see isWeakSecret). */
+  add(secret: string): boolean {
+    if (secret.length === 0) return true;
+    if (!isWeakSecret(secret)) {
+      this.secrets.add(secret);
+      return true;
+    }
+    // `password=ferry`, `"ferry"`, `'ferry'`, `user:ferry@host`, `{"password":"ferry"}`; not `ferry run`,
+    // `/ferry/p/…` or `ferrying`.
+    this.weak.set(secret, new RegExp(`(?<=[=:"'])${escapeRegExp(secret)}(?=["'@&;,)\\]}\\s]|$)`, 'gu'));
+    return false;
   }
 
   /** Also scrub every secret `other` knows (one process logging for several pipelines). */
   addAll(other: Redactor): void {
     for (const secret of other.secrets) this.secrets.add(secret);
+    for (const [secret, pattern] of other.weak) this.weak.set(secret, pattern);
   }
 
   get size(): number {
-    return this.secrets.size;
+    return this.secrets.size + this.weak.size;
   }
 
   scrub(text: string): string {
@@ -29,12 +55,15 @@ export class Redactor {
     for (const secret of this.secrets) {
       if (out.includes(secret)) out = out.split(secret).join(MASK);
     }
+    for (const [secret, pattern] of this.weak) {
+      if (out.includes(secret)) out = out.replace(pattern, MASK);
+    }
     return out;
   }
 
   /** A deep copy with every secret replaced; errors become plain objects with their messages scrubbed. */
   scrubValue(value: unknown, depth = 0): unknown {
-    if (this.secrets.size === 0 || depth > 8) return value;
+    if (this.size === 0 || depth > 8) return value;
     if (typeof value === 'string') return this.scrub(value);
     if (value instanceof Error) {
       const plain: Record<string, unknown> = { type: value.name, message: this.scrub(value.message) };

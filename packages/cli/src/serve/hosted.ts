@@ -10,6 +10,7 @@ import {
   type PipelineObserver,
   type Redactor,
   type Registry,
+  WEAK_SECRET_WARNING,
 } from '@ferry/core';
 import type { FerryMetrics } from '@ferry/ops';
 
@@ -37,6 +38,8 @@ export class HostedPipelines {
     for (const file of files) {
       const loaded = await loadPipelineFile(file, options.registry);
       options.redactor?.addAll(loaded.redactor);
+      for (const path of loaded.weakSecretPaths)
+        options.logger.warn({ file: loaded.file, path }, WEAK_SECRET_WARNING);
       if (byName.has(loaded.name)) {
         throw new FerryError('USAGE', `two pipeline files are named '${loaded.name}' (${file})`);
       }

@@ -27,6 +27,7 @@ async function ferry(args: string[], registry = defaultRegistry()) {
 
 afterEach(() => {
   vi.restoreAllMocks();
+  vi.unstubAllEnvs();
   restoreConsole();
 });
 
@@ -91,6 +92,24 @@ describe('ferry validate', () => {
     expect(result.err).toContain(
       `${q.pipeline}:${line}:3 source.batchSzie: unknown option 'batchSzie'; did you mean 'batchSize'?`,
     );
+  });
+
+  it('warns about a secret too short to hide everywhere, naming its path but never its value', async () => {
+    const q = await quickstartCopy();
+    const text = await readFile(q.pipeline, 'utf8');
+    await writeFile(q.pipeline, text.replace('name: OFFENDERS', 'name: "${env:FERRY_TEST_TABLE}"'));
+    vi.stubEnv('FERRY_TEST_TABLE', 'OFFENDERS');
+    const result = await ferry(['validate', q.pipeline, '--discover-timeout', '0']);
+    expect(result.code).toBe(0);
+    expect(result.out).toContain(
+      `warning: ${q.pipeline} source.tables[0].name: the secret is too short to hide everywhere`,
+    );
+    const json = JSON.parse((await ferry(['validate', q.pipeline, '--json', '--discover-timeout', '0'])).out);
+    expect(json.warnings).toEqual([
+      { path: 'source.tables[0].name', message: expect.stringContaining('use a longer secret') },
+    ]);
+    vi.stubEnv('FERRY_TEST_TABLE', 'OFFENDERS_TABLE');
+    expect((await ferry(['validate', q.pipeline, '--discover-timeout', '0'])).out).not.toContain('warning:');
   });
 
   it('warns, without failing, when the field map reads a column the source does not have', async () => {

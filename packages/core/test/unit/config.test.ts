@@ -194,6 +194,22 @@ describe('pipeline files', () => {
     expect(JSON.stringify(loaded.redactor.scrubValue(loaded.raw))).not.toContain('s3cr3t');
   });
 
+  it('lists the secrets too short to hide everywhere, and hides them where they stand as values', async () => {
+    process.env.FERRY_TEST_SHORT = 'ferry';
+    process.env.FERRY_TEST_LONG = 'correct-horse-battery';
+    const text = valid
+      .replace('  tables:', '  password: "${env:FERRY_TEST_SHORT}"\n  tables:')
+      .replace('- name: A', '- name: "${env:FERRY_TEST_LONG}"');
+    const loaded = await parsePipelineConfig(text, join(tmpdir(), 'p.yaml'), registry());
+    expect(loaded.secretPaths).toEqual(['source.password', 'source.tables[0].name']);
+    expect(loaded.weakSecretPaths).toEqual(['source.password']);
+    const message = 'Run `ferry database create-slot` for /ferry/p/x: password=ferry rejected';
+    expect(loaded.redactor.scrub(message)).toBe(
+      'Run `ferry database create-slot` for /ferry/p/x: password=[REDACTED] rejected',
+    );
+    expect(loaded.redactor.scrub('user correct-horse-battery')).toBe('user [REDACTED]');
+  });
+
   it('fails at start when a secret reference cannot be resolved, without printing any value', async () => {
     delete process.env.FERRY_TEST_MISSING;
     const error = await configError(
