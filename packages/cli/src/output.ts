@@ -46,6 +46,11 @@ export function formatSummary(summary: RunSummary): string {
     `${summary.pipeline}: read ${summary.recordsRead} records, wrote ${summary.eventsWritten} events, ` +
     `${summary.deadLetters} dead letters, ${summary.skipped} skipped, ${summary.batches} batches, ` +
     `${summary.retries} retries in ${seconds} s (${summary.eventsPerSecond} events/s)` +
-    (summary.stoppedBy === 'signal' ? ' — stopped by signal, checkpoint saved' : '')
+    (summary.stoppedBy === 'signal' ? ` — stopped by signal, ${stoppedCheckpoint(summary)}` : '')
   );
+}
+
+/** Each committed batch saved the checkpoint; a run that committed none left the saved one as it was. */
+function stoppedCheckpoint(summary: RunSummary): string {
+  return summary.batches > 0 ? 'checkpoint saved' : 'nothing committed, checkpoint unchanged';
 }

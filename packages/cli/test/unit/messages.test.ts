@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { seedLegacyDatabase } from '../../../../examples/quickstart/seed.mjs';
 import { quickstartCopy } from '../../../../examples/quickstart/test/cli.js';
 import { restoreConsole, routeConsoleToLog } from '../../src/console.js';
-import { formatError } from '../../src/output.js';
+import { formatError, formatSummary } from '../../src/output.js';
 import { type CliIo, main } from '../../src/program.js';
 import { defaultRegistry } from '../../src/registry.js';
 
@@ -225,3 +225,28 @@ contract:
   version: 1.0.0
 `;
 }
+
+describe('the run summary', () => {
+  const summary = {
+    pipeline: 'roll',
+    recordsRead: 0,
+    eventsWritten: 0,
+    deadLetters: 0,
+    skipped: 0,
+    batches: 0,
+    retries: 0,
+    durationMs: 1200,
+    eventsPerSecond: 0,
+    position: undefined,
+  };
+
+  it('says a stop saved the checkpoint only when the run committed a batch', () => {
+    expect(formatSummary({ ...summary, stoppedBy: 'signal' })).toMatch(
+      / — stopped by signal, nothing committed, checkpoint unchanged$/,
+    );
+    expect(formatSummary({ ...summary, batches: 2, recordsRead: 9, stoppedBy: 'signal' })).toMatch(
+      / — stopped by signal, checkpoint saved$/,
+    );
+    expect(formatSummary({ ...summary, stoppedBy: 'end' })).not.toContain('checkpoint');
+  });
+});
