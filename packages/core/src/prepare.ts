@@ -203,8 +203,9 @@ export class BatchPreparer<P> {
     }
     validateSpan?.end();
 
+    const rejectSequences = new Map<DeadLetter, string | undefined>();
     for (const reject of batch.rejected ?? []) {
-      letters.push({
+      const letter: DeadLetter = {
         pipeline: name,
         stream: reject.stream,
         stage: 'source',
@@ -215,10 +216,15 @@ export class BatchPreparer<P> {
         origin: reject.origin,
         attempts: 1,
         failedAt: now.toISOString(),
-      });
+      };
+      letters.push(letter);
+      rejectSequences.set(letter, reject.sequence);
       tally?.letter(reject.stream, reject.code);
       this.observe(true);
     }
+    inSourceOrder(letters, (letter) =>
+      rejectSequences.has(letter) ? rejectSequences.get(letter) : (letter.record as ChangeRecord).sequence,
+    );
     const streams = tally?.list();
     const notices = this.observer
       ? (batch.notices ?? []).map((n) => ({ type: n.type, stream: n.stream, data: n.data }))
@@ -328,4 +334,17 @@ function lagOf(batch: Batch<unknown>, now: Date): number | undefined {
   }
   if (at === undefined) return undefined;
   return Math.max(0, (now.getTime() - at.getTime()) / 1000);
+}
+
+/**
+ * Put a batch's dead letters (mapping failures, contract violations, rejected input: gathered in that
+ * order) back in the order the source read them, by sequence, when every one has a sequence. Sequences of
+ * one source compare as strings (sequenceOf pads its numbers).
+ */
+function inSourceOrder(letters: DeadLetter[], sequenceOf: (letter: DeadLetter) => string | undefined): void {
+  if (letters.length < 2) return;
+  const keyed = letters.map((letter, index) => ({ letter, index, sequence: sequenceOf(letter) }));
+  if (keyed.some((k) => k.sequence === undefined)) return;
+  keyed.sort((a, b) => (a.sequence! < b.sequence! ? -1 : a.sequence! > b.sequence! ? 1 : a.index - b.index));
+  for (const [i, k] of keyed.entries()) letters[i] = k.letter;
 }

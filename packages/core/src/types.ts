@@ -35,6 +35,11 @@ export interface RejectedInput {
   /** The raw input as read (a line, a row object), for the dead-letter place. */
   raw: unknown;
   origin: Record<string, unknown>;
+  /**
+   * Its place in the source's order, as `ChangeRecord.sequence` (`sequenceOf`). With it, the runtime writes
+   * a batch's dead letters in the order the source read them, rejected input and mapping failures together.
+   */
+  sequence?: string;
 }
 
 export interface Batch<P = unknown> {

@@ -531,6 +531,8 @@ export class SftpSource implements Source<SftpPosition> {
     sha256: string,
   ): ChangeRecord | RejectedInput {
     const origin = { file: file.path, line: item.line, byteOffset: item.byteOffset, sha256 };
+    // A later file (mtime), then a later line, is a later change of the same key.
+    const sequence = sequenceOf(file.mtime, item.line);
     if (item.kind === 'reject')
       return {
         stream: this.stream,
@@ -538,6 +540,7 @@ export class SftpSource implements Source<SftpPosition> {
         message: `${file.path}:${item.message}`,
         raw: item.raw,
         origin,
+        sequence,
       };
     const key: Record<string, unknown> = {};
     for (const column of this.config.key) {
@@ -549,11 +552,10 @@ export class SftpSource implements Source<SftpPosition> {
           message: `${file.path}:${item.line}: key column ${column} is empty or missing`,
           raw: item.values,
           origin,
+          sequence,
         };
       key[column] = value;
     }
-    // A later file (mtime), then a later line, is a later change of the same key.
-    const sequence = sequenceOf(file.mtime, item.line);
     return { stream: this.stream, op: 'read', key, after: item.values, origin, sequence };
   }
 

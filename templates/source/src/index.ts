@@ -115,38 +115,28 @@ export class TemplateSource implements Source<TemplateSourcePosition> {
   /** A row, or a reject the runtime sends to the dead-letter place with exactly where it came from. */
   private toRecord(text: string, line: number): ChangeRecord | RejectedInput {
     const origin = { file: this.config.path, line };
+    // Its place in the file: the runtime writes a batch's dead letters in this order.
+    const sequence = sequenceOf(line);
+    const reject = (problem: string): RejectedInput => ({
+      stream: this.config.stream,
+      code: 'TEMPLATE_SOURCE_BAD_LINE',
+      message: `line ${line}: ${problem}`,
+      raw: text,
+      origin,
+      sequence,
+    });
     let row: unknown;
     try {
       row = JSON.parse(text);
     } catch (error) {
-      return {
-        stream: this.config.stream,
-        code: 'TEMPLATE_SOURCE_BAD_LINE',
-        message: `line ${line}: ${(error as Error).message}`,
-        raw: text,
-        origin,
-      };
+      return reject((error as Error).message);
     }
-    if (row === null || typeof row !== 'object' || Array.isArray(row))
-      return {
-        stream: this.config.stream,
-        code: 'TEMPLATE_SOURCE_BAD_LINE',
-        message: `line ${line}: not a JSON object`,
-        raw: text,
-        origin,
-      };
+    if (row === null || typeof row !== 'object' || Array.isArray(row)) return reject('not a JSON object');
     const values = row as Record<string, unknown>;
     const key = Object.fromEntries(this.config.key.map((k) => [k, values[k]]));
     const missing = this.config.key.filter((k) => key[k] === undefined || key[k] === null);
-    if (missing.length > 0)
-      return {
-        stream: this.config.stream,
-        code: 'TEMPLATE_SOURCE_BAD_LINE',
-        message: `line ${line}: no ${missing.join(', ')}`,
-        raw: text,
-        origin,
-      };
-    return { stream: this.config.stream, op: 'read', key, after: values, origin, sequence: sequenceOf(line) };
+    if (missing.length > 0) return reject(`no ${missing.join(', ')}`);
+    return { stream: this.config.stream, op: 'read', key, after: values, origin, sequence };
   }
 
   async close(): Promise<void> {}

@@ -5,6 +5,7 @@ import {
   MappingError,
   runPipeline,
 } from '@ferry/core';
+import { sequenceOf } from '@ferry/core/sdk';
 import { describe, expect, it } from 'vitest';
 import {
   ArraySource,
@@ -268,6 +269,55 @@ describe('runPipeline', () => {
       }),
     ]);
     expect(sink.events).toHaveLength(2);
+  });
+
+  it('writes a batch’s dead letters in source order: rejected lines and mapping failures together', async () => {
+    const deadLetters = new MemoryDeadLetters();
+    const line = (n: number): ChangeRecord => ({
+      stream: 'f.csv',
+      op: 'read',
+      key: { ID: n },
+      after: { ID: n, bad: n === 9 || n === 3 },
+      origin: { file: 'f.csv', line: n },
+      sequence: sequenceOf(1_700_000_000_000, n),
+    });
+    const reject = (n: number) => ({
+      stream: 'f.csv',
+      code: 'CSV_COLUMN_COUNT',
+      message: `line ${n}: expected 3 columns`,
+      raw: 'a,b',
+      origin: { file: 'f.csv', line: n },
+      sequence: sequenceOf(1_700_000_000_000, n),
+    });
+    const source = {
+      type: 'file-like',
+      cadence: { kind: 'stream' } as const,
+      async *read() {
+        yield { records: [2, 3, 4, 5, 7, 8, 9, 10].map(line), rejected: [reject(6), reject(1)], position: 1 };
+      },
+      async close() {},
+    };
+    await runPipeline({
+      name: 't',
+      source,
+      mapping: {
+        ...identityMapping,
+        map: (r) => {
+          if (r.after?.bad) throw new MappingError('bad row');
+          return identityMapping.map(r, { pipeline: 't' });
+        },
+      },
+      sink: new MemorySink(),
+      deadLetters,
+      checkpoints: new MemoryCheckpoints(),
+      retry: fastRetry,
+    });
+    expect(deadLetters.letters.map((l) => [l.origin, l.stage])).toEqual([
+      [{ file: 'f.csv', line: 1 }, 'source'],
+      [{ file: 'f.csv', line: 3 }, 'mapping'],
+      [{ file: 'f.csv', line: 6 }, 'source'],
+      [{ file: 'f.csv', line: 9 }, 'mapping'],
+    ]);
   });
 
   it('keeps at most maxInFlightBatches read but uncommitted (backpressure)', async () => {
