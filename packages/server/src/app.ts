@@ -5,7 +5,13 @@ import { readFile } from 'node:fs/promises';
 import swagger, { type FastifyDynamicSwaggerOptions } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { FerryError, type Logger, type Redactor } from '@ferry/core';
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import { type Access, installAuth, trackRouteAccess } from './auth.js';
 import type { ServerConfig } from './config.js';
 import { errorResponse, ServerErrorCodes } from './errors.js';
@@ -41,12 +47,29 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
   const app = Fastify({
     logger: false,
     exposeHeadRoutes: false,
+    // Path parameters are at most 200 characters by the document (a pipeline name, a letter id), which
+    // percent-encoding can make up to 12 times longer; fastify's default of 100 would refuse valid names.
+    maxParamLength: MAX_PARAM_LENGTH,
+    // Requests the router cannot take (a longer parameter, a malformed URL) get the documented error body.
+    frameworkErrors: (error, _request, frameworkReply) => {
+      const reply = frameworkReply as FastifyReply;
+      const code = (error as { code?: string }).code;
+      const tooLong = code === 'FST_ERR_MAX_PARAM_LENGTH';
+      reply.code(tooLong ? 414 : 400).send({
+        code: tooLong ? ServerErrorCodes.SERVER_URI_TOO_LONG : ServerErrorCodes.SERVER_BAD_REQUEST,
+        message: tooLong
+          ? `a path parameter is longer than ${MAX_PARAM_LENGTH} characters`
+          : 'the URL is not valid (a malformed percent-encoding?)',
+        retryable: false,
+      });
+    },
     // Fastify's default drops unknown body properties; refuse them instead (a typo in `ids` must not replay all).
     ajv: { customOptions: { removeAdditional: false } },
     ...(config.tls ? { https: await tlsOptions(config.tls) } : {}),
   } as FastifyServerOptions) as unknown as FastifyInstance;
 
   const routesWithoutAccess = trackRouteAccess(app);
+  const methodsFor = trackRouteMethods(app);
   installAuth(app, config, logger);
   logRequests(app, logger);
   for (const schema of sharedSchemas) app.addSchema(schema);
@@ -78,6 +101,10 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
       errors[status] = { description, ...ref('ErrorBody') };
     };
     if (route.params || route.querystring || route.body) error(400, 'The request does not match the schema.');
+    if (route.params)
+      error(414, `A path parameter is longer than ${MAX_PARAM_LENGTH} characters (SERVER_URI_TOO_LONG).`);
+    if (route.method !== 'GET')
+      error(415, 'A request body in a media type other than application/json (SERVER_BAD_REQUEST).');
     if (route.access !== 'public' && bearer) {
       error(401, 'No bearer token, or the token is not valid (signature, issuer, audience, expiry).');
       error(403, `The token lacks the ${route.access} scope.`);
@@ -128,6 +155,8 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
   for (const plugin of options.plugins ?? []) await app.register(plugin);
 
   app.setErrorHandler((error, request, reply) => {
+    // Fastify checks a body method's media type (QUERY without Content-Type) before it finds no route.
+    if (request.is404) return noRoute(request, reply);
     const answer = errorResponse(error);
     const { status } = answer;
     const body = options.redactor
@@ -138,13 +167,27 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
     else logger.warn(context, `admin API: ${body.message}`);
     return reply.code(status).send(body);
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({
+  // No route for this method and path: 405 with Allow when the path takes other methods, else 404.
+  const noRoute = (request: FastifyRequest, reply: FastifyReply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = methodsFor(path);
+    if (allowed.length > 0) {
+      return reply
+        .code(405)
+        .header('allow', allowed.join(', '))
+        .send({
+          code: ServerErrorCodes.SERVER_METHOD_NOT_ALLOWED,
+          message: `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`,
+          retryable: false,
+        });
+    }
+    return reply.code(404).send({
       code: ServerErrorCodes.SERVER_ROUTE_NOT_FOUND,
-      message: `no route ${request.method} ${request.url.split('?')[0]}`,
+      message: `no route ${request.method} ${path}`,
       retryable: false,
-    }),
-  );
+    });
+  };
+  app.setNotFoundHandler(noRoute);
 
   if (auth.mode === 'none') {
     // Said once listening, with the address actually bound: a configured port 0 means "any free port".
@@ -174,6 +217,37 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
     );
   }
   return app;
+}
+
+/** See `maxParamLength` above. */
+const MAX_PARAM_LENGTH = 4096;
+
+/**
+ * The methods each registered route pattern answers, so that a known path asked with another method gets
+ * 405 and an `Allow` header rather than 404. Patterns are fastify's: `:param` for one segment, a trailing
+ * `*` for the rest.
+ */
+function trackRouteMethods(app: FastifyInstance): (path: string) => string[] {
+  const routes: { pattern: RegExp; methods: string[] }[] = [];
+  app.addHook('onRoute', (route) => {
+    const source = route.url
+      .split('/')
+      .map((segment) =>
+        segment === '*'
+          ? '.*'
+          : segment.startsWith(':')
+            ? '[^/]+'
+            : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+      )
+      .join('/');
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    routes.push({ pattern: new RegExp(`^${source}$`), methods });
+  });
+  return (path) => {
+    const allowed = new Set<string>();
+    for (const route of routes) if (route.pattern.test(path)) for (const m of route.methods) allowed.add(m);
+    return [...allowed].sort();
+  };
 }
 
 type OpenApiBase = NonNullable<FastifyDynamicSwaggerOptions['openapi']>;

@@ -77,7 +77,10 @@ export interface AdminHost {
   ): Promise<{ total: number; items: DeadLetterView[] }>;
   /** Throws DLQ_LETTER_NOT_FOUND. */
   deadLetter(name: string, id: string): Promise<DeadLetterView>;
-  /** Re-map and re-check the given letters (all pending when `ids` is absent) and publish what passes. */
+  /**
+   * Re-map and re-check the given letters (all pending when `ids` is absent) and publish what passes.
+   * Unless `dryRun`, throws PIPELINE_RUNNING while the pipeline runs (here or in another process).
+   */
   replay(name: string, options: { ids?: string[]; dryRun: boolean }): Promise<ReplayResult>;
   /** The AsyncAPI 3.0 document of the events the hosted pipelines publish. */
   asyncapi(): Promise<Record<string, unknown>>;

@@ -299,6 +299,7 @@ export function adminRoutes(options: { publicMetrics: boolean }): AdminRoute[] {
       responses: { 200: { description: 'What was replayed and what still fails.', ...ref('ReplayResult') } },
       hostErrors: {
         404: NOT_FOUND,
+        409: 'The pipeline is running (here or in another process); pause it first, or use dryRun (PIPELINE_RUNNING).',
         501: 'The dead-letter store cannot list or record replays (DLQ_LIST_UNSUPPORTED, DLQ_REPLAY_UNSUPPORTED).',
       },
       handler: async ({ host, request }) => {

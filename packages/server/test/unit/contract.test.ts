@@ -40,6 +40,8 @@ interface Scenario {
   jwksDown?: boolean;
   /** The error code the body must carry. */
   code?: string;
+  /** The body's media type, when not application/json. */
+  contentType?: string;
 }
 
 const DEFAULT_PARAMS = { name: 'ledger', id: 'dl-1' };
@@ -73,6 +75,7 @@ const wrongState: Record<string, Scenario> = {
     code: 'PIPELINE_STATE',
   },
   resetOffsets: { params: { name: 'orders' }, code: 'PIPELINE_RUNNING' },
+  replayDeadLetters: { params: { name: 'orders' }, body: { dryRun: false }, code: 'PIPELINE_RUNNING' },
 };
 
 function scenarioFor(operation: Operation, status: number): Scenario | undefined {
@@ -94,6 +97,10 @@ function scenarioFor(operation: Operation, status: number): Scenario | undefined
       return { ...base, params: { name: 'nope' }, code: 'PIPELINE_NOT_FOUND' };
     case 409:
       return wrongState[operation.operationId];
+    case 414:
+      return { ...base, params: { name: 'n'.repeat(5000) }, code: 'SERVER_URI_TOO_LONG' };
+    case 415:
+      return { ...base, body: '<replay/>', contentType: 'application/xml', code: 'SERVER_BAD_REQUEST' };
     case 500:
       return { ...base, setup: (host) => (host.failing = true), code: 'INTERNAL' };
     case 501:
@@ -191,11 +198,17 @@ describe('every documented route answers as documented', () => {
         const token = scenario.token ?? 'full';
         const headers: Record<string, string> =
           token === 'none' ? {} : { authorization: `Bearer ${tokens[token]}` };
-        if (scenario.body !== undefined) headers['content-type'] = 'application/json';
+        if (scenario.body !== undefined) headers['content-type'] = scenario.contentType ?? 'application/json';
+        const sent =
+          scenario.body === undefined
+            ? undefined
+            : typeof scenario.body === 'string'
+              ? scenario.body
+              : JSON.stringify(scenario.body);
         const response = await fetch(urlOf(scenario.jwksDown ? down : app, operation, scenario), {
           method: operation.method,
           headers,
-          ...(scenario.body === undefined ? {} : { body: JSON.stringify(scenario.body) }),
+          ...(sent === undefined ? {} : { body: sent }),
         });
         const label = `${operation.method} ${operation.path} (${operation.operationId}) expecting ${status}`;
         const text = await response.text();
@@ -258,5 +271,50 @@ describe('every documented route answers as documented', () => {
       body: '{}',
     });
     expect(current.calls).toContain('replay ledger {"dryRun":false}');
+  });
+
+  it('takes every name the document allows through authentication, and refuses a longer one as 400', async () => {
+    current = fakeHost();
+    const get = operations.find((op) => op.operationId === 'getPipeline')!;
+    for (const length of [101, 150, 200]) {
+      const url = urlOf(app, get, { params: { name: `p${'x'.repeat(length - 1)}` } });
+      expect((await fetch(url)).status, `${length} characters, no token`).toBe(401);
+      const found = await fetch(url, { headers: { authorization: `Bearer ${tokens.full}` } });
+      expect(found.status, `${length} characters`).toBe(404);
+      expect(await found.json()).toMatchObject({ code: 'PIPELINE_NOT_FOUND' });
+    }
+    const tooLong = await fetch(urlOf(app, get, { params: { name: `p${'x'.repeat(200)}` } }), {
+      headers: { authorization: `Bearer ${tokens.full}` },
+    });
+    expect(tooLong.status).toBe(400);
+    expect(await tooLong.json()).toMatchObject({ code: 'SERVER_BAD_REQUEST' });
+  });
+
+  it('answers 405 with Allow for a method a known path does not take, and 404 for an unknown path', async () => {
+    const address = app.server.address() as { port: number };
+    const base = `http://127.0.0.1:${address.port}`;
+    for (const [method, path, allow] of [
+      ['PUT', '/pipelines/ledger', 'GET'],
+      ['DELETE', '/pipelines/ledger/pause', 'POST'],
+      ['PATCH', '/pipelines/ledger/offsets', 'DELETE, GET'],
+      ['HEAD', '/healthz', 'GET'],
+      ['POST', '/openapi.json', 'GET'],
+      // A body method without Content-Type: fastify's media-type check comes before its route lookup.
+      ['QUERY', '/pipelines', 'GET'],
+    ] as const) {
+      const response = await fetch(`${base}${path}`, { method });
+      expect(response.status, `${method} ${path}`).toBe(405);
+      expect(response.headers.get('allow')).toBe(allow);
+      if (method !== 'HEAD') {
+        expect(await response.json()).toEqual({
+          code: 'SERVER_METHOD_NOT_ALLOWED',
+          message: `${method} is not allowed on ${path}; allowed: ${allow}`,
+          retryable: false,
+        });
+      }
+    }
+    const unknown = await fetch(`${base}/pipelines/ledger/nothing-here`, { method: 'PUT' });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ code: 'SERVER_ROUTE_NOT_FOUND' });
   });
 });

@@ -144,6 +144,13 @@ export function fakeHost(): FakeHost {
     },
     async replay(name, options) {
       storeFor(name);
+      const p = host.get(name);
+      if (!options.dryRun && (p.state === 'running' || p.state === 'starting')) {
+        throw new FerryError(
+          'PIPELINE_RUNNING',
+          `${name} is running; pause it before you replay dead letters`,
+        );
+      }
       host.calls.push(`replay ${name} ${JSON.stringify(options)}`);
       return { dryRun: options.dryRun, replayed: 1, events: 1, stillFailing: [] };
     },
