@@ -186,16 +186,20 @@ class PipelineRun<P> {
       this.internal.abort();
       await this.drain().catch(() => undefined);
       const failure = this.commitError ?? error;
-      await this.closeAll();
-      this.observer?.runEnded?.({
-        pipeline: name,
-        error: {
-          code: isFerryError(failure) ? failure.code : 'INTERNAL',
-          message: failure instanceof Error ? failure.message : String(failure),
-          retryable: isRetryable(failure),
-        },
-      });
-      throw failure;
+      // A stop asked for while a step waited on the signal (p-retry, a timer, fetch throw the signal's
+      // reason) is the stop the caller wanted, not a failure: it ends like any stop, with a summary.
+      if (this.commitError !== undefined || !isStopReason(error, this.options.signal)) {
+        await this.closeAll();
+        this.observer?.runEnded?.({
+          pipeline: name,
+          error: {
+            code: isFerryError(failure) ? failure.code : 'INTERNAL',
+            message: failure instanceof Error ? failure.message : String(failure),
+            retryable: isRetryable(failure),
+          },
+        });
+        throw failure;
+      }
     }
     await this.closeAll();
     const durationMs = performance.now() - started;
@@ -552,4 +556,10 @@ export function positionProblems(schema: z.ZodType, position: unknown): string |
   return result.error.issues
     .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(the position)'}: ${issue.message}`)
     .join('; ');
+}
+
+/** Whether `error` is how an operation answered the caller's own stop (`signal` aborted). */
+function isStopReason(error: unknown, signal: AbortSignal | undefined): boolean {
+  if (signal?.aborted !== true) return false;
+  return error === signal.reason || (error instanceof Error && error.name === 'AbortError');
 }

@@ -320,6 +320,36 @@ describe('runPipeline', () => {
     ]);
   });
 
+  it('a stop asked for before or during start-up ends the run as a stop, not a failure', async () => {
+    // Aborted before the checkpoint is loaded: p-retry answers with the signal's reason.
+    const before = parts(20);
+    const early = await runPipeline({
+      name: 't',
+      mapping: identityMapping,
+      retry: fastRetry,
+      signal: AbortSignal.abort(),
+      ...before,
+    });
+    expect(early).toMatchObject({ stoppedBy: 'signal', recordsRead: 0, batches: 0 });
+    expect(before.sink.events).toEqual([]);
+
+    // Aborted while the checkpoint store is still answering.
+    const during = parts(20);
+    const stop = new AbortController();
+    during.checkpoints.load = async () => {
+      stop.abort();
+      throw stop.signal.reason;
+    };
+    const summary = await runPipeline({
+      name: 't',
+      mapping: identityMapping,
+      retry: fastRetry,
+      signal: stop.signal,
+      ...during,
+    });
+    expect(summary.stoppedBy).toBe('signal');
+  });
+
   it('keeps at most maxInFlightBatches read but uncommitted (backpressure)', async () => {
     const p = parts(200, 10);
     p.sink.writeDelayMs = 5;
