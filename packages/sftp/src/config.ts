@@ -139,7 +139,13 @@ export const sftpSourceConfigSchema = z
       .array(z.string().regex(/^\//, 'an absolute remote path'))
       .min(1)
       .describe('Remote glob patterns such as /outbound/court-lists/*.csv (globs in the file name only).'),
-    stream: z.string().min(1).optional().describe('Stream name of the records (default: the first path).'),
+    stream: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Stream name of the records, part of every event's source and id (default: the first path's folder, e.g. court-lists for /upload/court-lists/*.csv).",
+      ),
     order: z.enum(['name', 'mtime']).default('name').describe('Order in which files are read.'),
     ignore: z
       .array(z.string())
@@ -223,3 +229,19 @@ export type SftpSourceConfigInput = z.input<typeof sftpSourceConfigSchema>;
 export type SftpConnectionConfig = SftpSourceConfig['connection'];
 export type CsvFormat = z.output<typeof csvSchema>;
 export type FixedWidthFormat = z.output<typeof fixedWidthSchema>;
+
+/**
+ * The stream of a source without `stream`: the last folder of its first path (`/upload/court-lists/*.csv`
+ * → `court-lists`), or for a file at the root the file pattern without wildcards and extension. A name,
+ * not a path: it appears in every event's `source` and id.
+ */
+export function defaultStreamName(path: string): string {
+  const segments = path.split('/').filter(Boolean);
+  const folder = segments.length > 1 ? segments.at(-2)! : undefined;
+  const stem = (segments.at(-1) ?? '')
+    .replace(/\.[^.]*$/, '')
+    .replace(/[*?[\]{}!]/g, '')
+    .replace(/^[-_.]+|[-_.]+$/g, '');
+  const name = (folder ?? stem).replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '');
+  return name === '' ? 'files' : name;
+}

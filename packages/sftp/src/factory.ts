@@ -9,7 +9,12 @@ import {
   type Source,
   type SourceContext,
 } from '@ferry/core/sdk';
-import { type SftpSourceConfig, type SftpSourceConfigInput, sftpSourceConfigSchema } from './config.js';
+import {
+  defaultStreamName,
+  type SftpSourceConfig,
+  type SftpSourceConfigInput,
+  sftpSourceConfigSchema,
+} from './config.js';
 import { type SftpPosition, sftpPositionSchema } from './position.js';
 import { SftpSource } from './source.js';
 
@@ -33,6 +38,10 @@ export function createSftpSource(
 
 export function sftpSourceNotes(config: SftpSourceConfig): string[] {
   const notes: string[] = [];
+  if (config.stream === undefined)
+    notes.push(
+      `stream '${defaultStreamName(config.paths[0]!)}' (from the first path's folder; set stream: to name it, e.g. to keep the event ids of a pipeline that ran with another default)`,
+    );
   if (config.connection.legacyAlgorithms !== undefined)
     notes.push('legacy SSH algorithms are enabled: use them only for a server that offers nothing newer');
   if (config.stability.mode === 'rename')

@@ -1,6 +1,7 @@
 // Public API of @ferry/sftp: the source factory, its options, its positions and its errors.
 export {
   type CsvFormat,
+  defaultStreamName,
   type FixedWidthFormat,
   type SftpConnectionConfig,
   type SftpSourceConfig,

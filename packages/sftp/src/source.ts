@@ -25,7 +25,7 @@ import {
   systemClock,
 } from '@ferry/core/sdk';
 import picomatch from 'picomatch';
-import type { SftpSourceConfig } from './config.js';
+import { defaultStreamName, type SftpSourceConfig } from './config.js';
 import { SftpError, SftpErrorCodes } from './errors.js';
 import { type Item, readItems } from './internal/parsers.js';
 import { SftpState } from './internal/state.js';
@@ -77,7 +77,7 @@ export class SftpSource implements Source<SftpPosition> {
     this.pipeline = context.pipeline ?? 'sftp';
     this.log = context.logger ?? silentLogger();
     this.clock = context.clock ?? systemClock;
-    this.stream = config.stream ?? config.paths[0]!;
+    this.stream = config.stream ?? defaultStreamName(config.paths[0]!);
     const stateDir = resolve(this.baseDir, config.stateDir);
     this.spoolDir = config.spoolDir ? resolve(this.baseDir, config.spoolDir) : resolve(stateDir, 'spool');
     this.businessKey = config.businessKey ? new RegExp(config.businessKey.pattern) : undefined;
