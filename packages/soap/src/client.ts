@@ -12,6 +12,7 @@ import { type SourceContext, type StreamInfo, silentLogger } from '@ferry/core/s
 import * as soap from 'soap';
 import type { SoapConnectionConfig } from './config.js';
 import { classifySoapError, SoapError, SoapErrorCodes } from './errors.js';
+import { CallClock } from './internal/call-clock.js';
 import { CallGuard } from './internal/guard.js';
 import { probeHttp } from './internal/probe.js';
 import { type ReaderResult, SoapResponseReader, type XmlObject } from './internal/xml-stream.js';
@@ -281,23 +282,20 @@ export class SoapClient {
       req.destroy(Object.assign(new Error('the call was stopped'), { code: 'ABORT_ERR' }));
     if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    const timeoutMs = this.config.timeoutMs;
-    const timedOut = () =>
-      Object.assign(new Error(`no answer within timeoutMs (${timeoutMs} ms)`), { code: 'ETIMEDOUT' });
+    const clock = new CallClock(this.config);
+    let received = 0;
+    const progress = () => `${received} bytes of it received`;
     let response: IncomingMessage;
     try {
-      response = await withTimeout(
+      response = await clock.wait(
         new Promise<IncomingMessage>((resolvePromise, reject) => {
           req.once('response', resolvePromise);
           req.once('error', reject);
           req.end(body);
         }),
-        timeoutMs,
-        () => {
-          const error = timedOut();
-          req.destroy(error);
-          return error;
-        },
+        'the response headers',
+        () => 'no response headers yet',
+        (error) => req.destroy(error),
       );
     } catch (error) {
       options.signal?.removeEventListener('abort', onAbort);
@@ -306,29 +304,42 @@ export class SoapClient {
     const status = response.statusCode ?? 0;
     const retryAfter = header(response, 'retry-after');
     const contentType = header(response, 'content-type') ?? '';
+    const chunks = response[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const nextChunk = async (): Promise<IteratorResult<Buffer>> => {
+      const next = await clock.wait(chunks.next(), 'the next bytes of the answer', progress, (error) =>
+        response.destroy(error),
+      );
+      if (!next.done) received += next.value.length;
+      return next;
+    };
     try {
       if (status >= 400 && !/xml/i.test(contentType)) {
-        const snippet = await readSnippet(response, 512, timeoutMs);
+        const snippet = await readSnippet(nextChunk, 512);
         throw { kind: 'http', status, retryAfter, bodySnippet: snippet };
+      }
+      const maxBytes = this.config.maxResponseBytes;
+      const declared = Number(header(response, 'content-length'));
+      if (Number.isFinite(declared) && declared > maxBytes) {
+        // Refused on the header alone; the finally below drops the connection with the body unread.
+        throw new SoapError(
+          SoapErrorCodes.SOAP_RESPONSE_TOO_LARGE,
+          `operation ${context.operation} at ${context.endpoint} announced an answer of ${declared} bytes (Content-Length), more than maxResponseBytes (${maxBytes} bytes); refused unread. Raise maxResponseBytes or ask for smaller pages.`,
+          { details: { ...context, maxBytes, contentLength: declared } },
+        );
       }
       const pending: XmlObject[] = [];
       const chunkSize = options.chunkSize ?? 1000;
       const reader = new SoapResponseReader({
         recordPath: options.recordPath,
         scalarPaths: options.scalarPaths ?? [],
-        maxBytes: this.config.maxResponseBytes,
+        maxBytes,
         maxDepth: this.config.maxDepth,
         onRecord: (record) => pending.push(record),
-        where: `operation ${context.operation}`,
+        where: `operation ${context.operation} at ${context.endpoint}`,
       });
       const decoder = new StringDecoder('utf8');
-      const chunks = response[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
       for (;;) {
-        const next = await withTimeout(chunks.next(), timeoutMs, () => {
-          const error = timedOut();
-          response.destroy(error);
-          return error;
-        });
+        const next = await nextChunk();
         if (next.done) break;
         reader.write(decoder.write(next.value), next.value.length);
         while (pending.length >= chunkSize && status < 400) yield pending.splice(0, chunkSize);
@@ -470,27 +481,14 @@ function header(response: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-async function readSnippet(response: IncomingMessage, limit: number, timeoutMs: number): Promise<string> {
+async function readSnippet(next: () => Promise<IteratorResult<Buffer>>, limit: number): Promise<string> {
   let text = '';
-  const chunks = response[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  for (;;) {
-    const next = await withTimeout(chunks.next(), timeoutMs, () => new Error('timeout'));
-    if (next.done || text.length >= limit) break;
-    text += next.value.toString('utf8');
+  while (text.length < limit) {
+    const step = await next();
+    if (step.done) break;
+    text += step.value.toString('utf8');
   }
   return text.slice(0, limit).replace(/\s+/g, ' ').trim();
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
-  });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** A URL without user info, for messages and logs. */

@@ -60,13 +60,25 @@ const connectionShape = {
     .int()
     .min(100)
     .default(30_000)
-    .describe('Deadline for one call, from sending to the last byte of the answer (SOAP_TIMEOUT, retried).'),
+    .describe(
+      'Longest silence allowed in a call: the wait for the response headers, then for each further piece of the body. A call that hears nothing for this long fails with SOAP_TIMEOUT (retried). Also the idle limit of each WSDL read. An answer that keeps trickling in is bounded by deadlineMs, not by this.',
+    ),
+  deadlineMs: z
+    .number()
+    .int()
+    .min(100)
+    .default(300_000)
+    .describe(
+      'Longest the service may take to deliver one whole answer: the time spent waiting for it, from sending the request to the last byte, added up over the call (time Ferry spends handing records on to the sink does not count). Past it the connection is dropped and the call fails with SOAP_DEADLINE_EXCEEDED (retried), so an answer that trickles in is cut off.',
+    ),
   maxResponseBytes: z
     .number()
     .int()
     .min(1024)
     .default(256 * 1024 * 1024)
-    .describe('Answers larger than this are refused unread with SOAP_RESPONSE_TOO_LARGE.'),
+    .describe(
+      'Largest answer accepted, in bytes. An answer whose Content-Length is larger is refused before its body is read; one without a Content-Length (chunked) is read up to this many bytes, then the connection is dropped (records streamed before that point may already have been handed on). Either way the call fails with SOAP_RESPONSE_TOO_LARGE (not retried).',
+    ),
   maxDepth: z.number().int().min(8).max(10_000).default(128).describe('Deepest element nesting accepted.'),
   security: soapSecuritySchema.optional(),
   tls: z
@@ -140,22 +152,40 @@ const paginationSchema = z
   .default({ type: 'none' })
   .describe('How the operation pages its answer.');
 
+/** What each mode calls, for the descriptions: the snapshot table must not speak of watermarks. */
+const MODE_EXAMPLES = {
+  watermark: { operation: 'GetChangedCases', records: 'GetChangedCasesResult.Case[]' },
+  snapshot: { operation: 'ListCases', records: 'ListCasesResult.Case[]' },
+} as const;
+
+/** The options whose wording depends on the mode (placeholders, examples). */
+function modeWording(mode: keyof typeof MODE_EXAMPLES) {
+  const example = MODE_EXAMPLES[mode];
+  const placeholders =
+    mode === 'watermark'
+      ? 'Strings may hold {{since}} (the last watermark) and {{page}} (the page number or token)'
+      : 'Strings may hold {{page}} (the page number or token); {{since}} is always empty in this mode';
+  return {
+    operation: z.string().min(1).describe(`Operation to call, e.g. ${example.operation}.`),
+    arguments: z
+      .record(z.string(), z.unknown())
+      .default({})
+      .describe(
+        `Arguments of the operation. ${placeholders}; a string that is only a placeholder takes the raw value.`,
+      ),
+    records: z
+      .string()
+      .regex(
+        /^[A-Za-z_][\w-]*(\[\])?(\.[A-Za-z_][\w-]*(\[\])?)*$/,
+        'a dotted path of element names, e.g. Result.Case[]',
+      )
+      .describe(
+        `Path of the record elements below the response element, as \`ferry discover\` prints it, e.g. ${example.records}.`,
+      ),
+  };
+}
+
 const modeShape = {
-  ...connectionShape,
-  operation: z.string().min(1).describe('Operation to call, e.g. GetChangedCases.'),
-  arguments: z
-    .record(z.string(), z.unknown())
-    .default({})
-    .describe(
-      'Arguments of the operation. Strings may hold {{since}} (the last watermark) and {{page}} (the page number or token); a string that is only a placeholder takes the raw value.',
-    ),
-  records: z
-    .string()
-    .regex(
-      /^[A-Za-z_][\w-]*(\[\])?(\.[A-Za-z_][\w-]*(\[\])?)*$/,
-      'a dotted path of element names, e.g. Result.Case[]',
-    )
-    .describe('Path of the record elements below the response element, e.g. GetChangedCasesResult.Case[].'),
   key: z.array(z.string().min(1)).min(1).describe('Record fields (dotted paths) that identify a record.'),
   stream: z.string().min(1).optional().describe('Stream name of the records (default Service.Operation).'),
   pagination: paginationSchema,
@@ -184,6 +214,8 @@ const modeShape = {
 
 export const soapWatermarkSchema = z
   .object({
+    ...connectionShape,
+    ...modeWording('watermark'),
     ...modeShape,
     mode: z
       .literal('watermark')
@@ -207,6 +239,8 @@ export const soapWatermarkSchema = z
 
 export const soapSnapshotSchema = z
   .object({
+    ...connectionShape,
+    ...modeWording('snapshot'),
     ...modeShape,
     mode: z
       .literal('snapshot')

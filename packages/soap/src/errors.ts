@@ -18,8 +18,10 @@ export const SoapErrorCodes = {
   SOAP_OPERATION_NOT_FOUND: 'SOAP_OPERATION_NOT_FOUND',
   /** The service could not be reached or dropped the connection (retryable). */
   SOAP_CONNECTION_FAILED: 'SOAP_CONNECTION_FAILED',
-  /** No complete answer within timeoutMs (retryable). */
+  /** The service stayed silent for timeoutMs: no response headers, or no further body bytes (retryable). */
   SOAP_TIMEOUT: 'SOAP_TIMEOUT',
+  /** The service kept sending but did not finish its answer within deadlineMs (retryable). */
+  SOAP_DEADLINE_EXCEEDED: 'SOAP_DEADLINE_EXCEEDED',
   /** An HTTP error status without a SOAP fault: 5xx, 408 and 429 are retryable, other 4xx are not. */
   SOAP_HTTP_ERROR: 'SOAP_HTTP_ERROR',
   /** HTTP 401 or 403: the credentials were refused. */
@@ -85,6 +87,11 @@ export interface SoapFaultFailure {
 }
 
 const C = SoapErrorCodes;
+
+/** The `code` the client gives the error it cuts a call off with when deadlineMs has passed. */
+export const DEADLINE_EXCEEDED = C.SOAP_DEADLINE_EXCEEDED;
+const DEADLINE_HINT =
+  'Ferry retries; if the service is only slow for large answers, raise deadlineMs or ask for smaller pages.';
 
 // Certificate verification failures and handshake alerts (a refused client certificate).
 const TLS_CODES =
@@ -165,6 +172,11 @@ const rules: ErrorRule<SoapErrorCode>[] = [
       : undefined,
   (link) =>
     link.code === 'ERR_INVALID_URL' ? { code: C.SOAP_CONNECTION_FAILED, retryable: false } : undefined,
+  // The client's whole-answer deadline (client.ts), told apart from an idle timeout, which the kit maps.
+  (link) =>
+    link.code === DEADLINE_EXCEEDED
+      ? { code: C.SOAP_DEADLINE_EXCEEDED, retryable: true, hint: DEADLINE_HINT }
+      : undefined,
   // A streamed answer cut off mid-body: the connection dropped.
   (link) =>
     link.code === 'ERR_STREAM_PREMATURE_CLOSE'
@@ -205,6 +217,7 @@ interface Wording {
 
 const WORDING: Partial<Record<SoapErrorCode, (w: Wording) => string>> = {
   SOAP_TIMEOUT: (w) => `no answer from ${w.where} in time (${w.text}). Ferry retries.`,
+  SOAP_DEADLINE_EXCEEDED: (w) => `${w.where}: ${w.text}. ${DEADLINE_HINT}`,
   SOAP_CONNECTION_FAILED: (w) =>
     w.retryable
       ? `cannot use the connection to ${w.where} (${w.native}). Check that the service is running; Ferry retries.`

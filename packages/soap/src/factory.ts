@@ -60,7 +60,7 @@ export function soapSourceNotes(config: SoapSourceConfig): string[] {
 export const soapSourceFactory = defineFactory({
   type: 'soap',
   description:
-    'Polls a SOAP operation (WSDL, SOAP 1.1/1.2, WS-Security) by watermark or snapshot, streaming large answers.',
+    'Polls a SOAP operation (WSDL, SOAP 1.1/1.2, WS-Security) in one of two modes: `watermark` (what changed since the last watermark) or `snapshot` (every record each pass, compared with the last pass: creates, updates and deletes). Large answers are streamed.',
   configSchema: soapSourceConfigSchema,
   positionSchema: soapPositionSchema,
   create: (config, ctx) => build(config, ctx),

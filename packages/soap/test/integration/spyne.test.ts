@@ -2,9 +2,13 @@
 // own WSDL fetched by URL, SOAP 1.1 and 1.2, faults of both kinds, page-number paging. The tests set the
 // service's cases and faults, which are global to its process: they run against a private spyne (the
 // virtualenv up.sh builds, its own port), not the shared one other test runs read at the same time.
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfigYaml } from '@ferry/core';
 import { silentLogger } from '@ferry/core/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { SoapEndpoint } from '../../../../test/services/endpoints.js';
+import { type SoapEndpoint, services } from '../../../../test/services/endpoints.js';
 import { type PrivateServer, startPrivateSpyne } from '../../../../test/services/private.js';
 import {
   createSoapSource,
@@ -12,6 +16,7 @@ import {
   SoapError,
   type SoapSourceConfigInput,
   soapConnectionSchema,
+  soapSourceConfigSchema,
 } from '../../src/index.js';
 import { readBatches, spyneControl } from '../helpers.js';
 import { makeCases } from '../servers/node-soap-server.js';
@@ -131,4 +136,58 @@ describe('against spyne', () => {
       await source.close();
     }
   });
+
+  // docs/soap.md's two examples are this service's, as written: each is a valid source, its `records` is the
+  // path `ferry discover` prints (fields `<records>.<field>`, never the XSD type name CaseArray), and a pass
+  // with it reads every case. Only `wsdl` is changed, from the shared service to this test's own.
+  it.each(['watermark', 'snapshot'] as const)(
+    'runs the %s example of docs/soap.md as written',
+    async (mode) => {
+      const page = await readFile(
+        join(import.meta.dirname, '..', '..', '..', '..', 'docs', 'soap.md'),
+        'utf8',
+      );
+      const blocks = [...page.matchAll(/```yaml\n(source:\n {2}type: soap\n[\s\S]*?)```/g)].map(
+        (match) =>
+          parseConfigYaml(match[1] ?? '', 'docs/soap.md').data as { source: Record<string, unknown> },
+      );
+      const example = blocks.find((block) => block.source.mode === mode)?.source ?? {};
+      expect(example.mode, `a ${mode} example in docs/soap.md`).toBe(mode);
+      expect(example.wsdl).toBe(`${services.spyne.soap11}?wsdl`);
+      const { type: _type, ...options } = example;
+      const config = soapSourceConfigSchema.parse({ ...options, wsdl: `${spyne.endpoint.soap11}?wsdl` });
+
+      const client = await open(spyne.endpoint.soap11, '1.1');
+      try {
+        const stream = client
+          .describe()
+          .find((s) => s.name === `CaseService.CaseService.${config.operation}`);
+        const fields = (stream?.fields ?? []).map((field) => field.name);
+        expect(fields).toContain(`${config.records}.${config.key[0]}`);
+        if (config.mode === 'watermark')
+          expect(fields).toContain(`${config.records}.${config.watermark.field}`);
+      } finally {
+        client.close();
+      }
+
+      const cases = makeCases(7, Date.parse('2024-05-01T00:00:00Z'), 'D');
+      const pageSize = config.pagination.type === 'page-number' ? config.pagination.pageSize : undefined;
+      await spyneControl(spyne.endpoint, { cases, page_size: pageSize });
+      // The example's stateDir is relative to a pipeline file; here a fresh folder stands in for it.
+      const source = createSoapSource(
+        config.mode === 'snapshot'
+          ? { ...config, stateDir: await mkdtemp(join(tmpdir(), 'ferry-soap-doc-')) }
+          : config,
+        { logger: silentLogger() },
+      );
+      try {
+        const batches = await readBatches(source, undefined);
+        expect(batches.flatMap((b) => b.records.map((r) => r.key.CaseId))).toEqual(
+          cases.map((c) => c.CaseId),
+        );
+      } finally {
+        await source.close();
+      }
+    },
+  );
 });

@@ -1,10 +1,15 @@
 // The SOAP source's options and positions: defaults, refusals of a wrong pipeline file (a moved option
 // included), the shape of saved positions, and the notes `ferry validate` prints.
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parsePipelineConfig, Redactor } from '@ferry/core';
 import { ConfigError, silentLogger } from '@ferry/core/sdk';
 import { describe, expect, it } from 'vitest';
+import { soapSnapshotSchema, soapWatermarkSchema } from '../../src/config.js';
 import {
   createSoapSource,
+  soapConnectionSchema,
   soapPositionSchema,
   soapSourceConfigSchema,
   soapSourceFactory,
@@ -28,6 +33,7 @@ describe('soap source options', () => {
     expect(config).toMatchObject({
       soapVersion: '1.1',
       timeoutMs: 30_000,
+      deadlineMs: 300_000,
       maxResponseBytes: 256 * 1024 * 1024,
       rateLimit: { callsPerSecond: 0, concurrency: 1 },
       pagination: { type: 'none' },
@@ -85,6 +91,38 @@ describe('soap source options', () => {
       const source = await soapSourceFactory.create(config, ctx);
       expect(source.cadence).toEqual({ kind: 'passes', intervalMs: 1234 });
       await source.close();
+    }
+  });
+
+  it('describes each mode in its own words: no watermark in the snapshot table', () => {
+    const options = (mode: 'watermark' | 'snapshot') => {
+      const schema = mode === 'watermark' ? soapWatermarkSchema : soapSnapshotSchema;
+      return Object.fromEntries(
+        Object.entries(schema.shape).map(([name, option]) => [name, String(option.description ?? '')]),
+      );
+    };
+    const snapshot = options('snapshot');
+    for (const [name, text] of Object.entries(snapshot)) {
+      if (name === 'arguments') expect(text).toContain('{{since}} is always empty in this mode');
+      else expect(text, name).not.toMatch(/watermark|GetChangedCases/i);
+    }
+    expect(options('watermark').arguments).toContain('{{since}} (the last watermark)');
+    for (const mode of ['watermark', 'snapshot'] as const) {
+      expect(options(mode).records).toContain('as `ferry discover` prints it');
+    }
+    expect(soapSourceFactory.description).toMatch(/`watermark`.*`snapshot`/);
+  });
+
+  // Each option's meaning is said once, in the schema; docs/soap.md's table must say the same, not its own.
+  it('docs/soap.md states timeoutMs, deadlineMs and maxResponseBytes as the schema does', async () => {
+    const page = await readFile(join(import.meta.dirname, '..', '..', '..', '..', 'docs', 'soap.md'), 'utf8');
+    for (const name of ['timeoutMs', 'deadlineMs', 'maxResponseBytes'] as const) {
+      const option = soapConnectionSchema.shape[name];
+      const row = page.split('\n').find((line) => line.startsWith(`| \`${name}\` |`));
+      expect(row, name).toBeDefined();
+      const [, fallback, meaning] = (row ?? '').split(' | ').map((cell) => cell.trim());
+      expect(meaning?.replace(/ \|$/, ''), name).toBe(option.description);
+      expect(fallback, name).toContain(String(option.parse(undefined)));
     }
   });
 

@@ -94,6 +94,23 @@ describe('classifySoapError', () => {
       true,
       undefined,
     ],
+    [
+      'whole-answer deadline (the client cuts off a slow drip)',
+      netError(
+        'SOAP_DEADLINE_EXCEEDED',
+        'the answer was not complete within deadlineMs (300000 ms) of waiting',
+      ),
+      'SOAP_DEADLINE_EXCEEDED',
+      true,
+      undefined,
+    ],
+    [
+      'whole-answer deadline, wrapped as a cause',
+      new Error('read failed', { cause: netError('SOAP_DEADLINE_EXCEEDED', 'deadlineMs passed') }),
+      'SOAP_DEADLINE_EXCEEDED',
+      true,
+      undefined,
+    ],
     ['ENOTFOUND', netError('ENOTFOUND'), 'SOAP_CONNECTION_FAILED', false, undefined],
     [
       'untrusted server certificate',

@@ -1,8 +1,9 @@
 // Pure logic of the SOAP source: argument templating, watermark order and sequences, the streaming reader,
-// and the pacing of calls (rate limit, concurrency cap).
+// the pacing of calls (rate limit, concurrency cap) and the time limits of one call.
 import { sequenceOf } from '@ferry/core/sdk';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { compareWatermarks, SoapError, sortableWatermark } from '../../src/index.js';
+import { CallClock } from '../../src/internal/call-clock.js';
 import { CallGuard } from '../../src/internal/guard.js';
 import { templateArguments } from '../../src/internal/pager.js';
 import { SoapResponseReader, type XmlObject } from '../../src/internal/xml-stream.js';
@@ -144,5 +145,97 @@ describe('CallGuard', () => {
     const guard = new CallGuard({ callsPerSecond: 0, concurrency: 1 });
     await expect(guard.run(() => Promise.reject(new Error('down')))).rejects.toThrow('down');
     await expect(guard.run(async () => 'next')).resolves.toBe('next');
+  });
+});
+
+describe('CallClock', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** A wait the service answers after `ms` (fake time). */
+  const answerAfter = (ms: number) =>
+    new Promise<string>((resolve) => setTimeout(() => resolve('bytes'), ms));
+  const never = () => new Promise<string>(() => {});
+
+  it('cuts off a silence at timeoutMs with ETIMEDOUT, and drops the connection first', async () => {
+    vi.useFakeTimers();
+    const clock = new CallClock({ timeoutMs: 100, deadlineMs: 10_000 });
+    const dropped: Error[] = [];
+    const waiting = clock.wait(
+      never(),
+      'the response headers',
+      () => '',
+      (e) => dropped.push(e),
+    );
+    const outcome = expect(waiting).rejects.toMatchObject({
+      code: 'ETIMEDOUT',
+      message: 'nothing for timeoutMs (100 ms) while waiting for the response headers',
+    });
+    await vi.advanceTimersByTimeAsync(100);
+    await outcome;
+    expect(dropped).toHaveLength(1);
+  });
+
+  it('adds up the waits of a call and cuts off a drip at deadlineMs, though no single wait was long', async () => {
+    vi.useFakeTimers();
+    const clock = new CallClock({ timeoutMs: 100, deadlineMs: 250 });
+    for (let i = 0; i < 3; i += 1) {
+      const step = clock.wait(
+        answerAfter(80),
+        'the next bytes',
+        () => '',
+        () => {},
+      );
+      await vi.advanceTimersByTimeAsync(80);
+      await expect(step).resolves.toBe('bytes');
+    }
+    expect(clock.waited).toBe(240);
+    const last = clock.wait(
+      answerAfter(80),
+      'the next bytes',
+      () => '42 bytes of it received',
+      () => {},
+    );
+    const outcome = expect(last).rejects.toMatchObject({
+      code: 'SOAP_DEADLINE_EXCEEDED',
+      deadlineMs: 250,
+      message: 'the answer was not complete within deadlineMs (250 ms) of waiting; 42 bytes of it received',
+    });
+    // 10 ms were left of the deadline.
+    await vi.advanceTimersByTimeAsync(10);
+    await outcome;
+  });
+
+  it('does not count the time between waits (records handed on to a slow sink)', async () => {
+    vi.useFakeTimers();
+    const clock = new CallClock({ timeoutMs: 100, deadlineMs: 150 });
+    for (let i = 0; i < 5; i += 1) {
+      const step = clock.wait(
+        answerAfter(20),
+        'the next bytes',
+        () => '',
+        () => {},
+      );
+      await vi.advanceTimersByTimeAsync(20);
+      await expect(step).resolves.toBe('bytes');
+      // The consumer holds the records for a long time: the service is not waited on meanwhile.
+      await vi.advanceTimersByTimeAsync(1000);
+    }
+    expect(clock.waited).toBe(100);
+  });
+
+  it('lets the deadline win when it is shorter than timeoutMs', async () => {
+    vi.useFakeTimers();
+    const clock = new CallClock({ timeoutMs: 30_000, deadlineMs: 200 });
+    const waiting = clock.wait(
+      never(),
+      'the response headers',
+      () => 'no response headers yet',
+      () => {},
+    );
+    const outcome = expect(waiting).rejects.toMatchObject({ code: 'SOAP_DEADLINE_EXCEEDED' });
+    await vi.advanceTimersByTimeAsync(200);
+    await outcome;
   });
 });
