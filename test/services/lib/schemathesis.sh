@@ -15,7 +15,7 @@ schemathesis_install() {
   local python log
   log="$(svc_log schemathesis)"
   working_on schemathesis
-  python="$(spyne_python)" || die_service schemathesis "python3 not found (set FERRY_PYTHON to a Python 3.10+ interpreter)"
+  python="$(spyne_python)" || die_service schemathesis "python3 not found (Schemathesis 4.32.5 needs Python 3.11 or later: set FERRY_PYTHON to one)"
   say "schemathesis: creating $SCHEMATHESIS_VENV with schemathesis==$SCHEMATHESIS_VERSION (log: $log)"
   rm -rf "$SCHEMATHESIS_VENV"
   mkdir -p "$FERRY_CACHE_DIR"
