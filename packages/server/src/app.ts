@@ -52,7 +52,7 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
     exposeHeadRoutes: false,
     // Path parameters are at most 200 characters by the document (a pipeline name, a letter id), which
     // percent-encoding can make up to 12 times longer; fastify's default of 100 would refuse valid names.
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Requests the router cannot take (a longer parameter, a malformed URL) get the documented error body.
     frameworkErrors: (error, _request, frameworkReply) => {
       const reply = frameworkReply as FastifyReply;
