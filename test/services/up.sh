@@ -7,7 +7,7 @@
 #   bash test/services/up.sh [postgres|mariadb|sshd|kafka|spyne ...]     (default: all five)
 #
 # State: ${FERRY_SERVICES_DIR:-/tmp/ferry-services}; logs: <state>/logs/<service>.log;
-# Kafka jars: ${XDG_CACHE_HOME:-$HOME/.cache}/ferry/. See test/services/README.md.
+# Kafka jars, spyne's and Schemathesis' virtualenvs: ${XDG_CACHE_HOME:-$HOME/.cache}/ferry/. See test/services/README.md.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,6 +17,8 @@ for _svc in "${FERRY_SERVICES_ALL[@]}"; do
   # shellcheck disable=SC1090
   source "$HERE/lib/$_svc.sh"
 done
+# shellcheck source=lib/schemathesis.sh
+source "$HERE/lib/schemathesis.sh"
 trap ferry_on_exit EXIT
 
 parse_services "$@"
@@ -24,6 +26,11 @@ t0="$(date +%s%N)"
 elapsed() { printf '%d.%02ds' $((($(date +%s%N) - t0) / 1000000000)) $(((($(date +%s%N) - t0) / 10000000) % 100)); }
 
 take_lock
+
+# Tools the tests run (no process to start): installed once, cached, with the default (everything) set.
+if [[ $# -eq 0 ]]; then
+  schemathesis_install
+fi
 
 svc_timeout() {
   case "$1" in

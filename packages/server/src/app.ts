@@ -5,11 +5,14 @@ import { readFile } from 'node:fs/promises';
 import swagger, { type FastifyDynamicSwaggerOptions } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { FerryError, type Logger, type Redactor } from '@ferry/core';
+import { Ajv, type Options as AjvOptions } from 'ajv';
+import ajvFormats from 'ajv-formats';
 import Fastify, {
   type FastifyInstance,
   type FastifyPluginAsync,
   type FastifyReply,
   type FastifyRequest,
+  type FastifySchemaCompiler,
   type FastifyServerOptions,
 } from 'fastify';
 import { type Access, installAuth, trackRouteAccess } from './auth.js';
@@ -49,7 +52,7 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
     exposeHeadRoutes: false,
     // Path parameters are at most 200 characters by the document (a pipeline name, a letter id), which
     // percent-encoding can make up to 12 times longer; fastify's default of 100 would refuse valid names.
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Requests the router cannot take (a longer parameter, a malformed URL) get the documented error body.
     frameworkErrors: (error, _request, frameworkReply) => {
       const reply = frameworkReply as FastifyReply;
@@ -63,13 +66,19 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
         retryable: false,
       });
     },
-    // Fastify's default drops unknown body properties; refuse them instead (a typo in `ids` must not replay all).
-    ajv: { customOptions: { removeAdditional: false } },
     ...(config.tls ? { https: await tlsOptions(config.tls) } : {}),
   } as FastifyServerOptions) as unknown as FastifyInstance;
 
+  app.setValidatorCompiler(requestValidators());
   const routesWithoutAccess = trackRouteAccess(app);
-  const methodsFor = trackRouteMethods(app);
+  const routeMethods = trackRouteMethods(app);
+  // Before authentication, like every request that matches no operation of the document: a path that the
+  // document resolves to a more specific route of other methods is that route's 405, not this route's call.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.is404) return;
+    const path = request.url.split('?')[0]!;
+    if (routeMethods.shadowed(request.routeOptions.url ?? '', path)) return noRoute(request, reply);
+  });
   installAuth(app, config, logger);
   logRequests(app, logger);
   for (const schema of sharedSchemas) app.addSchema(schema);
@@ -170,7 +179,7 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
   // No route for this method and path: 405 with Allow when the path takes other methods, else 404.
   const noRoute = (request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0]!;
-    const allowed = methodsFor(path);
+    const allowed = routeMethods.allowed(path);
     if (allowed.length > 0) {
       return reply
         .code(405)
@@ -219,19 +228,49 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
   return app;
 }
 
+/**
+ * Request validation: path and query values arrive as text and are coerced to their schema's type
+ * (`limit=10` is the integer 10), while a JSON body already carries its types and is checked as sent:
+ * fastify's default coerces every part, so `{"dryRun": null, "ids": true}` was taken as a real replay of
+ * the letter id "true". Unknown properties are refused, never dropped (a typo in `ids` must not replay all).
+ */
+function requestValidators(): FastifySchemaCompiler<unknown> {
+  const options: AjvOptions = {
+    useDefaults: true,
+    removeAdditional: false,
+    // One error is enough to answer 400, and collecting all of them lets a crafted request cost more.
+    allErrors: false,
+    allowUnionTypes: true,
+  };
+  const coercing = new Ajv({ ...options, coerceTypes: 'array' });
+  const exact = new Ajv({ ...options, coerceTypes: false });
+  for (const ajv of [coercing, exact]) {
+    ajvFormats.default(ajv);
+    for (const schema of sharedSchemas) ajv.addSchema(schema);
+  }
+  return ({ schema, httpPart }) => (httpPart === 'body' ? exact : coercing).compile(schema as object);
+}
+
 /** See `maxParamLength` above. */
 const MAX_PARAM_LENGTH = 4096;
 
 /**
- * The methods each registered route pattern answers, so that a known path asked with another method gets
- * 405 and an `Allow` header rather than 404. Patterns are fastify's: `:param` for one segment, a trailing
- * `*` for the rest.
+ * The methods each path answers, as the OpenAPI document resolves a path: of the registered patterns that
+ * match it, only the most specific (fewest parameters: a concrete path before a templated one) count. So
+ * `/pipelines/p/dead-letters/replay` is the replay operation (POST) and not a letter id of `GET
+ * …/dead-letters/{id}`, although fastify's router would take it as one. Patterns are fastify's: `:param`
+ * for one segment, a trailing `*` for the rest.
  */
-function trackRouteMethods(app: FastifyInstance): (path: string) => string[] {
-  const routes: { pattern: RegExp; methods: string[] }[] = [];
+function trackRouteMethods(app: FastifyInstance): {
+  /** The methods the document gives this path; empty when no route matches it. */
+  allowed(path: string): string[];
+  /** The route fastify matched is hidden, for this path, behind a more specific one of another method. */
+  shadowed(routeUrl: string, path: string): boolean;
+} {
+  const routes: { url: string; pattern: RegExp; params: number; methods: string[] }[] = [];
   app.addHook('onRoute', (route) => {
-    const source = route.url
-      .split('/')
+    const segments = route.url.split('/');
+    const source = segments
       .map((segment) =>
         segment === '*'
           ? '.*'
@@ -240,13 +279,29 @@ function trackRouteMethods(app: FastifyInstance): (path: string) => string[] {
             : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
       )
       .join('/');
+    const params = segments.filter((segment) => segment === '*' || segment.startsWith(':')).length;
     const methods = Array.isArray(route.method) ? route.method : [route.method];
-    routes.push({ pattern: new RegExp(`^${source}$`), methods });
+    routes.push({ url: route.url, pattern: new RegExp(`^${source}$`), params, methods });
   });
-  return (path) => {
-    const allowed = new Set<string>();
-    for (const route of routes) if (route.pattern.test(path)) for (const m of route.methods) allowed.add(m);
-    return [...allowed].sort();
+  const resolve = (path: string) => {
+    const matching = routes.filter((route) => route.pattern.test(path));
+    const fewest = Math.min(...matching.map((route) => route.params));
+    return matching.filter((route) => route.params === fewest);
+  };
+  return {
+    allowed(path) {
+      const allowed = new Set<string>();
+      for (const route of resolve(path)) for (const m of route.methods) allowed.add(m);
+      return [...allowed].sort();
+    },
+    shadowed(routeUrl, path) {
+      const resolved = resolve(path);
+      return (
+        resolved.length > 0 &&
+        routes.some((route) => route.url === routeUrl) &&
+        !resolved.some((route) => route.url === routeUrl)
+      );
+    },
   };
 }
 

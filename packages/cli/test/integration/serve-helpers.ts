@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CliResult, startCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
+import { type CliResult, cliBin, startNode, waitFor } from '../../../../examples/quickstart/test/cli.js';
 import { services } from '../../../../test/services/endpoints.js';
 
 export interface Served {
@@ -16,9 +16,16 @@ export interface Served {
   stop(): Promise<CliResult>;
 }
 
-/** `ferry serve <args>`, resolved once it prints where the admin API listens. */
-export async function startServe(args: string[], env: Record<string, string> = {}): Promise<Served> {
-  const serve = startCli(['serve', ...args], env);
+/**
+ * `ferry serve <args>`, resolved once it prints where the admin API listens; killed (SIGKILL) if still
+ * running after `timeoutMs`.
+ */
+export async function startServe(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 120_000,
+): Promise<Served> {
+  const serve = startNode(cliBin, ['serve', ...args], env, timeoutMs);
   let stdout = '';
   let stderr = '';
   serve.child.stdout!.on('data', (d: Buffer) => {

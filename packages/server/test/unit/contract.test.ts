@@ -255,6 +255,29 @@ describe('every documented route answers as documented', () => {
     expect(current.calls.filter((c) => c.startsWith('replay'))).toEqual([]);
   });
 
+  it('checks a JSON body as sent: a value of the wrong type is refused, never coerced', async () => {
+    // Fastify's default validator coerces every part of a request, so {"dryRun": null, "ids": true} was a
+    // real replay of the letter id "true" (found by Schemathesis). Path and query values are still coerced.
+    const replay = operations.find((op) => op.operationId === 'replayDeadLetters')!;
+    for (const body of [
+      { dryRun: null, ids: true },
+      { dryRun: 'true' },
+      { dryRun: 0 },
+      { ids: 'dl-1' },
+      { ids: [1] },
+    ]) {
+      current = fakeHost();
+      const response = await fetch(urlOf(app, replay, {}), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tokens.full}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(await response.json()).toMatchObject({ code: 'SERVER_BAD_REQUEST' });
+      expect(current.calls.filter((c) => c.startsWith('replay'))).toEqual([]);
+    }
+  });
+
   it('passes the page and the replay options through to the host', async () => {
     current = fakeHost();
     const list = await fetch(
@@ -301,6 +324,10 @@ describe('every documented route answers as documented', () => {
       ['POST', '/openapi.json', 'GET'],
       // A body method without Content-Type: fastify's media-type check comes before its route lookup.
       ['QUERY', '/pipelines', 'GET'],
+      // The document resolves a concrete path before a templated one: this is the replay operation's path,
+      // not a letter id of GET …/dead-letters/{id}, although fastify's router alone would take it as one.
+      ['OPTIONS', '/pipelines/ledger/dead-letters/replay', 'POST'],
+      ['GET', '/pipelines/ledger/dead-letters/replay', 'POST'],
     ] as const) {
       const response = await fetch(`${base}${path}`, { method });
       expect(response.status, `${method} ${path}`).toBe(405);
@@ -313,6 +340,15 @@ describe('every documented route answers as documented', () => {
         });
       }
     }
+    // Answered like every request that matches no operation: before authentication, and the host is not asked.
+    current = fakeHost();
+    const shadowed = await fetch(`${base}/pipelines/ledger/dead-letters/replay`);
+    expect(shadowed.status).toBe(405);
+    expect(current.calls).toEqual([]);
+    const letter = await fetch(`${base}/pipelines/ledger/dead-letters/dl-1`, {
+      headers: { authorization: `Bearer ${tokens.full}` },
+    });
+    expect(letter.status).toBe(200);
     const unknown = await fetch(`${base}/pipelines/ledger/nothing-here`, { method: 'PUT' });
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toMatchObject({ code: 'SERVER_ROUTE_NOT_FOUND' });
