@@ -1,10 +1,12 @@
-// The prose pages of docs/ restate options that docs/configuration.md generates from the zod schemas
-// (test/unit/config-docs.test.ts). This keeps the restatements true: every option table on a connector page
-// (and the admin API's) lists only options its component's schema has, with the schema's default where the
-// schema has one and `required` only where the schema requires it; and every YAML example in docs/*.md
-// validates with the real schemas, completed into a whole pipeline file and parsed by `parsePipelineConfig`
-// with the default registry, as `ferry validate` would. A page need not repeat every option:
-// configuration.md lists them all, from the schemas themselves.
+// The prose pages of docs/ (and the database and kafka READMEs) restate options that docs/configuration.md
+// generates from the zod schemas (test/unit/config-docs.test.ts). This keeps the restatements true: every
+// option table lists only options its component's schema has, with the schema's default where the schema
+// has one and `required` only where the schema requires it; a sentence that gives an option's default
+// ("`bom` (default true)") gives the schema's; and every YAML example in docs/*.md validates with the real
+// schemas, completed into a whole pipeline file and parsed by `parsePipelineConfig` with the default
+// registry, as `ferry validate` would. A page need not repeat every option: configuration.md lists them
+// all, from the schemas themselves (the admin config, which has no generated table, must be complete in
+// docs/admin-api.md).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -260,7 +262,7 @@ function scopeOf(variants: Variant[], headings: string[]): Variant[] {
   return named.length > 0 ? named : variants;
 }
 
-/** Does leaving `name` out mean the same as writing `name: value`? (database's `mode` defaults to polling.) */
+/** Does leaving `name` out mean writing `name: value`? (database's `mode` defaults to polling.) */
 function omittedMeans(schema: z.ZodType, name: string, value: string): boolean {
   const issues = (input: object) =>
     (schema.safeParse(input).error?.issues ?? []).map((i) => `${i.path.join('.')}: ${i.message}`).sort();
@@ -300,15 +302,16 @@ function checkOptionTable(
       if (defaultAt >= 0) {
         const says = stated(defaults.length === names.length ? defaults[index]! : defaults.join(', '));
         for (const option of found) {
-          const mode = option.variant ? ` (mode ${option.variant})` : '';
+          const inMode = option.variant ? ` (mode ${option.variant})` : '';
           if (option.defaults.length > 0) {
             if (says.kind !== 'value' || !option.defaults.some((d) => sameDefault(says.text, d))) {
               problems.push(
-                `${where}: default is ${option.defaults.map((d) => JSON.stringify(d)).join(' or ')}${mode}, the table says '${row.cells[defaultAt]}'`,
+                `${where}: default is ${option.defaults.map((d) => JSON.stringify(d)).join(' or ')}${inMode}, ` +
+                  `the table says '${row.cells[defaultAt]}'`,
               );
             }
           } else if (says.kind === 'required' && !found.some((o) => o.required)) {
-            problems.push(`${where}: the table says required, the schema does not${mode}`);
+            problems.push(`${where}: the table says required, the schema does not${inMode}`);
           } else if (
             option.required &&
             says.kind === 'value' &&
@@ -318,7 +321,7 @@ function checkOptionTable(
           ) {
             // The discriminator of a mode that is taken when `mode` is left out.
           } else if (option.required && says.kind !== 'required' && says.kind !== 'none') {
-            problems.push(`${where}: required${mode}, the table says '${row.cells[defaultAt]}'`);
+            problems.push(`${where}: required${inMode}, the table says '${row.cells[defaultAt]}'`);
           }
         }
       }
@@ -327,7 +330,7 @@ function checkOptionTable(
   }
 }
 
-/** The type column: each plain type word must be one the schema accepts, each `value` one of its constants. */
+/** The type column: each type word must be one the schema accepts, each `value` one of its constants. */
 function checkType(where: string, cell: string, found: Option[], problems: string[]): void {
   const types = new Set(found.flatMap((o) => [...jsonTypes(o.schema)]));
   const words = cell.replace(/`[^`]*`/g, '').match(/\b(string|integer|number|boolean|object|path)\b(\[\])?/g);
@@ -499,7 +502,7 @@ describe('option tables in docs/', () => {
 });
 
 describe('defaults stated in sentences of docs/', () => {
-  // "`bom` (default true)", "`archiveDir`, default `archive/`", "`deadLetters.topic` (default `{pipeline}.dlq`)".
+  // "`bom` (default true)", "`archiveDir`, default `archive/`", "`topic` (default `{pipeline}.dlq`)".
   it('match the schema where the option has a default', () => {
     const problems: string[] = [];
     let checked = 0;
@@ -606,7 +609,7 @@ describe('YAML examples in docs/', () => {
           problems.push(`${where}: not pipeline-file keys: ${unknown.join(', ')}`);
           continue;
         }
-        // A plugin's example names a package that is not installed here: its keys are checked, not its options.
+        // A plugin's example names a package not installed here: its keys are checked, not its options.
         if (
           'plugins' in data ||
           Object.values(data).some((v) => v && typeof v === 'object' && 'plugin' in v)
