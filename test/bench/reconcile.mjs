@@ -4,7 +4,7 @@
 // Baseline and reconcile are interleaved over several rounds (the order alternating, so drift in the
 // machine's load falls on both alike) and the medians are compared: one run of each, minutes apart on a
 // shared machine, once gave 3.0x where runs from outside gave 5.7-5.9x.
-// Run: node test/bench/reconcile.mjs [keys] [rounds]   (after `npx tsc -b packages/cli`)
+// Run: node test/bench/reconcile.mjs [keys] [rounds]   (after `npx tsc -b packages/cli`; 3 rounds by default)
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
