@@ -99,6 +99,8 @@ const pollingConfigSchema = z
   .object({
     mode: z
       .literal('polling')
+      // Filled in before the union picks a mode (below), so a file may leave it out; said here for the docs.
+      .default('polling')
       .describe(
         'How changes are captured: polling (default) reads rows whose tracking columns moved forward; trigger reads a journal filled by triggers; logical streams PostgreSQL logical replication.',
       ),
