@@ -6,8 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRegistry, type Registry } from '@ferry/core';
 import { type Batch, type Source, silentLogger, stableStringify } from '@ferry/core/sdk';
+import { expect } from 'vitest';
 import type { SoapEndpoint } from '../../../test/services/endpoints.js';
-import { type SoapSourceConfigInput, soapSourceFactory } from '../src/index.js';
+import {
+  SoapClient,
+  type SoapConnectionConfigInput,
+  SoapError,
+  type SoapSourceConfigInput,
+  soapConnectionSchema,
+  soapSourceFactory,
+} from '../src/index.js';
 import { wsdlPath } from './servers/node-soap-server.js';
 
 /**
@@ -207,4 +215,35 @@ export async function makeTestCertificates(prefix: string): Promise<string> {
     );
   }
   return dir;
+}
+
+/** The node-soap test service's GetChangedCases answer around its records, for servers that write it raw. */
+export const CHANGED_CASES_HEAD =
+  '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>' +
+  '<GetChangedCasesResponse xmlns="urn:ferry:test:cases:types"><GetChangedCasesResult>';
+export const CHANGED_CASES_TAIL =
+  '</GetChangedCasesResult></GetChangedCasesResponse></soap:Body></soap:Envelope>';
+
+/** A client of the test WSDL's SOAP 1.1 port at `url`; `closers` gets its close. */
+export async function caseClientAt(
+  url: string,
+  closers: (() => Promise<void> | void)[],
+  overrides: Partial<SoapConnectionConfigInput> = {},
+): Promise<SoapClient> {
+  const client = await SoapClient.open(
+    soapConnectionSchema.parse({ wsdl: wsdlPath, port: 'CasePort11', endpoint: url, ...overrides }),
+    { logger: silentLogger() },
+  );
+  closers.push(() => client.close());
+  return client;
+}
+
+/** The SoapError `promise` rejects with (the test fails if it resolves or rejects with something else). */
+export async function soapFailure(promise: Promise<unknown>): Promise<SoapError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(SoapError);
+  return error as SoapError;
 }

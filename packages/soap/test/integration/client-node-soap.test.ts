@@ -6,9 +6,9 @@ import {
   createSoapSource,
   SoapClient,
   type SoapConnectionConfigInput,
-  SoapError,
   soapConnectionSchema,
 } from '../../src/index.js';
+import { soapFailure as failure } from '../helpers.js';
 import { type CaseServer, makeCases, startCaseServer, wsdlPath } from '../servers/node-soap-server.js';
 
 const servers: CaseServer[] = [];
@@ -28,15 +28,6 @@ async function client(config: SoapConnectionConfigInput): Promise<SoapClient> {
   const opened = await SoapClient.open(soapConnectionSchema.parse(config), { logger: silentLogger() });
   clients.push(opened);
   return opened;
-}
-
-async function failure(promise: Promise<unknown>): Promise<SoapError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(SoapError);
-  return error as SoapError;
 }
 
 describe('SoapClient against node-soap', () => {

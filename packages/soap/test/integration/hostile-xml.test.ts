@@ -6,35 +6,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '@ferry/core/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SoapClient, type SoapConnectionConfigInput, soapConnectionSchema } from '../../src/index.js';
 import {
-  SoapClient,
-  type SoapConnectionConfigInput,
-  SoapError,
-  soapConnectionSchema,
-} from '../../src/index.js';
-import { startRawServer, wsdlPath } from '../servers/node-soap-server.js';
+  caseClientAt,
+  CHANGED_CASES_HEAD as ENVELOPE_HEAD,
+  CHANGED_CASES_TAIL as ENVELOPE_TAIL,
+  soapFailure as failure,
+} from '../helpers.js';
+import { startRawServer } from '../servers/node-soap-server.js';
 
 const closers: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });
 
-const ENVELOPE_HEAD =
-  '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>' +
-  '<GetChangedCasesResponse xmlns="urn:ferry:test:cases:types"><GetChangedCasesResult>';
-const ENVELOPE_TAIL = '</GetChangedCasesResult></GetChangedCasesResponse></soap:Body></soap:Envelope>';
-
-async function clientFor(
-  url: string,
-  overrides: Partial<SoapConnectionConfigInput> = {},
-): Promise<SoapClient> {
-  const client = await SoapClient.open(
-    soapConnectionSchema.parse({ wsdl: wsdlPath, port: 'CasePort11', endpoint: url, ...overrides }),
-    { logger: silentLogger() },
-  );
-  closers.push(() => client.close());
-  return client;
-}
+const clientFor = (url: string, overrides: Partial<SoapConnectionConfigInput> = {}) =>
+  caseClientAt(url, closers, overrides);
 
 async function serve(status: number, body: string | ((res: import('node:http').ServerResponse) => void)) {
   const server = await startRawServer((_req, res) => {
@@ -44,15 +31,6 @@ async function serve(status: number, body: string | ((res: import('node:http').S
   });
   closers.push(() => server.close());
   return server;
-}
-
-async function failure(promise: Promise<unknown>): Promise<SoapError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(SoapError);
-  return error as SoapError;
 }
 
 const call = (client: SoapClient) =>

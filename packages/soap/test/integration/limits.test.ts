@@ -4,25 +4,23 @@
 // passes, and a Content-Length over `maxResponseBytes` is refused before the body is read. (A chunked body
 // growing past the cap: hostile-xml.test.ts.)
 import type { ServerResponse } from 'node:http';
-import { silentLogger } from '@ferry/core/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { SoapClient, SoapConnectionConfigInput } from '../../src/index.js';
 import {
-  SoapClient,
-  type SoapConnectionConfigInput,
-  SoapError,
-  soapConnectionSchema,
-} from '../../src/index.js';
-import { startRawServer, wsdlPath } from '../servers/node-soap-server.js';
+  caseClientAt,
+  soapFailure as failure,
+  CHANGED_CASES_HEAD as HEAD,
+  CHANGED_CASES_TAIL as TAIL,
+} from '../helpers.js';
+import { startRawServer } from '../servers/node-soap-server.js';
 
 const closers: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });
 
-const HEAD =
-  '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>' +
-  '<GetChangedCasesResponse xmlns="urn:ferry:test:cases:types"><GetChangedCasesResult>';
-const TAIL = '</GetChangedCasesResult></GetChangedCasesResponse></soap:Body></soap:Envelope>';
+const clientFor = (url: string, overrides: Partial<SoapConnectionConfigInput> = {}) =>
+  caseClientAt(url, closers, overrides);
 const CASES = ['C1', 'C2']
   .map((id) => `<Case><CaseId>${id}</CaseId><ModifiedAt>2024-01-01T00:00:00Z</ModifiedAt></Case>`)
   .join('');
@@ -58,26 +56,8 @@ function drip(res: ServerResponse, pieces: string[], everyMs: number, end = true
   res.once('close', () => clearInterval(timer));
 }
 
-async function clientFor(url: string, overrides: Partial<SoapConnectionConfigInput>): Promise<SoapClient> {
-  const client = await SoapClient.open(
-    soapConnectionSchema.parse({ wsdl: wsdlPath, port: 'CasePort11', endpoint: url, ...overrides }),
-    { logger: silentLogger() },
-  );
-  closers.push(() => client.close());
-  return client;
-}
-
 const call = (client: SoapClient) =>
   client.call('GetChangedCases', { since: '' }, { recordPath: 'GetChangedCasesResult.Case[]' });
-
-async function failure(promise: Promise<unknown>): Promise<SoapError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(SoapError);
-  return error as SoapError;
-}
 
 describe('limits of one call', () => {
   // About 1.2 s of dripping before the cut; 20 s leaves room for a loaded two-core machine.
