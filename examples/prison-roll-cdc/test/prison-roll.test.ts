@@ -70,7 +70,14 @@ describe('examples/prison-roll-cdc', () => {
     await admin.connect();
     try {
       const result = await runExample(['--offenders', '300', '--suffix', suffix, '--work-dir', workDir]);
-      expect(result.stderr).toBe('');
+      // The test services' database password is `ferry`, an ordinary word: Ferry rightly warns, at each start,
+      // that it can hide such a secret only where it stands as a value. Nothing else may be on stderr.
+      const lines = result.stderr.split('\n').filter((line) => line !== '');
+      const weakSecret = (line: string) =>
+        line.includes('"path":"source.connection.password"') &&
+        line.includes('the secret is too short to hide everywhere');
+      expect(lines.filter((line) => !weakSecret(line))).toEqual([]);
+      expect(lines.length).toBeGreaterThan(0);
       expect(result.code).toBe(0);
       expect(result.stdout).toContain('parity 100.00% (301 of 301 keys match');
 
