@@ -341,10 +341,13 @@ function lagOf(batch: Batch<unknown>, now: Date): number | undefined {
  * order) back in the order the source read them, by sequence, when every one has a sequence. Sequences of
  * one source compare as strings (sequenceOf pads its numbers).
  */
-function inSourceOrder(letters: DeadLetter[], sequenceOf: (letter: DeadLetter) => string | undefined): void {
+function inSourceOrder(letters: DeadLetter[], sequenceFor: (letter: DeadLetter) => string | undefined): void {
   if (letters.length < 2) return;
-  const keyed = letters.map((letter, index) => ({ letter, index, sequence: sequenceOf(letter) }));
-  if (keyed.some((k) => k.sequence === undefined)) return;
-  keyed.sort((a, b) => (a.sequence! < b.sequence! ? -1 : a.sequence! > b.sequence! ? 1 : a.index - b.index));
-  for (const [i, k] of keyed.entries()) letters[i] = k.letter;
+  const sequences = new Map(letters.map((letter) => [letter, sequenceFor(letter)]));
+  if ([...sequences.values()].some((sequence) => sequence === undefined)) return;
+  // Array sort is stable: letters with the same sequence keep the order they were gathered in.
+  letters.sort((a, b) => {
+    const [x, y] = [sequences.get(a)!, sequences.get(b)!];
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
 }

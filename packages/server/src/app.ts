@@ -72,6 +72,26 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
   app.setValidatorCompiler(requestValidators());
   const routesWithoutAccess = trackRouteAccess(app);
   const routeMethods = trackRouteMethods(app);
+  // No route for this method and path: 405 with Allow when the path takes other methods, else 404.
+  const noRoute = (request: FastifyRequest, reply: FastifyReply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = routeMethods.allowed(path);
+    if (allowed.length > 0) {
+      return reply
+        .code(405)
+        .header('allow', allowed.join(', '))
+        .send({
+          code: ServerErrorCodes.SERVER_METHOD_NOT_ALLOWED,
+          message: `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`,
+          retryable: false,
+        });
+    }
+    return reply.code(404).send({
+      code: ServerErrorCodes.SERVER_ROUTE_NOT_FOUND,
+      message: `no route ${request.method} ${path}`,
+      retryable: false,
+    });
+  };
   // Before authentication, like every request that matches no operation of the document: a path that the
   // document resolves to a more specific route of other methods is that route's 405, not this route's call.
   app.addHook('onRequest', async (request, reply) => {
@@ -176,26 +196,6 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
     else logger.warn(context, `admin API: ${body.message}`);
     return reply.code(status).send(body);
   });
-  // No route for this method and path: 405 with Allow when the path takes other methods, else 404.
-  const noRoute = (request: FastifyRequest, reply: FastifyReply) => {
-    const path = request.url.split('?')[0]!;
-    const allowed = routeMethods.allowed(path);
-    if (allowed.length > 0) {
-      return reply
-        .code(405)
-        .header('allow', allowed.join(', '))
-        .send({
-          code: ServerErrorCodes.SERVER_METHOD_NOT_ALLOWED,
-          message: `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`,
-          retryable: false,
-        });
-    }
-    return reply.code(404).send({
-      code: ServerErrorCodes.SERVER_ROUTE_NOT_FOUND,
-      message: `no route ${request.method} ${path}`,
-      retryable: false,
-    });
-  };
   app.setNotFoundHandler(noRoute);
 
   if (auth.mode === 'none') {
