@@ -61,4 +61,6 @@ export type {
   Source,
   SourceCadence,
   StreamInfo,
+  UnitCounts,
+  UnitTallyState,
 } from './types.js';

@@ -522,6 +522,8 @@ export class SftpSource implements Source<SftpPosition> {
         ...extra,
       },
       origin: { file: file.path, sha256 },
+      // A file is a unit of work: the runtime adds what its rows became to the closing notice.
+      unit: type === 'ferry.file.started' ? 'opens' : type === 'ferry.file.completed' ? 'closes' : 'whole',
     };
   }
 
