@@ -155,9 +155,10 @@ export async function catalogueColumns(
 }
 
 /**
- * The MySQL/MariaDB catalogue filter for one table, exact in case: information_schema compares names
- * case-insensitively, which would find `movements_log` for `MOVEMENTS_LOG` while the server's own lookup
- * (case-sensitive on Linux) does not. The plain equality stays so the server can look the table up directly.
+ * The MySQL/MariaDB catalogue filter for one table, exact in case: depending on server and version,
+ * information_schema may compare names case-insensitively and find `movements_log` for `MOVEMENTS_LOG`,
+ * which the server's own lookup (case-sensitive on Linux) then refuses. The plain equality stays so the
+ * server can look the table up directly instead of opening every table.
  */
 function mysqlTableIs(alias: string): string {
   return `${alias}.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND ${alias}.TABLE_NAME = ?

@@ -16,7 +16,7 @@ import {
 import { readOnce } from '../helpers.js';
 
 const TABLE = 'Agency Locations';
-const HOSTILE = `x"; DROP TABLE victim; --`;
+const HOSTILE = `x"'; DROP TABLE victim; --`;
 const HOSTILE_COLUMN = `c"'); DELETE FROM victim; --`;
 
 describe('database source: quoted names (SQLite)', () => {
@@ -149,6 +149,8 @@ describe('database source: quoted names (SQLite)', () => {
     });
     try {
       const { records } = await readOnce(polling);
+      const [stream] = (await polling.discover?.()) ?? [];
+      expect(stream?.fields?.map((f) => f.name)).toEqual(['id', HOSTILE_COLUMN, 'ts']);
       expect(records).toMatchObject([
         { stream: HOSTILE, key: { id: 1 }, after: { [HOSTILE_COLUMN]: "it's" } },
       ]);
