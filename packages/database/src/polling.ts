@@ -18,6 +18,7 @@ import {
   type CapturedTable,
   type CatalogueColumn,
   catalogueColumns,
+  columnsNotFound,
   describeTable,
   IMAGE_ALIAS,
   missingTable,
@@ -167,6 +168,12 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
         // trigger and logical modes (microseconds, dates, intervals), not what the driver makes of them.
         const operation = { operation: 'describe', stream, target: this.connection.target };
         image = await describeTable(dataSource, dialect, table, operation.target).catch(rethrowAs(operation));
+        // The image is keyed by the catalogue's names, so a configured name must be the column's exactly: said
+        // at start, rather than as an SQL error (PostgreSQL) or a key of nulls (MariaDB, which matches any case).
+        const names = new Set(image.columns.map((c) => c.name));
+        const missing = configuredColumns(table).filter((c) => !names.has(c));
+        if (missing.length > 0)
+          throw columnsNotFound(table, 'configured', missing, [...names], operation.target);
         if (table.columns !== undefined) {
           const wanted = new Set(configuredColumns(table));
           image = { ...image, columns: image.columns.filter((c) => wanted.has(c.name)) };

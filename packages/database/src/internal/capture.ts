@@ -101,6 +101,35 @@ export async function missingTable(
   return tableNotFound(table, target, similar);
 }
 
+/**
+ * DB_COLUMN_NOT_FOUND for configured columns the table does not have (matched exactly, including case),
+ * with the columns whose names differ only in case.
+ */
+export function columnsNotFound(
+  table: { name: string; schema?: string | undefined },
+  what: string,
+  missing: readonly string[],
+  columns: readonly string[],
+  target: string,
+): DatabaseError {
+  const stream = streamName(table);
+  const quote = (name: string) => JSON.stringify(name);
+  const similar = missing.flatMap((m) =>
+    columns
+      .filter((c) => c !== m && c.toLowerCase() === m.toLowerCase())
+      .map((c) => `${quote(m)} is ${quote(c)}`),
+  );
+  return new DatabaseError(
+    DatabaseErrorCodes.DB_COLUMN_NOT_FOUND,
+    `${what} column ${missing.map(quote).join(', ')} does not exist in table ${typedName(table)} on ${target}.` +
+      (similar.length === 0
+        ? ''
+        : ` Names are matched exactly, including case: ${similar.join(', ')} in the table.`) +
+      ' Check the column names against `ferry discover`.',
+    { details: { operation: 'describe', stream, target, columns: [...missing] } },
+  );
+}
+
 /** A column as the catalogue lists it, for `discover`. */
 export interface CatalogueColumn {
   name: string;
@@ -123,7 +152,8 @@ export async function catalogueColumns(
   if (dialect.name === 'postgres') {
     rows = (await dataSource.query(
       `SELECT a.attname AS name, format_type(a.atttypid, NULL) AS type, NOT a.attnotnull AS nullable,
-              array_position(i.indkey::int2[], a.attnum) AS pk
+              -- int2vector subscripts start at 0: the position is counted from the array's lower bound.
+              array_position(i.indkey::int2[], a.attnum) - array_lower(i.indkey::int2[], 1) + 1 AS pk
          FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
         WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
         ORDER BY a.attnum`,
@@ -227,14 +257,7 @@ export async function describeTable(
   if (columns.length === 0) throw await missingTable(dataSource, dialect, table, target);
   const names = new Set(columns.map((c) => c.name));
   const missing = table.key.filter((k) => !names.has(k));
-  if (missing.length > 0) {
-    throw new DatabaseError(
-      DatabaseErrorCodes.DB_COLUMN_NOT_FOUND,
-      `key column ${missing.join(', ')} does not exist in table ${stream} on ${target}. Check tables[].key ` +
-        'against `ferry discover`.',
-      { details: { operation: 'describe', stream, target } },
-    );
-  }
+  if (missing.length > 0) throw columnsNotFound(table, 'key', missing, [...names], target);
   return { config: table, stream, sql, columns, kinds: new Map(columns.map((c) => [c.name, c])) };
 }
 

@@ -273,4 +273,20 @@ describe.each(backends)('database source: quoted names on $type', (backend) => {
       }
     }
   });
+
+  it("names a configured column whose case differs from the table's, at start", async () => {
+    const legacy = await agencyLocations();
+    const options = config('polling', legacy, TABLE, 'x');
+    const source = createDatabaseSource({
+      ...options,
+      tables: [{ name: TABLE, schema: legacy.schema, key: ['Agency Id'], timestampColumn: 'modified at' }],
+    } as DatabaseSourceConfigInput);
+    try {
+      const error = await readOnce(source).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'DB_COLUMN_NOT_FOUND', retryable: false });
+      expect((error as Error).message).toContain('"modified at" is "Modified At"');
+    } finally {
+      await source.close();
+    }
+  });
 });
