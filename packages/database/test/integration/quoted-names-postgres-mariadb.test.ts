@@ -215,6 +215,17 @@ describe.each(backends)('database source: quoted names on $type', (backend) => {
         Object.assign(options, { journal: { table: journal, schema: legacy.schema } });
       }
       await install(mode, options);
+      const described = createDatabaseSource(options);
+      try {
+        const [stream] = (await described.discover?.()) ?? [];
+        expect(
+          stream?.fields?.map((f) => f.name),
+          mode,
+        ).toContain(HOSTILE_COLUMN);
+        expect(stream?.key, mode).toEqual(['Agency Id']);
+      } finally {
+        await described.close();
+      }
       const first = await read(options);
       expect(
         first.records.map((r) => r.after?.[HOSTILE_COLUMN]),
