@@ -214,6 +214,8 @@ describe.each(backends)('database source: quoted names on $type', (backend) => {
         journals.push(journal);
         Object.assign(options, { journal: { table: journal, schema: legacy.schema } });
       }
+      // The publication's too: it is quoted in CREATE PUBLICATION and inside pgoutput's publication_names.
+      if (mode === 'logical') Object.assign(options, { publication: `p"'; DROP TABLE victim; -- ${suffix}` });
       await install(mode, options);
       const described = createDatabaseSource(options);
       try {
