@@ -60,6 +60,7 @@ export type {
   Sink,
   Source,
   SourceCadence,
+  SourceHealth,
   StreamInfo,
   UnitCounts,
   UnitTallyState,
