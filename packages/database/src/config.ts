@@ -108,6 +108,22 @@ const serverConnectionSchema = z
       .min(100)
       .default(10_000)
       .describe('How long to wait for a connection before failing with DB_CONNECTION_FAILED (retried).'),
+    statementTimeoutMs: z
+      .number()
+      .int()
+      .min(1000)
+      .default(300_000)
+      .describe(
+        'Longest any one of Ferry’s statements may run on the server before the server cancels it (DB_TIMEOUT, retried): PostgreSQL statement_timeout, MariaDB max_statement_time, MySQL max_execution_time (SELECTs).',
+      ),
+    lockTimeoutMs: z
+      .number()
+      .int()
+      .min(1000)
+      .default(5000)
+      .describe(
+        'Longest Ferry waits for a lock (a table lock, a row lock, a metadata lock) before giving up (DB_BUSY, retried), so a statement of Ferry’s never queues ahead of the legacy application: PostgreSQL lock_timeout, MariaDB/MySQL lock_wait_timeout and innodb_lock_wait_timeout (whole seconds, rounded up).',
+      ),
   })
   .strict();
 

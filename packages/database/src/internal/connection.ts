@@ -4,6 +4,7 @@ import { access, constants } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { withDeadline } from '@ferry/core/sdk';
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import type { MysqlDriver } from 'typeorm/driver/mysql/MysqlDriver.js';
 import type { DatabaseConnectionConfig } from '../config.js';
 import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes } from '../errors.js';
 
@@ -106,6 +107,8 @@ function dataSourceOptions(
         applicationName: 'ferry',
         installExtensions: false,
         poolSize,
+        // Sent as startup parameters, so every session of the pool has them from its first statement.
+        extra: { statement_timeout: connection.statementTimeoutMs, lock_timeout: connection.lockTimeoutMs },
       };
     default:
       return {
@@ -120,6 +123,30 @@ function dataSourceOptions(
         poolSize,
       };
   }
+}
+
+/** The pool's connections (mysql2): each new one is announced before it serves its first query. */
+interface MysqlPool {
+  on(event: 'connection', listener: (connection: { query(sql: string): unknown }) => void): void;
+}
+
+/**
+ * MariaDB and MySQL have no startup parameters: every connection of the pool runs the limits as its first
+ * command (the connection opened by initialize() gets them here; later ones when the pool creates them).
+ */
+async function limitMysqlSessions(
+  dataSource: DataSource,
+  config: Exclude<DatabaseConnectionConfig, { type: 'better-sqlite3' }>,
+): Promise<void> {
+  const version = String((await dataSource.query('SELECT VERSION() AS v'))[0]?.v ?? '');
+  const lockSeconds = Math.max(1, Math.ceil(config.lockTimeoutMs / 1000));
+  const statement = /mariadb/i.test(version)
+    ? `max_statement_time = ${config.statementTimeoutMs / 1000}`
+    : `max_execution_time = ${config.statementTimeoutMs}`;
+  const sql = `SET SESSION ${statement}, lock_wait_timeout = ${lockSeconds}, innodb_lock_wait_timeout = ${lockSeconds}`;
+  const driver = dataSource.driver as MysqlDriver;
+  (driver.pool as MysqlPool).on('connection', (connection) => void connection.query(sql));
+  await dataSource.query(sql);
 }
 
 /** Opens the DataSource lazily (once, even when asked concurrently) and closes it at most once. */
@@ -221,7 +248,10 @@ export class Connection {
     const dataSource = new DataSource(options);
     try {
       await dataSource.initialize();
+      if (this.config.type === 'mysql' || this.config.type === 'mariadb')
+        await limitMysqlSessions(dataSource, this.config);
     } catch (error) {
+      await dataSource.destroy().catch(() => undefined);
       throw classifyDatabaseError(error, { operation, target: this.target });
     }
     // If close() arrived during open(), it awaits this promise and destroys what it resolves to.
