@@ -122,6 +122,7 @@ export {
   fileSinkFactory,
   type PipelineComponents,
   type PipelineContract,
+  type PreflightFinding,
   type Registry,
 } from './registry.js';
 export {
