@@ -595,8 +595,9 @@ class Checks {
         purpose === 'install-triggers' || (purpose === 'run' && config.installTriggers && missing);
       if (purpose === 'run' && !config.installTriggers) {
         if (journal === undefined) this.triggersMissing(`the journal ${names.table} does not exist`);
-        for (const table of untriggered)
-          this.triggersMissing(`${table.stream} has no Ferry trigger`, table.stream);
+        else
+          for (const table of untriggered)
+            this.triggersMissing(`${table.stream} has no Ferry trigger`, table.stream);
       }
       if (install && journal === undefined) {
         const [row] = await this.query(`SELECT has_schema_privilege(${this.p(0)}, 'CREATE') AS ok`, [
@@ -748,14 +749,16 @@ class Checks {
         await runner.query('BEGIN READ ONLY');
         await runner.query('SET LOCAL enable_seqscan = off');
         const rows = (await runner.query(`EXPLAIN ${query.sql}`, query.params)) as Row[];
-        fullScan = rows.some((r) => /Seq Scan/.test(String(r['QUERY PLAN'])));
+        // A Sort means no index gives the poll its order, so every matching row is read to find the first
+        // page (an Incremental Sort is fine: an index gives the leading column).
+        fullScan = rows.some((r) => /Seq Scan|(?:^|->)\s*Sort\b/.test(String(r['QUERY PLAN'])));
       } finally {
         await runner.query('ROLLBACK').catch(() => undefined);
         await runner.release();
       }
     } else {
       const rows = await this.query(`EXPLAIN ${query.sql}`, query.params);
-      fullScan = rows.some((r) => String(r.type) === 'ALL');
+      fullScan = rows.some((r) => String(r.type) === 'ALL' || /filesort/i.test(String(r.Extra)));
       if (fullScan) {
         // The optimizer scans a small table by choice; an index that leads with the tracking column serves it
         // once the table grows.
