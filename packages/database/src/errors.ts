@@ -251,7 +251,10 @@ function message(
         retry
       );
     case 'DB_AUTH_FAILED':
-      return `${server} refused the credentials (${said}). Check connection.username and connection.password.`;
+      // MariaDB/MySQL refuse a connection to a database the user holds no privilege in: the password is fine.
+      return /access denied for user .* to database/i.test(said)
+        ? `${server} refused the connection to connection.database (${said}): the user holds no privilege there. Set connection.database to the database of the tables (tables[].schema may still name others), or grant the user its privileges there.`
+        : `${server} refused the credentials (${said}). Check connection.username and connection.password.`;
     case 'DB_DATABASE_NOT_FOUND':
       return `${server} has no such database (${said}). Check connection.database.`;
     case 'DB_TABLE_NOT_FOUND':
