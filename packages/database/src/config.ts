@@ -47,7 +47,12 @@ const serverConnectionSchema = z
       .max(65535)
       .optional()
       .describe('Server port (default 5432 for postgres, 3306 for mysql and mariadb).'),
-    username: z.string().min(1).describe('User to connect as; it needs only SELECT on the tables.'),
+    username: z
+      .string()
+      .min(1)
+      .describe(
+        'User to connect as; it needs SELECT on the tables and, on PostgreSQL, USAGE on their schema (docs/database.md#privileges).',
+      ),
     password: z
       .string()
       .optional()
