@@ -194,6 +194,37 @@ describe('ferry check on PostgreSQL', () => {
     }
   });
 
+  it('the CLI: create-slot refuses a keyless table (exit 1, nothing created); uninstall removes what it made', async () => {
+    const name = `b_ck_cli_${suffix}`;
+    const source = { ...logical(user, [keyed, keyless], name), connection: adminConnection };
+    const refused = await cli(['database', 'create-slot', await pipelineFile(dir, source)]);
+    expect(refused.code).toBe(1);
+    expect(refused.out.join('\n')).toMatch(/DB_REPLICA_IDENTITY_MISSING: .*MOVEMENTS_LOG has no primary key/);
+    const [pub] = (await admin.query('SELECT count(*)::int AS n FROM pg_publication WHERE pubname = $1', [
+      name,
+    ])) as { n: number }[];
+    expect(pub?.n).toBe(0);
+    const fixed = {
+      ...source,
+      tables: [
+        { name: keyed, schema, key: ['id'] },
+        { name: keyless, schema, key: ['id'], replicaIdentity: 'full' },
+      ],
+    };
+    const file = await pipelineFile(dir, fixed);
+    const created = await cli(['database', 'create-slot', file]);
+    expect(created.code).toBe(0);
+    expect(created.out).toContain(`ALTER TABLE ${on(keyless)} REPLICA IDENTITY FULL`);
+    const removed = await cli(['database', 'uninstall', file]);
+    expect(removed.code).toBe(0);
+    expect(removed.out).toEqual([
+      `pg_drop_replication_slot('${name}')`,
+      `DROP PUBLICATION "${name}"`,
+      `ALTER TABLE IF EXISTS ${on(keyless)} REPLICA IDENTITY DEFAULT`,
+      'uninstall: done',
+    ]);
+  });
+
   it('polling: warns when no index serves the poll, with the CREATE INDEX that fixes it', async () => {
     const reader = await role('poll', '', [`USAGE ON SCHEMA "${schema}"`, `SELECT ON ${on(keyed)}`]);
     const config = parseDatabaseSourceConfig({
