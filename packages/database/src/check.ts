@@ -49,8 +49,11 @@ export async function checkDatabaseSource(
   const connection = new Connection(config.connection, context.baseDir ?? process.cwd());
   try {
     const dataSource = await connection.open();
-    if (dialectOf(dataSource).name === 'postgres')
+    // A read-only session: the checks only read, and the server holds them to it.
+    const dialect = dialectOf(dataSource).name;
+    if (dialect === 'postgres')
       await dataSource.query('SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY');
+    else if (dialect === 'mysql') await dataSource.query('SET SESSION TRANSACTION READ ONLY');
     return await preflight(dataSource, config, connection.target, {
       clock: options.clock ?? context.clock ?? systemClock,
       purpose: options.purpose ?? 'run',
@@ -303,13 +306,26 @@ class Checks {
       );
       return undefined;
     }
+    // SELECT is tried (a query that reads no row): information_schema does not show what a role grants.
+    const canSelect = await this.query(`SELECT 1 AS x FROM ${sql} WHERE 1 = 0`).then(
+      () => true,
+      () => false,
+    );
+    if (canSelect) privileges.add('SELECT');
+    const roles = await this.query('SELECT ROLE_NAME AS r FROM information_schema.ENABLED_ROLES').catch(
+      () => [] as Row[],
+    );
     for (const privilege of ['SELECT', ...more]) {
       if (privileges.has(privilege)) continue;
+      // What a role grants cannot be seen: then a missing privilege is a doubt, not a refusal.
+      const viaRole = privilege !== 'SELECT' && roles.length > 0;
       this.add(
-        'error',
+        viaRole ? 'warning' : 'error',
         C.DB_PERMISSION_DENIED,
         stream,
-        `${this.userName} lacks ${privilege} on ${stream}.`,
+        viaRole
+          ? `${this.userName} holds no ${privilege} on ${stream} directly; it may hold it through a role (${roles.map((r) => String(r.r)).join(', ')}), which cannot be checked.`
+          : `${this.userName} lacks ${privilege} on ${stream}.`,
         `GRANT ${privilege} ON ${sql} TO ${who};`,
       );
     }

@@ -388,6 +388,26 @@ describe('ferry check on MariaDB', () => {
     expect(codes(await checkDatabaseSource(config(user)), 'warning')).toEqual(['DB_PRIVILEGES_EXCESSIVE']);
   });
 
+  it('SELECT granted through a role counts (information_schema does not show it)', async () => {
+    const role = `b_ck_role_${suffix}`;
+    await admin.query(`CREATE ROLE ${role}`);
+    try {
+      await admin.query(`GRANT SELECT ON ${database}.${table} TO ${role}`);
+      const member = await limited('member', []);
+      await admin.query(`GRANT ${role} TO '${member}'@'127.0.0.1'`);
+      await admin.query(`SET DEFAULT ROLE ${role} FOR '${member}'@'127.0.0.1'`);
+      const findings = await checkDatabaseSource(
+        parseDatabaseSourceConfig({
+          connection: { ...adminConnection, username: member, password },
+          tables: [{ name: table, key: ['id'], incrementingColumn: 'id' }],
+        } as DatabaseSourceConfigInput),
+      );
+      expect(codes(findings, 'error')).toEqual([]);
+    } finally {
+      await admin.query(`DROP ROLE ${role}`);
+    }
+  });
+
   it('trigger mode: missing journal, then a journal the user may not purge', async () => {
     const journal = `b_ck_journal_${suffix}`;
     const base = { mode: 'trigger', tables: [{ name: table, key: ['id'] }], journal: { table: journal } };
