@@ -230,7 +230,9 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
       `SELECT 1 FROM pg_publication WHERE pubname = ${param(dataSource, 0)}`,
       [this.config.publication],
     )) as Row[];
-    if (rows.length > 0) return;
+    // With createSlot the set-up is Ferry's to finish: a replica identity the pipeline asks for is applied even
+    // when the publication already exists (publishTables does nothing when all is in place).
+    if (rows.length > 0 && !this.config.createSlot) return;
     if (!this.config.createSlot) {
       throw new DatabaseError(
         DatabaseErrorCodes.DB_SLOT_MISSING,

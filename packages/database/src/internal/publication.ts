@@ -73,6 +73,7 @@ export async function publishTables(
       replicaIdentity: {},
     };
     // describeTables keeps the order of config.tables.
+    let changed = false;
     for (const [index, table] of tables.entries()) {
       const wanted = config.tables[index]?.replicaIdentity;
       if (wanted === undefined) continue;
@@ -89,13 +90,14 @@ export async function publishTables(
       await run(`ALTER TABLE ${table.sql} REPLICA IDENTITY ${clause}`);
       // The first change is the one to undo: a table set twice goes back to what the legacy system had.
       record.replicaIdentity[table.sql] ??= current;
+      changed = true;
     }
     if (!exists) {
       await run(
         `CREATE PUBLICATION ${q(config.publication)} FOR TABLE ${tables.map((t) => t.sql).join(', ')}`,
       );
     }
-    if (!exists || Object.keys(record.replicaIdentity).length > 0) {
+    if (!exists || changed) {
       const text = `${MARKER}${JSON.stringify(record)}`.replaceAll("'", "''");
       // Not listed in `done`: it is bookkeeping, not a change to the legacy database.
       await manager.query(`COMMENT ON PUBLICATION ${q(config.publication)} IS '${text}'`);

@@ -116,6 +116,30 @@ describe('logical mode and a table without a primary key', () => {
     await expect(legacyUpdate()).resolves.toBeDefined();
   });
 
+  it('a run with createSlot: true and replicaIdentity: full sets it before publishing, then captures', async () => {
+    const cfg = config({ replicaIdentity: 'full' }, { createSlot: true });
+    const source = createDatabaseSource(cfg as DatabaseSourceConfigInput);
+    try {
+      await readOnce(source);
+      expect(await replident()).toBe('f');
+      expect(await publicationExists()).toBe(true);
+    } finally {
+      await source.close();
+    }
+    await legacyUpdate();
+    const again = createDatabaseSource(cfg as DatabaseSourceConfigInput);
+    try {
+      const { records } = await readOnce(again);
+      expect(records.map((r) => [r.op, r.before?.STATUS, r.after?.STATUS])).toEqual([
+        ['update', 'OUT', 'IN'],
+      ]);
+    } finally {
+      await again.close();
+    }
+    await uninstallDatabase(cfg);
+    expect(await replident()).toBe('d');
+  });
+
   it('replicaIdentity: full: create-slot sets it, the legacy UPDATE succeeds and is captured; uninstall puts it back', async () => {
     const cfg = config({ replicaIdentity: 'full' });
     const done = await createDatabaseSlot(cfg);
