@@ -453,12 +453,13 @@ class Checks {
     for (const { config: table, info } of tables) {
       const missing = (info.replident === 'd' && !info.hasPrimaryKey) || info.replident === 'n';
       if (table.replicaIdentity !== undefined) {
-        const wanted = table.replicaIdentity === 'full' ? 'f' : 'i';
-        if (wanted === 'i') await this.replicaIndex(info, (table.replicaIdentity as { index: string }).index);
-        const applied =
-          info.replident === wanted &&
-          (wanted === 'f' ||
-            (await this.identityIndex(info.oid)) === (table.replicaIdentity as { index: string }).index);
+        const identity = table.replicaIdentity;
+        let applied: boolean;
+        if (identity === 'full') applied = info.replident === 'f';
+        else {
+          await this.replicaIndex(info, identity.index);
+          applied = info.replident === 'i' && (await this.identityIndex(info.oid)) === identity.index;
+        }
         if (!applied && settingUp && !info.owner) {
           this.add(
             'error',
