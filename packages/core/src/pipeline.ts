@@ -31,7 +31,15 @@ import {
 } from './prepare.js';
 import { createRetrier, defaultRetryPolicy, FailureStreak, type RetryPolicy } from './retry.js';
 import { type Clock, systemClock } from './schedule.js';
-import type { CheckpointStore, DeadLetterSink, RunSummary, Sink, Source, WakeSignal } from './types.js';
+import type {
+  CheckpointStore,
+  DeadLetterSink,
+  RunSummary,
+  Sink,
+  Source,
+  UnitCounts,
+  WakeSignal,
+} from './types.js';
 
 /** Looked up per run, so a tracer provider registered (or replaced) after import is honoured. */
 function runTracer() {
@@ -91,6 +99,8 @@ class PipelineRun<P> {
   private readonly log: Logger;
   private readonly maxInFlight: number;
   private committed: P | undefined;
+  /** The counts of the unit of work (a file) open at the committed position, if one is. */
+  private committedUnit: UnitCounts | undefined;
   private committedBatches = 0;
   private inFlight = 0;
   private readonly slotWaiters: (() => void)[] = [];
@@ -176,6 +186,7 @@ class PipelineRun<P> {
         this.startup,
       )) as P | undefined;
       this.checkPosition(this.committed);
+      await this.loadUnitTally();
       this.log.info({ from: this.committed ?? null }, 'pipeline starting');
       this.observer?.runStarted?.({ pipeline: name, from: this.committed });
       await this.acknowledgeAtStart();
@@ -241,6 +252,24 @@ class PipelineRun<P> {
         `source writes (${problems}). Fix it with \`ferry offsets set\` or start over with \`ferry offsets reset\`.`,
       { details: { position, problems } },
     );
+  }
+
+  /** The counts of the unit of work open at the loaded checkpoint, saved beside it (see commit). */
+  private async loadUnitTally(): Promise<void> {
+    const { checkpoints, name } = this.options;
+    if (!checkpoints.loadUnitTally) return;
+    const saved = await this.retrier.run(
+      'checkpoint.loadUnitTally',
+      async () => checkpoints.loadUnitTally!(name),
+      this.signal,
+      this.startup,
+    );
+    if (saved === undefined) return;
+    const at = stableStringify(this.committed ?? null);
+    // Saved before the checkpoint: a crash between the two leaves the previous checkpoint, and its counts.
+    const counts =
+      saved.position === at ? saved.counts : saved.previous.position === at ? saved.previous.counts : null;
+    this.committedUnit = counts ?? undefined;
   }
 
   /** A crash may have fallen between the last checkpoint and its acknowledgement: acknowledge it again. */
@@ -375,6 +404,8 @@ class PipelineRun<P> {
 
   private async readSession(): Promise<void> {
     const { source } = this.options;
+    // Reading again from the last commit: the open unit's counts are those of that commit.
+    this.preparer.resumeUnit(this.committedUnit);
     const batches = source.read({
       from: this.committed,
       signal: this.signal,
@@ -493,9 +524,19 @@ class PipelineRun<P> {
         ),
       );
     const baseline = group.at(-1)!.baseline;
+    const unit = group.at(-1)!.unit;
     // Writes finish even when a stop was requested: in-flight work is flushed, not dropped.
     try {
       if (baseline !== undefined) await baseline.stage(stableStringify(position));
+      // Inside a unit of work, its counts so far are saved before the checkpoint, with the previous ones.
+      if (unit !== undefined && checkpoints.saveUnitTally) {
+        const state = {
+          position: stableStringify(position),
+          counts: unit,
+          previous: { position: stableStringify(this.committed ?? null), counts: this.committedUnit ?? null },
+        };
+        await this.retrier.run('checkpoint.saveUnitTally', () => checkpoints.saveUnitTally!(name, state));
+      }
       if (sink.commitBatch) {
         const atomic = { pipeline: name, events, deadLetters: letters, position };
         await this.retrier.run('sink.commitBatch', () => sink.commitBatch!(atomic));
@@ -510,6 +551,7 @@ class PipelineRun<P> {
     }
     for (const span of writeSpans) span.end();
     this.committed = position;
+    this.committedUnit = unit;
     this.committedBatches += group.length;
     this.stats.batches += group.length;
     this.stats.eventsWritten += events.length;

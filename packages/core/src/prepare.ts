@@ -13,7 +13,16 @@ import type { Logger } from './logging.js';
 import { type MappedEvent, type Mapping, mappedEvents } from './mapping.js';
 import { noticeEvent } from './notice.js';
 import type { NoticeSummary, PipelineObserver, StreamCounts } from './observe.js';
-import type { BaselineHandoff, Batch, CanonicalEvent, ChangeRecord, DeadLetter, RunCounts } from './types.js';
+import type {
+  BaselineHandoff,
+  Batch,
+  BatchNotice,
+  CanonicalEvent,
+  ChangeRecord,
+  DeadLetter,
+  RunCounts,
+  UnitCounts,
+} from './types.js';
 
 /** A contract check on a finished event: return a reason to reject it, or undefined when it is valid. */
 export type EventValidator = (
@@ -64,6 +73,8 @@ export interface PreparedBatch<P> {
   /** Ends its commit group (see Batch.boundary). */
   boundary: boolean;
   baseline: BaselineHandoff | undefined;
+  /** The counts of the unit of work open after this batch (see BatchNotice.unit); undefined when none is. */
+  unit: UnitCounts | undefined;
 }
 
 /** Per-stream counts of one batch, built only when someone observes the run. */
@@ -115,8 +126,15 @@ export class BatchPreparer<P> {
   private readonly window: boolean[] = [];
   private windowDead = 0;
   private windowIndex = 0;
+  /** The open unit of work's counts so far; undefined when none is open (or its counts are unknown). */
+  private unit: UnitCounts | undefined;
 
   constructor(private readonly options: BatchPreparerOptions) {}
+
+  /** Read again from a checkpoint: the unit open there had these counts (undefined: none, or unknown). */
+  resumeUnit(counts: UnitCounts | undefined): void {
+    this.unit = counts === undefined ? undefined : { ...counts };
+  }
 
   private get stats(): RunStats {
     return this.options.stats;
@@ -146,8 +164,8 @@ export class BatchPreparer<P> {
     const tally = this.observer ? new StreamTally() : undefined;
     const traceparent = traceparentOf(span);
     const parent = traceparent ? trace.setSpan(context.active(), span) : undefined;
-    const events: CanonicalEvent[] = batch.notices?.map((n) => noticeEvent(name, n, now)) ?? [];
-    if (traceparent) for (const event of events) event.traceparent = traceparent;
+    const events: CanonicalEvent[] = [];
+    let skipped = 0;
 
     const mapSpan = parent ? this.tracer.startSpan('ferry.map', undefined, parent) : undefined;
     const mappedRecords: { record: ChangeRecord; built: CanonicalEvent[] }[] = [];
@@ -169,6 +187,7 @@ export class BatchPreparer<P> {
         continue;
       }
       if (mapped === null) {
+        skipped += 1;
         this.stats.skipped += 1;
         if (counts) counts.skipped += 1;
         this.observe(false);
@@ -225,9 +244,16 @@ export class BatchPreparer<P> {
     inSourceOrder(letters, (letter) =>
       rejectSequences.has(letter) ? rejectSequences.get(letter) : (letter.record as ChangeRecord).sequence,
     );
+    const counted = this.countUnit(batch.notices ?? [], {
+      events: events.length,
+      deadLetters: letters.length,
+      skipped,
+    });
+    const noticeEvents = counted.map((n) => noticeEvent(name, n, now));
+    if (traceparent) for (const event of noticeEvents) event.traceparent = traceparent;
     const streams = tally?.list();
     const notices = this.observer
-      ? (batch.notices ?? []).map((n) => ({ type: n.type, stream: n.stream, data: n.data }))
+      ? counted.map((n) => ({ type: n.type, stream: n.stream, data: n.data }))
       : [];
     if (this.observer?.batchPrepared) {
       this.observer.batchPrepared({
@@ -240,7 +266,8 @@ export class BatchPreparer<P> {
     }
     this.checkThreshold();
     return {
-      events,
+      // Notices go ahead of the batch's record events.
+      events: noticeEvents.length === 0 ? events : [...noticeEvents, ...events],
       letters,
       position: batch.position,
       records: batch.records.length,
@@ -250,7 +277,38 @@ export class BatchPreparer<P> {
       notices,
       boundary: batch.boundary === true || batch.baseline !== undefined,
       baseline: batch.baseline,
+      unit: this.unit === undefined ? undefined : { ...this.unit },
     };
+  }
+
+  /**
+   * Add a batch's counts to its unit of work (an opening notice starts one) and give each closing notice the
+   * unit's counts: what the unit's records became, so a file's notice reconciles with its events.
+   */
+  private countUnit(notices: BatchNotice[], batch: UnitCounts): BatchNotice[] {
+    if (notices.length === 0 && this.unit === undefined) return notices;
+    if (notices.some((n) => n.unit === 'opens' || n.unit === 'whole'))
+      this.unit = { events: 0, deadLetters: 0, skipped: 0 };
+    if (this.unit !== undefined) {
+      this.unit.events += batch.events;
+      this.unit.deadLetters += batch.deadLetters;
+      this.unit.skipped += batch.skipped;
+    }
+    const closes = (n: BatchNotice) => n.unit === 'closes' || n.unit === 'whole';
+    if (!notices.some(closes)) return notices;
+    const counts: Record<string, unknown> =
+      this.unit !== undefined
+        ? { ...this.unit }
+        : {
+            events: null,
+            deadLetters: null,
+            skipped: null,
+            countsIncomplete:
+              'the run resumed inside this unit of work without the counts of its earlier part (the checkpoint ' +
+              'store keeps none, or the checkpoint was moved); they are unknown',
+          };
+    this.unit = undefined;
+    return notices.map((n) => (closes(n) ? { ...n, data: { ...n.data, ...counts } } : n));
   }
 
   private firstViolation(events: CanonicalEvent[], validate: EventValidator) {

@@ -62,4 +62,6 @@ export type {
   Source,
   SourceCadence,
   StreamInfo,
+  UnitCounts,
+  UnitTallyState,
 } from './types.js';

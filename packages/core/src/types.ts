@@ -103,6 +103,34 @@ export interface BatchNotice {
   data: Record<string, unknown>;
   origin: Record<string, unknown>;
   occurredAt?: Date;
+  /**
+   * The notice's place in a unit of work (a file): `opens` starts it, `closes` ends it, `whole` is a unit of
+   * one batch. The runtime counts what the unit's records became and adds it to a closing notice's data:
+   * `events` (record events written), `deadLetters` (rejected input, mapping and contract failures) and
+   * `skipped` (records the mapping dropped). The counts of an open unit are saved with each checkpoint
+   * (`CheckpointStore.saveUnitTally`), so a restart inside a file still reports the whole file; when they
+   * could not be restored the three are null and `countsIncomplete` says why.
+   */
+  unit?: 'opens' | 'closes' | 'whole';
+}
+
+/** What the records of a unit of work (a file) became, as a closing notice reports it. */
+export interface UnitCounts {
+  events: number;
+  deadLetters: number;
+  skipped: number;
+}
+
+/**
+ * The counts of the unit open at a checkpoint, saved before that checkpoint while a unit is open. `previous`
+ * is the same for the checkpoint before it: a crash between the two saves leaves that checkpoint in place.
+ */
+export interface UnitTallyState {
+  /** The checkpoint (stable JSON) the counts are as of. */
+  position: string;
+  /** The open unit's counts; null when no unit was open there. */
+  counts: UnitCounts | null;
+  previous: { position: string; counts: UnitCounts | null };
 }
 
 export interface StreamInfo {
@@ -252,7 +280,7 @@ export interface CheckpointStore {
   readonly type: string;
   load(pipeline: string): Promise<unknown>;
   save(pipeline: string, position: unknown): Promise<void>;
-  /** Remove the pipeline's checkpoint (offsets reset), and its pass state. */
+  /** Remove the pipeline's checkpoint (offsets reset), its pass state and its unit tally. */
   clear?(pipeline: string): Promise<void>;
   /**
    * When the pipeline's last scheduled pass ended and at which position, so a restart runs a pass missed
@@ -260,6 +288,12 @@ export interface CheckpointStore {
    */
   loadPassState?(pipeline: string): Promise<PassState | undefined>;
   savePassState?(pipeline: string, state: PassState): Promise<void>;
+  /**
+   * The counts of a unit of work (a file) open at the last checkpoint (see `BatchNotice.unit`), so a restart
+   * inside a file reports the whole file. A store without these reports such a file's counts as unknown.
+   */
+  loadUnitTally?(pipeline: string): Promise<UnitTallyState | undefined>;
+  saveUnitTally?(pipeline: string, state: UnitTallyState): Promise<void>;
   close?(): Promise<void>;
 }
 

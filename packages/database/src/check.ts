@@ -18,7 +18,7 @@ import {
   streamName,
 } from './config.js';
 import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes } from './errors.js';
-import { journalNames, param, qualified } from './internal/capture.js';
+import { journalNames, missingTable, param, qualified } from './internal/capture.js';
 import { Connection, type Dialect, dialectOf } from './internal/connection.js';
 import { TableQueries } from './internal/query.js';
 
@@ -39,6 +39,8 @@ export interface DatabaseCheckOptions {
 
 type Row = Record<string, unknown>;
 const C = DatabaseErrorCodes;
+/** The error a run raises for a finding, when there is one with more details than the finding's text. */
+const explained = new WeakMap<PreflightFinding, DatabaseError>();
 
 /** `ferry check`: connect with the pipeline's credentials on a connection of its own, change nothing, report. */
 export async function checkDatabaseSource(
@@ -82,6 +84,8 @@ export function refuseOnErrors(findings: PreflightFinding[], target: string, log
   const errors = findings.filter((f) => f.severity === 'error');
   const first = errors[0];
   if (first === undefined) return;
+  const error = errors.length === 1 ? explained.get(first) : undefined;
+  if (error !== undefined) throw error;
   throw new DatabaseError(
     first.code,
     errors.length === 1
@@ -149,6 +153,14 @@ class Checks {
     fix: string,
   ): void {
     this.findings.push({ severity, code, ...(stream === undefined ? {} : { stream }), message, fix });
+  }
+
+  /** DB_TABLE_NOT_FOUND said as a run says it: as typed, with the tables whose names differ only in case. */
+  private async notFound(table: { name: string; schema?: string | undefined }, fix: string): Promise<void> {
+    const error = await missingTable(this.dataSource, this.dialect, table, this.target);
+    this.add('error', C.DB_TABLE_NOT_FOUND, streamName(table), error.message, fix);
+    const finding = this.findings.at(-1);
+    if (finding !== undefined) explained.set(finding, error);
   }
 
   private async query(sql: string, params: unknown[] = []): Promise<Row[]> {
@@ -221,11 +233,8 @@ class Checks {
           ]);
     const row = rows[0];
     if (row === undefined) {
-      this.add(
-        'error',
-        C.DB_TABLE_NOT_FOUND,
-        stream,
-        `table ${stream} does not exist on ${this.target} or ${this.userName} cannot see it.`,
+      await this.notFound(
+        table,
         'check tables[].name and tables[].schema (names are matched exactly, including case)',
       );
       return undefined;
@@ -297,11 +306,8 @@ class Checks {
       [schema, table.name],
     );
     if (exists.length === 0) {
-      this.add(
-        'error',
-        C.DB_TABLE_NOT_FOUND,
-        stream,
-        `table ${stream} does not exist on ${this.target} or ${this.userName} holds no privilege on it.`,
+      await this.notFound(
+        table,
         `check tables[].name and tables[].schema; if it exists: GRANT SELECT ON ${sql} TO ${who};`,
       );
       return undefined;

@@ -3,18 +3,67 @@
 import { z } from 'zod';
 
 /**
- * Names that go into SQL are escaped by the driver as well; this conservative pattern is a second wall, so
- * a name crafted to break out of its quotes fails validation before any SQL is built.
+ * Table, schema and column names are taken as the legacy system spells them: spaces, mixed case, reserved
+ * words and non-ASCII letters included. They never reach SQL unquoted: each is quoted by the driver's own
+ * quoting for its dialect (quote characters doubled), and case is kept exactly. What no database accepts,
+ * or what would only hide a mistake, is refused here: an empty name and control characters (NUL among
+ * them). The length limit depends on the server, so it is checked per connection type (`nameTooLong`).
  */
-export const IDENTIFIER_PATTERN = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses.
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 
-const identifier = (what: string) =>
+export const identifier = (what: string) =>
   z
     .string()
-    .regex(
-      IDENTIFIER_PATTERN,
-      `${what} must be a plain identifier: a letter or underscore, then letters, digits, _ or $ (at most 63)`,
+    .min(1, `${what} must not be empty`)
+    .refine(
+      (name) => !CONTROL_CHARACTERS.test(name),
+      `${what} must not contain control characters (NUL, tab, line breaks)`,
     );
+
+/** PostgreSQL truncates identifiers beyond 63 bytes (NAMEDATALEN - 1); MySQL and MariaDB refuse beyond 64 characters. */
+export function nameTooLong(name: string, type: DatabaseConnectionConfig['type']): string | undefined {
+  if (type === 'postgres') {
+    const bytes = Buffer.byteLength(name, 'utf8');
+    return bytes > 63 ? `is ${bytes} bytes long; PostgreSQL names are at most 63 bytes` : undefined;
+  }
+  if (type === 'mysql' || type === 'mariadb') {
+    const characters = [...name].length;
+    return characters > 64
+      ? `is ${characters} characters long; ${type === 'mysql' ? 'MySQL' : 'MariaDB'} names are at most 64 characters`
+      : undefined;
+  }
+  return undefined;
+}
+
+/** Every name of a mode's options that goes into SQL, with its path, checked against the server's limit. */
+function checkNameLengths(
+  config: {
+    connection: DatabaseConnectionConfig;
+    tables: readonly Record<string, unknown>[];
+    journal?: { table: string; schema?: string | undefined };
+    publication?: string;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const check = (value: unknown, path: (string | number)[]) => {
+    if (typeof value !== 'string') return;
+    const problem = nameTooLong(value, config.connection.type);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', path, message: `the name ${problem}` });
+  };
+  for (const [index, table] of config.tables.entries()) {
+    for (const [option, value] of Object.entries(table)) {
+      if (Array.isArray(value)) {
+        for (const [i, item] of value.entries()) check(item, ['tables', index, option, i]);
+      } else check(value, ['tables', index, option]);
+    }
+  }
+  if (config.journal !== undefined) {
+    check(config.journal.table, ['journal', 'table']);
+    check(config.journal.schema, ['journal', 'schema']);
+  }
+  check(config.publication, ['publication']);
+}
 
 const column = identifier('a column name');
 
@@ -138,6 +187,7 @@ const pollingConfigSchema = z
   .strict()
   .superRefine((config, ctx) => {
     uniqueStreams(config.tables, ctx);
+    checkNameLengths(config, ctx);
     for (const [index, table] of config.tables.entries()) {
       if (table.timestampColumn === undefined && table.incrementingColumn === undefined) {
         ctx.addIssue({
@@ -275,7 +325,10 @@ const triggerConfigSchema = z
       ),
   })
   .strict()
-  .superRefine((config, ctx) => uniqueStreams(config.tables, ctx))
+  .superRefine((config, ctx) => {
+    uniqueStreams(config.tables, ctx);
+    checkNameLengths(config, ctx);
+  })
   .describe('Trigger journal: triggers record every insert, update and delete in a journal table.');
 
 const logicalConfigSchema = z
@@ -318,6 +371,7 @@ const logicalConfigSchema = z
   .strict()
   .superRefine((config, ctx) => {
     uniqueStreams(config.tables, ctx);
+    checkNameLengths(config, ctx);
     if (config.connection.type !== 'postgres') {
       ctx.addIssue({
         code: 'custom',

@@ -269,10 +269,11 @@ function message(
       );
     case 'DB_PERMISSION_DENIED': {
       // PostgreSQL names a schema when the user lacks USAGE on it; SELECT on the table does not help then.
-      const schema = /permission denied for schema (\S+)/i.exec(said)?.[1];
+      // The name runs to the end of the server's message and may hold spaces; quoted, it keeps its case.
+      const schema = /permission denied for schema (.+)$/i.exec(said)?.[1];
       return schema === undefined
         ? `the user may not read ${table} on ${server} (${said}). Grant it SELECT on the table.`
-        : `the user may not use schema ${schema} on ${server} (${said}). Grant it USAGE on the schema (GRANT USAGE ON SCHEMA ${schema} TO <user>), and SELECT on the table.`;
+        : `the user may not use schema ${schema} on ${server} (${said}). Grant it USAGE on the schema (GRANT USAGE ON SCHEMA "${schema.replaceAll('"', '""')}" TO <user>), and SELECT on the table.`;
     }
     case 'DB_BUSY':
       return `${server} is locked by another session${during} (${said}).${retry}`;

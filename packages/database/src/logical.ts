@@ -301,7 +301,7 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
     const [schemaRow] = (await dataSource.query('SELECT current_schema() AS s')) as Row[];
     const defaultSchema = String(schemaRow?.s ?? 'public');
     const byRelation = new Map(
-      tables.map((t) => [`${t.config.schema ?? defaultSchema}.${t.config.name}`, t]),
+      tables.map((t) => [relationKey(t.config.schema ?? defaultSchema, t.config.name), t]),
     );
     let endOfWal: bigint | undefined;
     if (ctx.once) {
@@ -466,7 +466,7 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
     if (message.tag === 'truncate') {
       const out: ChangeRecord[] = [];
       for (const relation of message.relations) {
-        const table = byRelation.get(`${relation.schema}.${relation.name}`);
+        const table = byRelation.get(relationKey(relation.schema, relation.name));
         if (table === undefined) continue;
         out.push({
           stream: table.stream,
@@ -483,7 +483,7 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
     // The parser keeps one object per relation, so the lookup is done once per relation, not per change.
     let table = this.relations.get(relation);
     if (table === undefined) {
-      table = byRelation.get(`${relation.schema ?? defaultSchema}.${relation.name}`) ?? null;
+      table = byRelation.get(relationKey(relation.schema ?? defaultSchema, relation.name)) ?? null;
       this.relations.set(relation, table);
     }
     if (table === null) return [];
@@ -525,6 +525,14 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
     if (after !== undefined) record.after = after;
     return [record];
   }
+}
+
+/**
+ * A relation's schema and name as one map key. pgoutput sends both exactly as the catalogue spells them;
+ * joined with a dot they would be ambiguous ("a.b"."c" and "a"."b.c"), so they are kept apart.
+ */
+function relationKey(schema: string, name: string): string {
+  return JSON.stringify([schema, name]);
 }
 
 /** Where a read starts, and the snapshot the slot exported when it was just created. */

@@ -14,11 +14,19 @@ import {
   sequenceOf,
   systemClock,
 } from '@ferry/core/sdk';
-import type { DataSource, TableColumn } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { preflight, refuseOnErrors } from './check.js';
 import { type DatabasePollingConfig, type DatabaseTableConfig, streamName } from './config.js';
 import { classifyDatabaseError, rethrowAs } from './errors.js';
-import { type CapturedTable, describeTable, IMAGE_ALIAS, tableNotFound } from './internal/capture.js';
+import {
+  type CapturedTable,
+  type CatalogueColumn,
+  catalogueColumns,
+  columnsNotFound,
+  describeTable,
+  IMAGE_ALIAS,
+  missingTable,
+} from './internal/capture.js';
 import { Connection, dialectOf } from './internal/connection.js';
 import { decodeImage } from './internal/images.js';
 import { CREATED_ALIAS, ID_ALIAS, INTERNAL_COLUMNS, TableQueries, TS_ALIAS } from './internal/query.js';
@@ -69,38 +77,40 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
 
   async discover(): Promise<StreamInfo[]> {
     const dataSource = await this.connection.open();
-    const runner = dataSource.createQueryRunner();
+    const dialect = dialectOf(dataSource);
     const target = this.connection.target;
-    try {
-      const streams: StreamInfo[] = [];
-      for (const table of this.config.tables) {
-        const stream = streamName(table);
-        const found = await runner
-          .getTable(stream)
-          .catch(rethrowAs({ operation: 'discover', stream, target }));
-        if (found === undefined) throw tableNotFound(stream, target);
-        const names = new Set(found.columns.map((c) => c.name.toLowerCase()));
-        const missing = configuredColumns(table).filter((c) => !names.has(c.toLowerCase()));
-        streams.push({
-          name: stream,
-          fields: found.columns.map((c) => ({
-            name: c.name,
-            type: c.type,
-            nullable: c.isNullable && !isRowidAlias(c, found.primaryColumns),
-          })),
-          // With `columns` set the records carry only some of these, so they are not the records' fields.
-          ...(table.columns === undefined ? { recordFields: true } : {}),
-          key: found.primaryColumns.map((c) => c.name),
-          notes: [
-            `captured by polling on ${trackingDescription(table)}; key ${table.key.join(', ')}`,
-            ...(missing.length > 0 ? [`configured but not in the table: ${missing.join(', ')}`] : []),
-          ],
-        });
-      }
-      return streams;
-    } finally {
-      await runner.release();
+    const streams: StreamInfo[] = [];
+    for (const table of this.config.tables) {
+      const stream = streamName(table);
+      const columns = await catalogueColumns(dataSource, dialect, table).catch(
+        rethrowAs({ operation: 'discover', stream, target }),
+      );
+      if (columns.length === 0) throw await missingTable(dataSource, dialect, table, target);
+      const found = {
+        columns,
+        primaryColumns: columns
+          .filter((c) => c.primary !== undefined)
+          .sort((a, b) => (a.primary ?? 0) - (b.primary ?? 0)),
+      };
+      const names = new Set(found.columns.map((c) => c.name.toLowerCase()));
+      const missing = configuredColumns(table).filter((c) => !names.has(c.toLowerCase()));
+      streams.push({
+        name: stream,
+        fields: found.columns.map((c) => ({
+          name: c.name,
+          type: c.type,
+          nullable: c.nullable && !isRowidAlias(c, found.primaryColumns),
+        })),
+        // With `columns` set the records carry only some of these, so they are not the records' fields.
+        ...(table.columns === undefined ? { recordFields: true } : {}),
+        key: found.primaryColumns.map((c) => c.name),
+        notes: [
+          `captured by polling on ${trackingDescription(table)}; key ${table.key.join(', ')}`,
+          ...(missing.length > 0 ? [`configured but not in the table: ${missing.join(', ')}`] : []),
+        ],
+      });
     }
+    return streams;
   }
 
   async *read(ctx: ReadContext<DatabasePosition>): AsyncGenerator<Batch<DatabasePosition>> {
@@ -162,11 +172,22 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
     for (const table of this.config.tables) {
       const stream = streamName(table);
       let image: CapturedTable | undefined;
-      if (dialect.name !== 'sqlite') {
+      if (dialect.name === 'sqlite') {
+        // A missing table is said at start, by name, rather than as an SQL error of the first poll.
+        const operation = { operation: 'describe', stream, target: this.connection.target };
+        const columns = await catalogueColumns(dataSource, dialect, table).catch(rethrowAs(operation));
+        if (columns.length === 0) throw await missingTable(dataSource, dialect, table, operation.target);
+      } else {
         // Rows as JSON images rendered by the database, decoded per column type: the same values as the
         // trigger and logical modes (microseconds, dates, intervals), not what the driver makes of them.
         const operation = { operation: 'describe', stream, target: this.connection.target };
         image = await describeTable(dataSource, dialect, table, operation.target).catch(rethrowAs(operation));
+        // The image is keyed by the catalogue's names, so a configured name must be the column's exactly: said
+        // at start, rather than as an SQL error (PostgreSQL) or a key of nulls (MariaDB, which matches any case).
+        const names = new Set(image.columns.map((c) => c.name));
+        const missing = configuredColumns(table).filter((c) => !names.has(c));
+        if (missing.length > 0)
+          throw columnsNotFound(table, 'configured', missing, [...names], operation.target);
         if (table.columns !== undefined) {
           const wanted = new Set(configuredColumns(table));
           image = { ...image, columns: image.columns.filter((c) => wanted.has(c.name)) };
@@ -289,6 +310,6 @@ function trackingDescription(table: DatabaseTableConfig): string {
  * SQLite's `INTEGER PRIMARY KEY` column is the table's rowid under another name: never NULL, although
  * `PRAGMA table_info` (and so typeorm) says it may be. Any other SQLite primary key may hold NULLs.
  */
-function isRowidAlias(column: TableColumn, primary: TableColumn[]): boolean {
+function isRowidAlias(column: CatalogueColumn, primary: CatalogueColumn[]): boolean {
   return primary.length === 1 && primary[0] === column && column.type.toLowerCase() === 'integer';
 }

@@ -2,18 +2,18 @@
 // compare or export its contents (`ferry reconcile`). Change capture is the source's job, not this.
 import { parseComponentOptions } from '@ferry/core/sdk';
 import { z } from 'zod';
-import { type DatabaseConnectionConfig, databaseConnectionSchema, IDENTIFIER_PATTERN } from './config.js';
+import {
+  type DatabaseConnectionConfig,
+  databaseConnectionSchema,
+  identifier,
+  nameTooLong,
+} from './config.js';
 import { classifyDatabaseError } from './errors.js';
 import { qualified } from './internal/capture.js';
 import { Connection, describeTarget, dialectOf } from './internal/connection.js';
 
-const name = (what: string) =>
-  z
-    .string()
-    .regex(
-      IDENTIFIER_PATTERN,
-      `${what} must be a plain identifier: a letter or underscore, then letters, digits, _ or $`,
-    );
+// Names are quoted by the driver, as in pipeline files; see `identifier` in config.ts.
+const name = identifier;
 
 export const databaseRowsConfigSchema = z
   .object({
@@ -39,6 +39,17 @@ export const databaseRowsConfigSchema = z
   .refine((c) => c.schema === undefined || c.table !== undefined, {
     message: 'schema only goes with table',
     path: ['schema'],
+  })
+  .superRefine((c, ctx) => {
+    const names: [string | undefined, (string | number)[]][] = [
+      [c.table, ['table']],
+      [c.schema, ['schema']],
+      ...c.key.map((k, i): [string, (string | number)[]] => [k, ['key', i]]),
+    ];
+    for (const [value, path] of names) {
+      const problem = value === undefined ? undefined : nameTooLong(value, c.connection.type);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', path, message: `the name ${problem}` });
+    }
   });
 
 export type DatabaseRowsConfigInput = z.input<typeof databaseRowsConfigSchema>;

@@ -1,7 +1,8 @@
 // Positions in a compacted Kafka topic keyed by pipeline name, as Kafka Connect keeps source offsets. load()
 // reads the topic to its end (read_committed) and keeps the pipeline's last value; a tombstone clears it.
-// A scheduled pipeline's pass state lives beside it under `<pipeline>#pass` ('#' is not allowed in names).
-import type { CheckpointStore, Logger, PassState } from '@ferry/core/sdk';
+// A scheduled pipeline's pass state lives beside it under `<pipeline>#pass`, and the counts of a file being
+// read under `<pipeline>#unit` ('#' is not allowed in names).
+import type { CheckpointStore, Logger, PassState, UnitTallyState } from '@ferry/core/sdk';
 import type { KafkaCheckpointConfig } from './config.js';
 import { decodeCheckpoint, encodeCheckpoint, encodeCheckpointTombstone } from './internal/records.js';
 import { ensureTopics } from './internal/topics.js';
@@ -67,9 +68,19 @@ export class KafkaCheckpointStore implements CheckpointStore {
     return this.send(encodeCheckpoint(passKey(pipeline), state));
   }
 
+  async loadUnitTally(pipeline: string): Promise<UnitTallyState | undefined> {
+    const state = await this.latest(unitKey(pipeline));
+    return state === undefined ? undefined : (state as UnitTallyState);
+  }
+
+  saveUnitTally(pipeline: string, state: UnitTallyState): Promise<void> {
+    return this.send(encodeCheckpoint(unitKey(pipeline), state));
+  }
+
   async clear(pipeline: string): Promise<void> {
     await this.send(encodeCheckpointTombstone(pipeline));
     await this.send(encodeCheckpointTombstone(passKey(pipeline)));
+    await this.send(encodeCheckpointTombstone(unitKey(pipeline)));
   }
 
   /** The last value under `key`, reading the topic to its end; undefined after a tombstone. */
@@ -116,4 +127,8 @@ export class KafkaCheckpointStore implements CheckpointStore {
 
 function passKey(pipeline: string): string {
   return `${pipeline}#pass`;
+}
+
+function unitKey(pipeline: string): string {
+  return `${pipeline}#unit`;
 }

@@ -54,6 +54,16 @@ const connectionSchema = z
       .min(0)
       .default(10_000)
       .describe('SSH keepalive interval (0 = off).'),
+    maxSessions: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(2)
+      .describe(
+        'SSH connections this process may have open to the host (host:port) at once, across all its pipelines; ' +
+          'a pass, a probe or discover waits for a free one. A pipeline reads and moves files on one connection.',
+      ),
   })
   .strict()
   .refine((c) => c.knownHosts !== undefined || c.hostKeyFingerprint !== undefined, {

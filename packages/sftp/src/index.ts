@@ -21,5 +21,6 @@ export {
   sftpSourceFactory,
   sftpSourceNotes,
 } from './factory.js';
+export { sftpSessionStats } from './internal/sessions.js';
 export { type SftpPosition, sftpPositionSchema } from './position.js';
 export { SftpSource } from './source.js';

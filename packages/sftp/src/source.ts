@@ -66,6 +66,10 @@ export class SftpSource implements Source<SftpPosition> {
   /** Moves acknowledged files; open while a pass runs, closed once its last file is acknowledged. */
   private mover: SftpConnection | undefined;
   private reading = false;
+  /** The open connection of the pass being read, which moves files too while it is open. */
+  private readingConnection: SftpConnection | undefined;
+  /** Moves running on the pass's connection (see moverConnection): each settles when it is done with it. */
+  private readonly borrowed = new Set<Promise<void>>();
   private readonly observed = new Map<string, { size: number; mtime: number; since: number }>();
 
   constructor(
@@ -184,11 +188,16 @@ export class SftpSource implements Source<SftpPosition> {
     const conn = this.connection(ctx.log);
     this.reading = true;
     try {
-      await conn.connect();
+      // Stopped while waiting for a free session of the host: nothing was read, nothing to do.
+      if (!(await conn.connect(ctx.signal))) return;
+      this.readingConnection = conn;
       const resume = from !== undefined && !FINISHED.has(from.state) ? from : undefined;
       yield* this.pass({ conn, ctx, diff, finishedFiles }, resume);
     } finally {
       this.reading = false;
+      this.readingConnection = undefined;
+      // Moves that borrowed this connection finish on it first.
+      await Promise.all(this.borrowed);
       await conn.end();
     }
   }
@@ -522,6 +531,8 @@ export class SftpSource implements Source<SftpPosition> {
         ...extra,
       },
       origin: { file: file.path, sha256 },
+      // A file is a unit of work: the runtime adds what its rows became to the closing notice.
+      unit: type === 'ferry.file.started' ? 'opens' : type === 'ferry.file.completed' ? 'closes' : 'whole',
     };
   }
 
@@ -643,7 +654,7 @@ export class SftpSource implements Source<SftpPosition> {
         : this.config.afterProcessing === 'archive'
           ? this.config.archiveDir
           : undefined;
-    const conn = await this.moverConnection();
+    const { conn, done } = await this.moverConnection();
     try {
       const exists = await conn.exists(position.file);
       if (exists) {
@@ -675,16 +686,35 @@ export class SftpSource implements Source<SftpPosition> {
     } catch (error) {
       await this.closeMover();
       throw error;
+    } finally {
+      done();
     }
   }
 
-  private async moverConnection(): Promise<SftpConnection> {
-    if (this.mover?.connected) return this.mover;
+  /**
+   * Where files are moved: during a pass, the pass's own connection (SFTP runs requests side by side on
+   * one session), so a pipeline holds one of the host's sessions, and a cap of 1 cannot leave the mover
+   * waiting on the reader that waits on the commit; after a pass, a connection of its own.
+   */
+  private async moverConnection(): Promise<{ conn: SftpConnection; done: () => void }> {
+    const reading = this.readingConnection;
+    if (reading?.connected) {
+      // The pass waits for this move before it closes the connection.
+      let done = () => {};
+      const using = new Promise<void>((resolve) => {
+        done = resolve;
+      });
+      this.borrowed.add(using);
+      void using.then(() => this.borrowed.delete(using));
+      return { conn: reading, done };
+    }
+    const none = () => {};
+    if (this.mover?.connected) return { conn: this.mover, done: none };
     await this.closeMover();
     const conn = this.connection(this.log);
     await conn.connect();
     this.mover = conn;
-    return conn;
+    return { conn, done: none };
   }
 
   private async closeMover(): Promise<void> {

@@ -105,11 +105,18 @@ const connectionShape = {
     ),
   rateLimit: z
     .object({
-      callsPerSecond: z.number().min(0).default(0).describe('Calls per second at most; 0 = no limit.'),
+      callsPerSecond: z
+        .number()
+        .min(0)
+        .default(10)
+        .describe(
+          'Calls per second at most, counted from the start of each call; 0 = no limit (only for a service that can take it).',
+        ),
       concurrency: z.number().int().min(1).default(1).describe('Calls in flight at once.'),
     })
     .strict()
-    .default({ callsPerSecond: 0, concurrency: 1 })
+    // Gentle by default: one call at a time and at most 10 a second, whatever the service answers fast.
+    .default({ callsPerSecond: 10, concurrency: 1 })
     .describe(
       "Paces calls so a fragile service is not hammered; a failing one is left alone by the runtime's circuit breaker (runtime.breaker).",
     ),

@@ -15,7 +15,7 @@ import {
 } from './internal/parts.js';
 
 /** Optional CheckpointStore methods; one the store does not implement must be named in `lacks`. */
-export type CheckpointCapability = 'clear' | 'savePassState';
+export type CheckpointCapability = 'clear' | 'savePassState' | 'saveUnitTally';
 
 /** A fresh, empty place for one check (a new directory, a new topic). */
 export interface CheckpointTarget {
@@ -221,6 +221,47 @@ export const checkpointsKeepPassState = checkpointCheck(
   'savePassState',
 );
 
+export const checkpointsKeepUnitTally = checkpointCheck(
+  'keeps the counts of an open unit of work beside its position, across instances; clear() forgets them',
+  async (fresh, _target, fixture) => {
+    const store = await fresh();
+    if (!hasCapability(store, 'saveUnitTally', fixture.lacks, 'checkpoint store')) return;
+    if (typeof store.loadUnitTally !== 'function')
+      fail('the checkpoint store has saveUnitTally() but no loadUnitTally()');
+    const [name, other] = pipelines('', '-other') as [string, string];
+    const first = {
+      position: '{"line":500}',
+      counts: { events: 480, deadLetters: 20, skipped: 0 },
+      previous: { position: '{"line":0}', counts: null },
+    };
+    const second = {
+      position: '{"line":1000}',
+      counts: { events: 979, deadLetters: 20, skipped: 1 },
+      previous: first,
+    };
+    await store.save(name, { line: 500 });
+    await store.saveUnitTally!(name, first);
+    await store.saveUnitTally!(name, {
+      ...second,
+      previous: { position: first.position, counts: first.counts },
+    });
+    const reader = await fresh();
+    const loaded = await reader.loadUnitTally!(name);
+    const expected = { ...second, previous: { position: first.position, counts: first.counts } };
+    if (canonical(loaded) !== canonical(expected))
+      fail(`loadUnitTally() on a fresh instance returned ${short(loaded)}, expected ${short(expected)}`);
+    await expectLoaded(reader, name, { line: 500 }, 'after saveUnitTally() (the position must not change)');
+    const none = await reader.loadUnitTally!(other);
+    if (none !== undefined) fail(`loadUnitTally() of a pipeline that saved none returned ${short(none)}`);
+    if (reader.clear !== undefined) {
+      await reader.clear(name);
+      const after = await (await fresh()).loadUnitTally!(name);
+      if (after !== undefined) fail(`loadUnitTally() after clear() returned ${short(after)}`);
+    }
+  },
+  'saveUnitTally',
+);
+
 export const checkpointConformanceChecks: CheckpointConformanceCheck[] = [
   checkpointsPersist,
   checkpointsLastSaveWins,
@@ -228,6 +269,7 @@ export const checkpointConformanceChecks: CheckpointConformanceCheck[] = [
   checkpointsUnknownIsUndefined,
   checkpointsIsolatePipelines,
   checkpointsKeepPassState,
+  checkpointsKeepUnitTally,
 ];
 
 /** Register the CheckpointStore conformance suite as vitest tests. */

@@ -7,6 +7,7 @@ export {
   checkpointsClear,
   checkpointsIsolatePipelines,
   checkpointsKeepPassState,
+  checkpointsKeepUnitTally,
   checkpointsLastSaveWins,
   checkpointsPersist,
   checkpointsUnknownIsUndefined,

@@ -7,6 +7,7 @@ import type {
   DeadLetterSink,
   PassState,
   Sink,
+  UnitTallyState,
 } from '@ferry/core/sdk';
 
 export class MemorySink implements Sink {
@@ -39,6 +40,7 @@ export class MemoryCheckpoints implements CheckpointStore {
   readonly type = 'memory';
   readonly positions = new Map<string, unknown>();
   readonly passStates = new Map<string, PassState>();
+  readonly unitTallies = new Map<string, UnitTallyState>();
 
   async load(pipeline: string): Promise<unknown> {
     return this.positions.get(pipeline);
@@ -51,6 +53,7 @@ export class MemoryCheckpoints implements CheckpointStore {
   async clear(pipeline: string): Promise<void> {
     this.positions.delete(pipeline);
     this.passStates.delete(pipeline);
+    this.unitTallies.delete(pipeline);
   }
 
   async loadPassState(pipeline: string): Promise<PassState | undefined> {
@@ -59,5 +62,13 @@ export class MemoryCheckpoints implements CheckpointStore {
 
   async savePassState(pipeline: string, state: PassState): Promise<void> {
     this.passStates.set(pipeline, { ...state });
+  }
+
+  async loadUnitTally(pipeline: string): Promise<UnitTallyState | undefined> {
+    return this.unitTallies.get(pipeline);
+  }
+
+  async saveUnitTally(pipeline: string, state: UnitTallyState): Promise<void> {
+    this.unitTallies.set(pipeline, JSON.parse(JSON.stringify(state)));
   }
 }

@@ -4,7 +4,7 @@
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FerryError } from '../errors.js';
-import type { CheckpointStore, PassState } from '../types.js';
+import type { CheckpointStore, PassState, UnitTallyState } from '../types.js';
 
 export interface FileCheckpointConfig {
   dir: string;
@@ -22,7 +22,7 @@ export class FileCheckpointStore implements CheckpointStore {
 
   constructor(private readonly config: FileCheckpointConfig) {}
 
-  pathFor(pipeline: string, kind: 'checkpoint' | 'pass' = 'checkpoint'): string {
+  pathFor(pipeline: string, kind: 'checkpoint' | 'pass' | 'unit' = 'checkpoint'): string {
     return join(this.config.dir, `${pipeline.replace(/[^A-Za-z0-9._-]/g, '_')}.${kind}.json`);
   }
 
@@ -35,12 +35,25 @@ export class FileCheckpointStore implements CheckpointStore {
     return state === undefined ? undefined : (state as PassState);
   }
 
+  async loadUnitTally(pipeline: string): Promise<UnitTallyState | undefined> {
+    const state = (await this.read(this.pathFor(pipeline, 'unit')))?.position;
+    return state === undefined ? undefined : (state as UnitTallyState);
+  }
+
   async save(pipeline: string, position: unknown): Promise<void> {
     await this.write(this.pathFor(pipeline), { pipeline, position, savedAt: new Date().toISOString() });
   }
 
   async savePassState(pipeline: string, state: PassState): Promise<void> {
     await this.write(this.pathFor(pipeline, 'pass'), {
+      pipeline,
+      position: state,
+      savedAt: new Date().toISOString(),
+    });
+  }
+
+  async saveUnitTally(pipeline: string, state: UnitTallyState): Promise<void> {
+    await this.write(this.pathFor(pipeline, 'unit'), {
       pipeline,
       position: state,
       savedAt: new Date().toISOString(),
@@ -109,6 +122,7 @@ export class FileCheckpointStore implements CheckpointStore {
   async clear(pipeline: string): Promise<void> {
     await rm(this.pathFor(pipeline), { force: true });
     await rm(this.pathFor(pipeline, 'pass'), { force: true });
+    await rm(this.pathFor(pipeline, 'unit'), { force: true });
   }
 }
 

@@ -26,13 +26,179 @@ export function qualified(dialect: Dialect, name: string, schema: string | undef
   return schema === undefined ? dialect.escape(name) : `${dialect.escape(schema)}.${dialect.escape(name)}`;
 }
 
-export function tableNotFound(stream: string, target: string): DatabaseError {
+/** A configured table as typed: `"schema"."name"`, so spaces, dots and case are visible in messages. */
+export function typedName(table: { name: string; schema?: string | undefined }): string {
+  const quote = (name: string) => JSON.stringify(name);
+  return table.schema === undefined ? quote(table.name) : `${quote(table.schema)}.${quote(table.name)}`;
+}
+
+export function tableNotFound(
+  table: { name: string; schema?: string | undefined },
+  target: string,
+  similar: readonly { schema: string | undefined; name: string }[] = [],
+): DatabaseError {
+  const stream = streamName(table);
+  const hint =
+    similar.length === 0
+      ? ''
+      : ` ${similar.map(typedName).join(', ')} ${similar.length === 1 ? 'exists' : 'exist'}: names are ` +
+        'matched exactly, including case, so write the name as the database spells it.';
   return new DatabaseError(
     DatabaseErrorCodes.DB_TABLE_NOT_FOUND,
-    `table ${stream} does not exist on ${target} or the user cannot see it. Check tables[].name and ` +
-      'tables[].schema; names are matched exactly, including case.',
-    { details: { stream, target } },
+    `table ${typedName(table)} does not exist on ${target} or the user cannot see it.${hint} Check ` +
+      'tables[].name and tables[].schema; names are matched exactly, including case.',
+    {
+      details: {
+        stream,
+        table: table.name,
+        ...(table.schema === undefined ? {} : { schema: table.schema }),
+        target,
+        ...(similar.length === 0 ? {} : { similar: similar.map(typedName) }),
+      },
+    },
   );
+}
+
+/**
+ * DB_TABLE_NOT_FOUND for a configured table the catalogue does not list, with the tables whose names differ
+ * only in case (`movements_log` configured, `"MOVEMENTS_LOG"` there): the usual mistake with quoted names.
+ */
+export async function missingTable(
+  dataSource: DataSource,
+  dialect: Dialect,
+  table: { name: string; schema?: string | undefined },
+  target: string,
+): Promise<DatabaseError> {
+  let rows: Row[] = [];
+  try {
+    if (dialect.name === 'postgres') {
+      rows = (await dataSource.query(
+        `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE lower(c.relname) = lower($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+            AND (CASE WHEN $2::text IS NULL THEN n.nspname = ANY (current_schemas(false))
+                      ELSE lower(n.nspname) = lower($2::text) END)
+          ORDER BY 1, 2 LIMIT 5`,
+        [table.name, table.schema ?? null],
+      )) as Row[];
+    } else if (dialect.name === 'mysql') {
+      rows = (await dataSource.query(
+        `SELECT TABLE_SCHEMA AS \`schema\`, TABLE_NAME AS name FROM information_schema.TABLES
+          WHERE LOWER(TABLE_SCHEMA) = LOWER(COALESCE(?, DATABASE())) AND LOWER(TABLE_NAME) = LOWER(?)
+          ORDER BY 1, 2 LIMIT 5`,
+        [table.schema ?? null, table.name],
+      )) as Row[];
+    }
+  } catch {
+    // The hint is a courtesy: a catalogue the user cannot read leaves the plain error.
+  }
+  const similar = rows
+    .map((r) => ({
+      // The schema is shown as the user wrote it: left out when the table was configured without one.
+      schema: table.schema === undefined ? undefined : String(r.schema),
+      name: String(r.name),
+    }))
+    .filter((t) => t.name !== table.name || t.schema !== table.schema);
+  return tableNotFound(table, target, similar);
+}
+
+/**
+ * DB_COLUMN_NOT_FOUND for configured columns the table does not have (matched exactly, including case),
+ * with the columns whose names differ only in case.
+ */
+export function columnsNotFound(
+  table: { name: string; schema?: string | undefined },
+  what: string,
+  missing: readonly string[],
+  columns: readonly string[],
+  target: string,
+): DatabaseError {
+  const stream = streamName(table);
+  const quote = (name: string) => JSON.stringify(name);
+  const similar = missing.flatMap((m) =>
+    columns
+      .filter((c) => c !== m && c.toLowerCase() === m.toLowerCase())
+      .map((c) => `${quote(m)} is ${quote(c)}`),
+  );
+  return new DatabaseError(
+    DatabaseErrorCodes.DB_COLUMN_NOT_FOUND,
+    `${what} column ${missing.map(quote).join(', ')} does not exist in table ${typedName(table)} on ${target}.` +
+      (similar.length === 0
+        ? ''
+        : ` Names are matched exactly, including case: ${similar.join(', ')} in the table.`) +
+      ' Check the column names against `ferry discover`.',
+    { details: { operation: 'describe', stream, target, columns: [...missing] } },
+  );
+}
+
+/** A column as the catalogue lists it, for `discover`. */
+export interface CatalogueColumn {
+  name: string;
+  type: string;
+  nullable: boolean;
+  /** Position in the primary key (1-based), or undefined when not part of it. */
+  primary: number | undefined;
+}
+
+/**
+ * A table's columns from the catalogue, by bound parameters (typeorm's own table loader writes names into
+ * string literals, which a quote in a legacy name would break). Empty when the table does not exist.
+ */
+export async function catalogueColumns(
+  dataSource: DataSource,
+  dialect: Dialect,
+  table: { name: string; schema?: string | undefined },
+): Promise<CatalogueColumn[]> {
+  let rows: Row[];
+  if (dialect.name === 'postgres') {
+    rows = (await dataSource.query(
+      `SELECT a.attname AS name, format_type(a.atttypid, NULL) AS type, NOT a.attnotnull AS nullable,
+              -- int2vector subscripts start at 0: the position is counted from the array's lower bound.
+              array_position(i.indkey::int2[], a.attnum) - array_lower(i.indkey::int2[], 1) + 1 AS pk
+         FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
+        WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum`,
+      [qualified(dialect, table.name, table.schema)],
+    )) as Row[];
+  } else if (dialect.name === 'mysql') {
+    rows = (await dataSource.query(
+      `SELECT c.COLUMN_NAME AS name, c.DATA_TYPE AS type, c.IS_NULLABLE = 'YES' AS nullable, s.SEQ_IN_INDEX AS pk
+         FROM information_schema.COLUMNS c LEFT JOIN information_schema.STATISTICS s
+           ON s.TABLE_SCHEMA = c.TABLE_SCHEMA AND s.TABLE_NAME = c.TABLE_NAME AND s.COLUMN_NAME = c.COLUMN_NAME
+          AND s.INDEX_NAME = 'PRIMARY'
+        WHERE ${mysqlTableIs('c')} ORDER BY c.ORDINAL_POSITION`,
+      mysqlTableParams(table),
+    )) as Row[];
+  } else {
+    rows = (
+      (await dataSource.query('SELECT name, type, "notnull" AS nn, pk FROM pragma_table_info(?, ?)', [
+        table.name,
+        table.schema ?? 'main',
+      ])) as Row[]
+    ).map((r) => ({ ...r, type: String(r.type).toLowerCase(), nullable: Number(r.nn) === 0 }));
+  }
+  return rows.map((r) => ({
+    name: String(r.name),
+    type: String(r.type),
+    nullable: r.nullable === true || Number(r.nullable) === 1,
+    primary: r.pk == null || Number(r.pk) === 0 ? undefined : Number(r.pk),
+  }));
+}
+
+/**
+ * The MySQL/MariaDB catalogue filter for one table, exact in case: depending on server and version,
+ * information_schema may compare names case-insensitively and find `movements_log` for `MOVEMENTS_LOG`,
+ * which the server's own lookup (case-sensitive on Linux) then refuses. The plain equality stays so the
+ * server can look the table up directly instead of opening every table.
+ */
+function mysqlTableIs(alias: string): string {
+  return `${alias}.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND ${alias}.TABLE_NAME = ?
+      AND CAST(${alias}.TABLE_SCHEMA AS BINARY) = CAST(COALESCE(?, DATABASE()) AS BINARY)
+      AND CAST(${alias}.TABLE_NAME AS BINARY) = CAST(? AS BINARY)`;
+}
+
+function mysqlTableParams(table: { name: string; schema?: string | undefined }): unknown[] {
+  const schema = table.schema ?? null;
+  return [schema, table.name, schema, table.name];
 }
 
 /** The configured tables' columns, from the catalogue. */
@@ -76,9 +242,9 @@ export async function describeTable(
     );
   } else if (dialect.name === 'mysql') {
     const rows = (await dataSource.query(
-      `SELECT COLUMN_NAME AS name, DATA_TYPE AS dt, COLUMN_TYPE AS ct FROM information_schema.COLUMNS
-        WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
-      [table.schema ?? null, table.name],
+      `SELECT c.COLUMN_NAME AS name, c.DATA_TYPE AS dt, c.COLUMN_TYPE AS ct FROM information_schema.COLUMNS c
+        WHERE ${mysqlTableIs('c')} ORDER BY c.ORDINAL_POSITION`,
+      mysqlTableParams(table),
     )) as Row[];
     columns = rows.map((r) => mysqlKind(String(r.name), String(r.dt), String(r.ct)));
   } else {
@@ -88,17 +254,10 @@ export async function describeTable(
     ])) as Row[];
     columns = rows.map((r) => sqliteKind(String(r.name), String(r.type)));
   }
-  if (columns.length === 0) throw tableNotFound(stream, target);
+  if (columns.length === 0) throw await missingTable(dataSource, dialect, table, target);
   const names = new Set(columns.map((c) => c.name));
   const missing = table.key.filter((k) => !names.has(k));
-  if (missing.length > 0) {
-    throw new DatabaseError(
-      DatabaseErrorCodes.DB_COLUMN_NOT_FOUND,
-      `key column ${missing.join(', ')} does not exist in table ${stream} on ${target}. Check tables[].key ` +
-        'against `ferry discover`.',
-      { details: { operation: 'describe', stream, target } },
-    );
-  }
+  if (missing.length > 0) throw columnsNotFound(table, 'key', missing, [...names], target);
   return { config: table, stream, sql, columns, kinds: new Map(columns.map((c) => [c.name, c])) };
 }
 

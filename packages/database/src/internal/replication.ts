@@ -70,6 +70,15 @@ export async function createSlot(
   }
 }
 
+/**
+ * The publication as pgoutput's `publication_names` option wants it. The library writes the option into a
+ * string literal, and pgoutput reads it as a list of identifiers that are folded to lower case unless
+ * double-quoted: quoted as an identifier, then as a literal, any name arrives exactly.
+ */
+export function publicationOption(publication: string): string {
+  return `"${publication.replaceAll('"', '""')}"`.replaceAll("'", "''");
+}
+
 /** A change message, a server keepalive (its `lsn` is where the WAL ends) or a heartbeat tick of our own. */
 export interface ReplicationItem {
   lsn: string;
@@ -113,7 +122,10 @@ export class ReplicationStream {
     // Ask for a keepalive at once: it tells where the WAL ends, so --once knows when it has caught up.
     this.service.on('start', () => this.status(true));
     this.service.on('error', (error: unknown) => this.fail(error));
-    const plugin = new TextPgoutputPlugin({ protoVersion: 1, publicationNames: [config.publication] });
+    const plugin = new TextPgoutputPlugin({
+      protoVersion: 1,
+      publicationNames: [publicationOption(config.publication)],
+    });
     this.subscribed = this.service.subscribe(plugin, config.slot, from).then(
       () => undefined,
       (error: unknown) => this.fail(error),

@@ -106,7 +106,7 @@ describe('readDatabaseRows (SQLite)', () => {
     const badKey = await failure({
       connection: { type: 'better-sqlite3', database },
       table: 'CASES',
-      key: ['a"b'],
+      key: [''],
     });
     expect(badKey).toBeInstanceOf(ConfigError);
     expect((badKey as ConfigError).issues[0]).toMatchObject({ path: 'rows.key[0]' });

@@ -29,11 +29,12 @@ describe.each(transports)('kafka checkpoints, %s: clear()', (transport) => {
       await store.close();
     }
     const records = (await readToEnd(topic)).map((m) => ({ key: m.key, value: m.value }));
-    // clear() also tombstones the pipeline's pass state (key p#pass), saved or not.
-    expect(records).toHaveLength(3);
+    // clear() also tombstones the pipeline's pass state (key p#pass) and unit tally (p#unit), saved or not.
+    expect(records).toHaveLength(4);
     expect(records[0]).toMatchObject({ key: 'p' });
     expect(JSON.parse(records[0]!.value ?? 'null')).toMatchObject({ pipeline: 'p', position: { seq: 1 } });
     expect(records[1]).toEqual({ key: 'p', value: null });
     expect(records[2]).toEqual({ key: 'p#pass', value: null });
+    expect(records[3]).toEqual({ key: 'p#unit', value: null });
   });
 });

@@ -8,6 +8,7 @@ import type { Logger } from '@ferry/core/sdk';
 import SftpClient from 'ssh2-sftp-client';
 import type { SftpConnectionConfig } from '../config.js';
 import { classifySftpError, SftpError, SftpErrorCodes } from '../errors.js';
+import { SessionHold } from './sessions.js';
 
 /** Longest a probe waits for its one stat once logged in. */
 const PROBE_STAT_MS = 5000;
@@ -73,6 +74,8 @@ export class SftpConnection {
   private socket: Socket | undefined;
   private ready = false;
   private hostKeyFailure: SftpError | undefined;
+  /** This connection's share of the host's `maxSessions`, held from before the socket opens until it closes. */
+  private readonly session: SessionHold;
   readonly target: string;
 
   constructor(
@@ -81,6 +84,7 @@ export class SftpConnection {
     private readonly log: Logger,
   ) {
     this.target = `${config.username}@${config.host}:${config.port}`;
+    this.session = new SessionHold(config.host, config.port, config.maxSessions);
   }
 
   /** Logged in, with the SFTP channel open, and the connection has not dropped since. */
@@ -88,8 +92,19 @@ export class SftpConnection {
     return this.ready && this.socket !== undefined && !this.socket.destroyed;
   }
 
-  async connect(): Promise<void> {
+  /**
+   * Log in and open the SFTP channel, once one of the host's `maxSessions` is free (waiting, in arrival
+   * order, while this process has that many connections open to it). Resolves false, opening nothing, when
+   * `signal` stops the wait.
+   */
+  async connect(signal?: AbortSignal): Promise<boolean> {
     const c = this.config;
+    if (this.session.wouldWait)
+      this.log.info(
+        { target: this.target, maxSessions: c.maxSessions, open: this.session.inUse },
+        `waiting for one of the ${c.maxSessions} SFTP sessions this process may have open to ${c.host}:${c.port} (connection.maxSessions)`,
+      );
+    if (!(await this.session.take(signal))) return false;
     try {
       const options = this.connectOptions();
       await this.withTimeout('connect', undefined, c.connectTimeoutMs + 1000, () => {
@@ -97,6 +112,7 @@ export class SftpConnection {
         return this.client.connect({ ...options, sock: this.socket });
       });
       this.ready = true;
+      return true;
     } catch (error) {
       this.drop();
       // Reading the key or known_hosts file fails before any SFTP call could classify it.
@@ -278,7 +294,8 @@ export class SftpConnection {
     });
     const check = async () => {
       if (signal.aborted) return; // already stopped: do not open a connection nobody would close
-      await this.connect();
+      // A stopped wait for a session rejects through `stopped`.
+      if (!(await this.connect(signal))) return;
       await this.withTimeout('stat', dir, Math.min(this.config.operationTimeoutMs, PROBE_STAT_MS), () =>
         this.client.stat(dir),
       );
@@ -298,11 +315,13 @@ export class SftpConnection {
     this.ready = false;
     void this.client.end().catch(() => undefined);
     this.socket?.destroy();
+    this.session.give();
   }
 
   async end(): Promise<void> {
     this.ready = false;
     await this.client.end().catch(() => undefined);
     this.socket?.destroy();
+    this.session.give();
   }
 }

@@ -39,12 +39,16 @@ async function pipelineIn(
   return { dir, file, events: join(dir, 'events', 'rows.jsonl') };
 }
 
-/** Row event ids, in log order; file-level events (ferry.file.*) are collected apart. */
-async function ids(path: string, notices: string[] = []): Promise<string[]> {
+/**
+ * Row event ids, in log order; file-level events (ferry.file.*) are collected apart, and the data of each
+ * `ferry.file.completed`.
+ */
+async function ids(path: string, notices: string[] = [], completed: unknown[] = []): Promise<string[]> {
   const out: string[] = [];
   for await (const e of readEventLog(path)) {
-    const { id, type } = e as { id: string; type: string };
+    const { id, type, data } = e as { id: string; type: string; data: unknown };
     (type.startsWith('ferry.file.') ? notices : out).push(id);
+    if (type === 'ferry.file.completed') completed.push(data);
   }
   return out;
 }
@@ -126,10 +130,21 @@ describe('sftp crash and connection recovery (a pipeline run in a child process)
     const last = await runPipelineFile(run.file);
     expect(last.code, last.stderr).toBe(0);
     const notices: string[] = [];
-    const all = await ids(run.events, notices);
+    const completed: unknown[] = [];
+    const all = await ids(run.events, notices, completed);
     expectSameRows(all, clean.ids);
     // File started/completed: the same two ids as the clean run (a replayed notice keeps its id).
     expect([...new Set(notices)]).toEqual(clean.notices);
+    // The completion notice counts the whole file, although three processes read it: the counts of the
+    // part read before each kill were saved with its checkpoint.
+    expect(completed).toHaveLength(1);
+    expect(completed[0]).toMatchObject({
+      rowsRead: ROWS,
+      rowsRejected: 0,
+      events: ROWS,
+      deadLetters: 0,
+      skipped: 0,
+    });
     // Resuming at the next row, not at the start of the file: replays are at most a few batches per crash.
     expect(all.length).toBeLessThan(ROWS + 3 * 4 * 500 + 1);
   });

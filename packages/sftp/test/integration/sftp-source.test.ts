@@ -152,6 +152,10 @@ describe('sftp files to events', () => {
       sha256: bSha,
       rowsRead: 1,
       rowsRejected: 1,
+      // What the rows became, counted by the runtime: one event, the ragged row a dead letter.
+      events: 1,
+      deadLetters: 1,
+      skipped: 0,
       size: 25,
     });
     expect(new Set(first.notices.map((n) => n.id)).size).toBe(4);
@@ -225,7 +229,14 @@ describe('sftp files to events', () => {
       'ferry.file.completed',
       'ferry.file.rejected',
     ]);
-    expect(result.notices[2]!.data).toMatchObject({ code: 'SFTP_FILE_REJECTED', rowsRead: 1 });
+    expect(result.notices[2]!.data).toMatchObject({
+      code: 'SFTP_FILE_REJECTED',
+      rowsRead: 1,
+      // The file is rejected whole: no events, one dead letter (the file).
+      events: 0,
+      deadLetters: 1,
+      skipped: 0,
+    });
   });
 
   it('rejects a file over the rejection threshold as a whole', async () => {

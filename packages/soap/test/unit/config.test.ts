@@ -35,7 +35,7 @@ describe('soap source options', () => {
       timeoutMs: 30_000,
       deadlineMs: 300_000,
       maxResponseBytes: 256 * 1024 * 1024,
-      rateLimit: { callsPerSecond: 0, concurrency: 1 },
+      rateLimit: { callsPerSecond: 10, concurrency: 1 },
       pagination: { type: 'none' },
       batchSize: 1000,
       pollIntervalMs: 60_000,

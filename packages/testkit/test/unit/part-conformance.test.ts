@@ -9,6 +9,7 @@ import type {
   DeadLetterSink,
   PassState,
   Sink,
+  UnitTallyState,
 } from '@ferry/core/sdk';
 import {
   type CheckpointFixture,
@@ -116,6 +117,7 @@ class StoreCheckpoints implements CheckpointStore {
   async clear(pipeline: string): Promise<void> {
     this.store.checkpoints.delete(pipeline);
     this.store.checkpoints.delete(`${pipeline}#pass`);
+    this.store.checkpoints.delete(`${pipeline}#unit`);
   }
 
   async loadPassState(pipeline: string): Promise<PassState | undefined> {
@@ -125,6 +127,15 @@ class StoreCheckpoints implements CheckpointStore {
 
   async savePassState(pipeline: string, state: PassState): Promise<void> {
     this.store.checkpoints.set(`${pipeline}#pass`, JSON.stringify(state));
+  }
+
+  async loadUnitTally(pipeline: string): Promise<UnitTallyState | undefined> {
+    const text = this.store.checkpoints.get(`${pipeline}#unit`);
+    return text === undefined ? undefined : (JSON.parse(text) as UnitTallyState);
+  }
+
+  async saveUnitTally(pipeline: string, state: UnitTallyState): Promise<void> {
+    this.store.checkpoints.set(`${pipeline}#unit`, JSON.stringify(state));
   }
 }
 
