@@ -173,15 +173,16 @@ describe.each(backends)('database least privilege: $type', ({ type }) => {
 });
 
 // Issue 16: the documented privileges were not enough outside the default schema (USAGE on the schema was
-// missing from the docs). A table in a schema (PostgreSQL) or database (MariaDB) of its own, with an
-// Oracle-style upper-case name, read by users holding exactly what docs/database.md lists, in every mode;
+// missing from the docs). A table in a schema (PostgreSQL) or database (MariaDB) of its own, with the names
+// of the issue ("NOMIS LEGACY"."Agency Locations"), read by users holding exactly what docs/database.md lists, in every mode;
 // `ferry check` is clean for each of them (warnings about the server aside).
 describe.each(backends)('database least privilege outside the default schema: $type', ({ type }) => {
   const { host, port, user, password, database } = services[type];
   const adminConnection = { type, host, port, username: user, password, database } as const;
   const suffix = randomBytes(4).toString('hex');
-  const schema = `NOMIS_LEGACY_${suffix}`;
-  const table = 'AGENCY_LOCATIONS';
+  // Names a legacy system really has: a space, upper and mixed case (quoted in every statement).
+  const schema = `NOMIS LEGACY ${suffix}`;
+  const table = 'Agency Locations';
   const journal = `FERRY_JOURNAL_${suffix}`;
   const limitedPassword = `lp-${randomBytes(8).toString('hex')}`;
   const q = (name: string) => (type === 'postgres' ? `"${name}"` : `\`${name}\``);
