@@ -83,6 +83,7 @@ export {
   type PipelineObserver,
   type RetryObserved,
   type RunEnded,
+  type SourceHealthObserved,
   type StreamCounts,
 } from './observe.js';
 export { factoryDocs, optionTable, registryDocs, SECTION_OF } from './option-docs.js';

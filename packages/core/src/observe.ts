@@ -80,7 +80,16 @@ export interface PipelineObserver {
   caughtUp?(info: { pipeline: string; at: Date }): void;
   /** Batches read but not yet committed, after each change. */
   inFlight?(info: { pipeline: string; batches: number }): void;
+  /** The source's report on its load on the legacy system (see `Source.health`), each time it is asked. */
+  sourceHealth?(info: SourceHealthObserved): void;
   runEnded?(info: RunEnded): void;
+}
+
+export interface SourceHealthObserved {
+  pipeline: string;
+  at: Date;
+  gauges: Record<string, number>;
+  problems: { code: string; message: string }[];
 }
 
 /** Several observers as one; each call is guarded so a failing observer is logged and skipped. */
@@ -110,6 +119,7 @@ export function combineObservers(
     retrying: (info) => call('retrying', info),
     caughtUp: (info) => call('caughtUp', info),
     inFlight: (info) => call('inFlight', info),
+    sourceHealth: (info) => call('sourceHealth', info),
     runEnded: (info) => call('runEnded', info),
   };
 }

@@ -80,7 +80,13 @@ export interface PipelineOptions<P = unknown> {
   positionSchema?: z.ZodType;
   /** The source's circuit breaker (see breaker.ts); false turns it off. */
   breaker?: Partial<BreakerPolicy> | false;
+  /** How often a source with `health` is asked about its load on the legacy system (default 30 s). */
+  healthIntervalMs?: number;
 }
+
+export const DEFAULT_HEALTH_INTERVAL_MS = 30_000;
+/** One health report may take this long; a late one is skipped, not waited for. */
+const HEALTH_TIMEOUT_MS = 10_000;
 
 export interface CommitInfo<P> {
   position: P;
@@ -122,6 +128,8 @@ class PipelineRun<P> {
   private readonly streak: FailureStreak;
   private readonly breaker: CircuitBreaker | undefined;
   private readonly preparer: BatchPreparer<P>;
+  /** Asks the source's health while the run goes on (see watchHealth). */
+  private healthTimer: ReturnType<typeof setInterval> | undefined;
   private readonly stats: RunStats = {
     recordsRead: 0,
     eventsWritten: 0,
@@ -189,6 +197,7 @@ class PipelineRun<P> {
       await this.loadUnitTally();
       this.log.info({ from: this.committed ?? null }, 'pipeline starting');
       this.observer?.runStarted?.({ pipeline: name, from: this.committed });
+      this.watchHealth();
       await this.acknowledgeAtStart();
       await this.drive();
       await this.drain();
@@ -227,7 +236,55 @@ class PipelineRun<P> {
     return summary;
   }
 
+  /**
+   * Ask the source about its load on the legacy system now and every `healthIntervalMs` until the run ends:
+   * report it to the observer, and log each problem when it appears and when it clears.
+   */
+  private watchHealth(): void {
+    const { source, name } = this.options;
+    if (!source.health) return;
+    let reported = new Map<string, string>();
+    let asking = false;
+    const ask = async () => {
+      if (asking || this.healthTimer === undefined) return;
+      asking = true;
+      try {
+        const health = await source.health!(
+          AbortSignal.any([this.signal, AbortSignal.timeout(HEALTH_TIMEOUT_MS)]),
+        );
+        const problems = health.problems ?? [];
+        const now = new Map(problems.map((p) => [p.code, p.message]));
+        for (const [code, message] of now)
+          if (reported.get(code) !== message) this.log.warn({ code }, `legacy system at risk: ${message}`);
+        for (const code of reported.keys())
+          if (!now.has(code))
+            this.log.info({ code }, 'legacy system no longer at risk: the condition cleared');
+        reported = now;
+        this.observer?.sourceHealth?.({
+          pipeline: name,
+          at: new Date(this.clock.now()),
+          gauges: health.gauges ?? {},
+          problems,
+        });
+      } catch (error) {
+        // Not the read's business: a failing report is logged and asked again next time.
+        this.log.debug({ err: error }, 'source health report failed');
+      } finally {
+        asking = false;
+      }
+    };
+    this.healthTimer = setInterval(
+      () => void ask(),
+      this.options.healthIntervalMs ?? DEFAULT_HEALTH_INTERVAL_MS,
+    );
+    // A report never keeps the process alive.
+    this.healthTimer.unref();
+    void ask();
+  }
+
   private async closeAll(): Promise<void> {
+    clearInterval(this.healthTimer);
+    this.healthTimer = undefined;
     const { source, sink, deadLetters, checkpoints } = this.options;
     const results = await Promise.allSettled([
       source.close(),

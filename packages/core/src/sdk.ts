@@ -61,6 +61,7 @@ export type {
   Sink,
   Source,
   SourceCadence,
+  SourceHealth,
   StreamInfo,
   UnitCounts,
   UnitTallyState,

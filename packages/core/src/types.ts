@@ -201,7 +201,22 @@ export interface Source<P = unknown> {
    * is running, so it must not disturb it.
    */
   probe?(signal: AbortSignal): Promise<void>;
+  /**
+   * What the source's presence costs the legacy system now (the WAL a replication slot holds back, a
+   * journal's backlog), asked by the runtime every `healthIntervalMs` while the pipeline runs: gauges
+   * become metrics, problems make `/readyz` fail and are logged as warnings. Read-only and cheap, like
+   * `probe`; may run while `read` is running.
+   */
+  health?(signal: AbortSignal): Promise<SourceHealth>;
   close(): Promise<void>;
+}
+
+/** What a source reports about its load on the legacy system (see `Source.health`). */
+export interface SourceHealth {
+  /** Measures for `ferry_source_gauge{pipeline, name}`, e.g. `{ slot_retained_wal_bytes: 1048576 }`. */
+  gauges?: Record<string, number>;
+  /** Conditions that harm the legacy system or soon will, each with a stable code and the fix. */
+  problems?: { code: string; message: string }[];
 }
 
 /** A CloudEvents 1.0 event carrying a canonical data object. */

@@ -114,6 +114,16 @@ export function createMetrics(options: MetricsOptions = {}): FerryMetrics {
     ['pipeline'],
   );
   const inFlight = gauge('ferry_in_flight_batches', 'Batches read but not yet committed.', ['pipeline']);
+  const sourceGauge = gauge(
+    'ferry_source_gauge',
+    "The source's last report on its load on the legacy system, e.g. slot_retained_wal_bytes.",
+    ['pipeline', 'name'],
+  );
+  const sourceProblems = gauge(
+    'ferry_source_problems',
+    'Conditions the source reports as harming the legacy system (0 when none), by code.',
+    ['pipeline', 'code'],
+  );
   const state = gauge(
     'ferry_pipeline_state',
     'The pipeline state: 1 for the current state, 0 for the others.',
@@ -138,6 +148,8 @@ export function createMetrics(options: MetricsOptions = {}): FerryMetrics {
     'Records counted in the last checked window of an expectation.',
     ['pipeline', 'expectation'],
   );
+
+  const reportedCodes = new Map<string, Set<string>>();
 
   const countStreams = (pipeline: string, streams: StreamCounts[]): void => {
     for (const s of streams) {
@@ -190,6 +202,15 @@ export function createMetrics(options: MetricsOptions = {}): FerryMetrics {
         },
         inFlight(info) {
           inFlight.set({ pipeline }, info.batches);
+        },
+        sourceHealth(info) {
+          for (const [name, value] of Object.entries(info.gauges)) sourceGauge.set({ pipeline, name }, value);
+          // A code seen before and not reported now is back to 0, so an alert on it resolves.
+          const now = new Set(info.problems.map((p) => codeLabel(p.code)));
+          for (const code of reportedCodes.get(pipeline) ?? [])
+            if (!now.has(code)) sourceProblems.set({ pipeline, code }, 0);
+          for (const code of now) sourceProblems.set({ pipeline, code }, 1);
+          reportedCodes.set(pipeline, now);
         },
         runEnded(info) {
           if (info.error !== undefined) {

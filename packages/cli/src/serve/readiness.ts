@@ -38,6 +38,8 @@ interface Health {
   parts?: RunningParts;
   /** The last probe's verdict, reused for a few seconds so frequent /readyz calls do not hammer systems. */
   probed?: { at: number; problem: string | undefined };
+  /** What the source last reported as harming the legacy system (Source.health), already worded. */
+  harm?: string | undefined;
 }
 
 export class PipelineReadiness implements RunWatcher {
@@ -68,6 +70,16 @@ export class PipelineReadiness implements RunWatcher {
         h.lastRetryAt = performance.now();
         h.retryingOperation = retry.operation;
       },
+      sourceHealth: (report) => {
+        const type = h.parts?.source.type ?? 'source';
+        const redactor = this.pipelines.find(name).redactor;
+        h.harm =
+          report.problems.length === 0
+            ? undefined
+            : `source (${type}) harms the legacy system: ${report.problems
+                .map((p) => `${p.code}: ${redactor.scrub(p.message)}`)
+                .join('; ')}`;
+      },
     };
   }
 
@@ -83,6 +95,7 @@ export class PipelineReadiness implements RunWatcher {
     delete h.probed;
     delete h.pendingSince;
     delete h.retryingSince;
+    delete h.harm;
   }
 
   /** `statuses` are the pipelines' run states now, in the order to report them. */
@@ -116,7 +129,7 @@ export class PipelineReadiness implements RunWatcher {
       return `stalled: a batch has waited ${Math.round((now - h.pendingSince) / 1000)} s to be committed`;
     }
     if (h.retryingSince !== undefined) return `retrying ${h.retryingOperation}: source or sink unreachable`;
-    return undefined;
+    return h.harm;
   }
 
   /** Ask the running source and sink whether they answer now (connectors that cannot tell are trusted). */

@@ -1,8 +1,9 @@
 // The metrics an observer feeds: counters move as records flow, labels carry only names and codes, and each
 // FerryMetrics has a registry of its own.
-import { type BatchesCommitted, type BatchPrepared, runPipeline } from '@ferry/core';
+import { type BatchesCommitted, type BatchPrepared, createLogger, runPipeline } from '@ferry/core';
 import { type ReadContext, type Source, sleep } from '@ferry/core/sdk';
 import { FakeClock } from '@ferry/testkit';
+import { pino } from 'pino';
 import { register as globalRegistry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { codeLabel, createMetrics, type FerryMetrics } from '../../src/index.js';
@@ -203,6 +204,72 @@ describe('createMetrics', () => {
     expect(await value(metrics, 'ferry_runs_total', { outcome: 'completed' })).toBe(1);
     expect(await value(metrics, 'ferry_runs_total', { outcome: 'stopped' })).toBe(1);
     expect(await value(metrics, 'ferry_in_flight_batches', { pipeline: 'courts' })).toBe(0);
+  });
+
+  it('shows what a running source reports about its load on the legacy system, and clears a problem', async () => {
+    const metrics = createMetrics();
+    const reports = [
+      {
+        gauges: { slot_retained_wal_bytes: 3_000_000_000 },
+        problems: [{ code: 'DB_SLOT_WAL_RETAINED', message: 'slot ferry holds 2.8 GiB of WAL' }],
+      },
+      { gauges: { slot_retained_wal_bytes: 1_000 }, problems: [] },
+    ];
+    let asked = 0;
+    let askedTwice: () => void = () => {};
+    const twice = new Promise<void>((resolve) => {
+      askedTwice = resolve;
+    });
+    const lines: string[] = [];
+    const logger = createLogger({
+      level: 'info',
+      destination: { write: (line: string) => void lines.push(line) },
+    });
+    const source: Source = {
+      type: 'test',
+      cadence: { kind: 'stream' },
+      async health() {
+        asked += 1;
+        if (asked >= 2) askedTwice();
+        return reports[Math.min(asked - 1, reports.length - 1)]!;
+      },
+      async *read() {
+        // The runtime asks at start, then every healthIntervalMs: the run lasts until it asked twice.
+        await twice;
+        yield { records: [], position: 1 };
+      },
+      close: async () => {},
+    };
+    let during: number | undefined;
+    const observer = metrics.observer('courts');
+    await runPipeline({
+      name: 'courts',
+      source,
+      mapping: { canonicalType: 'test.row', map: () => null },
+      sink: { type: 'memory', write: async () => {}, close: async () => {} },
+      deadLetters: { type: 'memory', write: async () => {}, close: async () => {} },
+      checkpoints: { type: 'memory', load: async () => undefined, save: async () => {} },
+      healthIntervalMs: 10,
+      logger,
+      observer: {
+        ...observer,
+        sourceHealth(info) {
+          observer.sourceHealth?.(info);
+          if (info.problems.length > 0) during = 1;
+        },
+      },
+    });
+    expect(during).toBe(1);
+    expect(
+      await value(metrics, 'ferry_source_gauge', { pipeline: 'courts', name: 'slot_retained_wal_bytes' }),
+    ).toBe(1_000);
+    // Reported once, then cleared: the series stays, at 0, so an alert on it resolves.
+    expect(await value(metrics, 'ferry_source_problems', { code: 'DB_SLOT_WAL_RETAINED' })).toBe(0);
+    const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+    expect(messages.filter((m) => m.includes('legacy system'))).toEqual([
+      'legacy system at risk: slot ferry holds 2.8 GiB of WAL',
+      'legacy system no longer at risk: the condition cleared',
+    ]);
   });
 
   it('never puts anything but an error code into a code label', async () => {
