@@ -19,6 +19,7 @@ import {
 import { ExpectationMonitor, startTracing } from '@ferry/ops';
 import { Command, CommanderError, Option } from 'commander';
 import { checkMappedColumns, DEFAULT_DISCOVER_TIMEOUT_SECONDS } from './columns.js';
+import { registerCheckCommand } from './commands/check.js';
 import { type CliIo, type CommandContext, openPipeline } from './commands/context.js';
 import { registerContractsCommands } from './commands/contracts.js';
 import { registerDatabaseCommands } from './commands/database.js';
@@ -327,6 +328,7 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
   registerReconcileCommands(program, ctx);
   registerStatusCommand(program, ctx);
   registerServeCommand(program, ctx);
+  registerCheckCommand(program, ctx);
   return program;
 }
 

@@ -123,6 +123,7 @@ export {
   fileSinkFactory,
   type PipelineComponents,
   type PipelineContract,
+  type PreflightFinding,
   type Registry,
 } from './registry.js';
 export {

@@ -59,6 +59,24 @@ export interface Factory<S extends z.ZodType = z.ZodType, T = unknown> {
    * fit, naming the path of the mistake.
    */
   positionSchema?: z.ZodType;
+  /**
+   * A read-only preflight (`ferry check`): connect with the configured credentials, change nothing, and say
+   * what would stop or harm a run. A factory without it has no checks.
+   */
+  check?(config: z.output<S>, ctx: FactoryContext): Promise<PreflightFinding[]>;
+}
+
+/** One problem a preflight found: an error stops `ferry check` (exit 1), a warning is printed only. */
+export interface PreflightFinding {
+  severity: 'error' | 'warning';
+  /** A stable code documented in docs/errors.md. */
+  code: string;
+  /** The stream it concerns, when it concerns one. */
+  stream?: string;
+  /** What is wrong, and where. */
+  message: string;
+  /** The exact fix: SQL to run or an option to set. */
+  fix: string;
 }
 
 /** A factory with its types inferred from the object (no annotations, no casts). */

@@ -37,6 +37,7 @@ export {
   type Factory,
   type FactoryContext,
   type PipelineComponents,
+  type PreflightFinding,
   type SourceContext,
 } from './registry.js';
 export { sleep } from './retry.js';

@@ -96,7 +96,12 @@ const serverConnectionSchema = z
       .max(65535)
       .optional()
       .describe('Server port (default 5432 for postgres, 3306 for mysql and mariadb).'),
-    username: z.string().min(1).describe('User to connect as; it needs only SELECT on the tables.'),
+    username: z
+      .string()
+      .min(1)
+      .describe(
+        'User to connect as; it needs SELECT on the tables and, on PostgreSQL, USAGE on their schema (docs/database.md#privileges).',
+      ),
     password: z
       .string()
       .optional()
@@ -234,6 +239,21 @@ export const capturedTableSchema = z
   })
   .strict();
 
+/** Logical mode's tables may also say how a table without a primary key identifies its rows to replication. */
+export const logicalTableSchema = capturedTableSchema
+  .extend({
+    replicaIdentity: z
+      .union([
+        z.literal('full'),
+        z.object({ index: identifier('an index name').describe('A unique index of the table.') }).strict(),
+      ])
+      .optional()
+      .describe(
+        "For a table without a primary key (or to get whole before images): 'full' makes `ferry database create-slot` run ALTER TABLE … REPLICA IDENTITY FULL; {index: name} runs REPLICA IDENTITY USING INDEX name. Without it such a table is refused, because publishing it would make PostgreSQL refuse the legacy application's UPDATE and DELETE.",
+      ),
+  })
+  .strict();
+
 const snapshotOption = z
   .enum(['initial', 'never', 'when-needed'])
   .default('initial')
@@ -331,7 +351,7 @@ const logicalConfigSchema = z
   .object({
     mode: z.literal('logical').describe('PostgreSQL logical replication (pgoutput).'),
     connection: databaseConnectionSchema,
-    tables: z.array(capturedTableSchema).min(1).describe('Tables to capture; each is one stream.'),
+    tables: z.array(logicalTableSchema).min(1).describe('Tables to capture; each is one stream.'),
     slot: z
       .string()
       .regex(/^[a-z0-9_]{1,63}$/, 'a slot name is lower-case letters, digits and _ (at most 63)')
@@ -406,6 +426,7 @@ export type DatabasePollingConfig = z.output<typeof pollingConfigSchema>;
 export type DatabaseTriggerConfig = z.output<typeof triggerConfigSchema>;
 export type DatabaseLogicalConfig = z.output<typeof logicalConfigSchema>;
 export type CapturedTableConfig = z.output<typeof capturedTableSchema>;
+export type LogicalTableConfig = z.output<typeof logicalTableSchema>;
 export type DatabaseConnectionConfig = z.output<typeof databaseConnectionSchema>;
 export type DatabaseTableConfig = z.output<typeof databaseTableSchema>;
 

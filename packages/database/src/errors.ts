@@ -38,6 +38,23 @@ export const DatabaseErrorCodes = {
   DB_SLOT_MISSING: 'DB_SLOT_MISSING',
   /** Logical mode: the slot lost WAL it still needed (max_slot_wal_keep_size); changes were lost. */
   DB_SLOT_INVALIDATED: 'DB_SLOT_INVALIDATED',
+  /**
+   * Logical mode: a table has no primary key and no replica identity; publishing it would make PostgreSQL
+   * refuse the legacy application's UPDATE and DELETE on it.
+   */
+  DB_REPLICA_IDENTITY_MISSING: 'DB_REPLICA_IDENTITY_MISSING',
+  /** Logical mode: the publication exists but lacks a configured table, or also publishes others. */
+  DB_PUBLICATION_MISMATCH: 'DB_PUBLICATION_MISMATCH',
+  /** Logical mode: no replication slot or WAL sender is free on the server. */
+  DB_REPLICATION_CAPACITY: 'DB_REPLICATION_CAPACITY',
+  /** Preflight warning: max_slot_wal_keep_size is unset, so a stalled slot can fill the server's disk. */
+  DB_SLOT_WAL_UNBOUNDED: 'DB_SLOT_WAL_UNBOUNDED',
+  /** Preflight warning: the capture user holds more than it needs (a superuser). */
+  DB_PRIVILEGES_EXCESSIVE: 'DB_PRIVILEGES_EXCESSIVE',
+  /** Preflight warning: a polling query has no usable index and scans the whole table. */
+  DB_INDEX_MISSING: 'DB_INDEX_MISSING',
+  /** Preflight warning: Ferry's clock and the database's differ by more than the polling delay allows. */
+  DB_CLOCK_SKEW: 'DB_CLOCK_SKEW',
 } as const;
 
 export type DatabaseErrorCode = (typeof DatabaseErrorCodes)[keyof typeof DatabaseErrorCodes];
@@ -234,7 +251,10 @@ function message(
         retry
       );
     case 'DB_AUTH_FAILED':
-      return `${server} refused the credentials (${said}). Check connection.username and connection.password.`;
+      // MariaDB/MySQL refuse a connection to a database the user holds no privilege in: the password is fine.
+      return /access denied for user .* to database/i.test(said)
+        ? `${server} refused the connection to connection.database (${said}): the user holds no privilege there. Set connection.database to the database of the tables (tables[].schema may still name others), or grant the user its privileges there.`
+        : `${server} refused the credentials (${said}). Check connection.username and connection.password.`;
     case 'DB_DATABASE_NOT_FOUND':
       return `${server} has no such database (${said}). Check connection.database.`;
     case 'DB_TABLE_NOT_FOUND':
@@ -247,8 +267,14 @@ function message(
         `a configured column does not exist in ${table} (${said}). Check key, timestampColumn, ` +
         'incrementingColumn, createdColumn and columns against `ferry discover`.'
       );
-    case 'DB_PERMISSION_DENIED':
-      return `the user may not read ${table} on ${server} (${said}). Grant it SELECT on the table.`;
+    case 'DB_PERMISSION_DENIED': {
+      // PostgreSQL names a schema when the user lacks USAGE on it; SELECT on the table does not help then.
+      // The name runs to the end of the server's message and may hold spaces; quoted, it keeps its case.
+      const schema = /permission denied for schema (.+)$/i.exec(said)?.[1];
+      return schema === undefined
+        ? `the user may not read ${table} on ${server} (${said}). Grant it SELECT on the table.`
+        : `the user may not use schema ${schema} on ${server} (${said}). Grant it USAGE on the schema (GRANT USAGE ON SCHEMA "${schema.replaceAll('"', '""')}" TO <user>), and SELECT on the table.`;
+    }
     case 'DB_BUSY':
       return `${server} is locked by another session${during} (${said}).${retry}`;
     case 'DB_CONFLICT':

@@ -8,6 +8,7 @@ import {
   type Source,
   type SourceContext,
 } from '@ferry/core/sdk';
+import { checkDatabaseSource } from './check.js';
 import {
   type DatabasePollingConfig,
   type DatabaseSourceConfig,
@@ -100,6 +101,13 @@ function logicalNotes(config: Extract<DatabaseSourceConfig, { mode: 'logical' }>
       ? `createSlot is true: the slot ${config.slot} and the publication ${config.publication} are created at start when missing`
       : `the slot ${config.slot} and the publication ${config.publication} must exist: run \`ferry database create-slot <pipeline.yaml>\`, or set createSlot: true`,
     'updates and deletes carry the whole before image only for tables with REPLICA IDENTITY FULL (create-slot --replica-identity-full sets it); otherwise only the key',
+    ...config.tables
+      .filter((t) => t.replicaIdentity !== undefined)
+      .map(
+        (t) =>
+          `${streamName(t)}: create-slot sets REPLICA IDENTITY ${t.replicaIdentity === 'full' ? 'FULL' : `USING INDEX ${t.replicaIdentity?.index}`} before publishing it (replicaIdentity); \`ferry database uninstall\` puts back what it was`,
+      ),
+    "a table without a primary key and without replicaIdentity is refused (DB_REPLICA_IDENTITY_MISSING): published, PostgreSQL would refuse the legacy application's UPDATE and DELETE on it; `ferry check <pipeline.yaml>` finds such tables",
     `an unused slot holds WAL on the server: drop it with \`ferry database drop-slot <pipeline.yaml>\` when the pipeline is retired`,
     `snapshot: ${config.snapshot}`,
   ];
@@ -152,6 +160,7 @@ export const databaseSourceFactory = defineFactory({
   positionSchema: databasePositionSchema,
   create: buildSource,
   notes: databaseSourceNotes,
+  check: (config, ctx) => checkDatabaseSource(config, ctx),
 });
 
 /** The plugin manifest (the database source): how the CLI, and any host, registers this package. */

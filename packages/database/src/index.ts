@@ -3,8 +3,16 @@ export {
   createDatabaseSlot,
   dropDatabaseSlot,
   installDatabaseTriggers,
+  uninstallDatabase,
   uninstallDatabaseTriggers,
 } from './admin.js';
+export {
+  checkDatabaseSource,
+  type DatabaseCheckOptions,
+  type DatabaseCheckPurpose,
+  formatFinding,
+  type PreflightFinding,
+} from './check.js';
 export {
   type CapturedTableConfig,
   type DatabaseConnectionConfig,
@@ -16,6 +24,7 @@ export {
   type DatabaseTriggerConfig,
   databaseModeSchemas,
   databaseSourceConfigSchema,
+  type LogicalTableConfig,
   streamName,
 } from './config.js';
 export {

@@ -5,21 +5,25 @@
 import {
   type Batch,
   type ChangeRecord,
+  type Clock,
   type ReadContext,
   type Source,
   type SourceCadence,
   type SourceContext,
   type StreamInfo,
   sequenceOf,
+  systemClock,
 } from '@ferry/core/sdk';
 import type pg from 'pg';
 import type { Pgoutput } from 'pg-logical-replication';
 import type { DataSource } from 'typeorm';
+import { preflight, refuseOnErrors } from './check.js';
 import type { DatabaseLogicalConfig } from './config.js';
 import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes, rethrowAs } from './errors.js';
 import { type CapturedTable, describeTables, keyOf, param } from './internal/capture.js';
 import { Connection, dialectOf } from './internal/connection.js';
 import { type ColumnKind, decodePgText } from './internal/images.js';
+import { publishTables } from './internal/publication.js';
 import {
   createSlot,
   normaliseLsn,
@@ -55,11 +59,13 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
   private acked: bigint | undefined;
   /** Captured table of each relation message the parser has seen (null: not captured). */
   private relations = new WeakMap<object, CapturedTable | null>();
+  private readonly clock: Clock;
 
   constructor(
     private readonly config: DatabaseLogicalConfig,
     context: SourceContext = {},
   ) {
+    this.clock = context.clock ?? systemClock;
     this.connection = new Connection(config.connection, context.baseDir ?? process.cwd());
   }
 
@@ -120,6 +126,13 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
     const from = ctx.from ?? undefined;
     try {
       await checkWalLevel(dataSource, target);
+      // The preflight (check.ts) refuses what would break the legacy application (a keyless table about to be
+      // published) or the run, before the publication or the slot exists; its warnings are logged.
+      refuseOnErrors(
+        await preflight(dataSource, this.config, target, { purpose: 'run', clock: this.clock }),
+        target,
+        ctx.log,
+      );
       const slot = await slotInfo(dataSource, name);
       if (slot.walStatus === 'lost') {
         throw new DatabaseError(
@@ -217,7 +230,9 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
       `SELECT 1 FROM pg_publication WHERE pubname = ${param(dataSource, 0)}`,
       [this.config.publication],
     )) as Row[];
-    if (rows.length > 0) return;
+    // With createSlot the set-up is Ferry's to finish: a replica identity the pipeline asks for is applied even
+    // when the publication already exists (publishTables does nothing when all is in place).
+    if (rows.length > 0 && !this.config.createSlot) return;
     if (!this.config.createSlot) {
       throw new DatabaseError(
         DatabaseErrorCodes.DB_SLOT_MISSING,
@@ -226,7 +241,7 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
         { details: { publication: this.config.publication, target: this.connection.target } },
       );
     }
-    await dataSource.query(publicationSql(dataSource, this.config.publication, tables));
+    await publishTables(dataSource, this.config, tables);
   }
 
   private async *snapshot(
@@ -575,9 +590,4 @@ export async function slotInfo(dataSource: DataSource, slot: string): Promise<Sl
   const info: SlotInfo = { exists: true, active: row.active === true, walStatus: String(row.wal_status) };
   if (row.lsn != null) info.confirmedFlush = String(row.lsn);
   return info;
-}
-
-export function publicationSql(dataSource: DataSource, publication: string, tables: CapturedTable[]): string {
-  const q = (name: string) => dataSource.driver.escape(name);
-  return `CREATE PUBLICATION ${q(publication)} FOR TABLE ${tables.map((t) => t.sql).join(', ')}`;
 }

@@ -4,14 +4,18 @@
 import {
   type Batch,
   type ChangeRecord,
+  type Clock,
+  type Logger,
   type ReadContext,
   type Source,
   type SourceCadence,
   type SourceContext,
   type StreamInfo,
   sequenceOf,
+  systemClock,
 } from '@ferry/core/sdk';
 import type { DataSource } from 'typeorm';
+import { preflight, refuseOnErrors } from './check.js';
 import { type DatabasePollingConfig, type DatabaseTableConfig, streamName } from './config.js';
 import { classifyDatabaseError, rethrowAs } from './errors.js';
 import {
@@ -58,6 +62,7 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
   readonly cadence: SourceCadence;
   private readonly connection: Connection;
   private readonly closed = new AbortController();
+  private readonly clock: Clock;
   /** The tables' queries, built on the first pass and kept until a pass fails. */
   private prepared: Promise<{ dataSource: DataSource; tables: PolledTable[] }> | undefined;
 
@@ -66,6 +71,7 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
     context: SourceContext = {},
   ) {
     this.cadence = { kind: 'passes', intervalMs: config.pollIntervalMs };
+    this.clock = context.clock ?? systemClock;
     this.connection = new Connection(config.connection, context.baseDir ?? process.cwd());
   }
 
@@ -113,7 +119,7 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
     const target = this.connection.target;
     try {
       if (stop.aborted) return;
-      this.prepared ??= this.prepare();
+      this.prepared ??= this.prepare(ctx.log);
       const { dataSource, tables } = await this.prepared;
       let position: DatabasePosition = ctx.from ?? { tables: {} };
       for (const { table, stream } of tables) {
@@ -151,9 +157,17 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
     }
   }
 
-  private async prepare(): Promise<{ dataSource: DataSource; tables: PolledTable[] }> {
+  private async prepare(log: Logger): Promise<{ dataSource: DataSource; tables: PolledTable[] }> {
     const dataSource = await this.connection.open();
     const dialect = dialectOf(dataSource);
+    // The preflight (check.ts) once per preparation: errors (a table the user cannot read) refuse the run
+    // with the fix, warnings (no index for the poll, clock skew) are logged.
+    const target = this.connection.target;
+    refuseOnErrors(
+      await preflight(dataSource, this.config, target, { purpose: 'run', clock: this.clock }),
+      target,
+      log,
+    );
     const tables: PolledTable[] = [];
     for (const table of this.config.tables) {
       const stream = streamName(table);

@@ -15,6 +15,7 @@ import {
   systemClock,
 } from '@ferry/core/sdk';
 import type { DataSource } from 'typeorm';
+import { preflight, refuseOnErrors } from './check.js';
 import type { DatabaseTriggerConfig } from './config.js';
 import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes, rethrowAs } from './errors.js';
 import {
@@ -95,6 +96,12 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
     try {
       if (stop.aborted) return;
       this.prepared ??= this.prepare('start').then(async (prepared) => {
+        // The preflight (check.ts): errors refuse the run before anything is installed, warnings are logged.
+        refuseOnErrors(
+          await preflight(prepared.dataSource, this.config, target, { purpose: 'run', clock: this.clock }),
+          target,
+          ctx.log,
+        );
         await this.ensureCapture(prepared, ctx.log);
         return prepared;
       });

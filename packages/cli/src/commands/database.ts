@@ -1,11 +1,13 @@
 // `ferry database …`: set-up the database source needs and never does on its own: the trigger journal
-// (install-triggers, uninstall-triggers) and the logical replication slot and publication (create-slot, drop-slot).
+// (install-triggers, uninstall-triggers) and the logical replication slot and publication (create-slot, drop-slot),
+// and removing all of it (uninstall).
 import {
   createDatabaseSlot,
   type DatabaseSourceConfig,
   databaseSourceConfigSchema,
   dropDatabaseSlot,
   installDatabaseTriggers,
+  uninstallDatabase,
   uninstallDatabaseTriggers,
 } from '@ferry/database';
 import type { Command } from 'commander';
@@ -73,5 +75,10 @@ export function registerDatabaseCommands(program: Command, ctx: CommandContext):
     (config, baseDir, opts) =>
       dropDatabaseSlot(config, { baseDir }, { dropPublication: opts.dropPublication === true }),
     [['--drop-publication', 'also drop the publication']],
+  );
+  command(
+    'uninstall',
+    'Remove everything Ferry created in the database for this pipeline: slot, publication and the replica identities it set (put back as they were), or triggers, trigger function and journal (with its rows). Polling creates nothing.',
+    (config, baseDir) => uninstallDatabase(config, { baseDir }),
   );
 }

@@ -874,6 +874,30 @@ describe('classifyDatabaseError', () => {
     });
   });
 
+  it('says USAGE on the schema, not SELECT, when PostgreSQL denies the schema (issue 16)', () => {
+    const schema = classifyDatabaseError(
+      Object.assign(new Error('permission denied for schema NOMIS LEGACY'), { code: '42501' }),
+      { stream: 'NOMIS LEGACY.MOVEMENTS' },
+    );
+    expect(schema.code).toBe('DB_PERMISSION_DENIED');
+    expect(schema.message).toContain('GRANT USAGE ON SCHEMA "NOMIS LEGACY" TO <user>');
+    expect(schema.message).not.toContain('Grant it SELECT on the table.');
+    const table = classifyDatabaseError(
+      Object.assign(new Error('permission denied for table MOVEMENTS'), { code: '42501' }),
+      { stream: 'NOMIS_LEGACY.MOVEMENTS' },
+    );
+    expect(table.message).toContain('Grant it SELECT on the table.');
+    const database = classifyDatabaseError(
+      Object.assign(new Error("Access denied for user 'ro'@'%' to database 'ferry'"), {
+        code: 'ER_DBACCESS_DENIED_ERROR',
+        errno: 1044,
+      }),
+      {},
+    );
+    expect(database.code).toBe('DB_AUTH_FAILED');
+    expect(database.message).toContain('Set connection.database to the database of the tables');
+  });
+
   it('passes FerryErrors through and never retries programmer errors', () => {
     const ferry = new FerryError('X', 'x', { retryable: true });
     expect(classifyDatabaseError(ferry, {})).toBe(ferry);
