@@ -101,7 +101,8 @@ const MYSQL: Record<string, Verdict> = {
   ER_TABLEACCESS_DENIED_ERROR: fatal(C.DB_PERMISSION_DENIED),
   ER_COLUMNACCESS_DENIED_ERROR: fatal(C.DB_PERMISSION_DENIED),
   ER_LOCK_DEADLOCK: retry(C.DB_CONFLICT),
-  ER_LOCK_WAIT_TIMEOUT: retry(C.DB_CONFLICT),
+  // A lock (row or metadata) not granted within lock_wait_timeout: waiting, not a deadlock.
+  ER_LOCK_WAIT_TIMEOUT: retry(C.DB_BUSY),
   ER_QUERY_TIMEOUT: retry(C.DB_TIMEOUT),
   ER_STATEMENT_TIMEOUT: retry(C.DB_TIMEOUT),
   ...Object.fromEntries(
@@ -276,7 +277,11 @@ function message(
         : `the user may not use schema ${schema} on ${server} (${said}). Grant it USAGE on the schema (GRANT USAGE ON SCHEMA "${schema.replaceAll('"', '""')}" TO <user>), and SELECT on the table.`;
     }
     case 'DB_BUSY':
-      return `${server} is locked by another session${during} (${said}).${retry}`;
+      return (
+        `${server} is locked by another session${during} (${said}): Ferry gave up waiting after ` +
+        'connection.lockTimeoutMs (busyTimeoutMs for SQLite) rather than make the legacy application queue ' +
+        `behind it.${retry}`
+      );
     case 'DB_CONFLICT':
       return `a deadlock or serialization failure on ${table}${during} (${said}).${retry}`;
     case 'DB_TIMEOUT':

@@ -803,6 +803,7 @@ describe('classifyDatabaseError', () => {
       true,
     ],
     ['mysql deadlock', { code: 'ER_LOCK_DEADLOCK', errno: 1213, sqlState: '40001' }, 'DB_CONFLICT', true],
+    ['mysql lock wait timeout', { code: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205 }, 'DB_BUSY', true],
     ['mysql no such table', { code: 'ER_NO_SUCH_TABLE', errno: 1146 }, 'DB_TABLE_NOT_FOUND', false],
     ['mysql bad column', { code: 'ER_BAD_FIELD_ERROR', errno: 1054 }, 'DB_COLUMN_NOT_FOUND', false],
     ['mysql unknown database', { code: 'ER_BAD_DB_ERROR', errno: 1049 }, 'DB_DATABASE_NOT_FOUND', false],
