@@ -4,13 +4,7 @@ import type { SourceContext } from '@ferry/core/sdk';
 import type { DataSource } from 'typeorm';
 import type { DatabaseLogicalConfig, DatabaseSourceConfig, DatabaseTriggerConfig } from './config.js';
 import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes } from './errors.js';
-import {
-  type CapturedTable,
-  describeTables,
-  installStatements,
-  journalNames,
-  uninstallStatements,
-} from './internal/capture.js';
+import { type CapturedTable, describeTables, journalNames, uninstallStatements } from './internal/capture.js';
 import { Connection, dialectOf } from './internal/connection.js';
 import { createSlot, replicationClientConfig } from './internal/replication.js';
 import { checkWalLevel, publicationSql, slotInfo } from './logical.js';
@@ -58,8 +52,7 @@ export async function installDatabaseTriggers(
   return withConnection(config, context, 'install-triggers', async (dataSource, tables) => {
     const dialect = dialectOf(dataSource);
     const names = await journalNames(dataSource, dialect, trigger.journal);
-    await installCapture(dataSource, dialect, names, tables);
-    return installStatements(dialect, names, tables);
+    return installCapture(dataSource, dialect, names, tables, trigger.journal);
   });
 }
 

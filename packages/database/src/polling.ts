@@ -228,7 +228,11 @@ function toRecord(
     after = normaliseRow(row, INTERNAL_COLUMNS);
     value = (name) => normaliseValue(row[column(name)]);
   } else {
-    const decoded = decodeImage(row[IMAGE_ALIAS] as string | null, image.kinds) ?? {};
+    const decoded =
+      decodeImage(row[IMAGE_ALIAS] as string | null, image.kinds, {
+        stream,
+        from: `poll, row at ${JSON.stringify({ ts, id })}`,
+      }) ?? {};
     if (table.columns === undefined) after = decoded;
     else {
       after = {};

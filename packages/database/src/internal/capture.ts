@@ -76,11 +76,14 @@ export async function describeTable(
     );
   } else if (dialect.name === 'mysql') {
     const rows = (await dataSource.query(
-      `SELECT COLUMN_NAME AS name, DATA_TYPE AS dt, COLUMN_TYPE AS ct FROM information_schema.COLUMNS
+      `SELECT COLUMN_NAME AS name, DATA_TYPE AS dt, COLUMN_TYPE AS ct, CHARACTER_SET_NAME AS cs
+         FROM information_schema.COLUMNS
         WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
       [table.schema ?? null, table.name],
     )) as Row[];
-    columns = rows.map((r) => mysqlKind(String(r.name), String(r.dt), String(r.ct)));
+    columns = rows.map((r) =>
+      mysqlKind(String(r.name), String(r.dt), String(r.ct), r.cs == null ? null : String(r.cs)),
+    );
   } else {
     const rows = (await dataSource.query('SELECT name, type FROM pragma_table_info(?, ?)', [
       table.name,
@@ -115,18 +118,33 @@ export function imageSql(dialect: Dialect, table: CapturedTable, alias: string):
   if (dialect.name === 'postgres') return `to_json(${alias})`;
   const parts = table.columns.map((column) => {
     const ref = `${alias}.${dialect.escape(column.name)}`;
-    if (dialect.name === 'mysql') {
-      const value =
-        column.kind === 'binary'
-          ? `TO_BASE64(${ref})`
-          : column.kind === 'epoch'
-            ? `UNIX_TIMESTAMP(${ref})`
-            : ref;
-      return `${sqlString(column.name, true)}, ${value}`;
-    }
+    if (dialect.name === 'mysql') return `${sqlString(column.name, true)}, ${mysqlValueSql(column, ref)}`;
     return `${sqlString(column.name, false)}, CASE typeof(${ref}) WHEN 'blob' THEN json_array(hex(${ref})) ELSE ${ref} END`;
   });
   return dialect.name === 'mysql' ? `JSON_OBJECT(${parts.join(', ')})` : `json_object(${parts.join(', ')})`;
+}
+
+/**
+ * One column's argument to MariaDB's JSON_OBJECT: utf8mb4 text or a number whatever the column's type, so the
+ * image is valid JSON in valid UTF-8 and the trigger cannot fail the legacy write (see MysqlRendering).
+ */
+function mysqlValueSql(column: ColumnKind, ref: string): string {
+  switch (column.render) {
+    case 'utf8':
+      return `CONVERT(${ref} USING utf8mb4)`;
+    case 'base64':
+      return `TO_BASE64(${ref})`;
+    case 'bits':
+      return `LPAD(BIN(${ref}), ${column.bits ?? 1}, '0')`;
+    case 'wkt':
+      return `ST_AsText(${ref})`;
+    case 'epoch':
+      // The zero timestamp (allowed without NO_ZERO_DATE) is no instant: it is passed as written. (In a
+      // trigger UNIX_TIMESTAMP gives NULL for it, in a SELECT 0.)
+      return `COALESCE(NULLIF(UNIX_TIMESTAMP(${ref}), 0), CAST(${ref} AS CHAR))`;
+    default:
+      return ref;
+  }
 }
 
 export const IMAGE_ALIAS = '__ferry_image';
@@ -165,7 +183,9 @@ export function snapshotChunkQuery(
 }
 
 export function decodeSnapshotRow(row: Row, table: CapturedTable): Record<string, unknown> {
-  return decodeImage(row[IMAGE_ALIAS] as string, table.kinds) ?? {};
+  return (
+    decodeImage(row[IMAGE_ALIAS] as string, table.kinds, { stream: table.stream, from: 'snapshot' }) ?? {}
+  );
 }
 
 export function keyOf(
@@ -259,13 +279,15 @@ export function installStatements(dialect: Dialect, names: JournalNames, tables:
     return statements;
   }
   if (dialect.name === 'mysql') {
+    // Images are bytes, not text: a utf8mb4 column refuses bytes that are not UTF-8, and with them the legacy
+    // write; whatever a trigger renders is stored, and the reader says which column it cannot decode.
     statements.push(
       `CREATE TABLE IF NOT EXISTS ${names.table} (
          seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
          stream VARCHAR(255) NOT NULL,
          op CHAR(1) NOT NULL,
-         before_image LONGTEXT NULL,
-         after_image LONGTEXT NULL,
+         before_image LONGBLOB NULL,
+         after_image LONGBLOB NULL,
          changed_at DATETIME(6) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
     );
     for (const table of tables) {
@@ -315,6 +337,27 @@ export function installStatements(dialect: Dialect, names: JournalNames, tables:
     }
   }
   return statements;
+}
+
+/**
+ * A journal created before images were bytes (LONGTEXT) is changed to LONGBLOB when the triggers are
+ * installed again; an empty list when it is already bytes or does not exist.
+ */
+export async function journalUpgradeStatements(
+  dataSource: DataSource,
+  dialect: Dialect,
+  names: JournalNames,
+  journal: { table: string; schema?: string | undefined },
+): Promise<string[]> {
+  if (dialect.name !== 'mysql') return [];
+  const rows = (await dataSource.query(
+    `SELECT DATA_TYPE AS dt FROM information_schema.COLUMNS
+      WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = 'after_image'`,
+    [journal.schema ?? null, journal.table],
+  )) as Row[];
+  const type = rows[0]?.dt;
+  if (type == null || String(type).toLowerCase() === 'longblob') return [];
+  return [`ALTER TABLE ${names.table} MODIFY before_image LONGBLOB NULL, MODIFY after_image LONGBLOB NULL`];
 }
 
 /** The statements that remove the triggers (and, when asked, the journal). */
