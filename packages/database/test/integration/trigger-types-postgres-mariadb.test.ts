@@ -152,6 +152,16 @@ const mariadbTypes: TypeRow[] = [
     insert: "X'D8727374656420'",
     expected: 'Ørsted ',
   },
+  // Charsets SQL cannot convert without a possible error: their bytes are sent and decoded by Ferry.
+  {
+    column: 'c_cp1251',
+    type: 'VARCHAR(20) CHARACTER SET cp1251',
+    insert: "'Привет'",
+    expected: 'Привет',
+  },
+  { column: 'c_sjis', type: 'VARCHAR(20) CHARACTER SET sjis', insert: "'日本語'", expected: '日本語' },
+  // A charset Node has no decoder for: base64 of its bytes.
+  { column: 'c_dec8', type: 'VARCHAR(20) CHARACTER SET dec8', insert: "'abc'", expected: 'YWJj' },
   { column: 'c_binary', type: 'BINARY(4)', insert: "X'DEADBEEF'", expected: '3q2+7w==' },
   {
     column: 'c_varbinary',
@@ -545,11 +555,12 @@ describe('trigger capture: the reported MariaDB table (utf8mb4, BIT(8))', () => 
   const connection = { type: 'mariadb', host, port, username: user, password, database } as const;
   const suffix = randomBytes(4).toString('hex');
   const table = `a_bitrepro_${suffix}`;
+  const journal = `a_bitrepro_journal_${suffix}`;
   const config = {
     mode: 'trigger',
     connection,
     tables: [{ name: table, key: ['id'] }],
-    journal: { table: `a_bitrepro_journal_${suffix}` },
+    journal: { table: journal },
     snapshot: 'never',
   } as DatabaseSourceConfigInput & { mode: 'trigger' };
   let admin: DataSource;
@@ -571,7 +582,19 @@ describe('trigger capture: the reported MariaDB table (utf8mb4, BIT(8))', () => 
   });
 
   it("accepts INSERT … VALUES (1,'Zoë',NULL), 'Ørsted' and an emoji, and journals them exactly", async () => {
+    // A journal left by an older install, whose images were utf8mb4 text: installing again makes them bytes.
+    await admin.query(
+      `CREATE TABLE ${journal} (seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, stream VARCHAR(255) NOT NULL,
+         op CHAR(1) NOT NULL, before_image LONGTEXT NULL, after_image LONGTEXT NULL,
+         changed_at DATETIME(6) NOT NULL) DEFAULT CHARSET=utf8mb4`,
+    );
     await installDatabaseTriggers(parseDatabaseSourceConfig(config));
+    const types = (await admin.query(
+      `SELECT COLUMN_NAME AS c, DATA_TYPE AS t FROM information_schema.COLUMNS
+        WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME LIKE '%_image' ORDER BY c`,
+      [journal],
+    )) as { c: string; t: string }[];
+    expect(types.map((r) => `${r.c} ${r.t}`)).toEqual(['after_image longblob', 'before_image longblob']);
     await admin.query(`INSERT INTO ${table} VALUES (1,'Zoë',NULL)`);
     await admin.query(`INSERT INTO ${table} VALUES (2,'Ørsted',b'101')`);
     await admin.query(`INSERT INTO ${table} VALUES (3,'🦀',b'11111111')`);
@@ -583,6 +606,34 @@ describe('trigger capture: the reported MariaDB table (utf8mb4, BIT(8))', () => 
         { id: 2, name: 'Ørsted', flags: '00000101' },
         { id: 3, name: '🦀', flags: '11111111' },
       ]);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('stops at an image it cannot decode with DB_IMAGE_INVALID naming the table, the journal row and the column', async () => {
+    await installDatabaseTriggers(parseDatabaseSourceConfig(config));
+    const source = createDatabaseSource(config);
+    try {
+      const { position } = await readOnce(source);
+      // What the triggers of earlier versions journalled for a BIT column: its raw byte, not JSON.
+      await admin.query(
+        `INSERT INTO ${journal} (stream, op, after_image, changed_at)
+           VALUES (?, 'c', X'7B226964223A20392C20226E616D65223A20227A222C2022666C616773223A20057D', UTC_TIMESTAMP(6))`,
+        [table],
+      );
+      const [{ seq }] = (await admin.query(`SELECT MAX(seq) AS seq FROM ${journal}`)) as { seq: unknown }[];
+      const failure = await readOnce(source, position).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(failure).toMatchObject({ code: 'DB_IMAGE_INVALID', retryable: false });
+      const message = (failure as Error).message;
+      expect(message).toContain(`table ${table}`);
+      expect(message).toContain(`journal seq ${Number(seq)}, after image`);
+      expect(message).toContain('column flags');
+      expect(message).toContain('install-triggers');
+      expect(message).not.toMatch(/^invalid JSON/);
     } finally {
       await source.close();
     }
