@@ -639,3 +639,139 @@ describe('trigger capture: the reported MariaDB table (utf8mb4, BIT(8))', () => 
     }
   });
 });
+
+describe('trigger capture: MariaDB rows larger than max_allowed_packet', () => {
+  const { host, port, user, password, database } = services.mariadb;
+  const connection = { type: 'mariadb', host, port, username: user, password, database } as const;
+  const suffix = randomBytes(4).toString('hex');
+  const table = `a_bigrow_${suffix}`;
+  const config = {
+    mode: 'trigger',
+    connection,
+    tables: [{ name: table, key: ['id'] }],
+    journal: { table: `a_bigrow_journal_${suffix}` },
+    snapshot: 'never',
+  } as DatabaseSourceConfigInput & { mode: 'trigger' };
+  let admin: DataSource;
+  let packet: number;
+
+  beforeAll(async () => {
+    admin = new DataSource({ ...connection, logging: false });
+    await admin.initialize();
+    const [row] = (await admin.query('SELECT @@max_allowed_packet AS p')) as { p: unknown }[];
+    packet = Number(row?.p);
+    await admin.query(
+      `CREATE TABLE ${table} (id INT PRIMARY KEY, big LONGTEXT, small VARCHAR(20), data LONGBLOB, doc JSON)
+         DEFAULT CHARSET=utf8mb4`,
+    );
+  });
+
+  afterAll(async () => {
+    await uninstallDatabaseTriggers(parseDatabaseSourceConfig(config), {}, { dropJournal: true }).catch(
+      () => undefined,
+    );
+    await admin?.query(`DROP TABLE IF EXISTS ${table}`);
+    await admin?.destroy();
+  });
+
+  it('never fails the legacy write: a value whose image would overflow the packet is left out and listed', async () => {
+    await installDatabaseTriggers(parseDatabaseSourceConfig(config));
+    // 60% of a packet: escaped to six bytes a character it might not fit, so it goes as base64 (and does).
+    // Control characters (six bytes each in JSON) travel as base64 too. 80% of a packet does not fit even as
+    // base64: it is left out. Before, MariaDB refused the image and with it each of these writes.
+    const size = Math.floor(packet * 0.6);
+    const huge = Math.floor(packet * 0.8);
+    await admin.query(`INSERT INTO ${table} VALUES (1, REPEAT('a', ${size}), 'Zoë', NULL, '{"z": "Zoë"}')`);
+    await admin.query(`INSERT INTO ${table} VALUES (2, REPEAT(CHAR(1), ${size}), 'x', NULL, NULL)`);
+    await admin.query(`UPDATE ${table} SET small = 'y' WHERE id = 1`);
+    await admin.query(`INSERT INTO ${table} VALUES (3, 'short', 'z', REPEAT(X'00', ${huge}), '[1]')`);
+    await admin.query(`INSERT INTO ${table} VALUES (4, REPEAT('a', ${huge}), 'Ørsted', X'DEADBEEF', NULL)`);
+    const length = (v: unknown) => (typeof v === 'string' ? v.length : v);
+    const summary = (r: ChangeRecord) => ({
+      op: r.op,
+      id: r.key.id,
+      big: length(r.after?.big),
+      beforeBig: length(r.before?.big),
+      small: r.after?.small,
+      data: length(r.after?.data),
+      doc: r.after?.doc,
+      omitted: r.origin.omitted,
+    });
+    const source = createDatabaseSource(config);
+    try {
+      const { records } = await readOnce(source);
+      expect(records.map(summary)).toEqual([
+        {
+          op: 'create',
+          id: 1,
+          big: size,
+          beforeBig: undefined,
+          small: 'Zoë',
+          data: null,
+          doc: { z: 'Zoë' },
+          omitted: undefined,
+        },
+        {
+          op: 'create',
+          id: 2,
+          big: size,
+          beforeBig: undefined,
+          small: 'x',
+          data: null,
+          doc: null,
+          omitted: undefined,
+        },
+        {
+          op: 'update',
+          id: 1,
+          big: size,
+          beforeBig: size,
+          small: 'y',
+          data: null,
+          doc: { z: 'Zoë' },
+          omitted: undefined,
+        },
+        {
+          op: 'create',
+          id: 3,
+          big: 5,
+          beforeBig: undefined,
+          small: 'z',
+          data: null,
+          doc: [1],
+          omitted: ['data'],
+        },
+        {
+          op: 'create',
+          id: 4,
+          big: null,
+          beforeBig: undefined,
+          small: 'Ørsted',
+          data: 8,
+          doc: null,
+          omitted: ['big'],
+        },
+      ]);
+      expect(records[0]?.after?.big).toBe('a'.repeat(size));
+      expect(records[1]?.after?.big).toBe('\u0001'.repeat(size));
+    } finally {
+      await source.close();
+    }
+    // Polling renders the same images and says the same.
+    const polling = createDatabaseSource({
+      connection,
+      tables: [{ name: table, key: ['id'], incrementingColumn: 'id' }],
+    } as DatabaseSourceConfigInput);
+    try {
+      const { records } = await readOnce(polling as never);
+      expect(records.map((r) => [r.key.id, length(r.after?.big), r.origin.omitted ?? []])).toEqual([
+        [1, size, []],
+        [2, size, []],
+        [3, 5, ['data']],
+        [4, null, ['big']],
+      ]);
+    } finally {
+      await polling.close();
+    }
+  }, 120_000); // several images of 10 MB through the journal and polling on a shared 2-core machine
+});

@@ -48,7 +48,7 @@ describe('MariaDB renderings', () => {
   it('BIT(n) is a string of n binary digits; YEAR a number; SET and GEOMETRY strings', () => {
     expect(mysqlKind('b', 'bit', 'bit(64)')).toMatchObject({ kind: 'text', render: 'bits', bits: 64 });
     expect(mysqlKind('y', 'year', 'year(4)')).toMatchObject({ kind: 'int' });
-    expect(mysqlKind('s', 'set', "set('a','b')", 'utf8mb4')).toEqual({ name: 's', kind: 'text' });
+    expect(mysqlKind('s', 'set', "set('a','b')", 'utf8mb4')).toMatchObject({ name: 's', kind: 'text' });
     expect(mysqlKind('g', 'point', 'point')).toMatchObject({ kind: 'text', render: 'wkt' });
   });
 
