@@ -27,9 +27,10 @@ import {
   keyOf,
   missingCapture,
   param,
+  warnOmitted,
 } from './internal/capture.js';
 import { Connection, type Dialect, dialectOf } from './internal/connection.js';
-import { decodeImage } from './internal/images.js';
+import { decodeImageParts } from './internal/images.js';
 import { readSnapshotChunk, SnapshotProgressLog, snapshotSteps } from './internal/snapshot.js';
 import { parseOccurredAt } from './internal/values.js';
 import { checkMode, type SnapshotProgress, type TriggerGap, type TriggerPosition } from './positions.js';
@@ -122,6 +123,7 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
         const log = new SnapshotProgressLog(ctx.log, dataSource, dialect);
         for await (const step of snapshotSteps(position.snapshot, byStream, chunk, log, stop)) {
           position = withSnapshot(position, step.snapshot);
+          warnOmitted(step.records, ctx.log);
           yield { records: step.records, position, progress: step.progress };
         }
         if (stop.aborted) return;
@@ -316,6 +318,7 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
       if (record !== undefined) records.push(record);
     }
     gaps = [...gaps.filter((g) => !filled.has(g.seq)), ...newGaps];
+    warnOmitted(records, log);
     return { records, position: { mode: 'trigger', seq, gaps }, full };
   }
 
@@ -331,16 +334,22 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
     const common = { stream, sequence: sequenceOf(seq), ...(occurredAt === undefined ? {} : { occurredAt }) };
     // A TRUNCATE removes every row; core has no truncate op, so it is a delete without a key.
     if (op === 't') return { ...common, op: 'delete', key: {}, origin: { ...origin, truncate: true } };
-    const image = (value: unknown, which: string) =>
-      decodeImage(value as string | Uint8Array | null, table.kinds, {
+    const omitted = new Set<string>();
+    const image = (value: unknown, which: string) => {
+      const parts = decodeImageParts(value as string | Uint8Array | null, table.kinds, {
         stream,
         from: `journal seq ${seq}, ${which} image`,
         advice:
           'Run `ferry database install-triggers <pipeline.yaml>` again: triggers installed by this version ' +
           'encode every column type; then skip this row by purging it from the journal, or report its type.',
       });
+      for (const name of parts?.omitted ?? []) omitted.add(name);
+      return parts?.values;
+    };
     const before = image(row.before_image, 'before');
     const after = image(row.after_image, 'after');
+    // Values too large for the database to put in the image are null; the origin says which they are.
+    if (omitted.size > 0) origin.omitted = [...omitted];
     return {
       ...common,
       op: op === 'c' ? 'create' : op === 'd' ? 'delete' : 'update',

@@ -1,11 +1,20 @@
 // What the trigger and logical modes share: a captured table's columns and how each is represented, the SQL
 // that renders a row as a JSON image, keyset-paged snapshot queries, and the journal's DDL (tables, triggers).
 import { createHash } from 'node:crypto';
+import type { ChangeRecord, Logger } from '@ferry/core/sdk';
 import type { DataSource } from 'typeorm';
 import { type CapturedTableConfig, streamName } from '../config.js';
 import { DatabaseError, DatabaseErrorCodes } from '../errors.js';
 import type { Dialect } from './connection.js';
-import { type ColumnKind, decodeImage, mysqlKind, pgKind, sqliteKind } from './images.js';
+import {
+  type ColumnKind,
+  decodeImageParts,
+  isVariableSize,
+  mysqlKind,
+  OMITTED_KEY,
+  pgKind,
+  sqliteKind,
+} from './images.js';
 
 export interface CapturedTable {
   config: CapturedTableConfig;
@@ -81,9 +90,11 @@ export async function describeTable(
         WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
       [table.schema ?? null, table.name],
     )) as Row[];
-    columns = rows.map((r) =>
-      mysqlKind(String(r.name), String(r.dt), String(r.ct), r.cs == null ? null : String(r.cs)),
-    );
+    const json = await mariadbJsonColumns(dataSource, table);
+    columns = rows.map((r) => {
+      const kind = mysqlKind(String(r.name), String(r.dt), String(r.ct), r.cs == null ? null : String(r.cs));
+      return json.has(kind.name) && kind.kind === 'text' ? { ...kind, kind: 'json' } : kind;
+    });
   } else {
     const rows = (await dataSource.query('SELECT name, type FROM pragma_table_info(?, ?)', [
       table.name,
@@ -105,6 +116,26 @@ export async function describeTable(
   return { config: table, stream, sql, columns, kinds: new Map(columns.map((c) => [c.name, c])) };
 }
 
+/**
+ * MariaDB's JSON is LONGTEXT with a `json_valid` check: the columns that have one. MySQL's JSON is a type of
+ * its own, and its CHECK_CONSTRAINTS has no TABLE_NAME (nor any before 8.0.16): none.
+ */
+async function mariadbJsonColumns(dataSource: DataSource, table: CapturedTableConfig): Promise<Set<string>> {
+  const rows = (await dataSource
+    .query(
+      `SELECT CHECK_CLAUSE AS c FROM information_schema.CHECK_CONSTRAINTS
+        WHERE CONSTRAINT_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?`,
+      [table.schema ?? null, table.name],
+    )
+    .catch(() => [])) as Row[];
+  const names = new Set<string>();
+  for (const row of rows) {
+    const match = /^json_valid\(`((?:[^`]|``)+)`\)$/i.exec(String(row.c).trim());
+    if (match?.[1] !== undefined) names.add(match[1].replaceAll('``', '`'));
+  }
+  return names;
+}
+
 function sqlString(text: string, backslashes: boolean): string {
   const escaped = text.replaceAll("'", "''");
   return `'${backslashes ? escaped.replaceAll('\\', '\\\\') : escaped}'`;
@@ -116,12 +147,56 @@ function sqlString(text: string, backslashes: boolean): string {
  */
 export function imageSql(dialect: Dialect, table: CapturedTable, alias: string): string {
   if (dialect.name === 'postgres') return `to_json(${alias})`;
+  if (dialect.name === 'mysql') return mysqlImageSql(dialect, table, alias);
   const parts = table.columns.map((column) => {
     const ref = `${alias}.${dialect.escape(column.name)}`;
-    if (dialect.name === 'mysql') return `${sqlString(column.name, true)}, ${mysqlValueSql(column, ref)}`;
     return `${sqlString(column.name, false)}, CASE typeof(${ref}) WHEN 'blob' THEN json_array(hex(${ref})) ELSE ${ref} END`;
   });
-  return dialect.name === 'mysql' ? `JSON_OBJECT(${parts.join(', ')})` : `json_object(${parts.join(', ')})`;
+  return `json_object(${parts.join(', ')})`;
+}
+
+/** Most bytes a fixed-size column's rendering takes (DECIMAL(65,30), BIT(64), a double, a date). */
+const FIXED_VALUE_BYTES = 80;
+
+/**
+ * MariaDB refuses a function result larger than `max_allowed_packet`, and inside the legacy INSERT that is an
+ * error, not a warning ("Result of json_object() was larger than max_allowed_packet"). So when a cheap upper
+ * bound of the image (every byte of every variable-size value escaped to six) does not fit, the image is
+ * built differently: each variable-size value as base64 of its bytes (geometries as WKT), whose length is
+ * known from the value's length alone, and if even that does not fit, the values larger than their share of
+ * the packet are left out (NULL) and listed under OMITTED_KEY. Ferry decodes the base64 with the column's
+ * charset. Only lengths are computed, so the check costs nothing measurable on ordinary rows.
+ */
+function mysqlImageSql(dialect: Dialect, table: CapturedTable, alias: string): string {
+  const ref = (column: ColumnKind) => `${alias}.${dialect.escape(column.name)}`;
+  const key = (column: ColumnKind) => sqlString(column.name, true);
+  const plain = table.columns.map((c) => `${key(c)}, ${mysqlValueSql(c, ref(c))}`);
+  const variable = table.columns.filter(isVariableSize);
+  if (variable.length === 0) return `JSON_OBJECT(${plain.join(', ')})`;
+  const nameBytes = (c: ColumnKind) => 6 * Buffer.byteLength(c.name) + 12;
+  const overhead =
+    64 +
+    table.columns.reduce((sum, c) => sum + nameBytes(c) + (isVariableSize(c) ? 0 : FIXED_VALUE_BYTES), 0) +
+    variable.reduce((sum, c) => sum + nameBytes(c), 0);
+  const room = `(@@max_allowed_packet - ${overhead})`;
+  const length = (c: ColumnKind) => `COALESCE(LENGTH(${ref(c)}), 0)`;
+  const quick = variable.map((c) => `6 * ${length(c)}`).join(' + ');
+  // Base64: four characters for three bytes, and a line break (escaped: two characters) every 76. WKT: a
+  // coordinate is 8 bytes of WKB and at most 25 characters.
+  const size = (c: ColumnKind) =>
+    c.render === 'wkt' ? `(4 * ${length(c)} + 32)` : `(4 * ((${length(c)} + 2) DIV 3) * 78 DIV 76 + 4)`;
+  const total = variable.map(size).join(' + ');
+  const over = (c: ColumnKind) => `(${total} > ${room} AND ${size(c)} > ${room} DIV ${variable.length})`;
+  const large = table.columns.map((c) => {
+    if (!isVariableSize(c)) return `${key(c)}, ${mysqlValueSql(c, ref(c))}`;
+    const value = c.render === 'wkt' ? `ST_AsText(${ref(c)})` : `TO_BASE64(${ref(c)})`;
+    return `${key(c)}, IF(${over(c)}, NULL, ${value})`;
+  });
+  const omitted = `JSON_ARRAY(${variable.map((c) => `IF(${over(c)}, ${key(c)}, NULL)`).join(', ')})`;
+  return (
+    `IF(${quick} <= ${room}, JSON_OBJECT(${plain.join(', ')}), ` +
+    `JSON_OBJECT(${large.join(', ')}, ${sqlString(OMITTED_KEY, true)}, ${omitted}))`
+  );
 }
 
 /**
@@ -182,10 +257,29 @@ export function snapshotChunkQuery(
   return { sql, params };
 }
 
-export function decodeSnapshotRow(row: Row, table: CapturedTable): Record<string, unknown> {
+/** A snapshot row's values, and the columns the database left out of its image (too large for a packet). */
+export function decodeSnapshotRow(
+  row: Row,
+  table: CapturedTable,
+): { values: Record<string, unknown>; omitted: string[] } {
   return (
-    decodeImage(row[IMAGE_ALIAS] as string, table.kinds, { stream: table.stream, from: 'snapshot' }) ?? {}
+    decodeImageParts(row[IMAGE_ALIAS] as string, table.kinds, { stream: table.stream, from: 'snapshot' }) ?? {
+      values: {},
+      omitted: [],
+    }
   );
+}
+
+/** Say which records carry values the database left out of their image (MariaDB, larger than a packet). */
+export function warnOmitted(records: readonly ChangeRecord[], log: Logger): void {
+  for (const record of records) {
+    if (record.origin.omitted === undefined) continue;
+    log.warn(
+      { stream: record.stream, key: record.key, origin: record.origin },
+      'values too large for max_allowed_packet were left out of the row image and are null in this record; ' +
+        'raise max_allowed_packet (global) to capture them',
+    );
+  }
 }
 
 export function keyOf(

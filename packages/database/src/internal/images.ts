@@ -53,6 +53,28 @@ export interface ColumnKind {
   bits?: number;
   /** Text that arrives as base64 of its bytes in this encoding (a WHATWG label for TextDecoder). */
   textEncoding?: string;
+  /**
+   * MariaDB/MySQL text: the encoding of the stored bytes, in which the value arrives as base64 in an image too
+   * large for the plain rendering (see capture.ts `mysqlImageSql`).
+   */
+  bytes?: string;
+}
+
+/** MariaDB/MySQL columns whose rendering can be of any length: text, bytes, JSON, geometries. */
+export function isVariableSize(column: ColumnKind): boolean {
+  if (column.render === 'bits' || column.render === 'value' || column.render === 'epoch') return false;
+  return (
+    column.kind === 'text' ||
+    column.kind === 'char' ||
+    column.kind === 'binary' ||
+    column.kind === 'json' ||
+    column.render === 'wkt'
+  );
+}
+
+/** In an image too large for the plain rendering, the variable-size columns that arrive as base64 of their bytes. */
+function base64WhenLarge(column: ColumnKind): boolean {
+  return isVariableSize(column) && column.render !== 'wkt';
 }
 
 /** A row image that is not valid JSON, with the column whose value it broke at. */
@@ -298,6 +320,13 @@ function plainBase64(text: string): string {
   return /\s/.test(text) ? text.replace(/\s+/g, '') : text;
 }
 
+/** A variable-size value of a large MariaDB image: base64 of the stored bytes. */
+function decodeLargeValue(base64: string, column: ColumnKind): unknown {
+  if (column.kind === 'binary') return plainBase64(base64);
+  const text = decodeText(base64, column.textEncoding ?? column.bytes ?? 'utf-8');
+  return column.kind === 'json' ? plainJson(parseJsonExact(text)) : text;
+}
+
 /** Text sent as base64 of its bytes in a charset SQL cannot convert losslessly, decoded here. */
 function decodeText(base64: string, encoding: string): string {
   return new TextDecoder(encoding).decode(Buffer.from(base64, 'base64'));
@@ -367,6 +396,9 @@ export function decodeImageValue(value: unknown, column: ColumnKind): unknown {
   }
 }
 
+/** Key of a MariaDB image listing the columns left out because the image would not fit in a packet. */
+export const OMITTED_KEY = '__ferry_omitted';
+
 /** Where an image came from, for the error that says it cannot be decoded. */
 export interface ImageOrigin {
   stream: string;
@@ -388,6 +420,18 @@ export function decodeImage(
   columns: ReadonlyMap<string, ColumnKind>,
   origin?: ImageOrigin,
 ): Record<string, unknown> | undefined {
+  return decodeImageParts(image, columns, origin)?.values;
+}
+
+/**
+ * decodeImage, and the columns the database left out of the image (NULL in `values`) because the row was
+ * too large for one packet (MariaDB; see capture.ts `mysqlImageSql`).
+ */
+export function decodeImageParts(
+  image: string | Uint8Array | null | undefined,
+  columns: ReadonlyMap<string, ColumnKind>,
+  origin?: ImageOrigin,
+): { values: Record<string, unknown>; omitted: string[] } | undefined {
   if (image === null || image === undefined) return undefined;
   let parsed: unknown;
   try {
@@ -396,11 +440,23 @@ export function decodeImage(
     throw invalidImage(error, columns, origin);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
-  const out: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(parsed as Record<string, unknown>)) {
-    out[name] = decodeImageValue(value, columns.get(name) ?? { name, kind: 'auto' });
+  const values: Record<string, unknown> = {};
+  const entries = Object.entries(parsed as Record<string, unknown>);
+  // Only an image too large for the plain rendering has the key (an empty list when nothing was left out).
+  const large = !columns.has(OMITTED_KEY) && OMITTED_KEY in (parsed as Record<string, unknown>);
+  let omitted: string[] = [];
+  for (const [name, value] of entries) {
+    if (large && name === OMITTED_KEY) {
+      omitted = Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+      continue;
+    }
+    const column = columns.get(name) ?? { name, kind: 'auto' as const };
+    values[name] =
+      large && typeof value === 'string' && base64WhenLarge(column)
+        ? decodeLargeValue(value, column)
+        : decodeImageValue(value, column);
   }
-  return out;
+  return { values, omitted };
 }
 
 /** Decode a PostgreSQL text-format value (pgoutput) to the same representation as a JSON image. */
@@ -568,8 +624,9 @@ const GEOMETRY = new Set([
 function mysqlText(name: string, kind: 'text' | 'char', charset: string | null): ColumnKind {
   const cs = charset?.toLowerCase() ?? 'utf8mb4';
   // JSON columns are utf8mb4 text that JSON_OBJECT embeds as JSON: a conversion would make them strings.
-  if (cs === 'utf8mb4') return { name, kind };
-  if (CONVERTIBLE.has(cs)) return { name, kind, render: 'utf8' };
+  if (cs === 'utf8mb4') return { name, kind, bytes: 'utf-8' };
+  if (CONVERTIBLE.has(cs))
+    return { name, kind, render: 'utf8', bytes: cs === 'latin1' ? 'windows-1252' : 'utf-8' };
   const encoding = MYSQL_ENCODINGS[cs];
   if (encoding !== undefined && isSupportedEncoding(encoding))
     return { name, kind, render: 'base64', textEncoding: encoding };
@@ -609,12 +666,12 @@ export function mysqlKind(
   if (type === 'float' || type === 'double' || type === 'real') return { name, kind: 'float' };
   if (type === 'datetime') return { name, kind: 'timestamp' };
   if (type === 'timestamp') return { name, kind: 'epoch', render: 'epoch' };
-  if (type === 'date' || type === 'time') return { name, kind: 'text' };
+  if (type === 'date' || type === 'time') return { name, kind: 'text', render: 'value' };
   if (GEOMETRY.has(type)) return { name, kind: 'text', render: 'wkt' };
   if (/binary|blob/.test(type)) return { name, kind: 'binary', binaryEncoding: 'base64', render: 'base64' };
-  if (type === 'json') return { name, kind: 'json' };
+  if (type === 'json') return { name, kind: 'json', bytes: 'utf-8' };
   // MariaDB's own types with a text form: JSON_OBJECT renders them as utf8mb4 strings.
-  if (type === 'uuid' || type === 'inet4' || type === 'inet6') return { name, kind: 'text' };
+  if (type === 'uuid' || type === 'inet4' || type === 'inet6') return { name, kind: 'text', render: 'value' };
   if (type === 'char') return mysqlText(name, 'char', charset);
   if (/char|text|enum|set/.test(type)) return mysqlText(name, 'text', charset);
   // A type this table does not know: its bytes, which cannot fail.
