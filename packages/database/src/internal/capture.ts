@@ -186,16 +186,21 @@ function mysqlImageSql(dialect: Dialect, table: CapturedTable, alias: string): s
   const size = (c: ColumnKind) =>
     c.render === 'wkt' ? `(4 * ${length(c)} + 32)` : `(4 * ((${length(c)} + 2) DIV 3) * 78 DIV 76 + 4)`;
   const total = variable.map(size).join(' + ');
-  const over = (c: ColumnKind) => `(${total} > ${room} AND ${size(c)} > ${room} DIV ${variable.length})`;
-  const large = table.columns.map((c) => {
-    if (!isVariableSize(c)) return `${key(c)}, ${mysqlValueSql(c, ref(c))}`;
-    const value = c.render === 'wkt' ? `ST_AsText(${ref(c)})` : `TO_BASE64(${ref(c)})`;
-    return `${key(c)}, IF(${over(c)}, NULL, ${value})`;
-  });
-  const omitted = `JSON_ARRAY(${variable.map((c) => `IF(${over(c)}, ${key(c)}, NULL)`).join(', ')})`;
+  const share = `${room} DIV ${variable.length}`;
+  // Three shapes, each written once (the trigger's text grows with the columns, not their square): plain;
+  // base64; base64 without the values larger than their share of the packet.
+  const large = (leaveOut: boolean) =>
+    table.columns.map((c) => {
+      if (!isVariableSize(c)) return `${key(c)}, ${mysqlValueSql(c, ref(c))}`;
+      const value = c.render === 'wkt' ? `ST_AsText(${ref(c)})` : `TO_BASE64(${ref(c)})`;
+      return `${key(c)}, ${leaveOut ? `IF(${size(c)} > ${share}, NULL, ${value})` : value}`;
+    });
+  const omitted = `JSON_ARRAY(${variable.map((c) => `IF(${size(c)} > ${share}, ${key(c)}, NULL)`).join(', ')})`;
+  const omittedKey = sqlString(OMITTED_KEY, true);
   return (
     `IF(${quick} <= ${room}, JSON_OBJECT(${plain.join(', ')}), ` +
-    `JSON_OBJECT(${large.join(', ')}, ${sqlString(OMITTED_KEY, true)}, ${omitted}))`
+    `IF(${total} <= ${room}, JSON_OBJECT(${large(false).join(', ')}, ${omittedKey}, JSON_ARRAY()), ` +
+    `JSON_OBJECT(${large(true).join(', ')}, ${omittedKey}, ${omitted})))`
   );
 }
 
