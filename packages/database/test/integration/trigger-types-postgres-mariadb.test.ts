@@ -327,6 +327,8 @@ const postgresTypes: TypeRow[] = [
     insert: `'{"a": [1, "x"], "e": "🦀", "b": null}'`,
     expected: { a: [1, 'x'], e: '🦀', b: null },
   },
+  // json (not jsonb) keeps the text as written, \u0000 escapes included.
+  { column: 'c_json_nul', type: 'JSON', insert: `'{"a": "x\\u0000y"}'`, expected: { a: 'x\u0000y' } },
   { column: 'c_jsonb', type: 'JSONB', insert: `'{"n": 2.5, "z": "Zoë"}'`, expected: { n: 2.5, z: 'Zoë' } },
   { column: 'c_int_arr', type: 'INTEGER[]', insert: "'{1,2,3}'", expected: [1, 2, 3] },
   {
@@ -472,10 +474,8 @@ describe.each(backends)('trigger capture of every column type: $type', ({ type, 
     await legacyWrite('update of the snapshot row', `UPDATE ${table} SET ${updates} WHERE id = 1`);
     await legacyWrite('delete of NULLs', `DELETE FROM ${table} WHERE id = 3`);
     await legacyWrite(
-      'insert in a transaction',
-      type === 'postgres'
-        ? `INSERT INTO ${table} (id, ${columns}) SELECT 4, ${columns} FROM ${table} WHERE id = 2`
-        : `INSERT INTO ${table} (id, ${columns}) SELECT 4, ${columns} FROM ${table} WHERE id = 2`,
+      'insert … select',
+      `INSERT INTO ${table} (id, ${columns}) SELECT 4, ${columns} FROM ${table} WHERE id = 2`,
     );
     await legacyWrite('delete', `DELETE FROM ${table} WHERE id = 4`);
 
