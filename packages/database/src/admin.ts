@@ -6,13 +6,7 @@ import type { DataSource } from 'typeorm';
 import { type DatabaseCheckPurpose, formatFinding, preflight, refuseOnErrors } from './check.js';
 import type { DatabaseLogicalConfig, DatabaseSourceConfig, DatabaseTriggerConfig } from './config.js';
 import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes } from './errors.js';
-import {
-  type CapturedTable,
-  describeTables,
-  installStatements,
-  journalNames,
-  uninstallStatements,
-} from './internal/capture.js';
+import { type CapturedTable, describeTables, journalNames, uninstallStatements } from './internal/capture.js';
 import { Connection, dialectOf } from './internal/connection.js';
 import { publicationRecord, publishTables } from './internal/publication.js';
 import { createSlot, replicationClientConfig } from './internal/replication.js';
@@ -80,8 +74,8 @@ export async function installDatabaseTriggers(
     async (dataSource, tables, _target, warnings) => {
       const dialect = dialectOf(dataSource);
       const names = await journalNames(dataSource, dialect, trigger.journal);
-      await installCapture(dataSource, dialect, names, tables);
-      return [...warnings, ...installStatements(dialect, names, tables)];
+      const statements = await installCapture(dataSource, dialect, names, tables, trigger.journal);
+      return [...warnings, ...statements];
     },
     'install-triggers',
   );

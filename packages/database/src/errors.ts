@@ -26,6 +26,8 @@ export const DatabaseErrorCodes = {
   DB_QUERY_FAILED: 'DB_QUERY_FAILED',
   /** The saved checkpoint is not a position this source wrote. */
   DB_POSITION_INVALID: 'DB_POSITION_INVALID',
+  /** A row image (journal, snapshot, poll) cannot be decoded; names the table and the column. */
+  DB_IMAGE_INVALID: 'DB_IMAGE_INVALID',
   /** Trigger mode: the journal or a table's triggers are not installed. */
   DB_TRIGGERS_MISSING: 'DB_TRIGGERS_MISSING',
   /** Logical mode: the server's wal_level is not logical. */

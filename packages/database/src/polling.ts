@@ -26,9 +26,10 @@ import {
   describeTable,
   IMAGE_ALIAS,
   missingTable,
+  warnOmitted,
 } from './internal/capture.js';
 import { Connection, dialectOf } from './internal/connection.js';
-import { decodeImage } from './internal/images.js';
+import { decodeImageParts } from './internal/images.js';
 import { CREATED_ALIAS, ID_ALIAS, INTERNAL_COLUMNS, TableQueries, TS_ALIAS } from './internal/query.js';
 import {
   normaliseRow,
@@ -142,6 +143,7 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
           const page = await this.poll(dataSource, polled, position.tables[stream]).catch(
             rethrowAs({ operation: 'query', stream, target }),
           );
+          warnOmitted(page.records, ctx.log);
           behind ||= page.full;
           if (page.watermark === undefined) continue;
           // A new object each time: the runtime still holds earlier positions while their batches commit.
@@ -259,11 +261,17 @@ function toRecord(
   const { ts, id } = watermarkOf(row, table);
   let after: Record<string, unknown>;
   let value: (name: string) => unknown;
+  let omitted: string[] = [];
   if (image === undefined) {
     after = normaliseRow(row, INTERNAL_COLUMNS);
     value = (name) => normaliseValue(row[column(name)]);
   } else {
-    const decoded = decodeImage(row[IMAGE_ALIAS] as string | null, image.kinds) ?? {};
+    const parts = decodeImageParts(row[IMAGE_ALIAS] as string | null, image.kinds, {
+      stream,
+      from: `poll, row at ${JSON.stringify({ ts, id })}`,
+    });
+    const decoded = parts?.values ?? {};
+    omitted = parts?.omitted ?? [];
     if (table.columns === undefined) after = decoded;
     else {
       after = {};
@@ -281,7 +289,8 @@ function toRecord(
     op: created ? 'create' : 'update',
     key,
     after,
-    origin: { table: stream, ts, id },
+    // Values too large for the database to put in the image are null; the origin says which they are.
+    origin: { table: stream, ts, id, ...(omitted.length === 0 ? {} : { omitted }) },
     // The row's tracking values: a later version of the row has a later timestamp (or id).
     sequence: sequenceOf(...[ts, id].filter((v) => v !== null).map(sequencePart)),
     ...(occurredAt === undefined ? {} : { occurredAt }),

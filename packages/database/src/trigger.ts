@@ -24,12 +24,14 @@ import {
   installStatements,
   type JournalNames,
   journalNames,
+  journalUpgradeStatements,
   keyOf,
   missingCapture,
   param,
+  warnOmitted,
 } from './internal/capture.js';
 import { Connection, type Dialect, dialectOf } from './internal/connection.js';
-import { decodeImage } from './internal/images.js';
+import { decodeImageParts } from './internal/images.js';
 import { readSnapshotChunk, SnapshotProgressLog, snapshotSteps } from './internal/snapshot.js';
 import { parseOccurredAt } from './internal/values.js';
 import { checkMode, type SnapshotProgress, type TriggerGap, type TriggerPosition } from './positions.js';
@@ -128,6 +130,7 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
         const log = new SnapshotProgressLog(ctx.log, dataSource, dialect);
         for await (const step of snapshotSteps(position.snapshot, byStream, chunk, log, stop)) {
           position = withSnapshot(position, step.snapshot);
+          warnOmitted(step.records, ctx.log);
           yield { records: step.records, position, progress: step.progress };
         }
         if (stop.aborted) return;
@@ -217,7 +220,7 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
       );
     }
     log.warn({ missing, journal: names.table }, 'installing the trigger journal (installTriggers: true)');
-    await installCapture(dataSource, dialect, names, tables).catch(
+    await installCapture(dataSource, dialect, names, tables, this.config.journal).catch(
       rethrowAs({ operation: 'install-triggers', target: this.connection.target }),
     );
   }
@@ -272,6 +275,9 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
       dialect.name === 'sqlite'
         ? column
         : `CAST(${column} AS ${dialect.name === 'postgres' ? 'TEXT' : 'CHAR'})`;
+    // MariaDB images are read as the bytes stored (LONGBLOB; a LONGTEXT journal of an older install gives
+    // text) and decoded as UTF-8 here, where a bad byte is an error naming the row instead of a silent '?'.
+    const image = (column: string) => (dialect.name === 'mysql' ? column : text(column));
     const params: unknown[] = [from.seq];
     let where = `seq > ${param(dataSource, 0)}`;
     if (gaps.length > 0 && gaps.length <= MAX_LISTED_GAPS) {
@@ -286,7 +292,7 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
     }
     params.push(this.config.batchSize);
     const rows = (await dataSource.query(
-      `SELECT seq, stream, op, ${text('before_image')} AS before_image, ${text('after_image')} AS after_image,
+      `SELECT seq, stream, op, ${image('before_image')} AS before_image, ${image('after_image')} AS after_image,
               ${text('changed_at')} AS changed_at
          FROM ${names.table} WHERE ${where} ORDER BY seq LIMIT ${param(dataSource, params.length - 1)}`,
       params,
@@ -319,6 +325,7 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
       if (record !== undefined) records.push(record);
     }
     gaps = [...gaps.filter((g) => !filled.has(g.seq)), ...newGaps];
+    warnOmitted(records, log);
     return { records, position: { mode: 'trigger', seq, gaps }, full };
   }
 
@@ -334,8 +341,22 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
     const common = { stream, sequence: sequenceOf(seq), ...(occurredAt === undefined ? {} : { occurredAt }) };
     // A TRUNCATE removes every row; core has no truncate op, so it is a delete without a key.
     if (op === 't') return { ...common, op: 'delete', key: {}, origin: { ...origin, truncate: true } };
-    const before = decodeImage(row.before_image as string | null, table.kinds);
-    const after = decodeImage(row.after_image as string | null, table.kinds);
+    const omitted = new Set<string>();
+    const image = (value: unknown, which: string) => {
+      const parts = decodeImageParts(value as string | Uint8Array | null, table.kinds, {
+        stream,
+        from: `journal seq ${seq}, ${which} image`,
+        advice:
+          'Run `ferry database install-triggers <pipeline.yaml>` again: triggers installed by this version ' +
+          'encode every column type; then skip this row by purging it from the journal, or report its type.',
+      });
+      for (const name of parts?.omitted ?? []) omitted.add(name);
+      return parts?.values;
+    };
+    const before = image(row.before_image, 'before');
+    const after = image(row.after_image, 'after');
+    // Values too large for the database to put in the image are null; the origin says which they are.
+    if (omitted.size > 0) origin.omitted = [...omitted];
     return {
       ...common,
       op: op === 'c' ? 'create' : op === 'd' ? 'delete' : 'update',
@@ -352,20 +373,28 @@ function withSnapshot(position: TriggerPosition, snapshot: SnapshotProgress | un
   return snapshot === undefined ? rest : { ...rest, snapshot };
 }
 
-/** Create the journal and the triggers in one transaction where the database allows it. */
+/**
+ * Create the journal and the triggers in one transaction where the database allows it (and turn an older
+ * MariaDB journal's text images into bytes); returns the statements run.
+ */
 export async function installCapture(
   dataSource: DataSource,
   dialect: Dialect,
   names: JournalNames,
   tables: CapturedTable[],
-): Promise<void> {
-  const statements = installStatements(dialect, names, tables);
+  journal: { table: string; schema?: string | undefined },
+): Promise<string[]> {
+  const statements = [
+    ...installStatements(dialect, names, tables),
+    ...(await journalUpgradeStatements(dataSource, dialect, names, journal)),
+  ];
   // MySQL commits DDL implicitly; PostgreSQL and SQLite install all or nothing.
   if (dialect.name === 'mysql') {
     for (const sql of statements) await dataSource.query(sql);
-    return;
+    return statements;
   }
   await dataSource.transaction(async (manager) => {
     for (const sql of statements) await manager.query(sql);
   });
+  return statements;
 }

@@ -1,11 +1,20 @@
 // What the trigger and logical modes share: a captured table's columns and how each is represented, the SQL
 // that renders a row as a JSON image, keyset-paged snapshot queries, and the journal's DDL (tables, triggers).
 import { createHash } from 'node:crypto';
+import type { ChangeRecord, Logger } from '@ferry/core/sdk';
 import type { DataSource } from 'typeorm';
 import { type CapturedTableConfig, streamName } from '../config.js';
 import { DatabaseError, DatabaseErrorCodes } from '../errors.js';
 import type { Dialect } from './connection.js';
-import { type ColumnKind, decodeImage, mysqlKind, pgKind, sqliteKind } from './images.js';
+import {
+  type ColumnKind,
+  decodeImageParts,
+  isVariableSize,
+  mysqlKind,
+  OMITTED_KEY,
+  pgKind,
+  sqliteKind,
+} from './images.js';
 
 export interface CapturedTable {
   config: CapturedTableConfig;
@@ -242,11 +251,16 @@ export async function describeTable(
     );
   } else if (dialect.name === 'mysql') {
     const rows = (await dataSource.query(
-      `SELECT c.COLUMN_NAME AS name, c.DATA_TYPE AS dt, c.COLUMN_TYPE AS ct FROM information_schema.COLUMNS c
+      `SELECT c.COLUMN_NAME AS name, c.DATA_TYPE AS dt, c.COLUMN_TYPE AS ct, c.CHARACTER_SET_NAME AS cs
+         FROM information_schema.COLUMNS c
         WHERE ${mysqlTableIs('c')} ORDER BY c.ORDINAL_POSITION`,
       mysqlTableParams(table),
     )) as Row[];
-    columns = rows.map((r) => mysqlKind(String(r.name), String(r.dt), String(r.ct)));
+    const json = await mariadbJsonColumns(dataSource, table);
+    columns = rows.map((r) => {
+      const kind = mysqlKind(String(r.name), String(r.dt), String(r.ct), r.cs == null ? null : String(r.cs));
+      return json.has(kind.name) && kind.kind === 'text' ? { ...kind, kind: 'json' } : kind;
+    });
   } else {
     const rows = (await dataSource.query('SELECT name, type FROM pragma_table_info(?, ?)', [
       table.name,
@@ -261,6 +275,26 @@ export async function describeTable(
   return { config: table, stream, sql, columns, kinds: new Map(columns.map((c) => [c.name, c])) };
 }
 
+/**
+ * MariaDB's JSON is LONGTEXT with a `json_valid` check: the columns that have one. MySQL's JSON is a type of
+ * its own, and its CHECK_CONSTRAINTS has no TABLE_NAME (nor any before 8.0.16): none.
+ */
+async function mariadbJsonColumns(dataSource: DataSource, table: CapturedTableConfig): Promise<Set<string>> {
+  const rows = (await dataSource
+    .query(
+      `SELECT CHECK_CLAUSE AS c FROM information_schema.CHECK_CONSTRAINTS
+        WHERE CONSTRAINT_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?`,
+      [table.schema ?? null, table.name],
+    )
+    .catch(() => [])) as Row[];
+  const names = new Set<string>();
+  for (const row of rows) {
+    const match = /^json_valid\(`((?:[^`]|``)+)`\)$/i.exec(String(row.c).trim());
+    if (match?.[1] !== undefined) names.add(match[1].replaceAll('``', '`'));
+  }
+  return names;
+}
+
 function sqlString(text: string, backslashes: boolean): string {
   const escaped = text.replaceAll("'", "''");
   return `'${backslashes ? escaped.replaceAll('\\', '\\\\') : escaped}'`;
@@ -272,20 +306,84 @@ function sqlString(text: string, backslashes: boolean): string {
  */
 export function imageSql(dialect: Dialect, table: CapturedTable, alias: string): string {
   if (dialect.name === 'postgres') return `to_json(${alias})`;
+  if (dialect.name === 'mysql') return mysqlImageSql(dialect, table, alias);
   const parts = table.columns.map((column) => {
     const ref = `${alias}.${dialect.escape(column.name)}`;
-    if (dialect.name === 'mysql') {
-      const value =
-        column.kind === 'binary'
-          ? `TO_BASE64(${ref})`
-          : column.kind === 'epoch'
-            ? `UNIX_TIMESTAMP(${ref})`
-            : ref;
-      return `${sqlString(column.name, true)}, ${value}`;
-    }
     return `${sqlString(column.name, false)}, CASE typeof(${ref}) WHEN 'blob' THEN json_array(hex(${ref})) ELSE ${ref} END`;
   });
-  return dialect.name === 'mysql' ? `JSON_OBJECT(${parts.join(', ')})` : `json_object(${parts.join(', ')})`;
+  return `json_object(${parts.join(', ')})`;
+}
+
+/** Most bytes a fixed-size column's rendering takes (DECIMAL(65,30), BIT(64), a double, a date). */
+const FIXED_VALUE_BYTES = 80;
+
+/**
+ * MariaDB refuses a function result larger than `max_allowed_packet`, and inside the legacy INSERT that is an
+ * error, not a warning ("Result of json_object() was larger than max_allowed_packet"). So when a cheap upper
+ * bound of the image (every byte of every variable-size value escaped to six) does not fit, the image is
+ * built differently: each variable-size value as base64 of its bytes (geometries as WKT), whose length is
+ * known from the value's length alone, and if even that does not fit, the values larger than their share of
+ * the packet are left out (NULL) and listed under OMITTED_KEY. Ferry decodes the base64 with the column's
+ * charset. Only lengths are computed, so the check costs nothing measurable on ordinary rows.
+ */
+function mysqlImageSql(dialect: Dialect, table: CapturedTable, alias: string): string {
+  const ref = (column: ColumnKind) => `${alias}.${dialect.escape(column.name)}`;
+  const key = (column: ColumnKind) => sqlString(column.name, true);
+  const plain = table.columns.map((c) => `${key(c)}, ${mysqlValueSql(c, ref(c))}`);
+  const variable = table.columns.filter(isVariableSize);
+  if (variable.length === 0) return `JSON_OBJECT(${plain.join(', ')})`;
+  const nameBytes = (c: ColumnKind) => 6 * Buffer.byteLength(c.name) + 12;
+  const overhead =
+    64 +
+    table.columns.reduce((sum, c) => sum + nameBytes(c) + (isVariableSize(c) ? 0 : FIXED_VALUE_BYTES), 0) +
+    variable.reduce((sum, c) => sum + nameBytes(c), 0);
+  const room = `(@@max_allowed_packet - ${overhead})`;
+  const length = (c: ColumnKind) => `COALESCE(LENGTH(${ref(c)}), 0)`;
+  const quick = variable.map((c) => `6 * ${length(c)}`).join(' + ');
+  // Base64: four characters for three bytes, and a line break (escaped: two characters) every 76. WKT: a
+  // coordinate is 8 bytes of WKB and at most 25 characters.
+  const size = (c: ColumnKind) =>
+    c.render === 'wkt' ? `(4 * ${length(c)} + 32)` : `(4 * ((${length(c)} + 2) DIV 3) * 78 DIV 76 + 4)`;
+  const total = variable.map(size).join(' + ');
+  const share = `${room} DIV ${variable.length}`;
+  // Three shapes, each written once (the trigger's text grows with the columns, not their square): plain;
+  // base64; base64 without the values larger than their share of the packet.
+  const large = (leaveOut: boolean) =>
+    table.columns.map((c) => {
+      if (!isVariableSize(c)) return `${key(c)}, ${mysqlValueSql(c, ref(c))}`;
+      const value = c.render === 'wkt' ? `ST_AsText(${ref(c)})` : `TO_BASE64(${ref(c)})`;
+      return `${key(c)}, ${leaveOut ? `IF(${size(c)} > ${share}, NULL, ${value})` : value}`;
+    });
+  const omitted = `JSON_ARRAY(${variable.map((c) => `IF(${size(c)} > ${share}, ${key(c)}, NULL)`).join(', ')})`;
+  const omittedKey = sqlString(OMITTED_KEY, true);
+  return (
+    `IF(${quick} <= ${room}, JSON_OBJECT(${plain.join(', ')}), ` +
+    `IF(${total} <= ${room}, JSON_OBJECT(${large(false).join(', ')}, ${omittedKey}, JSON_ARRAY()), ` +
+    `JSON_OBJECT(${large(true).join(', ')}, ${omittedKey}, ${omitted})))`
+  );
+}
+
+/**
+ * One column's argument to MariaDB's JSON_OBJECT: utf8mb4 text or a number whatever the column's type, so the
+ * image is valid JSON in valid UTF-8 and the trigger cannot fail the legacy write (see MysqlRendering).
+ */
+function mysqlValueSql(column: ColumnKind, ref: string): string {
+  switch (column.render) {
+    case 'utf8':
+      return `CONVERT(${ref} USING utf8mb4)`;
+    case 'base64':
+      return `TO_BASE64(${ref})`;
+    case 'bits':
+      return `LPAD(BIN(${ref}), ${column.bits ?? 1}, '0')`;
+    case 'wkt':
+      return `ST_AsText(${ref})`;
+    case 'epoch':
+      // The zero timestamp (allowed without NO_ZERO_DATE) is no instant: it is passed as written. (In a
+      // trigger UNIX_TIMESTAMP gives NULL for it, in a SELECT 0.)
+      return `COALESCE(NULLIF(UNIX_TIMESTAMP(${ref}), 0), CAST(${ref} AS CHAR))`;
+    default:
+      return ref;
+  }
 }
 
 export const IMAGE_ALIAS = '__ferry_image';
@@ -323,8 +421,29 @@ export function snapshotChunkQuery(
   return { sql, params };
 }
 
-export function decodeSnapshotRow(row: Row, table: CapturedTable): Record<string, unknown> {
-  return decodeImage(row[IMAGE_ALIAS] as string, table.kinds) ?? {};
+/** A snapshot row's values, and the columns the database left out of its image (too large for a packet). */
+export function decodeSnapshotRow(
+  row: Row,
+  table: CapturedTable,
+): { values: Record<string, unknown>; omitted: string[] } {
+  return (
+    decodeImageParts(row[IMAGE_ALIAS] as string, table.kinds, { stream: table.stream, from: 'snapshot' }) ?? {
+      values: {},
+      omitted: [],
+    }
+  );
+}
+
+/** Say which records carry values the database left out of their image (MariaDB, larger than a packet). */
+export function warnOmitted(records: readonly ChangeRecord[], log: Logger): void {
+  for (const record of records) {
+    if (record.origin.omitted === undefined) continue;
+    log.warn(
+      { stream: record.stream, key: record.key, origin: record.origin },
+      'values too large for max_allowed_packet were left out of the row image and are null in this record; ' +
+        'raise max_allowed_packet (global) to capture them',
+    );
+  }
 }
 
 export function keyOf(
@@ -418,13 +537,15 @@ export function installStatements(dialect: Dialect, names: JournalNames, tables:
     return statements;
   }
   if (dialect.name === 'mysql') {
+    // Images are bytes, not text: a utf8mb4 column refuses bytes that are not UTF-8, and with them the legacy
+    // write; whatever a trigger renders is stored, and the reader says which column it cannot decode.
     statements.push(
       `CREATE TABLE IF NOT EXISTS ${names.table} (
          seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
          stream VARCHAR(255) NOT NULL,
          op CHAR(1) NOT NULL,
-         before_image LONGTEXT NULL,
-         after_image LONGTEXT NULL,
+         before_image LONGBLOB NULL,
+         after_image LONGBLOB NULL,
          changed_at DATETIME(6) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
     );
     for (const table of tables) {
@@ -474,6 +595,27 @@ export function installStatements(dialect: Dialect, names: JournalNames, tables:
     }
   }
   return statements;
+}
+
+/**
+ * A journal created before images were bytes (LONGTEXT) is changed to LONGBLOB when the triggers are
+ * installed again; an empty list when it is already bytes or does not exist.
+ */
+export async function journalUpgradeStatements(
+  dataSource: DataSource,
+  dialect: Dialect,
+  names: JournalNames,
+  journal: { table: string; schema?: string | undefined },
+): Promise<string[]> {
+  if (dialect.name !== 'mysql') return [];
+  const rows = (await dataSource.query(
+    `SELECT DATA_TYPE AS dt FROM information_schema.COLUMNS
+      WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = 'after_image'`,
+    [journal.schema ?? null, journal.table],
+  )) as Row[];
+  const type = rows[0]?.dt;
+  if (type == null || String(type).toLowerCase() === 'longblob') return [];
+  return [`ALTER TABLE ${names.table} MODIFY before_image LONGBLOB NULL, MODIFY after_image LONGBLOB NULL`];
 }
 
 /** The statements that remove the triggers (and, when asked, the journal). */

@@ -29,7 +29,7 @@ export async function readSnapshotChunk(
   const { sql, params } = snapshotChunkQuery(dataSource, dialect, table, after, limit);
   const rows = (await query(sql, params)) as Record<string, unknown>[];
   const records = rows.map((row): ChangeRecord => {
-    const image = decodeSnapshotRow(row, table);
+    const { values: image, omitted } = decodeSnapshotRow(row, table);
     const key = keyOf(image, table);
     // The origin names the snapshot and the row's content: a chunk read again after a crash gets the same
     // event ids, unless a row changed in between (a resumed snapshot no longer has the original transaction),
@@ -39,7 +39,13 @@ export async function readSnapshotChunk(
       op: 'read',
       key,
       after: image,
-      origin: { table: table.stream, ...stamp.origin, version: versionOf(image) },
+      origin: {
+        table: table.stream,
+        ...stamp.origin,
+        version: versionOf(image),
+        // Values too large for the database to put in the image are null; the origin says which they are.
+        ...(omitted.length === 0 ? {} : { omitted }),
+      },
       sequence: stamp.sequence,
     };
   });
