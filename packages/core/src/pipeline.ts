@@ -130,6 +130,8 @@ class PipelineRun<P> {
   private readonly preparer: BatchPreparer<P>;
   /** Asks the source's health while the run goes on (see watchHealth). */
   private healthTimer: ReturnType<typeof setInterval> | undefined;
+  /** Asks for a health report at once; set until the first catch-up uses it. */
+  private askHealth: (() => void) | undefined;
   private readonly stats: RunStats = {
     recordsRead: 0,
     eventsWritten: 0,
@@ -279,6 +281,9 @@ class PipelineRun<P> {
     );
     // A report never keeps the process alive.
     this.healthTimer.unref();
+    // Asked at start, and again once the source has caught up the first time (what it holds may only exist
+    // from then on: a slot created at start), not only a whole interval later.
+    this.askHealth = () => void ask();
     void ask();
   }
 
@@ -399,6 +404,8 @@ class PipelineRun<P> {
   }
 
   private markCaughtUp(): void {
+    this.askHealth?.();
+    this.askHealth = undefined;
     this.answered = true;
     this.observer?.caughtUp?.({ pipeline: this.options.name, at: new Date(this.clock.now()) });
   }

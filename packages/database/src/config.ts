@@ -383,6 +383,14 @@ const logicalConfigSchema = z
       .describe(
         'How often the slot is told how far the pipeline has checkpointed; while idle the slot is also moved to the end of the WAL so it does not hold WAL back.',
       ),
+    maxRetainedWalBytes: z
+      .number()
+      .int()
+      .min(1)
+      .default(1024 ** 3)
+      .describe(
+        'WAL the slot may hold back on the server (ferry_source_gauge slot_retained_wal_bytes) before Ferry warns, reports DB_SLOT_WAL_RETAINED on /readyz and in ferry_source_problems: a pipeline behind or stopped keeps PostgreSQL from recycling WAL, and the legacy server’s disk fills.',
+      ),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -40,6 +40,8 @@ export const DatabaseErrorCodes = {
   DB_SLOT_MISSING: 'DB_SLOT_MISSING',
   /** Logical mode: the slot lost WAL it still needed (max_slot_wal_keep_size); changes were lost. */
   DB_SLOT_INVALIDATED: 'DB_SLOT_INVALIDATED',
+  /** Logical mode (a health report, not an error): the slot holds back more WAL than maxRetainedWalBytes. */
+  DB_SLOT_WAL_RETAINED: 'DB_SLOT_WAL_RETAINED',
   /**
    * Logical mode: a table has no primary key and no replica identity; publishing it would make PostgreSQL
    * refuse the legacy application's UPDATE and DELETE on it.

@@ -9,6 +9,7 @@ import {
   type ReadContext,
   type Source,
   type SourceCadence,
+  type SourceHealth,
   type SourceContext,
   type StreamInfo,
   sequenceOf,
@@ -208,6 +209,47 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
   /** `SELECT 1` on a short-lived connection of its own; see Connection.probe. */
   probe(signal: AbortSignal): Promise<void> {
     return this.connection.probe(signal);
+  }
+
+  /**
+   * The WAL the slot holds back on the server (from its restart LSN to the end of the WAL): PostgreSQL
+   * keeps it until Ferry confirms it, so a pipeline behind or stopped fills the legacy server's disk. Over
+   * `maxRetainedWalBytes`, or when the server is about to give the slot up, it is a problem.
+   */
+  async health(signal: AbortSignal): Promise<SourceHealth> {
+    if (this.connection.closed || signal.aborted) return {};
+    const dataSource = await this.connection.open();
+    const rows = (await dataSource.query(
+      `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text AS retained, wal_status,
+              safe_wal_size::text AS safe
+         FROM pg_replication_slots WHERE slot_name = $1`,
+      [this.config.slot],
+    )) as Row[];
+    const row = rows[0];
+    if (row === undefined || row.retained == null) return {};
+    const retained = Number(row.retained);
+    const gauges: Record<string, number> = { slot_retained_wal_bytes: retained };
+    if (row.safe != null) gauges.slot_safe_wal_bytes = Number(row.safe);
+    const problems: { code: string; message: string }[] = [];
+    const slot = `replication slot ${this.config.slot} on ${this.connection.target}`;
+    const limit = this.config.maxRetainedWalBytes;
+    if (row.wal_status === 'lost') {
+      problems.push({
+        code: DatabaseErrorCodes.DB_SLOT_INVALIDATED,
+        message: `${slot} has lost WAL it still needed (wal_status lost): changes since the last checkpoint are gone. Drop the slot and start again with a snapshot.`,
+      });
+    } else if (retained > limit || row.wal_status === 'unreserved') {
+      problems.push({
+        code: DatabaseErrorCodes.DB_SLOT_WAL_RETAINED,
+        message:
+          `${slot} holds back ${formatBytes(retained)} of WAL (maxRetainedWalBytes ${formatBytes(limit)}` +
+          `${row.wal_status === 'unreserved' ? '; the server is about to give the slot up' : ''}). ` +
+          'PostgreSQL cannot recycle it until this pipeline confirms it, so the server’s disk fills while the ' +
+          'pipeline is behind or stopped. Let it catch up (is the sink reachable?); if it will not, drop the slot ' +
+          '(`ferry database drop-slot`) and start again with a snapshot.',
+      });
+    }
+    return { gauges, problems };
   }
 
   async close(): Promise<void> {
@@ -590,4 +632,15 @@ export async function slotInfo(dataSource: DataSource, slot: string): Promise<Sl
   const info: SlotInfo = { exists: true, active: row.active === true, walStatus: String(row.wal_status) };
   if (row.lsn != null) info.confirmedFlush = String(row.lsn);
   return info;
+}
+
+function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }

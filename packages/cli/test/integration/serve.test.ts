@@ -286,6 +286,70 @@ auth:
       expect(result.stderr).not.toContain('UNAUTHENTICATED');
     }
   });
+  it('/readyz names a replication slot that holds back more WAL than the pipeline allows', async () => {
+    const slot = `ferry_serve_${randomBytes(4).toString('hex')}`;
+    const file = join(dir, 'logical.yaml');
+    await writeFile(
+      file,
+      `pipeline: serve-logical
+source:
+  type: database
+  mode: logical
+  connection: { type: postgres, host: ${host}, port: ${port}, username: ${user}, password: "\${env:FERRY_TEST_PG_PASSWORD}", database: ${database} }
+  tables:
+    - { name: ${table}, key: [id] }
+  slot: ${slot}
+  publication: ${slot}
+  createSlot: true
+  snapshot: never
+  maxRetainedWalBytes: 1
+mapping:
+  subject: id
+  fields:
+    id: { from: id, required: true }
+    name: { from: name, required: true }
+contract: { type: test.thing, version: 1.0.0 }
+sink: { type: file, dir: ./events-logical }
+deadLetters: { type: file, dir: ./dead-letters-logical }
+checkpoints: { type: file, dir: ./checkpoints-logical }
+`,
+    );
+    type Ready = { ready: boolean; pipelines: { name: string; ready: boolean; reason?: string }[] };
+    const serve = await startServe([file, '--allow-unauthenticated', '--port', '0', '--log-level', 'warn'], {
+      FERRY_TEST_PG_PASSWORD: password,
+    });
+    try {
+      // A slot always holds some WAL back: over a limit of 1 byte, the pipeline is not ready, and says why.
+      let body: Ready | undefined;
+      await waitFor(
+        async () => {
+          const response = await fetch(`${serve.base}/readyz`);
+          body = (await response.json()) as Ready;
+          return response.status === 503 && body.pipelines[0]?.reason !== undefined;
+        },
+        30_000,
+        'not ready because of the slot',
+      );
+      expect(body?.pipelines[0]?.reason).toMatch(
+        new RegExp(
+          `^source \\(database\\) harms the legacy system: DB_SLOT_WAL_RETAINED: replication slot ${slot} `,
+        ),
+      );
+      const metrics = await (await fetch(`${serve.base}/metrics`)).text();
+      expect(
+        sample(metrics, 'ferry_source_problems', { pipeline: 'serve-logical', code: 'DB_SLOT_WAL_RETAINED' }),
+      ).toBe(1);
+      expect(
+        sample(metrics, 'ferry_source_gauge', { pipeline: 'serve-logical', name: 'slot_retained_wal_bytes' }),
+      ).toBeGreaterThan(1);
+    } finally {
+      const result = await serve.stop();
+      await client.query('SELECT pg_drop_replication_slot($1)', [slot]).catch(() => undefined);
+      await client.query(`DROP PUBLICATION IF EXISTS ${slot}`).catch(() => undefined);
+      expect(result.code, result.stderr).toBe(0);
+    }
+  });
+
   it('/readyz fails while the legacy database is unreachable and recovers when it is back', async () => {
     // A loopback TCP proxy in front of PostgreSQL that the test can cut and restore. It keeps listening
     // while cut (it drops what it accepts), so its port stays ours: closed, another process could take it.
