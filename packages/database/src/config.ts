@@ -67,6 +67,14 @@ function checkNameLengths(
 
 const column = identifier('a column name');
 
+const maxRowsPerSecond = z
+  .number()
+  .min(0)
+  .default(0)
+  .describe(
+    'Rows read per second at most by polls and snapshots (each query is followed by the wait its rows need); 0 = no limit. Tables are read one query at a time.',
+  );
+
 const sqliteConnectionSchema = z
   .object({
     type: z.literal('better-sqlite3').describe('SQLite through the better-sqlite3 driver.'),
@@ -183,6 +191,7 @@ const pollingConfigSchema = z
       .max(100_000)
       .default(500)
       .describe('Rows read per query; each page becomes one batch.'),
+    maxRowsPerSecond,
     pollIntervalMs: z
       .number()
       .int()
@@ -316,6 +325,7 @@ const triggerConfigSchema = z
       ),
     snapshot: snapshotOption,
     snapshotChunkSize,
+    maxRowsPerSecond,
     batchSize: z
       .number()
       .int()
@@ -368,6 +378,7 @@ const logicalConfigSchema = z
       ),
     snapshot: snapshotOption,
     snapshotChunkSize,
+    maxRowsPerSecond,
     batchSize: z
       .number()
       .int()

@@ -24,6 +24,7 @@ import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes, rethrowAs } f
 import { type CapturedTable, describeTables, keyOf, param } from './internal/capture.js';
 import { Connection, dialectOf } from './internal/connection.js';
 import { type ColumnKind, decodePgText } from './internal/images.js';
+import { RowPacer } from './internal/pace.js';
 import { publishTables } from './internal/publication.js';
 import {
   createSlot,
@@ -315,10 +316,14 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
       const stamp = { origin: { snapshot: start.lsn }, sequence: sequenceOf(lsnToBigInt(start.lsn), 0) };
       const target = this.connection.target;
       const { snapshotChunkSize: size } = this.config;
-      const chunk = (table: CapturedTable, after: Record<string, unknown> | null) =>
-        readSnapshotChunk(dataSource, dialect, table, after, size, stamp, (sql, p) =>
+      const pacer = new RowPacer(this.config.maxRowsPerSecond, this.clock);
+      const chunk = async (table: CapturedTable, after: Record<string, unknown> | null) => {
+        const read = await readSnapshotChunk(dataSource, dialect, table, after, size, stamp, (sql, p) =>
           runner.query(sql, p),
         ).catch(rethrowAs({ operation: 'snapshot', stream: table.stream, target }));
+        await pacer.read(read.records.length, stop);
+        return read;
+      };
       const log = new SnapshotProgressLog(ctx.log, dataSource, dialect);
       const byStream = new Map(tables.map((t) => [t.stream, t]));
       for await (const step of snapshotSteps(progress, byStream, chunk, log, stop)) {

@@ -30,6 +30,7 @@ import {
 } from './internal/capture.js';
 import { Connection, dialectOf } from './internal/connection.js';
 import { decodeImageParts } from './internal/images.js';
+import { RowPacer } from './internal/pace.js';
 import { CREATED_ALIAS, ID_ALIAS, INTERNAL_COLUMNS, TableQueries, TS_ALIAS } from './internal/query.js';
 import {
   normaliseRow,
@@ -133,6 +134,7 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
           );
         }
       }
+      const pacer = new RowPacer(this.config.maxRowsPerSecond, this.clock);
       // A page of each table in turn until no table has a full page left: a big backlog in one table does
       // not hold the others back.
       for (let behind = true; behind; ) {
@@ -149,6 +151,7 @@ export class DatabasePollingSource implements Source<DatabasePosition> {
           // A new object each time: the runtime still holds earlier positions while their batches commit.
           position = { tables: { ...position.tables, [stream]: page.watermark } };
           yield { records: page.records, position };
+          await pacer.read(page.records.length, stop);
         }
       }
     } catch (error) {

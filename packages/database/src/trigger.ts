@@ -32,6 +32,7 @@ import {
 } from './internal/capture.js';
 import { Connection, type Dialect, dialectOf } from './internal/connection.js';
 import { decodeImageParts } from './internal/images.js';
+import { RowPacer } from './internal/pace.js';
 import { readSnapshotChunk, SnapshotProgressLog, snapshotSteps } from './internal/snapshot.js';
 import { parseOccurredAt } from './internal/values.js';
 import { checkMode, type SnapshotProgress, type TriggerGap, type TriggerPosition } from './positions.js';
@@ -123,10 +124,19 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
           origin: { snapshot: `seq:${position.seq}` },
           sequence: sequenceOf(Math.min(position.seq, ...position.gaps.map((g) => g.seq - 1))),
         };
-        const chunk = (table: CapturedTable, after: Record<string, unknown> | null) =>
-          readSnapshotChunk(dataSource, dialect, table, after, this.config.snapshotChunkSize, stamp).catch(
-            rethrowAs({ operation: 'snapshot', stream: table.stream, target }),
-          );
+        const pacer = new RowPacer(this.config.maxRowsPerSecond, this.clock);
+        const chunk = async (table: CapturedTable, after: Record<string, unknown> | null) => {
+          const read = await readSnapshotChunk(
+            dataSource,
+            dialect,
+            table,
+            after,
+            this.config.snapshotChunkSize,
+            stamp,
+          ).catch(rethrowAs({ operation: 'snapshot', stream: table.stream, target }));
+          await pacer.read(read.records.length, stop);
+          return read;
+        };
         const log = new SnapshotProgressLog(ctx.log, dataSource, dialect);
         for await (const step of snapshotSteps(position.snapshot, byStream, chunk, log, stop)) {
           position = withSnapshot(position, step.snapshot);
