@@ -342,7 +342,13 @@ function sqlEndpoint(scheme: string, port: number): SqlEndpoint {
  * A PostgreSQL cluster of the test's own (initdb into a temp dir), configured like the shared one: the
  * `ferry`/`ferry` superuser with REPLICATION, database `ferry`, `wal_level=logical`, TCP on 127.0.0.1 only.
  */
-export async function startPrivatePostgres(): Promise<PrivateServer<SqlEndpoint>> {
+/**
+ * `settings` override the server's settings (`-c name=value`), e.g. `{ wal_level: 'replica' }` for a test of
+ * what Ferry says on a server that is not set up for it.
+ */
+export async function startPrivatePostgres(
+  settings: Record<string, string> = {},
+): Promise<PrivateServer<SqlEndpoint>> {
   const bindir = postgresBindir();
   const { dir, log } = await serverDir('postgres', 'postgres');
   const data = join(dir, 'data');
@@ -402,12 +408,12 @@ export async function startPrivatePostgres(): Promise<PrivateServer<SqlEndpoint>
         // TCP only: no socket file to place or to clash.
         '-c',
         'unix_socket_directories=',
-        '-c',
-        'wal_level=logical',
-        '-c',
-        'max_replication_slots=10',
-        '-c',
-        'max_wal_senders=10',
+        ...Object.entries({
+          wal_level: 'logical',
+          max_replication_slots: '10',
+          max_wal_senders: '10',
+          ...settings,
+        }).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
         '-c',
         'max_connections=60',
         '-c',
