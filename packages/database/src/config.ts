@@ -402,6 +402,12 @@ const logicalConfigSchema = z
       .describe(
         'WAL the slot may hold back on the server (ferry_source_gauge slot_retained_wal_bytes) before Ferry warns, reports DB_SLOT_WAL_RETAINED on /readyz and in ferry_source_problems: a pipeline behind or stopped keeps PostgreSQL from recycling WAL, and the legacy server’s disk fills.',
       ),
+    onWalLimit: z
+      .enum(['warn', 'resnapshot'])
+      .default('warn')
+      .describe(
+        'What Ferry does when a read starts (at start, or again after a failure) and the slot holds back more than maxRetainedWalBytes: warn only, or resnapshot: drop the slot, create it again and snapshot every table, so the legacy disk is freed; changes in between reach consumers only as the snapshot’s current rows (deletes in between are not seen). resnapshot needs createSlot: true.',
+      ),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -412,6 +418,14 @@ const logicalConfigSchema = z
         code: 'custom',
         path: ['connection', 'type'],
         message: 'mode logical needs PostgreSQL (connection.type: postgres); use mode trigger elsewhere',
+      });
+    }
+    if (config.onWalLimit === 'resnapshot' && (!config.createSlot || config.snapshot === 'never')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['onWalLimit'],
+        message:
+          'onWalLimit: resnapshot drops the slot and snapshots again: it needs createSlot: true and a snapshot mode other than never',
       });
     }
   })

@@ -135,7 +135,11 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
         target,
         ctx.log,
       );
-      const slot = await slotInfo(dataSource, name);
+      let slot = await slotInfo(dataSource, name);
+      // onWalLimit: resnapshot — a slot over its limit is dropped here, and the run starts over from a new
+      // slot and a snapshot (below, as for a slot that is gone with snapshot: when-needed).
+      const dropped = await this.dropOverLimit(dataSource, slot, ctx);
+      if (dropped) slot = { exists: false };
       if (slot.walStatus === 'lost') {
         throw new DatabaseError(
           DatabaseErrorCodes.DB_SLOT_INVALIDATED,
@@ -147,7 +151,7 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
       await this.ensurePublication(dataSource, tables);
       const wantSnapshot =
         (from === undefined && snapshot !== 'never') ||
-        (!slot.exists && from !== undefined && snapshot === 'when-needed');
+        (!slot.exists && from !== undefined && (snapshot === 'when-needed' || dropped));
       const at = (lsn: string): LogicalPosition => ({
         mode: 'logical',
         lsn,
@@ -156,7 +160,7 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
       if (slot.exists)
         return { position: from !== undefined && !wantSnapshot ? from : at(slot.confirmedFlush ?? '0/0') };
       if (!create) throw slotMissing(name, target);
-      if (from !== undefined && snapshot !== 'when-needed') {
+      if (from !== undefined && snapshot !== 'when-needed' && !dropped) {
         throw new DatabaseError(
           DatabaseErrorCodes.DB_SLOT_MISSING,
           `the replication slot ${name} on ${target} is gone but the checkpoint expects it; changes ` +
@@ -171,6 +175,35 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
     } catch (error) {
       throw classifyDatabaseError(error, { operation: 'start', target });
     }
+  }
+
+  /**
+   * With `onWalLimit: resnapshot`, drop a slot that holds back more than `maxRetainedWalBytes` (or that the
+   * server gave up), so the legacy disk is freed; true when it was dropped. A slot in use by another process
+   * is left alone (and reported by health).
+   */
+  private async dropOverLimit(dataSource: DataSource, slot: SlotInfo, ctx: ReadContext<LogicalPosition>) {
+    if (this.config.onWalLimit !== 'resnapshot' || !slot.exists || slot.active) return false;
+    const name = this.config.slot;
+    const retention = await slotRetention(dataSource, name);
+    if (retention === undefined) return false;
+    const over = retention.retained > this.config.maxRetainedWalBytes;
+    if (!over && retention.walStatus !== 'lost' && retention.walStatus !== 'unreserved') return false;
+    ctx.log.error(
+      {
+        code: DatabaseErrorCodes.DB_SLOT_WAL_RETAINED,
+        slot: name,
+        retainedBytes: retention.retained,
+        maxRetainedWalBytes: this.config.maxRetainedWalBytes,
+        walStatus: retention.walStatus,
+      },
+      `replication slot ${name} holds back ${formatBytes(retention.retained)} of WAL on ${this.connection.target} ` +
+        `(maxRetainedWalBytes ${formatBytes(this.config.maxRetainedWalBytes)}): dropping it and starting again ` +
+        'with a new slot and a snapshot (onWalLimit: resnapshot). Changes between the last checkpoint and the ' +
+        'snapshot reach consumers only as the rows the snapshot reads; rows deleted in between are not seen.',
+    );
+    await dataSource.query('SELECT pg_drop_replication_slot($1)', [name]);
+    return true;
   }
 
   /**
@@ -219,32 +252,25 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
    */
   async health(signal: AbortSignal): Promise<SourceHealth> {
     if (this.connection.closed || signal.aborted) return {};
-    const dataSource = await this.connection.open();
-    const rows = (await dataSource.query(
-      `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text AS retained, wal_status,
-              safe_wal_size::text AS safe
-         FROM pg_replication_slots WHERE slot_name = $1`,
-      [this.config.slot],
-    )) as Row[];
-    const row = rows[0];
-    if (row === undefined || row.retained == null) return {};
-    const retained = Number(row.retained);
+    const row = await slotRetention(await this.connection.open(), this.config.slot);
+    if (row === undefined) return {};
+    const { retained } = row;
     const gauges: Record<string, number> = { slot_retained_wal_bytes: retained };
-    if (row.safe != null) gauges.slot_safe_wal_bytes = Number(row.safe);
+    if (row.safe !== undefined) gauges.slot_safe_wal_bytes = row.safe;
     const problems: { code: string; message: string }[] = [];
     const slot = `replication slot ${this.config.slot} on ${this.connection.target}`;
     const limit = this.config.maxRetainedWalBytes;
-    if (row.wal_status === 'lost') {
+    if (row.walStatus === 'lost') {
       problems.push({
         code: DatabaseErrorCodes.DB_SLOT_INVALIDATED,
         message: `${slot} has lost WAL it still needed (wal_status lost): changes since the last checkpoint are gone. Drop the slot and start again with a snapshot.`,
       });
-    } else if (retained > limit || row.wal_status === 'unreserved') {
+    } else if (retained > limit || row.walStatus === 'unreserved') {
       problems.push({
         code: DatabaseErrorCodes.DB_SLOT_WAL_RETAINED,
         message:
           `${slot} holds back ${formatBytes(retained)} of WAL (maxRetainedWalBytes ${formatBytes(limit)}` +
-          `${row.wal_status === 'unreserved' ? '; the server is about to give the slot up' : ''}). ` +
+          `${row.walStatus === 'unreserved' ? '; the server is about to give the slot up' : ''}). ` +
           'PostgreSQL cannot recycle it until this pipeline confirms it, so the server’s disk fills while the ' +
           'pipeline is behind or stopped. Let it catch up (is the sink reachable?); if it will not, drop the slot ' +
           '(`ferry database drop-slot`) and start again with a snapshot.',
@@ -625,6 +651,29 @@ export async function checkWalLevel(dataSource: DataSource, target: string): Pro
       { details: { target, walLevel: level } },
     );
   }
+}
+
+/**
+ * The WAL a slot holds back, from its restart LSN to the WAL insert position (not the write position, which lags
+ * behind commits made with synchronous_commit off); undefined when it has none.
+ */
+async function slotRetention(
+  dataSource: DataSource,
+  slot: string,
+): Promise<{ retained: number; walStatus: string; safe: number | undefined } | undefined> {
+  const rows = (await dataSource.query(
+    `SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), restart_lsn)::text AS retained, wal_status,
+            safe_wal_size::text AS safe
+       FROM pg_replication_slots WHERE slot_name = $1`,
+    [slot],
+  )) as Row[];
+  const row = rows[0];
+  if (row === undefined || row.retained == null) return undefined;
+  return {
+    retained: Number(row.retained),
+    walStatus: String(row.wal_status),
+    safe: row.safe == null ? undefined : Number(row.safe),
+  };
 }
 
 export async function slotInfo(dataSource: DataSource, slot: string): Promise<SlotInfo> {

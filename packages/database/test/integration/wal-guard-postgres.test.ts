@@ -3,6 +3,7 @@
 // past maxRetainedWalBytes, a problem the runtime logs and `ferry serve` puts on /readyz.
 import { randomBytes } from 'node:crypto';
 import { createLogger, runPipeline } from '@ferry/core';
+import type { ChangeRecord } from '@ferry/core/sdk';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { services } from '../../../../test/services/endpoints.js';
@@ -11,6 +12,7 @@ import {
   createDatabaseSource,
   type DatabaseSourceConfigInput,
   dropDatabaseSlot,
+  type LogicalPosition,
   parseDatabaseSourceConfig,
 } from '../../src/index.js';
 
@@ -60,7 +62,7 @@ describe('database source: logical slot WAL guard (postgres)', () => {
   it('reports the WAL the slot holds back, with no problem under the limit', async () => {
     const report = await health();
     const [row] = (await admin.query(
-      `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained
+      `SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), restart_lsn)::bigint AS retained
          FROM pg_replication_slots WHERE slot_name = $1`,
       [`ferry_wal_${suffix}`],
     )) as { retained: string }[];
@@ -109,5 +111,119 @@ describe('database source: logical slot WAL guard (postgres)', () => {
     expect(
       lines.some((line) => line.includes('legacy system at risk') && line.includes('DB_SLOT_WAL_RETAINED')),
     ).toBe(true);
+  });
+});
+
+describe('database source: onWalLimit on a slot over its limit (postgres)', () => {
+  const { host, port, user, password, database } = services.postgres;
+  const connection = { type: 'postgres', host, port, username: user, password, database } as const;
+  let admin: DataSource;
+  const cleanup: (() => Promise<unknown>)[] = [];
+
+  beforeAll(async () => {
+    admin = new DataSource({ ...connection, logging: false });
+    await admin.initialize();
+  });
+
+  afterAll(async () => {
+    for (const step of cleanup.reverse()) await step().catch(() => undefined);
+    if (admin?.isInitialized) await admin.destroy();
+  });
+
+  /** A table of 5 rows read once by a pipeline; then 2,000 rows written while the pipeline is away. */
+  async function behind(onWalLimit: 'warn' | 'resnapshot') {
+    const name = `ferry_wl_${randomBytes(4).toString('hex')}`;
+    await admin.query(`CREATE TABLE ${name} (id BIGINT PRIMARY KEY, payload TEXT)`);
+    await admin.query(`INSERT INTO ${name} SELECT g, 'first' FROM generate_series(1, 5) AS g`);
+    const config = {
+      mode: 'logical',
+      connection,
+      tables: [{ name, key: ['id'] }],
+      slot: name,
+      publication: name,
+      createSlot: true,
+      maxRetainedWalBytes: 100_000,
+      onWalLimit,
+    } as DatabaseSourceConfigInput & { mode: 'logical' };
+    cleanup.push(async () => {
+      await dropDatabaseSlot(parseDatabaseSourceConfig(config), {}, { dropPublication: true });
+      await admin.query(`DROP TABLE IF EXISTS ${name}`);
+    });
+    const first = await read(config, undefined);
+    expect(first.records.filter((r) => r.op === 'read')).toHaveLength(5);
+    const restart = await restartLsn(name);
+    await admin.query(`INSERT INTO ${name} SELECT g, repeat('x', 200) FROM generate_series(6, 2005) AS g`);
+    return { config, from: first.position, restart, name };
+  }
+
+  async function restartLsn(slot: string): Promise<string | undefined> {
+    const [row] = (await admin.query(
+      'SELECT restart_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
+      [slot],
+    )) as { lsn: string }[];
+    return row?.lsn;
+  }
+
+  async function read(
+    config: DatabaseSourceConfigInput & { mode: 'logical' },
+    from: LogicalPosition | undefined,
+  ) {
+    const lines: string[] = [];
+    const log = createLogger({
+      level: 'info',
+      destination: { write: (line: string) => void lines.push(line) },
+    });
+    const source = createDatabaseSource(config);
+    const records: ChangeRecord[] = [];
+    let position = from;
+    try {
+      for await (const batch of source.read({
+        from,
+        signal: new AbortController().signal,
+        once: true,
+        log,
+        caughtUp: () => undefined,
+      })) {
+        records.push(...batch.records);
+        position = batch.position;
+      }
+    } finally {
+      await source.close();
+    }
+    return { records, position, lines };
+  }
+
+  it('resnapshot: drops the slot, creates it again and snapshots every row, saying why', async () => {
+    const { config, from, restart, name } = await behind('resnapshot');
+    const again = await read(config, from);
+    const ops = new Set(again.records.map((r) => r.op));
+    expect([...ops]).toEqual(['read']);
+    expect(again.records).toHaveLength(2005);
+    expect(
+      again.lines.some((l) => l.includes('"level":"error"') && l.includes('dropping it and starting again')),
+    ).toBe(true);
+    // A new slot: its restart LSN is past the WAL the old one held.
+    const now = await restartLsn(name);
+    expect(now).toBeDefined();
+    expect(now).not.toBe(restart);
+  });
+
+  it('warn (the default): keeps the slot and streams what was written', async () => {
+    const { config, from, restart, name } = await behind('warn');
+    const again = await read(config, from);
+    expect(again.records.filter((r) => r.op === 'create')).toHaveLength(2000);
+    expect(again.records.some((r) => r.op === 'read')).toBe(false);
+    expect(await restartLsn(name)).toBe(restart);
+  });
+
+  it('resnapshot without createSlot is refused at load, naming the option', () => {
+    expect(() =>
+      parseDatabaseSourceConfig({
+        mode: 'logical',
+        connection,
+        tables: [{ name: 't', key: ['id'] }],
+        onWalLimit: 'resnapshot',
+      }),
+    ).toThrow(/onWalLimit.*createSlot: true/s);
   });
 });
