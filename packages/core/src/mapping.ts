@@ -106,7 +106,26 @@ export const fieldMapSchema = z
         'Empty optional values (NULL, blank CHAR): keep them as null, or leave the field out (for contracts whose optional fields may not be null).',
       ),
   })
-  .strict();
+  .strict()
+  // The subject is read from the mapped event, so it must be one of the mapped fields, not a source column:
+  // otherwise every record would become a MAPPING_NO_SUBJECT dead letter.
+  .superRefine((map, ctx) => {
+    const targets = Object.keys(map.fields);
+    if (targets.includes(map.subject)) return;
+    const from = Object.entries(map.fields).find(([, spec]) =>
+      typeof spec === 'string' ? spec === map.subject : spec.from === map.subject,
+    )?.[0];
+    ctx.addIssue({
+      code: 'custom',
+      path: ['subject'],
+      message:
+        `'${map.subject}' is not a field of the mapping: subject names the mapped (canonical) field that holds the entity id` +
+        (from !== undefined
+          ? `; the source column ${map.subject} is mapped to '${from}': write subject: ${from}`
+          : '') +
+        ` (fields: ${targets.join(', ')})`,
+    });
+  });
 
 export type FieldMapConfig = z.input<typeof fieldMapSchema>;
 

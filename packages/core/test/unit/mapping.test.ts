@@ -45,6 +45,16 @@ function mappingError(fn: () => unknown): MappingError {
 }
 
 describe('declarative field maps', () => {
+  it('refuses a subject that is not a mapped field, naming the field its source column became', () => {
+    expect(() => fieldMapping({ subject: 'OFFENDER_ID', fields: { id: { from: 'OFFENDER_ID' } } })).toThrow(
+      /'OFFENDER_ID' is not a field of the mapping.*mapped to 'id': write subject: id \(fields: id\)/,
+    );
+    expect(() => fieldMapping({ subject: 'caseRef', fields: { id: 'ID', name: 'NAME' } })).toThrow(
+      /'caseRef' is not a field of the mapping: .* \(fields: id, name\)/,
+    );
+    expect(() => fieldMapping({ subject: 'location.id', fields: { 'location.id': 'LOC' } })).not.toThrow();
+  });
+
   it('renames, nests, trims CHAR padding, coerces legacy values and adds constants', () => {
     expect(map(row(good), { pipeline: 'p' })).toEqual({
       subject: 'offender/A1234BC',
