@@ -6,7 +6,7 @@ import {
   type ClusterAssignment,
   type PipelineDemand,
   type WorkerBid,
-} from '../../src/serve/cluster/assign.js';
+} from '../../src/cluster/assign.js';
 
 const worker = (id: string, owned: string[] = [], labels: string[] = [], draining = false): WorkerBid => ({
   id,
