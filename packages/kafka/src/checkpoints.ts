@@ -16,6 +16,8 @@ export interface KafkaCheckpointContext {
 export class KafkaCheckpointStore implements CheckpointStore {
   readonly type = 'kafka';
   private producer: Promise<ProducerTransport> | undefined;
+  /** With fencing: each pipeline's transactional producer, made when the pipeline is claimed. */
+  private readonly owners = new Map<string, Promise<ProducerTransport>>();
   private provisioned = false;
 
   constructor(
@@ -51,12 +53,18 @@ export class KafkaCheckpointStore implements CheckpointStore {
     }
   }
 
+  /**
+   * With fencing, loading is where a run claims its pipeline: the pipeline's transactional producer starts
+   * first, so the broker fences any earlier owner (and completes or aborts its open transaction) before the
+   * position is read.
+   */
   async load(pipeline: string): Promise<unknown> {
+    if (this.config.fencing) await this.owner(pipeline);
     return this.latest(pipeline);
   }
 
   save(pipeline: string, position: unknown): Promise<void> {
-    return this.send(encodeCheckpoint(pipeline, position));
+    return this.send(encodeCheckpoint(pipeline, position), pipeline);
   }
 
   async loadPassState(pipeline: string): Promise<PassState | undefined> {
@@ -65,7 +73,7 @@ export class KafkaCheckpointStore implements CheckpointStore {
   }
 
   savePassState(pipeline: string, state: PassState): Promise<void> {
-    return this.send(encodeCheckpoint(passKey(pipeline), state));
+    return this.send(encodeCheckpoint(passKey(pipeline), state), pipeline);
   }
 
   async loadUnitTally(pipeline: string): Promise<UnitTallyState | undefined> {
@@ -74,7 +82,7 @@ export class KafkaCheckpointStore implements CheckpointStore {
   }
 
   saveUnitTally(pipeline: string, state: UnitTallyState): Promise<void> {
-    return this.send(encodeCheckpoint(unitKey(pipeline), state));
+    return this.send(encodeCheckpoint(unitKey(pipeline), state), pipeline);
   }
 
   async clear(pipeline: string): Promise<void> {
@@ -100,12 +108,46 @@ export class KafkaCheckpointStore implements CheckpointStore {
   }
 
   async close(): Promise<void> {
-    const producer = this.producer;
+    const producers = [this.producer, ...this.owners.values()];
     this.producer = undefined;
-    if (producer) await (await producer.catch(() => undefined))?.close();
+    this.owners.clear();
+    await Promise.all(
+      producers.map(async (producer) => {
+        if (producer) await (await producer.catch(() => undefined))?.close();
+      }),
+    );
   }
 
-  private async send(message: OutMessage): Promise<void> {
+  /** The pipeline's transactional producer (fencing): started once, which fences any earlier owner. */
+  private owner(pipeline: string): Promise<ProducerTransport> {
+    let producer = this.owners.get(pipeline);
+    if (producer === undefined) {
+      producer = (async () => {
+        await this.provision();
+        return this.ctx.transport.producer({
+          idempotent: true,
+          compression: 'none',
+          transactionalId: `ferry-checkpoint-${pipeline}`,
+          transactionTimeoutMs: this.config.transactionTimeoutMs,
+        });
+      })();
+      this.owners.set(pipeline, producer);
+      // One that failed to start is not kept: the runtime's retry starts afresh.
+      producer.catch(() => {
+        if (this.owners.get(pipeline) === producer) this.owners.delete(pipeline);
+      });
+    }
+    return producer;
+  }
+
+  private async send(message: OutMessage, pipeline?: string): Promise<void> {
+    if (this.config.fencing && pipeline !== undefined) {
+      const owner = await this.owner(pipeline);
+      // Fenced: the broker refuses this commit (KAFKA_PRODUCER_FENCED, not retried) and nothing of it is
+      // visible to a read_committed reader.
+      await owner.transaction((send) => send([{ topic: this.config.topic, messages: [message] }]));
+      return;
+    }
     await this.provision();
     if (!this.producer) {
       const producer = this.ctx.transport.producer({ idempotent: true, compression: 'none' });

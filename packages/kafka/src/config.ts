@@ -181,8 +181,25 @@ export const kafkaCheckpointConfigSchema = z
       .min(1000)
       .default(30_000)
       .describe('How long loading a position may take before failing with KAFKA_TIMEOUT (retried).'),
+    fencing: z
+      .boolean()
+      .default(false)
+      .describe(
+        'One owner per pipeline, enforced by the broker: a run claims its pipeline at start with a transactional producer (transactional.id ferry-checkpoint-<pipeline>), which fences any earlier owner; that owner’s next save fails with KAFKA_PRODUCER_FENCED (not retried) and stops its run, and nothing it saves after the fence is visible.',
+      ),
+    transactionTimeoutMs: z
+      .number()
+      .int()
+      .min(1000)
+      .default(60_000)
+      .describe('With fencing: how long the broker waits for a save’s transaction before aborting it.'),
   })
-  .strict();
+  .strict()
+  .refine((c) => !(c.fencing && c.transport === 'platformatic'), {
+    path: ['fencing'],
+    message:
+      'fencing needs transactions, which the platformatic transport does not have: use transport: kafkajs',
+  });
 
 export type KafkaCheckpointConfig = z.output<typeof kafkaCheckpointConfigSchema>;
 

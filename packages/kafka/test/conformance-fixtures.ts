@@ -224,13 +224,14 @@ export function kafkaDeadLetterFixture(transport: Transport): DeadLetterFixture 
   };
 }
 
-export function kafkaCheckpointFixture(transport: Transport): CheckpointFixture {
+export function kafkaCheckpointFixture(transport: Transport, fencing = false): CheckpointFixture {
   return {
     async target() {
       const config = kafkaCheckpointConfigSchema.parse({
         brokers,
         transport,
         topic: unique('ferry-conf-ckpt'),
+        fencing,
       });
       return { make: () => createKafkaCheckpointStore(config, { logger }) };
     },

@@ -11,6 +11,12 @@ import { transports } from '../transports.js';
 for (const transport of transports) {
   describeCheckpointConformance(`kafka checkpoints, ${transport}`, kafkaCheckpointFixture(transport));
 }
+// Fencing changes how saves are written (one transaction each, on the pipeline's own producer), not what a
+// store owes the runtime. Transactions are kafkajs's (the platformatic transport is refused with fencing).
+describeCheckpointConformance(
+  'kafka checkpoints with fencing, kafkajs',
+  kafkaCheckpointFixture('kafkajs', true),
+);
 
 describe.each(transports)('kafka checkpoints, %s: clear()', (transport) => {
   // The suite sees clear() through load(); compaction needs more: a record whose value is null, not empty.
