@@ -3,6 +3,21 @@
 export { type BindingMode, decodeEvent, encodeEvent, STRUCTURED_CONTENT_TYPE } from './binding.js';
 export { KafkaCheckpointStore } from './checkpoints.js';
 export {
+  assignPipelines,
+  type ClusterAssignment,
+  type PipelineDemand,
+  type Unassigned,
+  type WorkerBid,
+} from './cluster/assign.js';
+export {
+  ClusterMembership,
+  type ClusterOptions,
+  type ClusterPlan,
+  type ClusterView,
+  pipelineSetDigest,
+} from './cluster/membership.js';
+export {
+  connectionOf,
   type KafkaCheckpointConfig,
   type KafkaConnectionConfig,
   type KafkaDeadLetterConfig,

@@ -9,6 +9,7 @@ import { type Command, Option } from 'commander';
 import type { CommandContext } from '../commands/context.js';
 import { routeConsoleToLog } from '../console.js';
 import { progressIntervalOption, progressLog, progressObserver } from '../progress.js';
+import { clusterConnection, joinCluster } from './cluster.js';
 import { PipelineHost } from './host.js';
 
 interface ServeOptions {
@@ -20,6 +21,8 @@ interface ServeOptions {
   stallAfter: number;
   logLevel: string;
   progressInterval: number;
+  cluster?: string;
+  worker?: string;
 }
 
 export function registerServeCommand(program: Command, ctx: CommandContext): void {
@@ -48,6 +51,11 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
         .default(process.env.FERRY_LOG_LEVEL ?? 'info'),
     )
+    .option(
+      '--cluster <group>',
+      'share the pipelines with every `ferry serve` started with the same group, through Kafka (each pipeline runs on one worker; needs Kafka checkpoints with fencing and a Kafka sink)',
+    )
+    .option('--worker <name>', 'with --cluster: this worker’s name in logs (default <host>-<pid>)')
     .addOption(progressIntervalOption())
     .addHelpText(
       'after',
@@ -78,14 +86,20 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
         redactor,
         ...(opts.stallAfter !== undefined ? { stallAfterSeconds: opts.stallAfter } : {}),
         ...(observer ? { observer } : {}),
+        ...(opts.cluster !== undefined ? { cluster: true } : {}),
       });
+      // What a cluster needs of every pipeline is refused now, before the API listens.
+      if (opts.cluster !== undefined) clusterConnection(host.loaded());
       const app = await buildAdminServer({ host, config, logger, redactor });
       const shutdown = handleShutdownSignals((signal) =>
         logger.info({ signal }, 'stopping: flushing every pipeline and saving checkpoints'),
       );
+      let cluster: { stop(): Promise<void> } | undefined;
       try {
         const address = await app.listen({ host: config.listen.host, port: config.listen.port });
         host.start();
+        if (opts.cluster !== undefined)
+          cluster = await joinCluster(host, { group: opts.cluster, worker: opts.worker, logger });
         const names = host.list().map((p) => p.name);
         ctx.io.out(`ferry serve: admin API on ${address} (pipelines: ${names.join(', ')})`);
         logger.info({ address, pipelines: names, tracing: tracing.enabled }, 'admin API listening');
@@ -94,6 +108,7 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
           shutdown.signal.addEventListener('abort', () => resolve(), { once: true });
         });
       } finally {
+        await cluster?.stop();
         await host.close();
         await app.close();
         await tracing.shutdown();

@@ -2,6 +2,7 @@
 // AdminHost the API talks to; each concern lives in its own part: the runs (lifecycle.ts), their saved
 // positions (offsets.ts), dead letters (dead-letters.ts), readiness (readiness.ts) and the published
 // documents (documents.ts).
+import type { LoadedPipeline } from '@ferry/core';
 import type { AdminHost, DeadLetterView, PipelineStatus, Readiness, ReplayResult } from '@ferry/server';
 import { PipelineDeadLetters } from './dead-letters.js';
 import { PipelineDocuments } from './documents.js';
@@ -19,7 +20,7 @@ export class PipelineHost implements AdminHost {
   private readonly letters: PipelineDeadLetters;
   private readonly documents: PipelineDocuments;
 
-  private constructor(pipelines: HostedPipelines) {
+  private constructor(private readonly pipelines: HostedPipelines) {
     this.health = new PipelineReadiness(pipelines);
     this.lifecycle = new PipelineLifecycle(pipelines, this.health);
     this.positions = new PipelineOffsets(pipelines, this.lifecycle);
@@ -32,9 +33,20 @@ export class PipelineHost implements AdminHost {
     return new PipelineHost(await HostedPipelines.load(files, options));
   }
 
-  /** Start every pipeline and its freshness checks. */
+  /** Start every pipeline and its freshness checks (in cluster mode: only the checks; see assign). */
   start(): void {
-    this.lifecycle.start();
+    if (this.pipelines.options.cluster) this.lifecycle.startMonitors();
+    else this.lifecycle.start();
+  }
+
+  /** Cluster mode: run exactly these pipelines (see PipelineLifecycle.assign). */
+  assign(names: ReadonlySet<string>): Promise<void> {
+    return this.lifecycle.assign(names);
+  }
+
+  /** The hosted pipelines, as loaded (cluster mode checks and shares them). */
+  loaded(): LoadedPipeline[] {
+    return this.pipelines.all();
   }
 
   /** Stop every pipeline gracefully and wait for their checkpoints. */

@@ -24,6 +24,11 @@ export interface HostOptions {
   observer?: PipelineObserver;
   /** The redactor of `logger`: every hosted pipeline's secrets are added to it as the files are loaded. */
   redactor?: Redactor;
+  /**
+   * Cluster mode (`--cluster`): pipelines run only where the cluster assigns them, guarded by checkpoint
+   * fencing instead of the single-host run lock.
+   */
+  cluster?: boolean;
 }
 
 export class HostedPipelines {

@@ -38,6 +38,8 @@ interface Run {
 export class PipelineLifecycle {
   private readonly runs = new Map<string, Run>();
   private readonly monitors = new AbortController();
+  /** The cluster assignment being applied (assign calls run one after the other). */
+  private assigning: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly pipelines: HostedPipelines,
@@ -69,6 +71,33 @@ export class PipelineLifecycle {
       void run.monitor.start(this.monitors.signal);
       this.startRun(run, false);
     }
+  }
+
+  /**
+   * Cluster mode: run exactly the pipelines the cluster gave this worker. Those taken away are stopped
+   * gracefully (flush, checkpoint) before this resolves; calls are applied one after the other.
+   */
+  assign(names: ReadonlySet<string>): Promise<void> {
+    const apply = async () => {
+      const moving: Promise<void>[] = [];
+      for (const run of this.runs.values()) {
+        const active = run.state === 'running' || run.state === 'starting';
+        if (names.has(run.loaded.name) && !active) this.startRun(run, false);
+        if (!names.has(run.loaded.name) && active) {
+          run.pausing = false;
+          run.stop?.abort();
+          if (run.run) moving.push(run.run);
+        }
+      }
+      await Promise.all(moving);
+    };
+    this.assigning = this.assigning.then(apply, apply);
+    return this.assigning;
+  }
+
+  /** Start the freshness checks alone (cluster mode: the runs start as the cluster assigns them). */
+  startMonitors(): void {
+    for (const run of this.runs.values()) void run.monitor.start(this.monitors.signal);
   }
 
   /** Stop every pipeline gracefully and wait for their checkpoints. */
@@ -167,7 +196,9 @@ export class PipelineLifecycle {
         );
       };
       try {
-        release = await acquireRunLock(run.loaded.baseDir, name);
+        // In cluster mode the broker fences an earlier owner (checkpoints.fencing); a pid file would only
+        // see this host.
+        if (!this.pipelines.options.cluster) release = await acquireRunLock(run.loaded.baseDir, name);
         const options = await assemblePipeline(run.loaded, registry, {
           logger,
           signal: stop.signal,

@@ -1,0 +1,161 @@
+// `ferry serve --cluster` with two worker processes on the real Kafka (issue 17, first slice): the group
+// coordinator shares two pipelines between them, a worker that stops (SIGTERM) hands its pipeline over after
+// its last checkpoint, and every row reaches Kafka. Cluster mode refuses what cannot follow a pipeline to
+// another worker (a file checkpoint store, a file sink, checkpoints without fencing).
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PipelineStatus } from '@ferry/server';
+import Database from 'better-sqlite3';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
+import { services } from '../../../../test/services/endpoints.js';
+import { type Served, startServe } from './serve-helpers.js';
+
+const brokers = [...services.kafka.brokers];
+const tag = randomBytes(3).toString('hex');
+const group = `ferry-serve-cluster-${tag}`;
+const tables = ['cases', 'hearings'];
+
+/** The distinct row ids in a topic, read read_committed by a consumer of the test's own. */
+async function idsIn(topic: string, want: number, timeoutMs = 90_000): Promise<Set<string>> {
+  const kafka = new Kafka({ brokers, clientId: 'ferry-test', logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({
+    groupId: `ferry-test-${randomBytes(4).toString('hex')}`,
+    maxWaitTimeInMs: 200,
+  });
+  const ids = new Set<string>();
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const data = JSON.parse(message.value?.toString() ?? '{}') as { id?: number };
+        if (data.id !== undefined) ids.add(String(data.id));
+      },
+    });
+    await waitFor(() => ids.size >= want, timeoutMs, `${want} ids in ${topic}`);
+    return ids;
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+describe('ferry serve --cluster (two workers, SQLite polling pipelines, real Kafka)', () => {
+  let dir: string;
+  let db: Database.Database;
+  const files: string[] = [];
+  const workers: Served[] = [];
+
+  const insert = (from: number, to: number) => {
+    for (const table of tables) {
+      const stmt = db.prepare(`INSERT INTO ${table} (id, name) VALUES (?, ?)`);
+      for (let id = from; id <= to; id += 1) stmt.run(id, `${table} ${id}`);
+    }
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ferry-cluster-'));
+    db = new Database(join(dir, 'legacy.sqlite'));
+    for (const table of tables) db.exec(`CREATE TABLE ${table} (id INTEGER PRIMARY KEY, name TEXT)`);
+    insert(1, 50);
+    for (const table of tables) {
+      const file = join(dir, `${table}.yaml`);
+      await writeFile(
+        file,
+        `pipeline: ${table}-${tag}
+source:
+  type: database
+  mode: polling
+  connection: { type: better-sqlite3, database: ./legacy.sqlite }
+  tables:
+    - { name: ${table}, key: [id], incrementingColumn: id }
+  pollIntervalMs: 200
+mapping:
+  subject: id
+  fields:
+    id: id
+    name: name
+contract: { type: test.${table}, version: 1.0.0 }
+sink: { type: kafka, brokers: [${brokers.join(', ')}], topic: ${table}-${tag} }
+deadLetters: { type: kafka, brokers: [${brokers.join(', ')}], topic: ${table}-${tag}.dlq }
+checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ferry-cluster-checkpoints-${tag}, fencing: true }
+`,
+      );
+      files.push(file);
+    }
+  });
+
+  afterAll(async () => {
+    await Promise.allSettled(workers.map((w) => w.stop()));
+    db?.close();
+  });
+
+  const serve = (worker: string) =>
+    startServe([...files, '--cluster', group, '--worker', worker, '--allow-unauthenticated', '--port', '0']);
+  const running = async (w: Served) =>
+    ((await (await fetch(`${w.base}/pipelines`)).json()) as { pipelines: PipelineStatus[] }).pipelines
+      .filter((p) => p.state === 'running')
+      .map((p) => p.name)
+      .sort();
+
+  it('shares the pipelines, hands one over on SIGTERM, and loses no row', async () => {
+    const a = await serve('a');
+    workers.push(a);
+    await waitFor(async () => (await running(a)).length === 2, 60_000, 'worker a to run both pipelines');
+    const b = await serve('b');
+    workers.push(b);
+    await waitFor(
+      async () => (await running(a)).length === 1 && (await running(b)).length === 1,
+      90_000,
+      'one pipeline on each worker',
+    );
+    const [onB] = await running(b);
+    insert(51, 100);
+    // b stops: its pipeline is flushed and checkpointed, then a takes it.
+    const result = await b.stop();
+    workers.splice(workers.indexOf(b), 1);
+    expect(result.code, result.stderr).toBe(0);
+    await waitFor(async () => (await running(a)).length === 2, 90_000, `worker a to take ${onB} over`);
+    insert(101, 150);
+    for (const table of tables) expect((await idsIn(`${table}-${tag}`, 150)).size).toBe(150);
+  }, 300_000);
+
+  it('refuses a pipeline whose checkpoints or events cannot follow it to another worker', async () => {
+    const file = join(dir, 'local.yaml');
+    await writeFile(
+      file,
+      `pipeline: local-${tag}
+source:
+  type: database
+  mode: polling
+  connection: { type: better-sqlite3, database: ./legacy.sqlite }
+  tables:
+    - { name: cases, key: [id], incrementingColumn: id }
+mapping:
+  subject: id
+  fields:
+    id: id
+contract: { type: test.cases, version: 1.0.0 }
+sink: { type: file, dir: ./events }
+checkpoints: { type: kafka, brokers: [${brokers.join(', ')}] }
+`,
+    );
+    const result = await runCli([
+      'serve',
+      file,
+      '--cluster',
+      group,
+      '--allow-unauthenticated',
+      '--port',
+      '0',
+    ]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/local\.yaml.*checkpoints\.fencing: cluster mode needs fencing: true/s);
+    expect(result.stderr).toMatch(
+      /sink\.type: cluster mode moves pipelines between workers, and a file sink/,
+    );
+  });
+});
