@@ -1,6 +1,6 @@
 // `ferry serve --cluster` with two worker processes on the real Kafka (issue 17, first slice): the group
 // coordinator shares two pipelines between them, a worker that stops (SIGTERM) hands its pipeline over after
-// its last checkpoint, and every row reaches Kafka. Cluster mode refuses what cannot follow a pipeline to
+// its last checkpoint, one that dies (SIGKILL) loses it after the session timeout, and every row reaches Kafka. Cluster mode refuses what cannot follow a pipeline to
 // another worker (a file checkpoint store, a file sink, checkpoints without fencing).
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -101,7 +101,7 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ferry-clust
       .map((p) => p.name)
       .sort();
 
-  it('shares the pipelines, hands one over on SIGTERM, and loses no row', async () => {
+  it('shares the pipelines, hands one over on SIGTERM and from a worker killed with SIGKILL, and loses no row', async () => {
     const a = await serve('a');
     workers.push(a);
     await waitFor(async () => (await running(a)).length === 2, 60_000, 'worker a to run both pipelines');
@@ -121,6 +121,30 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ferry-clust
     await waitFor(async () => (await running(a)).length === 2, 90_000, `worker a to take ${onB} over`);
     insert(101, 150);
     for (const table of tables) expect((await idsIn(`${table}-${tag}`, 150)).size).toBe(150);
+
+    // A worker that dies (SIGKILL) says nothing: Kafka notices after the session timeout (10 s) and its
+    // pipeline moves; the new owner reads from the last checkpoint, so every row still arrives.
+    const c = await serve('c');
+    workers.push(c);
+    await waitFor(
+      async () => (await running(a)).length === 1 && (await running(c)).length === 1,
+      90_000,
+      'one pipeline on each worker again',
+    );
+    insert(151, 200);
+    const killed = await c.kill('SIGKILL');
+    workers.splice(workers.indexOf(c), 1);
+    expect(killed.signal).toBe('SIGKILL');
+    const diedAt = performance.now();
+    await waitFor(
+      async () => (await running(a)).length === 2,
+      90_000,
+      'worker a to take over from the dead one',
+    );
+    // Within the session timeout and a rebalance, not minutes.
+    expect(performance.now() - diedAt).toBeLessThan(60_000);
+    insert(201, 250);
+    for (const table of tables) expect((await idsIn(`${table}-${tag}`, 250)).size).toBe(250);
   }, 300_000);
 
   it('refuses a pipeline whose checkpoints or events cannot follow it to another worker', async () => {

@@ -14,6 +14,8 @@ export interface Served {
   stderr(): string;
   /** SIGTERM, then the finished process. */
   stop(): Promise<CliResult>;
+  /** Another signal (SIGKILL: a worker that dies), then the finished process. */
+  kill(signal: NodeJS.Signals): Promise<CliResult>;
 }
 
 /**
@@ -53,7 +55,11 @@ export async function startServe(
     await stop();
     throw error;
   }
-  return { base, stderr: () => stderr, stop };
+  const kill = async (signal: NodeJS.Signals) => {
+    serve.child.kill(signal);
+    return serve.done;
+  };
+  return { base, stderr: () => stderr, stop, kill };
 }
 
 /**
