@@ -255,6 +255,23 @@ export const pipelineFileSchema = z
       .describe(
         'Freshness and completeness promises of the legacy schedule: a missing or short delivery raises a metric and a log event at the deadline.',
       ),
+    cluster: z
+      .object({
+        weight: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(1)
+          .describe('How much of a worker the pipeline takes, relative to others (1 each by default).'),
+        requires: z
+          .array(z.string().min(1))
+          .default([])
+          .describe('Worker labels (`ferry serve --label`) a worker must have to run it, e.g. [host-x].'),
+      })
+      .strict()
+      .default({ weight: 1, requires: [] })
+      .describe('With `ferry serve --cluster`: where the pipeline may run and how heavy it is.'),
   })
   .strict();
 

@@ -56,7 +56,7 @@ export function clusterConnection(pipelines: readonly LoadedPipeline[]): KafkaCo
 /** Join the cluster and run what it assigns; stop() hands the pipelines over after their last checkpoint. */
 export async function joinCluster(
   host: PipelineHost,
-  options: { group: string; worker?: string | undefined; logger: Logger },
+  options: { group: string; worker?: string | undefined; labels?: readonly string[]; logger: Logger },
 ): Promise<{ stop(): Promise<void> }> {
   const pipelines = host.loaded();
   const worker = options.worker ?? `${hostname()}-${process.pid}`;
@@ -64,8 +64,12 @@ export async function joinCluster(
     connection: clusterConnection(pipelines),
     group: options.group,
     worker,
-    labels: [],
-    pipelines: pipelines.map((p) => ({ name: p.name, weight: 1, requires: [] })),
+    labels: options.labels ?? [],
+    pipelines: pipelines.map((p) => ({
+      name: p.name,
+      weight: p.raw.cluster.weight,
+      requires: p.raw.cluster.requires,
+    })),
     logger: options.logger,
   });
   membership.onAssignment((view) => {

@@ -23,6 +23,7 @@ interface ServeOptions {
   progressInterval: number;
   cluster?: string;
   worker?: string;
+  label: string[];
 }
 
 export function registerServeCommand(program: Command, ctx: CommandContext): void {
@@ -56,6 +57,12 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
       'share the pipelines with every `ferry serve` started with the same group, through Kafka (each pipeline runs on one worker; needs Kafka checkpoints with fencing and a Kafka sink)',
     )
     .option('--worker <name>', 'with --cluster: this worker’s name in logs (default <host>-<pid>)')
+    .option(
+      '--label <label>',
+      'with --cluster: a label of this worker (repeatable); a pipeline whose cluster.requires names it runs only on workers that have it',
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
     .addOption(progressIntervalOption())
     .addHelpText(
       'after',
@@ -99,7 +106,12 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
         const address = await app.listen({ host: config.listen.host, port: config.listen.port });
         host.start();
         if (opts.cluster !== undefined)
-          cluster = await joinCluster(host, { group: opts.cluster, worker: opts.worker, logger });
+          cluster = await joinCluster(host, {
+            group: opts.cluster,
+            worker: opts.worker,
+            labels: opts.label,
+            logger,
+          });
         const names = host.list().map((p) => p.name);
         ctx.io.out(`ferry serve: admin API on ${address} (pipelines: ${names.join(', ')})`);
         logger.info({ address, pipelines: names, tracing: tracing.enabled }, 'admin API listening');

@@ -3,7 +3,7 @@
 // its last checkpoint, one that dies (SIGKILL) loses it after the session timeout, and every row reaches Kafka. Cluster mode refuses what cannot follow a pipeline to
 // another worker (a file checkpoint store, a file sink, checkpoints without fencing).
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PipelineStatus } from '@ferry/server';
@@ -145,7 +145,53 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ferry-clust
     expect(performance.now() - diedAt).toBeLessThan(60_000);
     insert(201, 250);
     for (const table of tables) expect((await idsIn(`${table}-${tag}`, 250)).size).toBe(250);
+    // The next test runs the same pipelines in another group: this one's last worker leaves first.
+    expect((await a.stop()).code).toBe(0);
+    workers.splice(workers.indexOf(a), 1);
   }, 300_000);
+
+  it('runs a pipeline only on a worker with the labels it requires', async () => {
+    const labelled = `${group}-labels`;
+    const file = join(dir, 'archive.yaml');
+    const archive = `archive-${tag}`;
+    await writeFile(
+      file,
+      (await readFile(files[0]!, 'utf8'))
+        .replace(`pipeline: cases-${tag}`, `pipeline: ${archive}\ncluster: { requires: [archive-host] }`)
+        .replace(`topic: cases-${tag} }`, `topic: ${archive} }`)
+        .replace(`topic: cases-${tag}.dlq }`, `topic: ${archive}.dlq }`),
+    );
+    const both = [file, files[1]!];
+    const start = (worker: string, labels: string[]) =>
+      startServe([
+        ...both,
+        '--cluster',
+        labelled,
+        '--worker',
+        worker,
+        ...labels.flatMap((l) => ['--label', l]),
+        '--allow-unauthenticated',
+        '--port',
+        '0',
+      ]);
+    const plain = await start('plain', ['zone-1']);
+    workers.push(plain);
+    await waitFor(async () => (await running(plain)).length === 1, 60_000, 'the unlabelled pipeline to run');
+    // No live worker has archive-host: the pipeline waits, it is not run anywhere.
+    expect(await running(plain)).toEqual([`hearings-${tag}`]);
+    const archiver = await start('archiver', ['archive-host']);
+    workers.push(archiver);
+    await waitFor(
+      async () => (await running(archiver)).includes(archive),
+      90_000,
+      'the archive pipeline on the labelled worker',
+    );
+    expect(await running(plain)).not.toContain(archive);
+    for (const w of [archiver, plain]) {
+      expect((await w.stop()).code).toBe(0);
+      workers.splice(workers.indexOf(w), 1);
+    }
+  });
 
   it('refuses a pipeline whose checkpoints or events cannot follow it to another worker', async () => {
     const file = join(dir, 'local.yaml');
