@@ -38,6 +38,7 @@ const TAGS = [
   { name: 'offsets', description: 'The saved source positions.' },
   { name: 'dead-letters', description: 'Rejected records: list, inspect, replay.' },
   { name: 'documents', description: 'Machine-readable descriptions of the API and the events.' },
+  { name: 'cluster', description: 'This worker and its cluster (`ferry serve --cluster`).' },
 ];
 
 /**

@@ -87,4 +87,20 @@ export interface AdminHost {
   readiness(): Promise<Readiness>;
   /** Prometheus text exposition of every metric. */
   metrics(): Promise<{ contentType: string; body: string }>;
+  /** This worker in its cluster (`ferry serve --cluster`); `mode: single` otherwise. */
+  cluster(): ClusterStatus;
+}
+
+export interface ClusterStatus {
+  mode: 'single' | 'cluster';
+  group: string | null;
+  worker: string | null;
+  memberId: string | null;
+  leader: boolean;
+  assigned: { pipeline: string; since: string }[];
+  /** Known on the group leader only. */
+  members:
+    | { memberId: string; worker: string; labels: string[]; draining: boolean; pipelines: string[] }[]
+    | null;
+  unassigned: { name: string; reason: string }[] | null;
 }

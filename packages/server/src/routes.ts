@@ -19,7 +19,7 @@ export interface AdminRoute {
   operationId: string;
   summary: string;
   description?: string;
-  tag: 'health' | 'pipelines' | 'offsets' | 'dead-letters' | 'documents';
+  tag: 'health' | 'pipelines' | 'offsets' | 'dead-letters' | 'documents' | 'cluster';
   params?: Record<string, unknown>;
   querystring?: Record<string, unknown>;
   body?: Record<string, unknown>;
@@ -80,6 +80,21 @@ export function adminRoutes(options: { publicMetrics: boolean }): AdminRoute[] {
         const readiness = await host.readiness();
         return reply.code(readiness.ready ? 200 : 503).send(readiness);
       },
+    },
+    {
+      method: 'GET',
+      url: '/cluster',
+      access: 'read',
+      operationId: 'cluster',
+      summary: 'This worker in its cluster: the pipelines it runs, and on the leader the whole plan',
+      tag: 'cluster',
+      responses: {
+        200: {
+          description: 'Where this worker stands (`mode: single` without `--cluster`).',
+          ...ref('ClusterStatus'),
+        },
+      },
+      handler: async ({ host }) => host.cluster(),
     },
     {
       method: 'GET',

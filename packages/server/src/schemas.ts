@@ -182,6 +182,58 @@ export const replayResultSchema = {
   },
 } as const;
 
+const stringList = { type: 'array', items: { type: 'string' } } as const;
+
+export const clusterStatusSchema = {
+  $id: 'ClusterStatus',
+  type: 'object',
+  description:
+    'This worker in its cluster (`ferry serve --cluster`). The whole plan (every member, what could not be placed) is known on the group leader only: elsewhere `members` and `unassigned` are null.',
+  required: ['mode', 'group', 'worker', 'memberId', 'leader', 'assigned', 'members', 'unassigned'],
+  additionalProperties: false,
+  properties: {
+    mode: { type: 'string', enum: ['single', 'cluster'] },
+    group: { type: ['string', 'null'] },
+    worker: { type: ['string', 'null'] },
+    memberId: { type: ['string', 'null'], description: 'Given by Kafka when the worker joined the group.' },
+    leader: { type: 'boolean' },
+    assigned: {
+      type: 'array',
+      description: 'The pipelines this worker runs by the last assignment, and since when.',
+      items: {
+        type: 'object',
+        required: ['pipeline', 'since'],
+        additionalProperties: false,
+        properties: { pipeline: { type: 'string' }, since: timestamp },
+      },
+    },
+    members: {
+      type: ['array', 'null'],
+      items: {
+        type: 'object',
+        required: ['memberId', 'worker', 'labels', 'draining', 'pipelines'],
+        additionalProperties: false,
+        properties: {
+          memberId: { type: 'string' },
+          worker: { type: 'string' },
+          labels: stringList,
+          draining: { type: 'boolean' },
+          pipelines: stringList,
+        },
+      },
+    },
+    unassigned: {
+      type: ['array', 'null'],
+      items: {
+        type: 'object',
+        required: ['name', 'reason'],
+        additionalProperties: false,
+        properties: { name: { type: 'string' }, reason: { type: 'string' } },
+      },
+    },
+  },
+} as const;
+
 /** Registered with `app.addSchema`; routes refer to them as `{ $ref: 'Name#' }`. */
 export const sharedSchemas = [
   errorBodySchema,
@@ -189,6 +241,7 @@ export const sharedSchemas = [
   deadLetterSchema,
   readinessSchema,
   replayResultSchema,
+  clusterStatusSchema,
 ];
 
 export const ref = (id: (typeof sharedSchemas)[number]['$id']): { $ref: string } => ({ $ref: `${id}#` });

@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { ConfigError, type LoadedPipeline, type Logger } from '@ferry/core';
 import {
   ClusterMembership,
+  type ClusterView,
   connectionOf,
   type KafkaConnectionConfig,
   kafkaCheckpointConfigSchema,
@@ -72,7 +73,26 @@ export async function joinCluster(
     })),
     logger: options.logger,
   });
+  const since = new Map<string, string>();
+  let current: ClusterView | undefined;
+  host.clusterView = () => {
+    const plan = current?.isLeader ? membership.plan : undefined;
+    return {
+      mode: 'cluster',
+      group: options.group,
+      worker,
+      memberId: current?.memberId ?? null,
+      leader: current?.isLeader ?? false,
+      assigned: (current?.pipelines ?? []).map((pipeline) => ({ pipeline, since: since.get(pipeline)! })),
+      members: plan?.members ?? null,
+      unassigned: plan?.unassigned ?? null,
+    };
+  };
   membership.onAssignment((view) => {
+    const at = new Date().toISOString();
+    for (const name of [...since.keys()]) if (!view.pipelines.includes(name)) since.delete(name);
+    for (const name of view.pipelines) if (!since.has(name)) since.set(name, at);
+    current = view;
     options.logger.info(
       {
         cluster: options.group,

@@ -3,7 +3,14 @@
 // positions (offsets.ts), dead letters (dead-letters.ts), readiness (readiness.ts) and the published
 // documents (documents.ts).
 import type { LoadedPipeline } from '@ferry/core';
-import type { AdminHost, DeadLetterView, PipelineStatus, Readiness, ReplayResult } from '@ferry/server';
+import type {
+  AdminHost,
+  ClusterStatus,
+  DeadLetterView,
+  PipelineStatus,
+  Readiness,
+  ReplayResult,
+} from '@ferry/server';
 import { PipelineDeadLetters } from './dead-letters.js';
 import { PipelineDocuments } from './documents.js';
 import { HostedPipelines, type HostOptions } from './hosted.js';
@@ -107,5 +114,21 @@ export class PipelineHost implements AdminHost {
 
   metrics(): Promise<{ contentType: string; body: string }> {
     return this.documents.metrics();
+  }
+
+  /** Set by cluster mode as the worker joins and at every assignment; single mode otherwise. */
+  clusterView: () => ClusterStatus = () => ({
+    mode: 'single',
+    group: null,
+    worker: null,
+    memberId: null,
+    leader: false,
+    assigned: [],
+    members: null,
+    unassigned: null,
+  });
+
+  cluster(): ClusterStatus {
+    return this.clusterView();
   }
 }

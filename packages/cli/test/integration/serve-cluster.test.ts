@@ -113,6 +113,21 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ferry-clust
       'one pipeline on each worker',
     );
     const [onB] = await running(b);
+    // /cluster on each worker: what it runs; the leader also shows both members and their pipelines.
+    const views = await Promise.all([a, b].map(async (w) => (await fetch(`${w.base}/cluster`)).json()));
+    for (const [i, view] of views.entries())
+      expect(view.assigned.map((x: { pipeline: string }) => x.pipeline)).toEqual(await running([a, b][i]!));
+    const leader = views.find((v) => v.leader);
+    expect(leader?.mode).toBe('cluster');
+    expect(
+      leader?.members
+        .map((m: { worker: string; pipelines: string[] }) => [m.worker, m.pipelines.length])
+        .sort(),
+    ).toEqual([
+      ['a', 1],
+      ['b', 1],
+    ]);
+    expect(views.find((v) => !v.leader)?.members).toBeNull();
     insert(51, 100);
     // b stops: its pipeline is flushed and checkpointed, then a takes it.
     const result = await b.stop();
@@ -177,8 +192,13 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ferry-clust
     const plain = await start('plain', ['zone-1']);
     workers.push(plain);
     await waitFor(async () => (await running(plain)).length === 1, 60_000, 'the unlabelled pipeline to run');
-    // No live worker has archive-host: the pipeline waits, it is not run anywhere.
+    // No live worker has archive-host: the pipeline waits, it is not run anywhere, and the leader says why.
     expect(await running(plain)).toEqual([`hearings-${tag}`]);
+    const view = await (await fetch(`${plain.base}/cluster`)).json();
+    expect(view.leader).toBe(true);
+    expect(view.unassigned).toEqual([
+      { name: archive, reason: 'no live worker has the labels it requires (archive-host)' },
+    ]);
     const archiver = await start('archiver', ['archive-host']);
     workers.push(archiver);
     await waitFor(

@@ -174,6 +174,29 @@ export function fakeHost(): FakeHost {
         body: '# TYPE ferry_records_read_total counter\nferry_records_read_total{pipeline="orders"} 10\n',
       };
     },
+    cluster() {
+      check('cluster');
+      // The leader of a two-worker cluster, one pipeline waiting for a worker with its label.
+      return {
+        mode: 'cluster' as const,
+        group: 'hub',
+        worker: 'worker-1',
+        memberId: 'ferry-1-abc',
+        leader: true,
+        assigned: [{ pipeline: 'orders', since: '2026-12-05T03:00:00.000Z' }],
+        members: [
+          { memberId: 'ferry-1-abc', worker: 'worker-1', labels: [], draining: false, pipelines: ['orders'] },
+          {
+            memberId: 'ferry-2-def',
+            worker: 'worker-2',
+            labels: ['zone-2'],
+            draining: false,
+            pipelines: ['ledger'],
+          },
+        ],
+        unassigned: [{ name: 'archive', reason: 'no live worker has the labels it requires (archive-host)' }],
+      };
+    },
   };
   function check(what: string): void {
     if (host.failing) throw new Error(`disk on fire during ${what}`);

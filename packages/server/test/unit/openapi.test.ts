@@ -53,6 +53,7 @@ describe('GET /openapi.json', () => {
       'GET /healthz': [],
       'GET /readyz': [],
       'GET /metrics': read,
+      'GET /cluster': read,
       'GET /pipelines': read,
       'GET /pipelines/{name}': read,
       'POST /pipelines/{name}/pause': operate,
@@ -89,6 +90,7 @@ describe('GET /openapi.json', () => {
       '503',
     ]);
     expect(Object.keys(spec.components.schemas).sort()).toEqual([
+      'ClusterStatus',
       'DeadLetter',
       'ErrorBody',
       'PipelineStatus',
