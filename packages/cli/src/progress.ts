@@ -3,7 +3,7 @@
 // written, lag, the last committed position, and retries as they happen. Off a terminal (CI, a service
 // manager, a pipe) nothing is drawn; a progress log line says the same every `--progress-interval`.
 import type { Logger, PipelineObserver } from '@ferry/core';
-import type { BatchProgress } from '@ferry/core/sdk';
+import { type BatchProgress, formatBytes } from '@ferry/core/sdk';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, Option } from 'commander';
 
@@ -345,14 +345,7 @@ function payload(current: Bar, done: number): Record<string, string> {
 /** `12,345 rows`, `3.4 MiB`. */
 export function amount(value: number, unit: BatchProgress['unit'] | 'events' | 'dead letters'): string {
   if (unit !== 'bytes') return `${Math.round(value).toLocaleString('en-GB')} ${unit}`;
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let scaled = value;
-  let index = 0;
-  while (scaled >= 1024 && index < units.length - 1) {
-    scaled /= 1024;
-    index += 1;
-  }
-  return `${index === 0 ? Math.round(scaled) : scaled.toFixed(1)} ${units[index]}`;
+  return formatBytes(value);
 }
 
 /** `0.4 s`, `12 s`, `3 min`, `2.5 h`, `12 d`. */

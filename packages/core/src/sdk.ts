@@ -29,6 +29,7 @@ export {
   toFerryError,
 } from './errors.js';
 export { eventId, sequenceOf, stableStringify, topicFor, topicName, uuidV5 } from './event.js';
+export { formatBytes } from './format.js';
 export { type Logger, type Redactor, silentLogger } from './logging.js';
 export { getPath } from './mapping.js';
 export { definePlugin, type FerryPlugin, PLUGIN_API_VERSION } from './plugins.js';

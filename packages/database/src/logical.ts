@@ -6,6 +6,7 @@ import {
   type Batch,
   type ChangeRecord,
   type Clock,
+  formatBytes,
   type ReadContext,
   type Source,
   type SourceCadence,
@@ -686,15 +687,4 @@ export async function slotInfo(dataSource: DataSource, slot: string): Promise<Sl
   const info: SlotInfo = { exists: true, active: row.active === true, walStatus: String(row.wal_status) };
   if (row.lsn != null) info.confirmedFlush = String(row.lsn);
   return info;
-}
-
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
