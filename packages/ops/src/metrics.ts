@@ -35,6 +35,11 @@ export interface FerryMetrics {
     outcome: ExpectationOutcome,
     records: number,
   ): void;
+  /**
+   * `ferry serve --cluster`: this worker got an assignment (a rebalance) with `pipelines` to run; the group
+   * leader also knows how many pipelines no worker could take (`unassigned`).
+   */
+  clusterAssigned(info: { pipelines: number; leader: boolean; unassigned?: number }): void;
 }
 
 // From 5 ms (a small batch to a local file) to 2 minutes (a large batch through a slow broker or a retry).
@@ -150,6 +155,17 @@ export function createMetrics(options: MetricsOptions = {}): FerryMetrics {
   );
 
   const reportedCodes = new Map<string, Set<string>>();
+  const rebalances = counter(
+    'ferry_cluster_rebalances_total',
+    'Assignments this worker received (rebalances).',
+    [],
+  );
+  const clusterPipelines = gauge('ferry_cluster_pipelines', 'Pipelines the cluster gave this worker.', []);
+  const unassignedPipelines = gauge(
+    'ferry_cluster_unassigned_pipelines',
+    'Pipelines no live worker could take (labels no worker has, every worker draining); set on the group leader.',
+    [],
+  );
 
   const countStreams = (pipeline: string, streams: StreamCounts[]): void => {
     for (const s of streams) {
@@ -168,6 +184,11 @@ export function createMetrics(options: MetricsOptions = {}): FerryMetrics {
     text: () => registry.metrics(),
     setState(pipeline, current) {
       for (const s of STATES) state.set({ pipeline, state: s }, s === current ? 1 : 0);
+    },
+    clusterAssigned(info) {
+      rebalances.inc();
+      clusterPipelines.set(info.pipelines);
+      if (info.unassigned !== undefined) unassignedPipelines.set(info.unassigned);
     },
     expectationChecked(pipeline, expectation, outcome, records) {
       const labels = { pipeline, expectation };

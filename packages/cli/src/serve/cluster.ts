@@ -12,6 +12,7 @@ import {
   type KafkaConnectionConfig,
   kafkaCheckpointConfigSchema,
 } from '@ferry/kafka';
+import type { FerryMetrics } from '@ferry/ops';
 import type { PipelineHost } from './host.js';
 
 /** The Kafka connection of the cluster: the pipelines' checkpoint store, which every pipeline must share. */
@@ -57,7 +58,13 @@ export function clusterConnection(pipelines: readonly LoadedPipeline[]): KafkaCo
 /** Join the cluster and run what it assigns; stop() hands the pipelines over after their last checkpoint. */
 export async function joinCluster(
   host: PipelineHost,
-  options: { group: string; worker?: string | undefined; labels?: readonly string[]; logger: Logger },
+  options: {
+    group: string;
+    worker?: string | undefined;
+    labels?: readonly string[];
+    logger: Logger;
+    metrics?: FerryMetrics;
+  },
 ): Promise<{ stop(): Promise<void> }> {
   const pipelines = host.loaded();
   const worker = options.worker ?? `${hostname()}-${process.pid}`;
@@ -93,6 +100,12 @@ export async function joinCluster(
     for (const name of [...since.keys()]) if (!view.pipelines.includes(name)) since.delete(name);
     for (const name of view.pipelines) if (!since.has(name)) since.set(name, at);
     current = view;
+    const plan = view.isLeader ? membership.plan : undefined;
+    options.metrics?.clusterAssigned({
+      pipelines: view.pipelines.length,
+      leader: view.isLeader,
+      ...(plan ? { unassigned: plan.unassigned.length } : {}),
+    });
     options.logger.info(
       {
         cluster: options.group,

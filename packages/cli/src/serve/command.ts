@@ -111,6 +111,7 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
             worker: opts.worker,
             labels: opts.label,
             logger,
+            metrics,
           });
         const names = host.list().map((p) => p.name);
         ctx.io.out(`ferry serve: admin API on ${address} (pipelines: ${names.join(', ')})`);

@@ -199,6 +199,11 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ferry-clust
     expect(view.unassigned).toEqual([
       { name: archive, reason: 'no live worker has the labels it requires (archive-host)' },
     ]);
+    // And in the metrics, not dropped silently.
+    const metrics = await (await fetch(`${plain.base}/metrics`)).text();
+    expect(metrics).toMatch(/^ferry_cluster_unassigned_pipelines 1$/m);
+    expect(metrics).toMatch(/^ferry_cluster_pipelines 1$/m);
+    expect(metrics).toMatch(/^ferry_cluster_rebalances_total [1-9]/m);
     const archiver = await start('archiver', ['archive-host']);
     workers.push(archiver);
     await waitFor(

@@ -3,7 +3,6 @@
 import { type BatchesCommitted, type BatchPrepared, createLogger, runPipeline } from '@ferry/core';
 import { type ReadContext, type Source, sleep } from '@ferry/core/sdk';
 import { FakeClock } from '@ferry/testkit';
-import { pino } from 'pino';
 import { register as globalRegistry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { codeLabel, createMetrics, type FerryMetrics } from '../../src/index.js';
