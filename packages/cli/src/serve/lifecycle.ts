@@ -40,6 +40,8 @@ export class PipelineLifecycle {
   private readonly monitors = new AbortController();
   /** The cluster assignment being applied (assign calls run one after the other). */
   private assigning: Promise<void> = Promise.resolve();
+  /** The pipelines the cluster gave this worker last. */
+  private assigned: ReadonlySet<string> = new Set();
 
   constructor(
     private readonly pipelines: HostedPipelines,
@@ -78,6 +80,7 @@ export class PipelineLifecycle {
    * gracefully (flush, checkpoint) before this resolves; calls are applied one after the other.
    */
   assign(names: ReadonlySet<string>): Promise<void> {
+    this.assigned = new Set(names);
     const apply = async () => {
       const moving: Promise<void>[] = [];
       for (const run of this.runs.values()) {
@@ -219,6 +222,18 @@ export class PipelineLifecycle {
           retryable: isRetryable(error),
           at: new Date().toISOString(),
         };
+        // In a cluster, being fenced means another worker owns the pipeline now: it moved, it did not fail.
+        if (this.pipelines.options.cluster && run.error.code === 'KAFKA_PRODUCER_FENCED') {
+          this.setState(run, 'stopped');
+          logger.warn(
+            { pipeline: name, code: run.error.code },
+            'another worker of the cluster took this pipeline; stopped here',
+          );
+          // The cluster may have given it back to this worker since (a rebalance after this worker hung):
+          // then it claims it again, from the last committed checkpoint.
+          if (this.assigned.has(name)) this.startRun(run, false);
+          return;
+        }
         this.setState(run, run.pausing && stop.signal.aborted ? 'paused' : 'failed');
         logger.error({ pipeline: name, code: run.error.code, err: error }, 'pipeline failed');
       }

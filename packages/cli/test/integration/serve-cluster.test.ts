@@ -43,6 +43,35 @@ async function idsIn(topic: string, want: number, timeoutMs = 90_000): Promise<S
   }
 }
 
+/** Messages and distinct row ids in a topic (read_committed), once `want` distinct ids arrived and 3 s passed. */
+async function countIn(topic: string, want: number): Promise<{ total: number; distinct: number }> {
+  const kafka = new Kafka({ brokers, clientId: 'ferry-test', logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({
+    groupId: `ferry-test-${randomBytes(4).toString('hex')}`,
+    maxWaitTimeInMs: 200,
+  });
+  const ids = new Set<string>();
+  let total = 0;
+  let last = Date.now();
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const data = JSON.parse(message.value?.toString() ?? '{}') as { id?: number };
+        if (data.id === undefined) return;
+        total += 1;
+        ids.add(String(data.id));
+        last = Date.now();
+      },
+    });
+    await waitFor(() => ids.size >= want && Date.now() - last > 3000, 90_000, `${want} ids in ${topic}`);
+    return { total, distinct: ids.size };
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
 describe('ferry serve --cluster (two workers, SQLite polling pipelines, real Kafka)', () => {
   let dir: string;
   let db: Database.Database;
@@ -213,6 +242,81 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ferry-clust
     );
     expect(await running(plain)).not.toContain(archive);
     for (const w of [archiver, plain]) {
+      expect((await w.stop()).code).toBe(0);
+      workers.splice(workers.indexOf(w), 1);
+    }
+  });
+
+  it('a zombie (SIGSTOP past the session timeout, then SIGCONT) stops the pipeline it lost; each row is in Kafka once', async () => {
+    const zombieGroup = `${group}-zombie`;
+    // Exactly-once pipelines: events, dead letters and checkpoint in one transaction of the pipeline's own
+    // transactional id, which the next owner's claim fences.
+    const eos: string[] = [];
+    for (const file of files) {
+      const copy = file.replace('.yaml', '-eos.yaml');
+      await writeFile(
+        copy,
+        (await readFile(file, 'utf8'))
+          .replace(/pipeline: (\w+)-/, 'pipeline: $1-eos-')
+          .replace(/topic: (\w+)-([0-9a-f]+) \}/, 'topic: $1-eos-$2, delivery: exactly-once }')
+          .replace(/topic: (\w+)-([0-9a-f]+)\.dlq \}/, 'topic: $1-eos-$2.dlq }'),
+      );
+      eos.push(copy);
+    }
+    const start = (worker: string) =>
+      startServe([
+        ...eos,
+        '--cluster',
+        zombieGroup,
+        '--worker',
+        worker,
+        '--allow-unauthenticated',
+        '--port',
+        '0',
+      ]);
+    const a = await start('a');
+    workers.push(a);
+    await waitFor(async () => (await running(a)).length === 2, 60_000, 'a to run both');
+    const z = await start('z');
+    workers.push(z);
+    await waitFor(
+      async () => (await running(a)).length === 1 && (await running(z)).length === 1,
+      90_000,
+      'one pipeline each',
+    );
+    const [onZ] = await running(z);
+    const table = onZ!.split('-eos-')[0]!;
+    const topic = `${table}-eos-${tag}`;
+    const rows = () => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+    process.kill(z.pid, 'SIGSTOP');
+    try {
+      // Past the session timeout the group drops z and a takes its pipeline (claiming it fences z).
+      await waitFor(
+        async () => (await running(a)).length === 2,
+        90_000,
+        'a to take over from the hung worker',
+      );
+      const max = (db.prepare(`SELECT max(id) AS m FROM ${table}`).get() as { m: number }).m;
+      insert(max + 1, max + 50);
+      await idsIn(topic, rows());
+    } finally {
+      process.kill(z.pid, 'SIGCONT');
+    }
+    // z wakes up with rows it had not read: whether it learns first from the group (its pipeline was taken
+    // away) or from the broker (its commit is fenced), it stops the pipeline, and exactly one worker runs it.
+    await waitFor(
+      async () => {
+        const owners = [await running(a), await running(z)].filter((names) => names.includes(onZ!));
+        return owners.length === 1;
+      },
+      60_000,
+      'exactly one worker to run the pipeline the zombie had',
+    );
+    // ...and nothing it wrote after the fence is visible: read_committed, each row is in the topic once.
+    const messages = await countIn(topic, rows());
+    expect(messages.total).toBe(messages.distinct);
+    expect(messages.distinct).toBe(rows());
+    for (const w of [z, a]) {
       expect((await w.stop()).code).toBe(0);
       workers.splice(workers.indexOf(w), 1);
     }

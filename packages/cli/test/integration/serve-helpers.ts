@@ -16,6 +16,8 @@ export interface Served {
   stop(): Promise<CliResult>;
   /** Another signal (SIGKILL: a worker that dies), then the finished process. */
   kill(signal: NodeJS.Signals): Promise<CliResult>;
+  /** The process id (SIGSTOP/SIGCONT: a worker that hangs and comes back). */
+  pid: number;
 }
 
 /**
@@ -59,7 +61,7 @@ export async function startServe(
     serve.child.kill(signal);
     return serve.done;
   };
-  return { base, stderr: () => stderr, stop, kill };
+  return { base, stderr: () => stderr, stop, kill, pid: serve.child.pid! };
 }
 
 /**
