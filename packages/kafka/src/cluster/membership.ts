@@ -10,7 +10,7 @@
 // of its group metadata, which the leader reads.
 import { createHash } from 'node:crypto';
 import type { Logger } from '@ferry/core/sdk';
-import { AssignerProtocol, type Consumer, Kafka, type PartitionAssigner } from 'kafkajs';
+import { type Admin, AssignerProtocol, type Consumer, Kafka, type PartitionAssigner } from 'kafkajs';
 import type { KafkaConnectionConfig } from '../config.js';
 import { kafkaJsConfig } from '../internal/kafkajs.js';
 import { assignPipelines, type PipelineDemand, type Unassigned } from './assign.js';
@@ -143,13 +143,31 @@ export class ClusterMembership {
         waitForLeaders: true,
       });
       if (!created) {
-        const [meta] = (await admin.fetchTopicMetadata({ topics: [this.topic] })).topics;
-        const have = meta?.partitions.length ?? 0;
+        const have = await this.partitionsOf(admin);
         if (have < wanted)
           await admin.createPartitions({ topicPartitions: [{ topic: this.topic, count: wanted }] });
       }
     } finally {
       await admin.disconnect();
+    }
+  }
+
+  /**
+   * The control topic's partition count. A worker starting beside another that has just created the topic
+   * can ask before the brokers host it (UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE): it asks again,
+   * for up to 10 s.
+   */
+  private async partitionsOf(admin: Admin): Promise<number> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const [meta] = (await admin.fetchTopicMetadata({ topics: [this.topic] })).topics;
+        return meta?.partitions.length ?? 0;
+      } catch (error) {
+        const type = (error as { type?: string }).type;
+        const settling = type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'LEADER_NOT_AVAILABLE';
+        if (!settling || attempt >= 50) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
     }
   }
 
