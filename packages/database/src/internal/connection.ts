@@ -138,6 +138,7 @@ async function limitMysqlSessions(
   dataSource: DataSource,
   config: Exclude<DatabaseConnectionConfig, { type: 'better-sqlite3' }>,
 ): Promise<void> {
+  // Asked, not taken from typeorm's driver.version: that drops the `-MariaDB` suffix this choice needs.
   const version = String((await dataSource.query('SELECT VERSION() AS v'))[0]?.v ?? '');
   const lockSeconds = Math.max(1, Math.ceil(config.lockTimeoutMs / 1000));
   const statement = /mariadb/i.test(version)
