@@ -15,6 +15,8 @@ export interface AssembleOptions {
   observer?: PipelineObserver;
   wake?: WakeSignal;
   clock?: Clock;
+  /** This process's name in a cluster (FactoryContext.worker). */
+  worker?: string;
 }
 
 export async function assemblePipeline(
@@ -22,7 +24,7 @@ export async function assemblePipeline(
   registry: Registry,
   options: AssembleOptions,
 ): Promise<PipelineOptions> {
-  const ctx = factoryContextFor(pipeline, options.logger);
+  const ctx = factoryContextFor(pipeline, options.logger, options.worker);
   const mapping = await loadMapping(pipeline);
   const validate = await createValidator(pipeline, registry);
   const checkpoints = await createCheckpointStore(pipeline, registry, ctx);
@@ -77,8 +79,9 @@ export async function createValidator(
 }
 
 /** What factories get to build a pipeline's parts: its name, directory, logger and every component. */
-export function factoryContextFor(pipeline: LoadedPipeline, logger: Logger): FactoryContext {
+export function factoryContextFor(pipeline: LoadedPipeline, logger: Logger, worker?: string): FactoryContext {
   return {
+    ...(worker !== undefined ? { worker } : {}),
     pipeline: pipeline.name,
     baseDir: pipeline.baseDir,
     logger: logger.child({ pipeline: pipeline.name }),

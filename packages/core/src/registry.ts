@@ -33,6 +33,11 @@ export interface FactoryContext extends SourceContext {
   redactor: Redactor;
   /** Every component of the pipeline file, so a factory can refuse a contradictory combination. */
   components?: PipelineComponents;
+  /**
+   * The process running the pipeline, as its commits name it (a cluster worker's name; otherwise
+   * host-pid): a checkpoint store that fences owners records it beside each position.
+   */
+  worker?: string;
 }
 
 export interface PipelineComponents {

@@ -4,20 +4,31 @@
 // read under `<pipeline>#unit` ('#' is not allowed in names).
 import type { CheckpointStore, Logger, PassState, UnitTallyState } from '@ferry/core/sdk';
 import type { KafkaCheckpointConfig } from './config.js';
-import { decodeCheckpoint, encodeCheckpoint, encodeCheckpointTombstone } from './internal/records.js';
+import { claimOwnership } from './internal/owner.js';
+import {
+  type CheckpointOwner,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  encodeCheckpointTombstone,
+} from './internal/records.js';
 import { ensureTopics } from './internal/topics.js';
 import type { KafkaTransport, OutMessage, ProducerTransport } from './internal/transport.js';
 
 export interface KafkaCheckpointContext {
   logger: Logger;
   transport: KafkaTransport;
+  /** The name this process's commits carry with fencing (a cluster worker's; default host-pid). */
+  worker?: string;
 }
 
 export class KafkaCheckpointStore implements CheckpointStore {
   readonly type = 'kafka';
   private producer: Promise<ProducerTransport> | undefined;
   /** With fencing: each pipeline's transactional producer, made when the pipeline is claimed. */
-  private readonly owners = new Map<string, Promise<ProducerTransport>>();
+  private readonly owners = new Map<
+    string,
+    Promise<{ producer: ProducerTransport; owner: CheckpointOwner }>
+  >();
   private provisioned = false;
 
   constructor(
@@ -64,7 +75,12 @@ export class KafkaCheckpointStore implements CheckpointStore {
   }
 
   save(pipeline: string, position: unknown): Promise<void> {
-    return this.send(encodeCheckpoint(pipeline, position), pipeline);
+    return this.send((owner) => encodeCheckpoint(pipeline, position, owner), pipeline);
+  }
+
+  /** With fencing, who this store commits as for `pipeline` (claiming it if not yet done). */
+  async ownerOf(pipeline: string): Promise<CheckpointOwner | undefined> {
+    return this.config.fencing ? (await this.owner(pipeline)).owner : undefined;
   }
 
   async loadPassState(pipeline: string): Promise<PassState | undefined> {
@@ -73,7 +89,7 @@ export class KafkaCheckpointStore implements CheckpointStore {
   }
 
   savePassState(pipeline: string, state: PassState): Promise<void> {
-    return this.send(encodeCheckpoint(passKey(pipeline), state), pipeline);
+    return this.send((owner) => encodeCheckpoint(passKey(pipeline), state, owner), pipeline);
   }
 
   async loadUnitTally(pipeline: string): Promise<UnitTallyState | undefined> {
@@ -82,13 +98,13 @@ export class KafkaCheckpointStore implements CheckpointStore {
   }
 
   saveUnitTally(pipeline: string, state: UnitTallyState): Promise<void> {
-    return this.send(encodeCheckpoint(unitKey(pipeline), state), pipeline);
+    return this.send((owner) => encodeCheckpoint(unitKey(pipeline), state, owner), pipeline);
   }
 
   async clear(pipeline: string): Promise<void> {
-    await this.send(encodeCheckpointTombstone(pipeline));
-    await this.send(encodeCheckpointTombstone(passKey(pipeline)));
-    await this.send(encodeCheckpointTombstone(unitKey(pipeline)));
+    await this.send(() => encodeCheckpointTombstone(pipeline));
+    await this.send(() => encodeCheckpointTombstone(passKey(pipeline)));
+    await this.send(() => encodeCheckpointTombstone(unitKey(pipeline)));
   }
 
   /** The last value under `key`, reading the topic to its end; undefined after a tombstone. */
@@ -108,7 +124,8 @@ export class KafkaCheckpointStore implements CheckpointStore {
   }
 
   async close(): Promise<void> {
-    const producers = [this.producer, ...this.owners.values()];
+    const owners = [...this.owners.values()].map((claim) => claim.then(({ producer }) => producer));
+    const producers = [this.producer, ...owners];
     this.producer = undefined;
     this.owners.clear();
     await Promise.all(
@@ -118,34 +135,52 @@ export class KafkaCheckpointStore implements CheckpointStore {
     );
   }
 
-  /** The pipeline's transactional producer (fencing): started once, which fences any earlier owner. */
-  private owner(pipeline: string): Promise<ProducerTransport> {
-    let producer = this.owners.get(pipeline);
-    if (producer === undefined) {
-      producer = (async () => {
+  /**
+   * The pipeline's transactional producer (fencing): started once, which fences any earlier owner; then the
+   * ownership generation, read after the fence so the previous owner's last commit is final.
+   */
+  private owner(pipeline: string): Promise<{ producer: ProducerTransport; owner: CheckpointOwner }> {
+    let claim = this.owners.get(pipeline);
+    if (claim === undefined) {
+      claim = (async () => {
         await this.provision();
-        return this.ctx.transport.producer({
+        const producer = await this.ctx.transport.producer({
           idempotent: true,
           compression: 'none',
           transactionalId: `ferry-checkpoint-${pipeline}`,
           transactionTimeoutMs: this.config.transactionTimeoutMs,
         });
+        try {
+          const keys = [pipeline, passKey(pipeline), unitKey(pipeline)];
+          const owner = await claimOwnership(
+            this.ctx.transport,
+            this.config.topic,
+            keys,
+            this.ctx.worker,
+            this.config.readTimeoutMs,
+          );
+          return { producer, owner };
+        } catch (error) {
+          await producer.close().catch(() => undefined);
+          throw error;
+        }
       })();
-      this.owners.set(pipeline, producer);
+      this.owners.set(pipeline, claim);
       // One that failed to start is not kept: the runtime's retry starts afresh.
-      producer.catch(() => {
-        if (this.owners.get(pipeline) === producer) this.owners.delete(pipeline);
+      const failed = claim;
+      failed.catch(() => {
+        if (this.owners.get(pipeline) === failed) this.owners.delete(pipeline);
       });
     }
-    return producer;
+    return claim;
   }
 
-  private async send(message: OutMessage, pipeline?: string): Promise<void> {
+  private async send(message: (owner?: CheckpointOwner) => OutMessage, pipeline?: string): Promise<void> {
     if (this.config.fencing && pipeline !== undefined) {
-      const owner = await this.owner(pipeline);
+      const { producer, owner } = await this.owner(pipeline);
       // Fenced: the broker refuses this commit (KAFKA_PRODUCER_FENCED, not retried) and nothing of it is
       // visible to a read_committed reader.
-      await owner.transaction((send) => send([{ topic: this.config.topic, messages: [message] }]));
+      await producer.transaction((send) => send([{ topic: this.config.topic, messages: [message(owner)] }]));
       return;
     }
     await this.provision();
@@ -158,7 +193,7 @@ export class KafkaCheckpointStore implements CheckpointStore {
     }
     const producer = await this.producer;
     try {
-      await producer.send([{ topic: this.config.topic, messages: [message] }]);
+      await producer.send([{ topic: this.config.topic, messages: [message()] }]);
     } catch (error) {
       this.producer = undefined;
       await producer.close().catch(() => undefined);

@@ -26,6 +26,7 @@ import {
 } from './config.js';
 import { dlqTopicName, KafkaDeadLetterSink } from './dead-letters.js';
 import { createTransport } from './internal/client.js';
+import { defaultWorkerName } from './internal/owner.js';
 import type { KafkaTransport } from './internal/transport.js';
 import { KafkaSink } from './sink.js';
 
@@ -34,6 +35,8 @@ export interface KafkaFactoryOptions {
   logger: Logger;
   /** Every component of the pipeline file, for the exactly-once checks. */
   components?: PipelineComponents;
+  /** The name commits carry with fencing (FactoryContext.worker). */
+  worker?: string;
 }
 
 /** Problems with a Kafka sink configuration given the pipeline's other components (empty when fine). */
@@ -89,6 +92,7 @@ export async function createKafkaSink(
     transport,
     ...(exactlyOnce && dlq ? { deadLetterTopic: dlqTopicName(dlq.topic, options.pipeline) } : {}),
     ...(exactlyOnce && checkpoints ? { checkpointTopic: checkpoints.topic } : {}),
+    ...(exactlyOnce && checkpoints?.fencing ? { fencedAs: options.worker ?? defaultWorkerName() } : {}),
   });
   // Exactly-once fences an older instance before the checkpoint is read (the runtime loads it next).
   if (config.delivery === 'exactly-once') await sink.start();
@@ -105,16 +109,21 @@ export function createKafkaDeadLetterSink(
 
 export function createKafkaCheckpointStore(
   config: KafkaCheckpointConfig,
-  options: Pick<KafkaFactoryOptions, 'logger'>,
+  options: Pick<KafkaFactoryOptions, 'logger' | 'worker'>,
   transport: KafkaTransport = createTransport(connectionOf(config), options.logger),
 ): KafkaCheckpointStore {
-  return new KafkaCheckpointStore(config, { logger: options.logger, transport });
+  return new KafkaCheckpointStore(config, {
+    logger: options.logger,
+    transport,
+    ...(options.worker !== undefined ? { worker: options.worker } : {}),
+  });
 }
 
 const factoryOptions = (ctx: FactoryContext): KafkaFactoryOptions => ({
   pipeline: ctx.pipeline,
   logger: ctx.logger,
   ...(ctx.components ? { components: ctx.components } : {}),
+  ...(ctx.worker !== undefined ? { worker: ctx.worker } : {}),
 });
 
 export const kafkaSinkFactory = defineFactory({

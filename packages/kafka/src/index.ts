@@ -10,6 +10,13 @@ export {
   type WorkerBid,
 } from './cluster/assign.js';
 export {
+  type BoardPipeline,
+  ClusterBoard,
+  type DrainRequest,
+  type PlanCard,
+  type WorkerCard,
+} from './cluster/board.js';
+export {
   ClusterMembership,
   type ClusterOptions,
   type ClusterPlan,

@@ -13,7 +13,13 @@ import {
 import { type BindingMode, encodeEvent } from './binding.js';
 import type { KafkaSinkConfig } from './config.js';
 import { KafkaError, KafkaErrorCodes } from './errors.js';
-import { decodeCheckpoint, encodeCheckpoint, encodeDeadLetter } from './internal/records.js';
+import { claimOwnership } from './internal/owner.js';
+import {
+  type CheckpointOwner,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  encodeDeadLetter,
+} from './internal/records.js';
 import { ensureTopics } from './internal/topics.js';
 import type {
   KafkaTransport,
@@ -33,6 +39,11 @@ export interface KafkaSinkContext {
   /** Where commitBatch puts dead letters and the checkpoint (exactly-once). */
   deadLetterTopic?: string;
   checkpointTopic?: string;
+  /**
+   * With checkpoint fencing: the worker name the checkpoints written in the transaction carry, with the
+   * ownership generation this run claims (internal/owner.ts).
+   */
+  fencedAs?: string;
 }
 
 interface Addressed {
@@ -49,6 +60,8 @@ export class KafkaSink implements Sink {
   private producer: Promise<ProducerTransport> | undefined;
   private readonly provisioned = new Set<string>();
   private commitFailed = false;
+  /** The ownership this run commits as, with checkpoint fencing (claimed at the first commit). */
+  private owner: Promise<CheckpointOwner> | undefined;
   /** Topic by event type and dataschema: the template is resolved once per kind of event. */
   private readonly topics = new Map<string, string>();
   private readonly log: Logger;
@@ -119,7 +132,11 @@ export class KafkaSink implements Sink {
     for (const letter of batch.deadLetters)
       addressed.push({ topic: deadLetterTopic, message: encodeDeadLetter(letter) });
     // Last, so a reader that sees the position has already been able to see everything before it.
-    addressed.push({ topic: checkpointTopic, message: encodeCheckpoint(batch.pipeline, batch.position) });
+    const owner = await this.claimed(checkpointTopic);
+    addressed.push({
+      topic: checkpointTopic,
+      message: encodeCheckpoint(batch.pipeline, batch.position, owner),
+    });
     try {
       await this.inTransaction((send) => this.sendChunked(send, addressed));
       this.commitFailed = false;
@@ -127,6 +144,23 @@ export class KafkaSink implements Sink {
       this.commitFailed = true;
       throw error;
     }
+  }
+
+  /** With fencing, who this run commits as: claimed once, after the producer has fenced the previous owner. */
+  private async claimed(checkpointTopic: string): Promise<CheckpointOwner | undefined> {
+    const worker = this.ctx.fencedAs;
+    if (worker === undefined) return undefined;
+    this.owner ??= claimOwnership(
+      this.ctx.transport,
+      checkpointTopic,
+      [this.ctx.pipeline],
+      worker,
+      this.config.requestTimeoutMs,
+    ).catch((error: unknown) => {
+      this.owner = undefined;
+      throw error;
+    });
+    return this.owner;
   }
 
   private async alreadyCommitted(checkpointTopic: string, batch: AtomicBatch): Promise<boolean> {

@@ -40,6 +40,13 @@ export interface FerryMetrics {
    * leader also knows how many pipelines no worker could take (`unassigned`).
    */
   clusterAssigned(info: { pipelines: number; leader: boolean; unassigned?: number }): void;
+  /**
+   * A pipeline the cluster gave this worker committed its first batch here, `seconds` after the assignment
+   * (the new owner's share of a handover: claim, fence, read the checkpoint, first batch).
+   */
+  clusterHandover(pipeline: string, seconds: number): void;
+  /** A commit of `pipeline` was refused because another worker had claimed it (KAFKA_PRODUCER_FENCED). */
+  clusterFenced(pipeline: string): void;
 }
 
 // From 5 ms (a small batch to a local file) to 2 minutes (a large batch through a slow broker or a retry).
@@ -160,6 +167,18 @@ export function createMetrics(options: MetricsOptions = {}): FerryMetrics {
     'Assignments this worker received (rebalances).',
     [],
   );
+  const handover = new Histogram({
+    name: 'ferry_cluster_handover_seconds',
+    help: 'From the assignment that gave this worker a pipeline to its first batch committed here.',
+    labelNames: ['pipeline'] as const,
+    buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registers,
+  });
+  const fenced = counter(
+    'ferry_cluster_fenced_commits_total',
+    'Commits refused because another worker had claimed the pipeline (this worker then stops it).',
+    ['pipeline'],
+  );
   const clusterPipelines = gauge('ferry_cluster_pipelines', 'Pipelines the cluster gave this worker.', []);
   const unassignedPipelines = gauge(
     'ferry_cluster_unassigned_pipelines',
@@ -184,6 +203,12 @@ export function createMetrics(options: MetricsOptions = {}): FerryMetrics {
     text: () => registry.metrics(),
     setState(pipeline, current) {
       for (const s of STATES) state.set({ pipeline, state: s }, s === current ? 1 : 0);
+    },
+    clusterHandover(pipeline, seconds) {
+      handover.observe({ pipeline }, seconds);
+    },
+    clusterFenced(pipeline) {
+      fenced.inc({ pipeline });
     },
     clusterAssigned(info) {
       rebalances.inc();

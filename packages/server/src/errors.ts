@@ -26,6 +26,8 @@ export const hostErrorStatus: Readonly<Record<string, number>> = {
   DLQ_LETTER_NOT_FOUND: 404,
   DLQ_LIST_UNSUPPORTED: 501,
   DLQ_REPLAY_UNSUPPORTED: 501,
+  SERVER_NOT_IN_CLUSTER: 409,
+  SERVER_WORKER_NOT_FOUND: 404,
 };
 
 /** What a handler's error becomes on the wire. */

@@ -89,6 +89,26 @@ export interface AdminHost {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** This worker in its cluster (`ferry serve --cluster`); `mode: single` otherwise. */
   cluster(): ClusterStatus;
+  /**
+   * Ask worker `worker` of the cluster to give its pipelines away (`undo`: to take pipelines again). Throws
+   * SERVER_NOT_IN_CLUSTER 409 without --cluster, SERVER_WORKER_NOT_FOUND 404 for a worker not in the group.
+   */
+  drainWorker(worker: string, undo: boolean): Promise<DrainAccepted>;
+}
+
+export interface DrainAccepted {
+  worker: string;
+  draining: boolean;
+  requestedAt: string;
+}
+
+/** A pipeline as a worker of the cluster reports it. */
+export interface ClusterPipeline {
+  pipeline: string;
+  since: string | null;
+  state: string | null;
+  lagSeconds: number | null;
+  lastCommitAt: string | null;
 }
 
 export interface ClusterStatus {
@@ -97,10 +117,20 @@ export interface ClusterStatus {
   worker: string | null;
   memberId: string | null;
   leader: boolean;
-  assigned: { pipeline: string; since: string }[];
-  /** Known on the group leader only. */
+  /** The group generation this worker last joined (null until known). */
+  generation: number | null;
+  assigned: ClusterPipeline[];
+  /** The leader's last plan, from the cluster's board; null until one is known. */
+  plan: { generation: number; leader: string; at: string } | null;
   members:
-    | { memberId: string; worker: string; labels: string[]; draining: boolean; pipelines: string[] }[]
+    | {
+        memberId: string;
+        worker: string;
+        labels: string[];
+        draining: boolean;
+        url: string | null;
+        pipelines: ClusterPipeline[];
+      }[]
     | null;
   unassigned: { name: string; reason: string }[] | null;
 }

@@ -4,7 +4,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Access } from './auth.js';
 import type { AdminHost } from './host.js';
-import { pipelineNameParam, ref } from './schemas.js';
+import { pipelineNameParam, ref, timestamp } from './schemas.js';
 
 export interface RouteInput {
   request: FastifyRequest;
@@ -96,6 +96,53 @@ export function adminRoutes(options: { publicMetrics: boolean }): AdminRoute[] {
       },
       handler: async ({ host }) => host.cluster(),
     },
+    ...(['POST', 'DELETE'] as const).map(
+      (method): AdminRoute => ({
+        method,
+        url: '/cluster/workers/:worker/drain',
+        access: 'operate',
+        operationId: method === 'POST' ? 'drainWorker' : 'undrainWorker',
+        summary:
+          method === 'POST'
+            ? 'Move a worker’s pipelines to the others before maintenance'
+            : 'Let a drained worker take pipelines again',
+        description:
+          method === 'POST'
+            ? 'Any worker takes the request and puts it on the cluster’s board; the worker named gives every pipeline away (flush, checkpoint) at the rebalance it asks for, and gets none until the request is withdrawn (DELETE) or it restarts. Accepted means asked: watch `GET /cluster` for the pipelines to move.'
+            : 'Withdraws the drain request; the worker asks for a rebalance and is given its share again.',
+        tag: 'cluster',
+        params: {
+          type: 'object',
+          required: ['worker'],
+          additionalProperties: false,
+          properties: {
+            worker: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 200,
+              description: 'The worker’s name (`--worker`, as in `GET /cluster`).',
+            },
+          },
+        },
+        responses: {
+          202: {
+            description: 'Accepted: the worker named will act on it.',
+            type: 'object',
+            required: ['worker', 'draining', 'requestedAt'],
+            additionalProperties: false,
+            properties: { worker: { type: 'string' }, draining: { type: 'boolean' }, requestedAt: timestamp },
+          },
+        },
+        hostErrors: {
+          404: 'No worker of that name in the cluster (SERVER_WORKER_NOT_FOUND).',
+          409: 'This `ferry serve` was not started with --cluster (SERVER_NOT_IN_CLUSTER).',
+        },
+        handler: async ({ host, request, reply }) =>
+          reply
+            .code(202)
+            .send(await host.drainWorker((request.params as { worker: string }).worker, method === 'DELETE')),
+      }),
+    ),
     {
       method: 'GET',
       url: '/metrics',

@@ -1,7 +1,7 @@
 // JSON Schemas of what the admin API sends and accepts. Fastify validates requests and serializes responses
 // with them, and @fastify/swagger turns them into the OpenAPI components, so the document cannot drift.
 
-const timestamp = { type: 'string', format: 'date-time' } as const;
+export const timestamp = { type: 'string', format: 'date-time' } as const;
 
 export const errorBodySchema = {
   $id: 'ErrorBody',
@@ -184,12 +184,43 @@ export const replayResultSchema = {
 
 const stringList = { type: 'array', items: { type: 'string' } } as const;
 
+const clusterPipeline = {
+  type: 'object',
+  required: ['pipeline', 'since', 'state', 'lagSeconds', 'lastCommitAt'],
+  additionalProperties: false,
+  properties: {
+    pipeline: { type: 'string' },
+    since: { type: ['string', 'null'], format: 'date-time', description: 'When its worker was given it.' },
+    state: {
+      type: ['string', 'null'],
+      description: 'As in PipelineStatus; null when its worker has not said yet.',
+    },
+    lagSeconds: { type: ['number', 'null'] },
+    lastCommitAt: {
+      type: ['string', 'null'],
+      format: 'date-time',
+      description: 'When its worker last committed a batch of it.',
+    },
+  },
+} as const;
+
 export const clusterStatusSchema = {
   $id: 'ClusterStatus',
   type: 'object',
   description:
-    'This worker in its cluster (`ferry serve --cluster`). The whole plan (every member, what could not be placed) is known on the group leader only: elsewhere `members` and `unassigned` are null.',
-  required: ['mode', 'group', 'worker', 'memberId', 'leader', 'assigned', 'members', 'unassigned'],
+    'This worker in its cluster (`ferry serve --cluster`), and the whole cluster as the board (a compacted Kafka topic every worker reads) shows it: the leader’s last plan, every member with its pipelines, their state and lag, and what could not be placed. Any worker answers the same for the cluster; `assigned` is this worker’s own.',
+  required: [
+    'mode',
+    'group',
+    'worker',
+    'memberId',
+    'leader',
+    'generation',
+    'assigned',
+    'plan',
+    'members',
+    'unassigned',
+  ],
   additionalProperties: false,
   properties: {
     mode: { type: 'string', enum: ['single', 'cluster'] },
@@ -197,28 +228,35 @@ export const clusterStatusSchema = {
     worker: { type: ['string', 'null'] },
     memberId: { type: ['string', 'null'], description: 'Given by Kafka when the worker joined the group.' },
     leader: { type: 'boolean' },
+    generation: {
+      type: ['integer', 'null'],
+      description: 'The group generation this worker last joined (Kafka counts one per rebalance).',
+    },
     assigned: {
       type: 'array',
-      description: 'The pipelines this worker runs by the last assignment, and since when.',
-      items: {
-        type: 'object',
-        required: ['pipeline', 'since'],
-        additionalProperties: false,
-        properties: { pipeline: { type: 'string' }, since: timestamp },
-      },
+      description: 'The pipelines this worker runs by the last assignment, since when, their state and lag.',
+      items: clusterPipeline,
+    },
+    plan: {
+      type: ['object', 'null'],
+      description: 'The plan the members and unassigned lists come from: its generation, leader and time.',
+      required: ['generation', 'leader', 'at'],
+      additionalProperties: false,
+      properties: { generation: { type: 'integer' }, leader: { type: 'string' }, at: timestamp },
     },
     members: {
       type: ['array', 'null'],
       items: {
         type: 'object',
-        required: ['memberId', 'worker', 'labels', 'draining', 'pipelines'],
+        required: ['memberId', 'worker', 'labels', 'draining', 'url', 'pipelines'],
         additionalProperties: false,
         properties: {
           memberId: { type: 'string' },
           worker: { type: 'string' },
           labels: stringList,
           draining: { type: 'boolean' },
-          pipelines: stringList,
+          url: { type: ['string', 'null'], description: 'Its admin API, as it listens.' },
+          pipelines: { type: 'array', items: clusterPipeline },
         },
       },
     },

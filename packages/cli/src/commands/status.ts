@@ -9,6 +9,7 @@ import {
   FerryError,
   FileCheckpointStore,
 } from '@ferry/core';
+import type { ClusterStatus } from '@ferry/server';
 import type { Command } from 'commander';
 import { runningPid } from '../lock.js';
 import { type CommandContext, openPipeline } from './context.js';
@@ -45,6 +46,7 @@ interface StatusOptions {
   token?: string;
   tokenFile?: string;
   json: boolean;
+  cluster: boolean;
 }
 
 export function registerStatusCommand(program: Command, ctx: CommandContext): void {
@@ -57,7 +59,16 @@ export function registerStatusCommand(program: Command, ctx: CommandContext): vo
     .option('--url <url>', 'admin API of a running `ferry serve`, e.g. http://127.0.0.1:8080')
     .option('--token <token>', 'admin API bearer token (default: $FERRY_ADMIN_TOKEN)')
     .option('--token-file <path>', 'read the admin API bearer token from a file')
-    .option('--json', 'print one JSON document { pipelines: [...] }', false)
+    .option(
+      '--json',
+      'print one JSON document { pipelines: [...] } (with --cluster: the cluster status)',
+      false,
+    )
+    .option(
+      '--cluster',
+      'with --url: the whole cluster of a `ferry serve --cluster` worker: every worker, the pipelines it runs, their state, lag and last commit, and the pipelines no worker can take',
+      false,
+    )
     .addHelpText(
       'after',
       '\nWithout --url the state is `running` when a live process holds the pipeline’s run lock, else `stopped`;\n' +
@@ -65,6 +76,14 @@ export function registerStatusCommand(program: Command, ctx: CommandContext): vo
         'refuses the token.',
     )
     .action(async (pipelines: string[], opts: StatusOptions) => {
+      if (opts.cluster) {
+        if (opts.url === undefined)
+          throw usage('--cluster', '--cluster asks a running worker: give its admin address with --url');
+        const view = (await getAdmin(opts, '/cluster', 'mode')) as ClusterStatus;
+        if (opts.json) ctx.io.out(JSON.stringify(view, null, 2));
+        else for (const line of clusterTable(view)) ctx.io.out(line);
+        return;
+      }
       const rows =
         opts.url === undefined
           ? await localStatus(pipelines, opts, ctx)
@@ -139,39 +158,7 @@ async function fileSavedAt(path: string): Promise<string | null> {
 
 async function remoteStatus(names: string[], opts: StatusOptions, ctx: CommandContext): Promise<StatusRow[]> {
   const base = opts.url!.replace(/\/+$/, '');
-  const url = `${base}/pipelines`;
-  const token = await tokenOf(opts);
-  let response: Response;
-  try {
-    response = await fetch(url, {
-      headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      signal: AbortSignal.timeout(10_000),
-    });
-  } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
-    throw new FerryError(
-      'PIPELINE_STATUS_UNREACHABLE',
-      `ferry serve is not reachable at ${base} (${cause}): is it running, and is --url its admin address?`,
-      { retryable: true, cause: error, details: { url: base } },
-    );
-  }
-  if (response.status === 401 || response.status === 403) {
-    throw new FerryError(
-      'PIPELINE_STATUS_UNAUTHORIZED',
-      `the admin API at ${base} refused the request (HTTP ${response.status}): ${
-        token ? 'the token is wrong or lacks access' : 'it needs a token'
-      }; give it with --token, --token-file or FERRY_ADMIN_TOKEN`,
-      { details: { url: base, status: response.status } },
-    );
-  }
-  const body = (await response.json().catch(() => undefined)) as { pipelines?: unknown } | undefined;
-  if (!response.ok || !Array.isArray(body?.pipelines)) {
-    throw new FerryError(
-      'PIPELINE_STATUS_FAILED',
-      `GET ${url} answered HTTP ${response.status}${response.ok ? ' without a pipelines list' : ''}; is --url a ferry serve admin address?`,
-      { retryable: response.status >= 500, details: { url: base, status: response.status } },
-    );
-  }
+  const body = (await getAdmin(opts, '/pipelines', 'pipelines')) as { pipelines: unknown };
   const rows = (body.pipelines as Partial<StatusRow>[]).map(normaliseRemote);
   if (names.length === 0) return rows;
   const unknown = names.filter((n) => !rows.some((r) => r.name === n));
@@ -216,6 +203,81 @@ async function tokenOf(opts: StatusOptions): Promise<string | undefined> {
     }
   }
   return opts.token ?? (process.env.FERRY_ADMIN_TOKEN || undefined);
+}
+
+/** GET a path of the admin API at --url; the answer must be a JSON object with property `expect`. */
+async function getAdmin(opts: StatusOptions, path: string, expect: string): Promise<unknown> {
+  const base = opts.url!.replace(/\/+$/, '');
+  const url = `${base}${path}`;
+  const token = await tokenOf(opts);
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
+    throw new FerryError(
+      'PIPELINE_STATUS_UNREACHABLE',
+      `ferry serve is not reachable at ${base} (${cause}): is it running, and is --url its admin address?`,
+      { retryable: true, cause: error, details: { url: base } },
+    );
+  }
+  if (response.status === 401 || response.status === 403) {
+    throw new FerryError(
+      'PIPELINE_STATUS_UNAUTHORIZED',
+      `the admin API at ${base} refused the request (HTTP ${response.status}): ${
+        token ? 'the token is wrong or lacks access' : 'it needs a token'
+      }; give it with --token, --token-file or FERRY_ADMIN_TOKEN`,
+      { details: { url: base, status: response.status } },
+    );
+  }
+  const body = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined;
+  const usable = expect === 'pipelines' ? Array.isArray(body?.pipelines) : body?.[expect] !== undefined;
+  if (!response.ok || body === undefined || !usable) {
+    throw new FerryError(
+      'PIPELINE_STATUS_FAILED',
+      `GET ${url} answered HTTP ${response.status}${response.ok ? ` without ${expect === 'pipelines' ? 'a pipelines list' : 'a cluster status'}` : ''}; is --url a ferry serve admin address?`,
+      { retryable: response.status >= 500, details: { url: base, status: response.status } },
+    );
+  }
+  return body;
+}
+
+const CLUSTER_COLUMNS = ['WORKER', 'PIPELINE', 'STATE', 'SINCE', 'LAG', 'LAST COMMIT'];
+
+/** The cluster as one worker sees it on the board: a line per pipeline, by worker, then what waits. */
+export function clusterTable(view: ClusterStatus, now = Date.now()): string[] {
+  if (view.mode !== 'cluster') return ['not a cluster: this ferry serve was started without --cluster'];
+  const head =
+    `cluster ${view.group}: worker ${view.worker} answering` +
+    (view.plan
+      ? `; plan of generation ${view.plan.generation} by ${view.plan.leader}, ${when(view.plan.at, now)}`
+      : '; no plan on the board yet');
+  const cells: string[][] = [];
+  for (const member of view.members ?? []) {
+    const name = `${member.worker}${member.draining ? ' (draining)' : ''}`;
+    if (member.pipelines.length === 0) cells.push([name, '-', '-', '-', '-', '-']);
+    for (const p of member.pipelines) {
+      cells.push([
+        name,
+        p.pipeline,
+        p.state ?? '-',
+        p.since === null ? '-' : when(p.since, now),
+        p.lagSeconds === null ? '-' : duration(p.lagSeconds),
+        p.lastCommitAt === null ? 'never' : when(p.lastCommitAt, now),
+      ]);
+    }
+  }
+  const widths = CLUSTER_COLUMNS.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  const waiting = (view.unassigned ?? []).map((u) => `unassigned: ${u.name}: ${u.reason}`);
+  return [head, line(CLUSTER_COLUMNS), ...cells.map(line), ...waiting];
 }
 
 function usage(path: string, message: string): ConfigError {

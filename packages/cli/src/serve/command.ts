@@ -2,6 +2,7 @@
 // config file (OAuth2 bearer JWTs, optional mTLS); unauthenticated access needs an explicit flag and is
 // only allowed on a loopback address.
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { ConfigError, createLogger, type FerryError, handleShutdownSignals, Redactor } from '@ferry/core';
 import { createMetrics, startTracing } from '@ferry/ops';
 import { buildAdminServer, loadServerConfig, type ServerConfig, serverConfigSchema } from '@ferry/server';
@@ -86,6 +87,7 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
         ...(opts.otlpEndpoint ? { endpoint: opts.otlpEndpoint } : {}),
       });
       const metrics = createMetrics();
+      const worker = opts.worker ?? `${hostname()}-${process.pid}`;
       const host = await PipelineHost.open(files, {
         registry: ctx.registry,
         logger,
@@ -93,7 +95,7 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
         redactor,
         ...(opts.stallAfter !== undefined ? { stallAfterSeconds: opts.stallAfter } : {}),
         ...(observer ? { observer } : {}),
-        ...(opts.cluster !== undefined ? { cluster: true } : {}),
+        ...(opts.cluster !== undefined ? { cluster: { worker } } : {}),
       });
       // What a cluster needs of every pipeline is refused now, before the API listens.
       if (opts.cluster !== undefined) clusterConnection(host.loaded());
@@ -108,8 +110,9 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
         if (opts.cluster !== undefined)
           cluster = await joinCluster(host, {
             group: opts.cluster,
-            worker: opts.worker,
+            worker,
             labels: opts.label,
+            url: address,
             logger,
             metrics,
           });

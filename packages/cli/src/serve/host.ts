@@ -2,11 +2,12 @@
 // AdminHost the API talks to; each concern lives in its own part: the runs (lifecycle.ts), their saved
 // positions (offsets.ts), dead letters (dead-letters.ts), readiness (readiness.ts) and the published
 // documents (documents.ts).
-import type { LoadedPipeline } from '@ferry/core';
+import { FerryError, type LoadedPipeline } from '@ferry/core';
 import type {
   AdminHost,
   ClusterStatus,
   DeadLetterView,
+  DrainAccepted,
   PipelineStatus,
   Readiness,
   ReplayResult,
@@ -19,6 +20,12 @@ import { PipelineOffsets } from './offsets.js';
 import { PipelineReadiness } from './readiness.js';
 
 export type { HostOptions } from './hosted.js';
+
+/** What cluster mode answers for the admin API. */
+export interface ClusterControl {
+  view(): ClusterStatus;
+  drain(worker: string, undo: boolean): Promise<DrainAccepted>;
+}
 
 export class PipelineHost implements AdminHost {
   private readonly lifecycle: PipelineLifecycle;
@@ -116,19 +123,33 @@ export class PipelineHost implements AdminHost {
     return this.documents.metrics();
   }
 
-  /** Set by cluster mode as the worker joins and at every assignment; single mode otherwise. */
-  clusterView: () => ClusterStatus = () => ({
-    mode: 'single',
-    group: null,
-    worker: null,
-    memberId: null,
-    leader: false,
-    assigned: [],
-    members: null,
-    unassigned: null,
-  });
+  /** Set by cluster mode (serve/cluster.ts) as the worker joins; unset in single mode. */
+  clusterControl: ClusterControl | undefined;
 
   cluster(): ClusterStatus {
-    return this.clusterView();
+    return (
+      this.clusterControl?.view() ?? {
+        mode: 'single',
+        group: null,
+        worker: null,
+        memberId: null,
+        leader: false,
+        generation: null,
+        assigned: [],
+        plan: null,
+        members: null,
+        unassigned: null,
+      }
+    );
+  }
+
+  drainWorker(worker: string, undo: boolean): Promise<DrainAccepted> {
+    if (!this.clusterControl) {
+      throw new FerryError(
+        'SERVER_NOT_IN_CLUSTER',
+        'this ferry serve was not started with --cluster: there are no workers to drain',
+      );
+    }
+    return this.clusterControl.drain(worker, undo);
   }
 }

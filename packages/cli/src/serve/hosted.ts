@@ -26,9 +26,9 @@ export interface HostOptions {
   redactor?: Redactor;
   /**
    * Cluster mode (`--cluster`): pipelines run only where the cluster assigns them, guarded by checkpoint
-   * fencing instead of the single-host run lock.
+   * fencing instead of the single-host run lock. `worker` is this worker's name, which its commits carry.
    */
-  cluster?: boolean;
+  cluster?: { worker: string };
 }
 
 export class HostedPipelines {
@@ -68,6 +68,6 @@ export class HostedPipelines {
   }
 
   context(loaded: LoadedPipeline): FactoryContext {
-    return factoryContextFor(loaded, this.options.logger);
+    return factoryContextFor(loaded, this.options.logger, this.options.cluster?.worker);
   }
 }

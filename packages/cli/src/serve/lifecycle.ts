@@ -33,6 +33,8 @@ interface Run {
   run?: Promise<void>;
   /** Set by pause: the run that ends next is paused, not stopped. */
   pausing: boolean;
+  /** Cluster mode: when the cluster gave this worker the pipeline, until its first commit here. */
+  assignedAt?: number | undefined;
 }
 
 export class PipelineLifecycle {
@@ -85,7 +87,10 @@ export class PipelineLifecycle {
       const moving: Promise<void>[] = [];
       for (const run of this.runs.values()) {
         const active = run.state === 'running' || run.state === 'starting';
-        if (names.has(run.loaded.name) && !active) this.startRun(run, false);
+        if (names.has(run.loaded.name) && !active) {
+          run.assignedAt = Date.now();
+          this.startRun(run, false);
+        }
         if (!names.has(run.loaded.name) && active) {
           run.pausing = false;
           run.stop?.abort();
@@ -208,6 +213,7 @@ export class PipelineLifecycle {
           once,
           wake: run.wake,
           observer: this.observerFor(run),
+          ...(this.pipelines.options.cluster ? { worker: this.pipelines.options.cluster.worker } : {}),
         });
         this.watcher.started(name, { source: options.source, sink: options.sink });
         this.setState(run, 'running');
@@ -224,6 +230,7 @@ export class PipelineLifecycle {
         };
         // In a cluster, being fenced means another worker owns the pipeline now: it moved, it did not fail.
         if (this.pipelines.options.cluster && run.error.code === 'KAFKA_PRODUCER_FENCED') {
+          this.pipelines.options.metrics.clusterFenced(name);
           this.setState(run, 'stopped');
           logger.warn(
             { pipeline: name, code: run.error.code },
@@ -231,7 +238,10 @@ export class PipelineLifecycle {
           );
           // The cluster may have given it back to this worker since (a rebalance after this worker hung):
           // then it claims it again, from the last committed checkpoint.
-          if (this.assigned.has(name)) this.startRun(run, false);
+          if (this.assigned.has(name)) {
+            run.assignedAt = Date.now();
+            this.startRun(run, false);
+          }
           return;
         }
         this.setState(run, run.pausing && stop.signal.aborted ? 'paused' : 'failed');
@@ -255,6 +265,11 @@ export class PipelineLifecycle {
       },
       committed: (commit) => {
         run.lastCheckpoint = { position: commit.position, at: commit.at.toISOString() };
+        if (run.assignedAt !== undefined) {
+          const seconds = (Date.now() - run.assignedAt) / 1000;
+          run.assignedAt = undefined;
+          this.pipelines.options.metrics.clusterHandover(run.loaded.name, seconds);
+        }
         for (const s of commit.streams) run.counts.eventsWritten += s.events;
       },
       caughtUp: () => {

@@ -142,21 +142,60 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ferry-clust
       'one pipeline on each worker',
     );
     const [onB] = await running(b);
-    // /cluster on each worker: what it runs; the leader also shows both members and their pipelines.
-    const views = await Promise.all([a, b].map(async (w) => (await fetch(`${w.base}/cluster`)).json()));
-    for (const [i, view] of views.entries())
+    // /cluster on each worker: what it runs, and the whole cluster from the board: both members and their
+    // pipelines with state and lag, on whichever worker is asked.
+    type Member = { worker: string; url: string | null; pipelines: { pipeline: string; state: string }[] };
+    const clusterOf = async (w: Served) => (await fetch(`${w.base}/cluster`)).json();
+    const shape = (view: { members: Member[] | null }) =>
+      (view.members ?? [])
+        .map((m) => [m.worker, m.pipelines.map((p) => `${p.pipeline}:${p.state}`).join(',')])
+        .sort();
+    const expected = [
+      ['a', `${(await running(a))[0]}:running`],
+      ['b', `${onB}:running`],
+    ];
+    await waitFor(
+      async () => {
+        const views = await Promise.all([a, b].map(clusterOf));
+        return views.every((v) => JSON.stringify(shape(v)) === JSON.stringify(expected));
+      },
+      30_000,
+      'both workers to show both members, each running one pipeline',
+    );
+    const views = await Promise.all([a, b].map(clusterOf));
+    for (const [i, view] of views.entries()) {
       expect(view.assigned.map((x: { pipeline: string }) => x.pipeline)).toEqual(await running([a, b][i]!));
-    const leader = views.find((v) => v.leader);
-    expect(leader?.mode).toBe('cluster');
-    expect(
-      leader?.members
-        .map((m: { worker: string; pipelines: string[] }) => [m.worker, m.pipelines.length])
-        .sort(),
-    ).toEqual([
-      ['a', 1],
-      ['b', 1],
-    ]);
-    expect(views.find((v) => !v.leader)?.members).toBeNull();
+      expect(view.generation).toBeGreaterThan(0);
+      expect(view.plan.generation).toBe(view.generation);
+      expect(view.members.find((m: Member) => m.worker === 'b').url).toBe(b.base);
+    }
+    expect(views.filter((v) => v.leader)).toHaveLength(1);
+    expect(views[0].plan.leader).toBe(views.find((v) => v.leader).worker);
+
+    // Drained through worker a's API, b gives its pipeline to a and keeps nothing; withdrawn, it takes one back.
+    const drained = await fetch(`${a.base}/cluster/workers/b/drain`, { method: 'POST' });
+    expect(drained.status).toBe(202);
+    expect(await drained.json()).toMatchObject({ worker: 'b', draining: true });
+    await waitFor(
+      async () => (await running(a)).length === 2 && (await running(b)).length === 0,
+      90_000,
+      'worker b to hand its pipeline to a',
+    );
+    await waitFor(
+      async () =>
+        (await clusterOf(a)).members?.find((m: Member & { draining: boolean }) => m.worker === 'b')?.draining,
+      30_000,
+      'the plan to show b draining',
+    );
+    expect((await fetch(`${b.base}/cluster/workers/nobody/drain`, { method: 'POST' })).status).toBe(404);
+    expect((await fetch(`${b.base}/cluster/workers/b/drain`, { method: 'DELETE' })).status).toBe(202);
+    await waitFor(
+      async () => (await running(a)).length === 1 && (await running(b)).length === 1,
+      90_000,
+      'worker b to take a pipeline again',
+    );
+    const handovers = await (await fetch(`${a.base}/metrics`)).text();
+    expect(handovers).toMatch(/^ferry_cluster_handover_seconds_count\{pipeline="[^"]+"\} [1-9]/m);
     insert(51, 100);
     // b stops: its pipeline is flushed and checkpointed, then a takes it.
     const result = await b.stop();
@@ -223,6 +262,12 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ferry-clust
     await waitFor(async () => (await running(plain)).length === 1, 60_000, 'the unlabelled pipeline to run');
     // No live worker has archive-host: the pipeline waits, it is not run anywhere, and the leader says why.
     expect(await running(plain)).toEqual([`hearings-${tag}`]);
+    // The plan reaches the board a heartbeat after the assignment (kafkajs tells the generation then).
+    await waitFor(
+      async () => (await (await fetch(`${plain.base}/cluster`)).json()).unassigned !== null,
+      30_000,
+      'the plan on the board',
+    );
     const view = await (await fetch(`${plain.base}/cluster`)).json();
     expect(view.leader).toBe(true);
     expect(view.unassigned).toEqual([

@@ -75,6 +75,8 @@ export class ClusterMembership {
   private draining = false;
   private lastPlan: ClusterPlan | undefined;
   private readonly listeners: ((view: ClusterView) => void)[] = [];
+  private readonly generationListeners: ((generation: number) => void)[] = [];
+  private currentGeneration: number | undefined;
 
   constructor(private readonly options: ClusterOptions) {
     this.topic = `ferry-cluster.${options.group}`;
@@ -97,6 +99,29 @@ export class ClusterMembership {
       const view = { memberId: payload.memberId, isLeader: payload.isLeader, pipelines: [...this.owned] };
       for (const listener of this.listeners) listener(view);
     });
+    // kafkajs tells the group generation only with heartbeats (the first comes a heartbeat interval after
+    // joining), not with the join itself.
+    this.consumer.on(this.consumer.events.HEARTBEAT, ({ payload }) => {
+      const generation = payload.groupGenerationId;
+      if (generation === this.currentGeneration) return;
+      this.currentGeneration = generation;
+      for (const listener of this.generationListeners) listener(generation);
+    });
+  }
+
+  /** The group generation this member last heartbeated in (undefined until the first heartbeat). */
+  get generation(): number | undefined {
+    return this.currentGeneration;
+  }
+
+  /** Called when the member learns a new group generation (after each rebalance). */
+  onGeneration(listener: (generation: number) => void): void {
+    this.generationListeners.push(listener);
+  }
+
+  /** Whether this worker asked to be drained. */
+  get isDraining(): boolean {
+    return this.draining;
   }
 
   /** Called with this worker's pipelines after every rebalance (the first one included). */
@@ -122,7 +147,16 @@ export class ClusterMembership {
    * for it: leaving and joining again is the rebalance, with this member's new wish in its metadata.
    */
   async drain(): Promise<void> {
-    this.draining = true;
+    await this.rejoin(true);
+  }
+
+  /** Take pipelines again after a drain (at the rebalance this asks for). */
+  async undrain(): Promise<void> {
+    await this.rejoin(false);
+  }
+
+  private async rejoin(draining: boolean): Promise<void> {
+    this.draining = draining;
     await this.consumer.stop();
     await this.consumer.run({ eachMessage: async () => {} });
   }

@@ -78,14 +78,30 @@ export function decodeDlqRecord(message: InMessage): DlqRecord {
   );
 }
 
+/**
+ * Who committed a checkpoint, when owners are fenced: the worker, and the pipeline's ownership generation
+ * (one more than the previous owner's, taken as a run claims the pipeline). Ordered by offset, a pipeline's
+ * commits never go back to an older generation: that is what shows one owner at a time.
+ */
+export interface CheckpointOwner {
+  worker: string;
+  generation: number;
+}
+
 interface CheckpointValue {
   pipeline: string;
   position: unknown;
   savedAt: string;
+  owner?: CheckpointOwner;
 }
 
-export function encodeCheckpoint(pipeline: string, position: unknown): OutMessage {
-  const value: CheckpointValue = { pipeline, position, savedAt: new Date().toISOString() };
+export function encodeCheckpoint(pipeline: string, position: unknown, owner?: CheckpointOwner): OutMessage {
+  const value: CheckpointValue = {
+    pipeline,
+    position,
+    savedAt: new Date().toISOString(),
+    ...(owner ? { owner } : {}),
+  };
   return { key: pipeline, value: JSON.stringify(value), headers: {} };
 }
 
@@ -94,11 +110,17 @@ export function encodeCheckpointTombstone(pipeline: string): OutMessage {
   return { key: pipeline, value: null, headers: {} };
 }
 
-export function decodeCheckpoint(message: InMessage): { pipeline: string; position: unknown } | null {
+export function decodeCheckpoint(
+  message: InMessage,
+): { pipeline: string; position: unknown; owner?: CheckpointOwner } | null {
   if (message.value === null) return null;
   try {
     const value = JSON.parse(message.value.toString()) as CheckpointValue;
-    return { pipeline: value.pipeline, position: value.position };
+    return {
+      pipeline: value.pipeline,
+      position: value.position,
+      ...(value.owner ? { owner: value.owner } : {}),
+    };
   } catch (error) {
     throw new KafkaError(
       KafkaErrorCodes.KAFKA_RECORD_CORRUPT,

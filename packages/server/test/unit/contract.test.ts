@@ -44,7 +44,7 @@ interface Scenario {
   contentType?: string;
 }
 
-const DEFAULT_PARAMS = { name: 'ledger', id: 'dl-1' };
+const DEFAULT_PARAMS = { name: 'ledger', id: 'dl-1', worker: 'worker-2' };
 
 /** Happy path of each operation (the only place that knows the fake host's pipelines). */
 const success: Record<string, Scenario> = {
@@ -52,6 +52,8 @@ const success: Record<string, Scenario> = {
   readiness: {},
   metrics: {},
   cluster: {},
+  drainWorker: {},
+  undrainWorker: {},
   listPipelines: {},
   getPipeline: {},
   pausePipeline: { params: { name: 'orders' } },
@@ -77,6 +79,8 @@ const wrongState: Record<string, Scenario> = {
   },
   resetOffsets: { params: { name: 'orders' }, code: 'PIPELINE_RUNNING' },
   replayDeadLetters: { params: { name: 'orders' }, body: { dryRun: false }, code: 'PIPELINE_RUNNING' },
+  drainWorker: { setup: (host) => (host.single = true), code: 'SERVER_NOT_IN_CLUSTER' },
+  undrainWorker: { setup: (host) => (host.single = true), code: 'SERVER_NOT_IN_CLUSTER' },
 };
 
 function scenarioFor(operation: Operation, status: number): Scenario | undefined {
@@ -89,17 +93,27 @@ function scenarioFor(operation: Operation, status: number): Scenario | undefined
     case 204:
       return base;
     case 400:
-      return { ...withBody, params: { name: '-not-a-name' }, code: 'SERVER_BAD_REQUEST' };
+      return {
+        ...withBody,
+        params: { name: '-not-a-name', worker: 'w'.repeat(300) },
+        code: 'SERVER_BAD_REQUEST',
+      };
     case 401:
       return { ...base, token: 'none', code: 'SERVER_UNAUTHENTICATED' };
     case 403:
       return { ...base, token: 'unscoped', code: 'SERVER_FORBIDDEN' };
     case 404:
-      return { ...base, params: { name: 'nope' }, code: 'PIPELINE_NOT_FOUND' };
+      return operation.path.startsWith('/cluster/')
+        ? { ...base, params: { worker: 'nope' }, code: 'SERVER_WORKER_NOT_FOUND' }
+        : { ...base, params: { name: 'nope' }, code: 'PIPELINE_NOT_FOUND' };
     case 409:
       return wrongState[operation.operationId];
     case 414:
-      return { ...base, params: { name: 'n'.repeat(5000) }, code: 'SERVER_URI_TOO_LONG' };
+      return {
+        ...base,
+        params: { name: 'n'.repeat(5000), worker: 'w'.repeat(5000) },
+        code: 'SERVER_URI_TOO_LONG',
+      };
     case 415:
       return { ...base, body: '<replay/>', contentType: 'application/xml', code: 'SERVER_BAD_REQUEST' };
     case 500:
@@ -175,7 +189,7 @@ function validatorFor(schema: Record<string, unknown>) {
 
 describe('every documented route answers as documented', () => {
   it('has a scenario for every documented status of every operation', () => {
-    expect(operations.length).toBe(16);
+    expect(operations.length).toBe(18);
     const missing = operations.flatMap((op) =>
       Object.keys(op.responses)
         .filter((status) => scenarioFor(op, Number(status)) === undefined)

@@ -37,6 +37,8 @@ export interface FakeHost extends AdminHost {
   failing: boolean;
   ready: boolean;
   calls: string[];
+  /** Started without --cluster: drain requests are refused. */
+  single: boolean;
 }
 
 export function fakeHost(): FakeHost {
@@ -87,6 +89,7 @@ export function fakeHost(): FakeHost {
     failing: false,
     ready: true,
     calls: [],
+    single: false,
     list() {
       check('list');
       return [...pipelines.values()];
@@ -174,24 +177,49 @@ export function fakeHost(): FakeHost {
         body: '# TYPE ferry_records_read_total counter\nferry_records_read_total{pipeline="orders"} 10\n',
       };
     },
+    async drainWorker(worker, undo) {
+      check(`drain ${worker}`);
+      if (host.single) throw new FerryError('SERVER_NOT_IN_CLUSTER', 'not started with --cluster');
+      if (worker !== 'worker-1' && worker !== 'worker-2')
+        throw new FerryError('SERVER_WORKER_NOT_FOUND', `no worker ${worker} in cluster hub`);
+      return { worker, draining: !undo, requestedAt: at };
+    },
     cluster() {
       check('cluster');
       // The leader of a two-worker cluster, one pipeline waiting for a worker with its label.
+      const orders = {
+        pipeline: 'orders',
+        since: '2026-12-05T03:00:00.000Z',
+        state: 'running',
+        lagSeconds: 0.4,
+        lastCommitAt: '2026-12-05T03:00:05.000Z',
+      };
+      const ledger = { pipeline: 'ledger', since: null, state: null, lagSeconds: null, lastCommitAt: null };
       return {
         mode: 'cluster' as const,
         group: 'hub',
         worker: 'worker-1',
         memberId: 'ferry-1-abc',
         leader: true,
-        assigned: [{ pipeline: 'orders', since: '2026-12-05T03:00:00.000Z' }],
+        generation: 7,
+        assigned: [orders],
+        plan: { generation: 7, leader: 'worker-1', at: '2026-12-05T03:00:00.000Z' },
         members: [
-          { memberId: 'ferry-1-abc', worker: 'worker-1', labels: [], draining: false, pipelines: ['orders'] },
+          {
+            memberId: 'ferry-1-abc',
+            worker: 'worker-1',
+            labels: [],
+            draining: false,
+            url: 'http://127.0.0.1:8080',
+            pipelines: [orders],
+          },
           {
             memberId: 'ferry-2-def',
             worker: 'worker-2',
             labels: ['zone-2'],
             draining: false,
-            pipelines: ['ledger'],
+            url: null,
+            pipelines: [ledger],
           },
         ],
         unassigned: [{ name: 'archive', reason: 'no live worker has the labels it requires (archive-host)' }],

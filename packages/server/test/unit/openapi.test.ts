@@ -54,6 +54,8 @@ describe('GET /openapi.json', () => {
       'GET /readyz': [],
       'GET /metrics': read,
       'GET /cluster': read,
+      'POST /cluster/workers/{worker}/drain': operate,
+      'DELETE /cluster/workers/{worker}/drain': operate,
       'GET /pipelines': read,
       'GET /pipelines/{name}': read,
       'POST /pipelines/{name}/pause': operate,
