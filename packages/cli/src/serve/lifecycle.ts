@@ -18,6 +18,14 @@ import { acquireRunLock } from '../lock.js';
 import type { HostedPipelines } from './hosted.js';
 import type { RunWatcher } from './readiness.js';
 
+/**
+ * Errors that say another process holds what the pipeline reads exclusively: a PostgreSQL replication slot
+ * (DB_SLOT_IN_USE). In a cluster that is usually the previous owner, alive past its session (a zombie) or
+ * not yet timed out by the server (wal_sender_timeout), so the new owner waits rather than fails.
+ */
+const HELD_ELSEWHERE = new Set(['DB_SLOT_IN_USE']);
+const HELD_RETRY_MS = 5_000;
+
 interface Run {
   loaded: LoadedPipeline;
   state: PipelineState;
@@ -244,10 +252,45 @@ export class PipelineLifecycle {
           }
           return;
         }
+        if (
+          this.pipelines.options.cluster &&
+          HELD_ELSEWHERE.has(run.error.code) &&
+          this.assigned.has(name) &&
+          !stop.signal.aborted
+        ) {
+          this.waitForRelease(run, stop);
+          return;
+        }
         this.setState(run, run.pausing && stop.signal.aborted ? 'paused' : 'failed');
         logger.error({ pipeline: name, code: run.error.code, err: error }, 'pipeline failed');
       }
     })();
+  }
+
+  /**
+   * Cluster mode: the source's own exclusivity is held elsewhere (HELD_ELSEWHERE), most likely by this
+   * pipeline's previous owner, still alive or not yet timed out by the server. That is not this worker
+   * failing: the pipeline stays `starting` (its error says why) and is tried again every few seconds for as
+   * long as the cluster gives it to this worker, however long the other holder takes to let go.
+   */
+  private waitForRelease(run: Run, stop: AbortController): void {
+    const name = run.loaded.name;
+    this.setState(run, 'starting');
+    this.pipelines.options.logger.warn(
+      { pipeline: name, code: run.error?.code },
+      `another process still holds what this pipeline reads exclusively (the previous owner?); trying again in ${HELD_RETRY_MS / 1000} s`,
+    );
+    const timer = setTimeout(() => {
+      if (run.stop === stop && this.assigned.has(name)) this.startRun(run, false);
+    }, HELD_RETRY_MS);
+    stop.signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        if (run.stop === stop) this.setState(run, 'stopped');
+      },
+      { once: true },
+    );
   }
 
   private observerFor(run: Run): PipelineObserver {
