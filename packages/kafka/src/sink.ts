@@ -14,6 +14,7 @@ import { type BindingMode, encodeEvent } from './binding.js';
 import type { KafkaSinkConfig } from './config.js';
 import { KafkaError, KafkaErrorCodes } from './errors.js';
 import { decodeCheckpoint, encodeCheckpoint, encodeDeadLetter } from './internal/records.js';
+import { type BeforeCommitHook, beforeCommitHook } from './internal/test-hooks.js';
 import { ensureTopics } from './internal/topics.js';
 import type {
   KafkaTransport,
@@ -52,6 +53,8 @@ export class KafkaSink implements Sink {
   /** Topic by event type and dataschema: the template is resolved once per kind of event. */
   private readonly topics = new Map<string, string>();
   private readonly log: Logger;
+  /** Only when a test sets FERRY_TEST_CRASH for this pipeline (internal/test-hooks.ts); otherwise undefined. */
+  private readonly beforeCommit: BeforeCommitHook | undefined;
 
   constructor(
     readonly config: KafkaSinkConfig,
@@ -59,6 +62,7 @@ export class KafkaSink implements Sink {
   ) {
     this.log = ctx.logger.child({ sink: 'kafka' });
     if (config.delivery === 'exactly-once') this.commitBatch = (batch) => this.commitTransaction(batch);
+    this.beforeCommit = beforeCommitHook(ctx.pipeline, this.log);
   }
 
   get transactionalId(): string | undefined {
@@ -121,7 +125,14 @@ export class KafkaSink implements Sink {
     // Last, so a reader that sees the position has already been able to see everything before it.
     addressed.push({ topic: checkpointTopic, message: encodeCheckpoint(batch.pipeline, batch.position) });
     try {
-      await this.inTransaction((send) => this.sendChunked(send, addressed));
+      await this.inTransaction(async (send) => {
+        await this.sendChunked(send, addressed);
+        await this.beforeCommit?.({
+          events: batch.events.length,
+          deadLetters: batch.deadLetters.length,
+          position: batch.position,
+        });
+      });
       this.commitFailed = false;
     } catch (error) {
       this.commitFailed = true;
