@@ -62,7 +62,7 @@ export class KafkaSink implements Sink {
   ) {
     this.log = ctx.logger.child({ sink: 'kafka' });
     if (config.delivery === 'exactly-once') this.commitBatch = (batch) => this.commitTransaction(batch);
-    this.beforeCommit = beforeCommitHook(ctx.pipeline, this.log);
+    this.beforeCommit = beforeCommitHook(ctx.pipeline);
   }
 
   get transactionalId(): string | undefined {
@@ -127,11 +127,13 @@ export class KafkaSink implements Sink {
     try {
       await this.inTransaction(async (send) => {
         await this.sendChunked(send, addressed);
-        await this.beforeCommit?.({
-          events: batch.events.length,
-          deadLetters: batch.deadLetters.length,
-          position: batch.position,
-        });
+        if (this.beforeCommit) {
+          await this.beforeCommit({
+            events: batch.events.length,
+            deadLetters: batch.deadLetters.length,
+            position: batch.position,
+          });
+        }
       });
       this.commitFailed = false;
     } catch (error) {

@@ -4,7 +4,7 @@
 // the broker that are never committed) is tested on purpose rather than by luck
 // (packages/cli/test/integration/cluster-eos-abort.test.ts). The variable is read once, when this module
 // loads; unset, a sink gets no hook and its commit path calls nothing.
-import type { Logger } from '@ferry/core/sdk';
+import { writeSync } from 'node:fs';
 
 const configured = process.env.FERRY_TEST_CRASH;
 
@@ -32,14 +32,22 @@ export type BeforeCommitHook = (detail: Record<string, unknown>) => Promise<void
 const counted = new Map<string, number>();
 
 /**
+ * Say why on stderr, then SIGKILL. The line is written synchronously: Ferry's logger (pino) writes
+ * asynchronously, and a line still queued when the signal lands is lost (seen in a run of the test).
+ */
+function sigkill(line: string): void {
+  writeSync(2, `${line}\n`);
+  process.kill(process.pid, 'SIGKILL');
+}
+
+/**
  * The hook for this pipeline's sink, or undefined when FERRY_TEST_CRASH is unset or names another pipeline.
- * `value` and `kill` are parameters only so the unit test can drive it without dying.
+ * `value` and `crash` are parameters only so the unit test can drive it without dying.
  */
 export function beforeCommitHook(
   pipeline: string,
-  log: Logger,
   value: string | undefined = configured,
-  kill: () => void = () => process.kill(process.pid, 'SIGKILL'),
+  crash: (line: string) => void = sigkill,
 ): BeforeCommitHook | undefined {
   if (value === undefined || value === '') return undefined;
   const point = parseCrashPoint(value);
@@ -48,12 +56,17 @@ export function beforeCommitHook(
     const transaction = (counted.get(pipeline) ?? 0) + 1;
     counted.set(pipeline, transaction);
     if (transaction !== point.transaction) return;
-    // pino writes to stderr synchronously, so this line is out before the signal.
-    log.error(
-      { ...detail, pipeline, transaction },
-      `FERRY_TEST_CRASH: killing this process (SIGKILL) after the sends of transaction ${transaction} of ${pipeline}, before its commit`,
+    // A JSON line like the logger's, so whatever reads the log stream reads it too.
+    crash(
+      JSON.stringify({
+        level: 'error',
+        time: new Date().toISOString(),
+        ...detail,
+        pipeline,
+        transaction,
+        msg: `FERRY_TEST_CRASH: killing this process (SIGKILL) after the sends of transaction ${transaction} of ${pipeline}, before its commit`,
+      }),
     );
-    kill();
     // SIGKILL ends the process before anything else runs; should it not, the commit must still never happen.
     await new Promise<never>(() => undefined);
   };

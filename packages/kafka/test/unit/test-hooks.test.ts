@@ -1,15 +1,14 @@
 // The FERRY_TEST_CRASH hook: inert unless it names the pipeline, fires at the n-th transaction only, and a
 // malformed value is refused rather than ignored (a test relying on it would otherwise pass without a crash).
 // The real SIGKILL is proven end to end by packages/cli/test/integration/cluster-eos-abort.test.ts.
-import { silentLogger } from '@ferry/core/sdk';
 import { describe, expect, it } from 'vitest';
 import { beforeCommitHook, parseCrashPoint } from '../../src/internal/test-hooks.js';
 
-const log = silentLogger();
-
-/** Stands in for the SIGKILL: throws, so the hook's "never return" ends in a rejection the test sees. */
+/** Stands in for the SIGKILL: keeps the line, then throws, so the hook's "never return" ends in a rejection. */
 class Killed extends Error {}
-const kill = () => {
+const lines: string[] = [];
+const kill = (line: string) => {
+  lines.push(line);
   throw new Killed('killed');
 };
 
@@ -30,18 +29,28 @@ describe('FERRY_TEST_CRASH', () => {
   });
 
   it('gives no hook when unset or naming another pipeline', () => {
-    expect(beforeCommitHook('cases', log, undefined, kill)).toBeUndefined();
-    expect(beforeCommitHook('cases', log, '', kill)).toBeUndefined();
-    expect(beforeCommitHook('cases', log, 'before-commit:hearings:1', kill)).toBeUndefined();
+    expect(beforeCommitHook('cases', undefined, kill)).toBeUndefined();
+    expect(beforeCommitHook('cases', '', kill)).toBeUndefined();
+    expect(beforeCommitHook('cases', 'before-commit:hearings:1', kill)).toBeUndefined();
   });
 
   it('kills at the n-th transaction of the pipeline, counting across sinks of one process', async () => {
     const pipeline = `unit-${Date.now()}`;
-    const first = beforeCommitHook(pipeline, log, `before-commit:${pipeline}:3`, kill)!;
+    const first = beforeCommitHook(pipeline, `before-commit:${pipeline}:3`, kill)!;
     await first({ events: 1 });
     await first({ events: 1 });
     // A sink made again (the pipeline restarted in this process) counts on from 2.
-    const second = beforeCommitHook(pipeline, log, `before-commit:${pipeline}:3`, kill)!;
-    await expect(second({ events: 1 })).rejects.toBeInstanceOf(Killed);
+    const second = beforeCommitHook(pipeline, `before-commit:${pipeline}:3`, kill)!;
+    await expect(second({ events: 20, position: { id: 60 } })).rejects.toBeInstanceOf(Killed);
+    // One JSON line saying where, for the test's log reader.
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      level: 'error',
+      pipeline,
+      transaction: 3,
+      events: 20,
+      position: { id: 60 },
+      msg: expect.stringMatching(/^FERRY_TEST_CRASH: .* before its commit$/),
+    });
   });
 });
