@@ -20,6 +20,7 @@ import {
   encodeCheckpoint,
   encodeDeadLetter,
 } from './internal/records.js';
+import { type BeforeCommitHook, beforeCommitHook } from './internal/test-hooks.js';
 import { ensureTopics } from './internal/topics.js';
 import type {
   KafkaTransport,
@@ -65,6 +66,8 @@ export class KafkaSink implements Sink {
   /** Topic by event type and dataschema: the template is resolved once per kind of event. */
   private readonly topics = new Map<string, string>();
   private readonly log: Logger;
+  /** Only when a test sets FERRY_TEST_CRASH for this pipeline (internal/test-hooks.ts); otherwise undefined. */
+  private readonly beforeCommit: BeforeCommitHook | undefined;
 
   constructor(
     readonly config: KafkaSinkConfig,
@@ -72,6 +75,7 @@ export class KafkaSink implements Sink {
   ) {
     this.log = ctx.logger.child({ sink: 'kafka' });
     if (config.delivery === 'exactly-once') this.commitBatch = (batch) => this.commitTransaction(batch);
+    this.beforeCommit = beforeCommitHook(ctx.pipeline);
   }
 
   get transactionalId(): string | undefined {
@@ -138,7 +142,16 @@ export class KafkaSink implements Sink {
       message: encodeCheckpoint(batch.pipeline, batch.position, owner),
     });
     try {
-      await this.inTransaction((send) => this.sendChunked(send, addressed));
+      await this.inTransaction(async (send) => {
+        await this.sendChunked(send, addressed);
+        if (this.beforeCommit) {
+          await this.beforeCommit({
+            events: batch.events.length,
+            deadLetters: batch.deadLetters.length,
+            position: batch.position,
+          });
+        }
+      });
       this.commitFailed = false;
     } catch (error) {
       this.commitFailed = true;

@@ -18,6 +18,8 @@ export interface Served {
   kill(signal: NodeJS.Signals): Promise<CliResult>;
   /** The process id (SIGSTOP/SIGCONT: a worker that hangs and comes back). */
   pid: number;
+  /** The finished process, however it ended (one that kills itself, e.g. FERRY_TEST_CRASH). */
+  exited: Promise<CliResult>;
 }
 
 /**
@@ -61,7 +63,7 @@ export async function startServe(
     serve.child.kill(signal);
     return serve.done;
   };
-  return { base, stderr: () => stderr, stop, kill, pid: serve.child.pid! };
+  return { base, stderr: () => stderr, stop, kill, pid: serve.child.pid!, exited: serve.done };
 }
 
 /**
