@@ -295,7 +295,7 @@ function message(
     case 'DB_REPLICATION_DENIED':
       return `the user may not use replication on ${server} (${said}). ALTER ROLE <user> WITH REPLICATION, and allow replication connections for it in pg_hba.conf.`;
     case 'DB_SLOT_IN_USE':
-      return `the replication slot is in use by another process on ${server} (${said}). Stop the other consumer (another ferry run of this pipeline?) or give this pipeline its own slot.${retry}`;
+      return `the replication slot is in use by another process on ${server} (${said}). Stop the other consumer (another ferry run of this pipeline? In a cluster, its previous owner until the server times it out: the new owner waits for it) or give this pipeline its own slot.${retry}`;
     case 'DB_SLOT_MISSING':
       return `${server}: ${said}. Run \`ferry database create-slot <pipeline.yaml>\` (or set createSlot: true) to create the slot and the publication.`;
     case 'DB_SLOT_INVALIDATED':

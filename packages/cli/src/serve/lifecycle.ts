@@ -26,6 +26,13 @@ import type { RunWatcher } from './readiness.js';
 const HELD_ELSEWHERE = new Set(['DB_SLOT_IN_USE']);
 const HELD_RETRY_MS = 5_000;
 
+/** The HELD_ELSEWHERE code of an error, or of the error its retries gave up on; undefined otherwise. */
+function heldElsewhere(error: unknown): string | undefined {
+  if (!isFerryError(error)) return undefined;
+  const underlying = error.code === 'RETRIES_EXHAUSTED' ? error.details?.code : error.code;
+  return typeof underlying === 'string' && HELD_ELSEWHERE.has(underlying) ? underlying : undefined;
+}
+
 interface Run {
   loaded: LoadedPipeline;
   state: PipelineState;
@@ -254,11 +261,11 @@ export class PipelineLifecycle {
         }
         if (
           this.pipelines.options.cluster &&
-          HELD_ELSEWHERE.has(run.error.code) &&
+          heldElsewhere(error) !== undefined &&
           this.assigned.has(name) &&
           !stop.signal.aborted
         ) {
-          this.waitForRelease(run, stop);
+          this.waitForRelease(run, stop, heldElsewhere(error)!);
           return;
         }
         this.setState(run, run.pausing && stop.signal.aborted ? 'paused' : 'failed');
@@ -273,11 +280,13 @@ export class PipelineLifecycle {
    * failing: the pipeline stays `starting` (its error says why) and is tried again every few seconds for as
    * long as the cluster gives it to this worker, however long the other holder takes to let go.
    */
-  private waitForRelease(run: Run, stop: AbortController): void {
+  private waitForRelease(run: Run, stop: AbortController, code: string): void {
     const name = run.loaded.name;
+    // The status names the holder's code (DB_SLOT_IN_USE), not the retries it exhausted meanwhile.
+    if (run.error) run.error = { ...run.error, code, retryable: true };
     this.setState(run, 'starting');
     this.pipelines.options.logger.warn(
-      { pipeline: name, code: run.error?.code },
+      { pipeline: name, code },
       `another process still holds what this pipeline reads exclusively (the previous owner?); trying again in ${HELD_RETRY_MS / 1000} s`,
     );
     const timer = setTimeout(() => {
