@@ -154,8 +154,10 @@ export async function joinCluster(
 
   // Drain requests for this incarnation of this worker, from whichever worker took them.
   let drainedOnRequest = false;
+  let stopping = false;
   let draining: Promise<void> = Promise.resolve();
   board.onChange(() => {
+    if (stopping) return;
     const request = board.drainRequest(worker);
     const wanted = request !== undefined && request.instance === instance;
     if (wanted === drainedOnRequest) return;
@@ -166,7 +168,13 @@ export async function joinCluster(
         ? `cluster ${group}: draining this worker as ${request?.by} was asked; its pipelines move to the others`
         : `cluster ${group}: the drain request was withdrawn; this worker takes pipelines again`,
     );
-    const change = () => (wanted ? membership.drain() : membership.undrain());
+    // Draining stops the pipelines here first (flush, checkpoint), then leaves and rejoins as draining:
+    // the others take them from their last checkpoint, with no moment where two workers run one.
+    const change = async () => {
+      if (!wanted) return membership.undrain();
+      await host.assign(new Set());
+      await membership.drain();
+    };
     draining = draining
       .then(change)
       .then(publish)
@@ -202,6 +210,8 @@ export async function joinCluster(
   return {
     async stop() {
       clearInterval(reporting);
+      stopping = true;
+      await draining;
       // Pipelines first (flush, checkpoint), then leave the group: the next owner reads the last checkpoint.
       await host.assign(new Set());
       await membership.stop();

@@ -156,16 +156,11 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ${checkpoin
   });
 
   const start = async (worker: string) => {
-    const served = await startServe([
-      ...files,
-      '--cluster',
-      group,
-      '--worker',
-      worker,
-      '--allow-unauthenticated',
-      '--port',
-      '0',
-    ]);
+    const served = await startServe(
+      [...files, '--cluster', group, '--worker', worker, '--allow-unauthenticated', '--port', '0'],
+      {},
+      600_000,
+    ); // the first workers live through the whole test: not killed at startServe's default 2 min
     live.set(worker, served);
     return served;
   };
@@ -248,6 +243,9 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ${checkpoin
     expect(status.code, status.stderr).toBe(0);
     for (const worker of ['w1', 'w2', 'w3']) expect(status.stdout).toMatch(new RegExp(`^${worker}\\s`, 'm'));
     for (const pipeline of names) expect(status.stdout).toMatch(new RegExp(`\\s${pipeline}\\s+running\\s`));
+    // Each worker is ready (a worker's readiness is its own pipelines', so a Kubernetes readiness probe on
+    // /readyz holds during and after the handovers).
+    for (const served of live.values()) expect((await fetch(`${served.base}/readyz`)).status).toBe(200);
     const json = await runCli(['status', '--url', any!.base, '--cluster', '--json']);
     const view = JSON.parse(json.stdout) as ClusterStatus;
     expect(view.members?.map((m) => m.worker).sort()).toEqual(['w1', 'w2', 'w3']);

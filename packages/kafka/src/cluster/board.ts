@@ -77,6 +77,7 @@ export class ClusterBoard {
   private readonly values = new Map<string, unknown>();
   private readonly listeners: (() => void)[] = [];
   private caughtUp: Promise<void> | undefined;
+  private stopped = false;
 
   constructor(private readonly options: BoardOptions) {
     this.topic = `ferry-cluster.${options.group}.board`;
@@ -193,12 +194,15 @@ export class ClusterBoard {
   /** Leave: this worker's card is removed (its pipelines are reported by their new owners). */
   async stop(): Promise<void> {
     await this.write(workerKey(this.options.worker), null).catch(() => undefined);
+    this.stopped = true;
     await this.consumer.disconnect().catch(() => undefined);
     await this.producer?.disconnect().catch(() => undefined);
     this.producer = undefined;
   }
 
   private async write(key: string, value: unknown): Promise<void> {
+    // Reports still on their way when the worker stops are dropped: the worker has left.
+    if (this.stopped) return;
     if (!this.producer) throw new Error('cluster board: not started');
     await this.producer.send({
       topic: this.topic,

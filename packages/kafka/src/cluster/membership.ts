@@ -77,6 +77,8 @@ export class ClusterMembership {
   private readonly listeners: ((view: ClusterView) => void)[] = [];
   private readonly generationListeners: ((generation: number) => void)[] = [];
   private currentGeneration: number | undefined;
+  private changing: Promise<void> = Promise.resolve();
+  private leaving = false;
 
   constructor(private readonly options: ClusterOptions) {
     this.topic = `ferry-cluster.${options.group}`;
@@ -155,14 +157,25 @@ export class ClusterMembership {
     await this.rejoin(false);
   }
 
-  private async rejoin(draining: boolean): Promise<void> {
-    this.draining = draining;
-    await this.consumer.stop();
-    await this.consumer.run({ eachMessage: async () => {} });
+  /**
+   * Drains, undrains and the final stop run one after the other: a stop arriving during a drain must not be
+   * followed by the drain's run(), which would join the group again after the worker left it.
+   */
+  private rejoin(draining: boolean): Promise<void> {
+    const next = this.changing.then(async () => {
+      if (this.leaving) return;
+      this.draining = draining;
+      await this.consumer.stop();
+      await this.consumer.run({ eachMessage: async () => {} });
+    });
+    this.changing = next.catch(() => undefined);
+    return next;
   }
 
   /** Leave the group: Kafka gives this worker's pipelines to the others at once (no session timeout). */
   async stop(): Promise<void> {
+    this.leaving = true;
+    await this.changing;
     await this.consumer.disconnect();
   }
 
