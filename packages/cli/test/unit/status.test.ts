@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { seedLegacyDatabase } from '../../../../examples/quickstart/seed.mjs';
 import { quickstartCopy } from '../../../../examples/quickstart/test/cli.js';
-import { type StatusRow, statusTable } from '../../src/commands/status.js';
+import { clusterTable, type StatusRow, statusTable } from '../../src/commands/status.js';
 import { type CliIo, main } from '../../src/program.js';
 
 function capture(): CliIo & { stdout: string[]; stderr: string[] } {
@@ -197,5 +197,61 @@ describe('statusTable', () => {
       Date.parse('2026-01-05T10:00:00.000Z'),
     );
     expect(line).toMatch(/^court-lists\s+failed\s+-\s+2026-01-05T09:59:00.000Z \(60 s ago\)\s+-\s+1200/);
+  });
+});
+
+describe('ferry status --cluster', () => {
+  const now = Date.parse('2026-12-05T03:01:00.000Z');
+  const view = {
+    mode: 'cluster' as const,
+    group: 'hub',
+    worker: 'w2',
+    memberId: 'm-2',
+    leader: false,
+    generation: 4,
+    assigned: [],
+    plan: { generation: 4, leader: 'w1', at: '2026-12-05T03:00:00.000Z' },
+    members: [
+      {
+        memberId: 'm-1',
+        worker: 'w1',
+        labels: [],
+        draining: false,
+        url: 'http://127.0.0.1:8080',
+        pipelines: [
+          {
+            pipeline: 'orders',
+            since: '2026-12-05T03:00:00.000Z',
+            state: 'running',
+            lagSeconds: 3,
+            lastCommitAt: '2026-12-05T03:00:58.000Z',
+          },
+        ],
+      },
+      { memberId: 'm-2', worker: 'w2', labels: ['zone-2'], draining: true, url: null, pipelines: [] },
+    ],
+    unassigned: [{ name: 'archive', reason: 'no live worker has the labels it requires (archive-host)' }],
+  };
+
+  it('prints the plan, a line per pipeline by worker, draining workers and what waits', () => {
+    const lines = clusterTable(view, now);
+    expect(lines[0]).toBe(
+      'cluster hub: worker w2 answering; plan of generation 4 by w1, 2026-12-05T03:00:00.000Z (60 s ago)',
+    );
+    expect(lines[1]).toMatch(/^WORKER\s+PIPELINE\s+STATE\s+SINCE\s+LAG\s+LAST COMMIT$/);
+    expect(lines[2]).toMatch(
+      /^w1\s+orders\s+running\s+2026-12-05T03:00:00.000Z \(60 s ago\)\s+3 s\s+2026-12-05T03:00:58.000Z \(2 s ago\)$/,
+    );
+    expect(lines[3]).toMatch(/^w2 \(draining\)\s+-\s+-\s+-\s+-\s+-$/);
+    expect(lines[4]).toBe('unassigned: archive: no live worker has the labels it requires (archive-host)');
+  });
+
+  it('says so for a serve without --cluster, and refuses --cluster without --url', async () => {
+    expect(clusterTable({ ...view, mode: 'single' })).toEqual([
+      'not a cluster: this ferry serve was started without --cluster',
+    ]);
+    const result = await ferry(['status', '--cluster']);
+    expect(result.code).toBe(2);
+    expect(result.err).toMatch(/--cluster asks a running worker: give its admin address with --url/);
   });
 });
