@@ -16,6 +16,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
 import { services } from '../../../../test/services/endpoints.js';
+import { topicIds } from './kafka-topics.js';
 import { type Served, startServe } from './serve-helpers.js';
 
 const brokers = [...services.kafka.brokers];
@@ -75,29 +76,6 @@ async function ledger(): Promise<LedgerEntry[]> {
       'the checkpoint topic read to its end',
     );
     return entries;
-  } finally {
-    await consumer.disconnect();
-  }
-}
-
-async function distinctIds(topic: string, want: number): Promise<number> {
-  const kafka = new Kafka({ brokers, clientId: 'ferry-test', logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({
-    groupId: `ferry-test-${randomBytes(4).toString('hex')}`,
-    maxWaitTimeInMs: 200,
-  });
-  const ids = new Set<number>();
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const data = JSON.parse(message.value?.toString() ?? '{}') as { id?: number };
-        if (data.id !== undefined) ids.add(data.id);
-      },
-    });
-    await waitFor(() => ids.size >= want, 120_000, `${want} ids in ${topic}`).catch(() => undefined);
-    return ids.size;
   } finally {
     await consumer.disconnect();
   }
@@ -202,7 +180,7 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ${checkpoin
     }
     const rows = next - 1;
     expect(rows).toBeGreaterThan(100);
-    for (const table of tables) expect(await distinctIds(`${table}-${tag}`, rows), table).toBe(rows);
+    for (const table of tables) expect((await topicIds(`${table}-${tag}`, rows)).ids.size, table).toBe(rows);
 
     // The ledger: every committed checkpoint as (pipeline, worker, generation), in commit order.
     const entries = await ledger();

@@ -8,11 +8,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PipelineStatus } from '@ferry/server';
-import { Kafka, logLevel } from 'kafkajs';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
 import { services } from '../../../../test/services/endpoints.js';
+import { dropSlotWhenIdle } from '../../../../test/services/slots.js';
+import { topicIds } from './kafka-topics.js';
 import { type Served, startServe } from './serve-helpers.js';
 
 const brokers = [...services.kafka.brokers];
@@ -21,35 +22,6 @@ const suffix = randomBytes(4).toString('hex');
 const table = `ferry_held_${suffix}`;
 const slot = `ferry_held_${suffix}`;
 const topic = `ferry-held-${suffix}`;
-
-async function idsIn(want: number): Promise<Set<number>> {
-  const kafka = new Kafka({ brokers, clientId: 'ferry-test', logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({
-    groupId: `ferry-test-${randomBytes(4).toString('hex')}`,
-    maxWaitTimeInMs: 200,
-  });
-  const ids = new Set<number>();
-  // The sink creates the topic with its first events.
-  const admin = kafka.admin();
-  await admin.connect();
-  await waitFor(async () => (await admin.listTopics()).includes(topic), 60_000, `topic ${topic}`).finally(
-    () => admin.disconnect(),
-  );
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const data = JSON.parse(message.value?.toString() ?? '{}') as { id?: number };
-        if (data.id !== undefined) ids.add(data.id);
-      },
-    });
-    await waitFor(() => ids.size >= want, 60_000, `${want} ids in ${topic}`).catch(() => undefined);
-    return ids;
-  } finally {
-    await consumer.disconnect();
-  }
-}
 
 describe('ferry serve --cluster: a replication slot still held by another process', () => {
   let admin: DataSource;
@@ -73,17 +45,7 @@ describe('ferry serve --cluster: a replication slot still held by another proces
 
   afterAll(async () => {
     await worker?.stop();
-    for (let i = 0; i < 200; i += 1) {
-      const rows = (await admin.query('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [
-        slot,
-      ])) as { active: boolean }[];
-      if (rows.length === 0) break;
-      if (!rows[0]?.active) {
-        await admin.query('SELECT pg_drop_replication_slot($1)', [slot]);
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await dropSlotWhenIdle((sql, params) => admin.query(sql, params), slot);
     await admin.query(`DROP PUBLICATION IF EXISTS ${slot}`);
     await admin.query(`DROP TABLE IF EXISTS ${table}`);
     await admin.destroy();
@@ -188,7 +150,7 @@ describe('ferry serve --cluster: a replication slot still held by another proces
     expect((await holder.done).code).toBe(0);
     await waitFor(async () => (await status()).state === 'running', 60_000, 'the pipeline to take the slot');
     await admin.query(`INSERT INTO ${table} SELECT g, 'row ' || g FROM generate_series(1, 50) AS g`);
-    expect((await idsIn(50)).size).toBe(50);
+    expect((await topicIds(topic, 50)).ids.size).toBe(50);
     expect((await status()).state).toBe('running');
   }, 240_000);
 });

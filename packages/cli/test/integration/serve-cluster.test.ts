@@ -8,69 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PipelineStatus } from '@ferry/server';
 import Database from 'better-sqlite3';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
 import { services } from '../../../../test/services/endpoints.js';
+import { topicIds } from './kafka-topics.js';
 import { type Served, startServe } from './serve-helpers.js';
 
 const brokers = [...services.kafka.brokers];
 const tag = randomBytes(3).toString('hex');
 const group = `ferry-serve-cluster-${tag}`;
 const tables = ['cases', 'hearings'];
-
-/** The distinct row ids in a topic, read read_committed by a consumer of the test's own. */
-async function idsIn(topic: string, want: number, timeoutMs = 90_000): Promise<Set<string>> {
-  const kafka = new Kafka({ brokers, clientId: 'ferry-test', logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({
-    groupId: `ferry-test-${randomBytes(4).toString('hex')}`,
-    maxWaitTimeInMs: 200,
-  });
-  const ids = new Set<string>();
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const data = JSON.parse(message.value?.toString() ?? '{}') as { id?: number };
-        if (data.id !== undefined) ids.add(String(data.id));
-      },
-    });
-    await waitFor(() => ids.size >= want, timeoutMs, `${want} ids in ${topic}`);
-    return ids;
-  } finally {
-    await consumer.disconnect();
-  }
-}
-
-/** Messages and distinct row ids in a topic (read_committed), once `want` distinct ids arrived and 3 s passed. */
-async function countIn(topic: string, want: number): Promise<{ total: number; distinct: number }> {
-  const kafka = new Kafka({ brokers, clientId: 'ferry-test', logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({
-    groupId: `ferry-test-${randomBytes(4).toString('hex')}`,
-    maxWaitTimeInMs: 200,
-  });
-  const ids = new Set<string>();
-  let total = 0;
-  let last = Date.now();
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const data = JSON.parse(message.value?.toString() ?? '{}') as { id?: number };
-        if (data.id === undefined) return;
-        total += 1;
-        ids.add(String(data.id));
-        last = Date.now();
-      },
-    });
-    await waitFor(() => ids.size >= want && Date.now() - last > 3000, 90_000, `${want} ids in ${topic}`);
-    return { total, distinct: ids.size };
-  } finally {
-    await consumer.disconnect();
-  }
-}
 
 describe('ferry serve --cluster (two workers, SQLite polling pipelines, real Kafka)', () => {
   let dir: string;
@@ -203,7 +150,7 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ferry-clust
     expect(result.code, result.stderr).toBe(0);
     await waitFor(async () => (await running(a)).length === 2, 90_000, `worker a to take ${onB} over`);
     insert(101, 150);
-    for (const table of tables) expect((await idsIn(`${table}-${tag}`, 150)).size).toBe(150);
+    for (const table of tables) expect((await topicIds(`${table}-${tag}`, 150)).ids.size).toBe(150);
 
     // A worker that dies (SIGKILL) says nothing: Kafka notices after the session timeout (10 s) and its
     // pipeline moves; the new owner reads from the last checkpoint, so every row still arrives.
@@ -227,7 +174,7 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ferry-clust
     // Within the session timeout and a rebalance, not minutes.
     expect(performance.now() - diedAt).toBeLessThan(60_000);
     insert(201, 250);
-    for (const table of tables) expect((await idsIn(`${table}-${tag}`, 250)).size).toBe(250);
+    for (const table of tables) expect((await topicIds(`${table}-${tag}`, 250)).ids.size).toBe(250);
     // The next test runs the same pipelines in another group: this one's last worker leaves first.
     expect((await a.stop()).code).toBe(0);
     workers.splice(workers.indexOf(a), 1);
@@ -343,7 +290,7 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ferry-clust
       );
       const max = (db.prepare(`SELECT max(id) AS m FROM ${table}`).get() as { m: number }).m;
       insert(max + 1, max + 50);
-      await idsIn(topic, rows());
+      expect((await topicIds(topic, rows())).ids.size).toBe(rows());
     } finally {
       process.kill(z.pid, 'SIGCONT');
     }
@@ -358,9 +305,9 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ferry-clust
       'exactly one worker to run the pipeline the zombie had',
     );
     // ...and nothing it wrote after the fence is visible: read_committed, each row is in the topic once.
-    const messages = await countIn(topic, rows());
-    expect(messages.total).toBe(messages.distinct);
-    expect(messages.distinct).toBe(rows());
+    const messages = await topicIds(topic, rows(), { quietMs: 3000 });
+    expect(messages.total).toBe(messages.ids.size);
+    expect(messages.ids.size).toBe(rows());
     for (const w of [z, a]) {
       expect((await w.stop()).code).toBe(0);
       workers.splice(workers.indexOf(w), 1);

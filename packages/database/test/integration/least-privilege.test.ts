@@ -6,6 +6,7 @@ import type { ChangeRecord } from '@ferry/core/sdk';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { services } from '../../../../test/services/endpoints.js';
+import { dropSlotWhenIdle } from '../../../../test/services/slots.js';
 import {
   checkDatabaseSource,
   createDatabaseSlot,
@@ -156,17 +157,7 @@ describe.each(backends)('database least privilege: $type', ({ type }) => {
         const second = await read(config, first.position);
         expect(second.records.map((r) => [r.op, r.key.id])).toEqual([['create', '3']]);
       } finally {
-        for (let i = 0; i < 100; i += 1) {
-          const rows = (await admin.query('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [
-            slot,
-          ])) as { active: boolean }[];
-          if (rows.length === 0) break;
-          if (!rows[0]?.active) {
-            await admin.query('SELECT pg_drop_replication_slot($1)', [slot]);
-            break;
-          }
-          await new Promise((r) => setTimeout(r, 50));
-        }
+        await dropSlotWhenIdle((sql, params) => admin.query(sql, params), slot);
         await admin.query(`DROP PUBLICATION IF EXISTS ${slot}`);
       }
     });

@@ -12,6 +12,7 @@ import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
 import { services } from '../../../../test/services/endpoints.js';
+import { dropSlotWhenIdle } from '../../../../test/services/slots.js';
 
 const ROWS = 30_000;
 
@@ -38,17 +39,7 @@ describe('database source: logical postgres, SIGKILL through the CLI', () => {
   });
 
   afterAll(async () => {
-    for (let i = 0; i < 100; i += 1) {
-      const rows = (await admin.query('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [
-        slot,
-      ])) as { active: boolean }[];
-      if (rows.length === 0) break;
-      if (!rows[0]?.active) {
-        await admin.query('SELECT pg_drop_replication_slot($1)', [slot]);
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await dropSlotWhenIdle((sql, params) => admin.query(sql, params), slot);
     await admin.query(`DROP PUBLICATION IF EXISTS ${slot}`);
     await admin.query(`DROP TABLE IF EXISTS ${table}`);
     await admin.destroy();
