@@ -91,8 +91,11 @@ export class ClusterMembership {
       sessionTimeout: options.sessionTimeoutMs ?? 10_000,
       rebalanceTimeout: options.rebalanceTimeoutMs ?? 30_000,
       heartbeatInterval: options.heartbeatIntervalMs ?? 1_000,
-      // Nothing is ever written to the control topic: its partitions only carry the assignment.
-      maxWaitTimeInMs: 5_000,
+      // Nothing is ever written to the control topic: its partitions only carry the assignment. kafkajs
+      // heartbeats only between fetches, and a leave waits for the fetch in flight, so a fetch waits no longer
+      // than a heartbeat interval: a graceful handover then takes about a second, not the 4–10 s a 5 s wait
+      // gave (docs/performance.md, cluster handover).
+      maxWaitTimeInMs: options.heartbeatIntervalMs ?? 1_000,
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
       const partitions = (payload.memberAssignment as Record<string, number[]>)[this.topic] ?? [];
