@@ -33,7 +33,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kafka, logLevel } from 'kafkajs';
-import { adopt, brokers, clusterView, loadAverage, quantile, startWorker, waitFor } from './lib/cluster.mjs';
+import {
+  adopt,
+  brokers,
+  clusterView,
+  createTopic,
+  loadAverage,
+  quantile,
+  startWorker,
+  waitFor,
+} from './lib/cluster.mjs';
 import { reporter } from './report.mjs';
 
 /** ClusterMembership's defaults (packages/kafka/src/cluster/membership.ts), which the raw group copies. */
@@ -175,15 +184,10 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ${checkpoin
   }, 50);
 
   // The observer: every committed checkpoint, as it arrives (read_committed, this process's own group).
-  await admin.createTopics({
-    topics: [
-      {
-        topic: checkpointTopic,
-        numPartitions: 1,
-        configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
-      },
-    ],
-    waitForLeaders: true,
+  await createTopic(admin, {
+    topic: checkpointTopic,
+    numPartitions: 1,
+    configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
   });
   const arrivals = new Map(names.map((n) => [n, []]));
   const observer = kafka.consumer({ groupId: `ferry-bench-observer-${tag}`, maxWaitTimeInMs: 50 });
@@ -280,7 +284,7 @@ async function rawHandovers({ kafka, admin, topics, tag, kills, width }) {
   const topic = `ferry-bench-handover-raw-${tag}`;
   const group = `ferry-bench-handover-raw-${tag}`;
   topics.push(topic);
-  await admin.createTopics({ topics: [{ topic, numPartitions: width }], waitForLeaders: true });
+  await createTopic(admin, { topic, numPartitions: width });
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
   let sending = true;

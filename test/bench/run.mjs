@@ -14,6 +14,9 @@ import { join } from 'node:path';
 const here = import.meta.dirname;
 /** The arguments of a quick run; a bench missing here runs with its own defaults. */
 const QUICK = {
+  // Each SIGKILL costs a session timeout (10 s) on each side, plus a replacement worker's start.
+  'cluster-handover': ['2', '1'],
+  'cluster-scaling': ['10000', '1'],
   'contracts-validate': ['200000'],
   'database-logical': ['50000'],
   'database-polling-trigger': ['50000'],

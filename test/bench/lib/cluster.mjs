@@ -110,10 +110,14 @@ export async function waitFor(condition, timeoutMs, what, everyMs = 20) {
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
-/** User + system CPU seconds a process has used so far (Linux /proc; the clock tick is 100 Hz there). */
-export function cpuSeconds(pid) {
+/**
+ * User + system CPU seconds a process has used so far, all its threads (Linux /proc; the clock tick is 100 Hz
+ * there); with `mainThread`, only its main thread's (a Node process's JavaScript; GC helpers, libuv's pool
+ * and the compiler run on others).
+ */
+export function cpuSeconds(pid, { mainThread = false } = {}) {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces) start at ")"; utime and stime are fields 14, 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
@@ -145,4 +149,29 @@ export function loadAverage() {
 export function quantile(xs, q) {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+/**
+ * Create a topic and wait until the broker hosts it. On a loaded broker kafkajs's own wait for leaders can
+ * ask before the topic is hosted and throw UNKNOWN_TOPIC_OR_PARTITION (retriable): ask again, for up to 30 s.
+ */
+export async function createTopic(admin, spec) {
+  await admin.createTopics({ topics: [spec], waitForLeaders: false });
+  await waitFor(
+    async () => {
+      try {
+        const [meta] = (await admin.fetchTopicMetadata({ topics: [spec.topic] })).topics;
+        return (
+          (meta?.partitions ?? []).length === (spec.numPartitions ?? 1) &&
+          meta.partitions.every((p) => p.leader >= 0)
+        );
+      } catch (error) {
+        if (error.retriable) return false;
+        throw error;
+      }
+    },
+    30_000,
+    `topic ${spec.topic} to be hosted`,
+    250,
+  );
 }
