@@ -255,8 +255,11 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ${checkpoin
     if (signal === 'SIGTERM' && exit.code !== 0)
       throw new Error(`${victim.name} ended ${exit.code} on SIGTERM: ${victim.stderr()}`);
     const sample = { total: committedAt - killedAt, assigned: Math.max(0, assignedAt - killedAt) };
+    // After SIGTERM the old worker stops its pipelines, then leaves the group: when it ended says how much of
+    // the wait was its own stopping.
+    const ended = signal === 'SIGTERM' ? ` (it exited after ${exit.at - killedAt} ms)` : '';
     console.log(
-      `${signal} ${index + 1}: ${victim.name} had ${pipeline}; assigned elsewhere after ${sample.assigned} ms, first commit by the new owner after ${sample.total} ms`,
+      `${signal} ${index + 1}: ${victim.name} had ${pipeline}${ended}; assigned elsewhere after ${sample.assigned} ms, first commit by the new owner after ${sample.total} ms`,
     );
     await spawnWorker();
     await waitFor(settled, SETTLE_LIMIT_MS, 'the cluster to settle after a replacement joined', 250);

@@ -58,7 +58,9 @@ export async function startWorker({ files, group, worker, env = {} }) {
     // Keep the tail only: a worker logs warnings for as long as the bench runs.
     stderr = (stderr + d.toString()).slice(-20_000);
   });
-  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, at: Date.now() })),
+  );
   let base = '';
   await waitFor(
     () => {
