@@ -216,6 +216,7 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ${checkpoin
       ...used,
       others: machineBusy - used.workers - (Number.isNaN(used.broker) ? 0 : used.broker) - used.self,
       capacity: after.machine.total - before.machine.total,
+      idle: after.machine.total - before.machine.total - machineBusy,
     };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
@@ -228,7 +229,7 @@ console.log(
   `cluster scaling benchmark: ${PIPELINES} SQLite polling pipelines × ${rows.toLocaleString('en')} rows to Kafka (compression none, checkpoints with fencing), 1 vs 2 workers, ${rounds} round(s); load average ${loadAverage()}`,
 );
 const fmt = (r) =>
-  `${r.count} worker${r.count > 1 ? 's' : ' '}: ${r.seconds.toFixed(1)} s, ${Math.round(r.rate).toLocaleString('en')} events/s; CPU s: workers ${r.workers.toFixed(1)} (main threads ${r.mainThreads.toFixed(1)}; ${Math.round((PIPELINES * rows) / r.workers).toLocaleString('en')} events per worker CPU s), broker ${r.broker.toFixed(1)}, this process ${r.self.toFixed(1)}, everything else ${r.others.toFixed(1)} (of ${r.capacity.toFixed(1)} on ${Math.round(r.capacity / r.seconds)} cores)`;
+  `${r.count} worker${r.count > 1 ? 's' : ' '}: ${r.seconds.toFixed(1)} s, ${Math.round(r.rate).toLocaleString('en')} events/s; CPU s: workers ${r.workers.toFixed(1)} (main threads ${r.mainThreads.toFixed(1)}; ${Math.round((PIPELINES * rows) / r.workers).toLocaleString('en')} events per worker CPU s), broker ${r.broker.toFixed(1)}, this process ${r.self.toFixed(1)}, everything else ${r.others.toFixed(1)}, idle ${r.idle.toFixed(1)} (of ${r.capacity.toFixed(1)} on ${Math.round(r.capacity / r.seconds)} cores)`;
 const results = { 1: [], 2: [] };
 try {
   for (let round = 0; round < rounds; round += 1) {
@@ -262,7 +263,7 @@ const busy = median(
   results[1].map((r) => (r.workers + (Number.isNaN(r.broker) ? 0 : r.broker) + r.self) / r.seconds),
 );
 console.log(
-  `the 1-worker runs kept ${busy.toFixed(2)} cores busy (worker, broker, this process): on 2 cores the ceiling for the ratio is about ${(2 / busy).toFixed(2)}`,
+  `the 1-worker runs kept ${busy.toFixed(2)} cores busy (worker, broker, this process): if nothing else ran, 2 cores would cap the ratio at about ${(2 / busy).toFixed(2)}`,
 );
 console.log(`load average at the end ${loadAverage()}`);
 reporter(import.meta.url)({
