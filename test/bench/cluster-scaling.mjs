@@ -218,6 +218,16 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ${checkpoin
       capacity: after.machine.total - before.machine.total,
       idle: after.machine.total - before.machine.total - machineBusy,
     };
+  } catch (error) {
+    // Say what the workers saw: each pipeline's state and last error, and the tail of their logs.
+    for (const w of workers) {
+      const states = await getJson(`${w.base}/pipelines`).catch((e) => ({ error: e.message }));
+      console.error(
+        `worker ${w.name}: ${JSON.stringify(states.pipelines?.map((p) => [p.name, p.state, p.error?.code, p.counts?.eventsWritten]) ?? states)}`,
+      );
+      console.error(w.stderr().slice(-4000));
+    }
+    throw error;
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
     db.close();
