@@ -1,8 +1,8 @@
 // `npm run bench`: every benchmark in test/bench, one after another (they share the machine and the
 // services), each printing its own lines as it goes, then one summary table of the figures each reported
 // through report.mjs: benchmark, figure, its baseline from the same run, the ratio, the target. Sizes are
-// small by default (about 2 minutes in all on the two-core machine); --full uses each bench's own
-// defaults (the sizes docs/performance.md quotes).
+// small by default (about 2 minutes in all on the two-core machine, and 2 more for the cluster benches);
+// --full uses each bench's own defaults (the sizes docs/performance.md quotes).
 //
 //   node test/bench/run.mjs [--full] [--only name,name] [name="args" ...]
 //     e.g. node test/bench/run.mjs --only kafka-sink kafka-sink="20000 3"
