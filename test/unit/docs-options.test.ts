@@ -7,6 +7,7 @@
 // registry, as `ferry validate` would. A page need not repeat every option: configuration.md lists them
 // all, from the schemas themselves (the admin config, which has no generated table, must be complete in
 // docs/admin-api.md).
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -565,6 +566,33 @@ function yamlBlocks(page: string): Block[] {
   return blocks;
 }
 
+/** `ferry serve --help`, read once: the options a manifest may give. */
+let serveHelp: string | undefined;
+
+function kubernetesProblems(where: string, manifest: Record<string, unknown>): string[] {
+  serveHelp ??= execFileSync(process.execPath, [join(root, 'packages/cli/dist/bin.js'), 'serve', '--help'], {
+    encoding: 'utf8',
+  });
+  const spec = (manifest.spec as { template?: { spec?: { containers?: Record<string, unknown>[] } } })
+    ?.template?.spec;
+  const containers = spec?.containers ?? [];
+  if (containers.length === 0) return [`${where}: a manifest without containers`];
+  const problems: string[] = [];
+  for (const container of containers) {
+    const args = (container.args ?? []) as string[];
+    if (args[0] !== 'serve') problems.push(`${where}: the container does not run \`ferry serve\``);
+    for (const option of args.filter((a) => a.startsWith('--'))) {
+      if (!new RegExp(`(^|[\\s,])${option}\\b`, 'm').test(serveHelp))
+        problems.push(`${where}: ferry serve has no ${option}`);
+    }
+    for (const probe of ['livenessProbe', 'readinessProbe']) {
+      const path = (container[probe] as { httpGet?: { path?: string } } | undefined)?.httpGet?.path;
+      if (path !== '/healthz' && path !== '/readyz') problems.push(`${where}: ${probe} asks ${path}`);
+    }
+  }
+  return problems;
+}
+
 /** What a fragment lacks to be a pipeline file; its own keys replace these. */
 const FILLER = {
   pipeline: 'docs-example',
@@ -598,6 +626,13 @@ describe('YAML examples in docs/', () => {
           continue;
         }
         let data = parseYaml(text) as Record<string, unknown>;
+        // A Kubernetes manifest (docs/cluster.md): its container runs `ferry serve` with options serve has,
+        // and its probes ask routes the admin API serves.
+        if ('apiVersion' in data && 'kind' in data) {
+          problems.push(...kubernetesProblems(where, data));
+          checked += 1;
+          continue;
+        }
         // An indented fragment continues the page's previous example's source (`  order: mtime`).
         if (/^\s/.test(block.text) && previous) {
           const source = { ...(previous.source as object), ...data };
