@@ -14,7 +14,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliResult, waitFor } from '../../../../examples/quickstart/test/cli.js';
 import { services } from '../../../../test/services/endpoints.js';
-import { type Served, startServe } from './serve-helpers.js';
+import { type Served, sqliteClusterPipeline, startServe } from './serve-helpers.js';
 
 const brokers = [...services.kafka.brokers];
 const tag = randomBytes(3).toString('hex');
@@ -110,26 +110,15 @@ describe('ferry serve --cluster: a worker killed between a transaction’s sends
     // transaction the hook interrupts holds exactly one known page of rows.
     await writeFile(
       file,
-      `pipeline: ${pipeline}
-source:
-  type: database
-  mode: polling
-  connection: { type: better-sqlite3, database: ./legacy.sqlite }
-  tables:
-    - { name: cases, key: [id], incrementingColumn: id }
-  batchSize: ${batchSize}
-  pollIntervalMs: 200
-mapping:
-  subject: id
-  fields:
-    id: id
-    name: name
-contract: { type: test.cases, version: 1.0.0 }
-runtime: { maxInFlightBatches: 1 }
-sink: { type: kafka, brokers: [${brokers.join(', ')}], topic: ${topic}, delivery: exactly-once }
-deadLetters: { type: kafka, brokers: [${brokers.join(', ')}], topic: ${topic}.dlq }
-checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ${checkpointTopic}, fencing: true }
-`,
+      sqliteClusterPipeline({
+        name: pipeline,
+        table: 'cases',
+        topic,
+        checkpointTopic,
+        source: `  batchSize: ${batchSize}\n  pollIntervalMs: 200`,
+        extra: 'runtime: { maxInFlightBatches: 1 }',
+        sink: 'delivery: exactly-once',
+      }),
     );
   });
 

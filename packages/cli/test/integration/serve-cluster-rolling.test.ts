@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
 import { services } from '../../../../test/services/endpoints.js';
 import { topicIds } from './kafka-topics.js';
-import { type Served, startServe } from './serve-helpers.js';
+import { type Served, sqliteClusterPipeline, startServe } from './serve-helpers.js';
 
 const brokers = [...services.kafka.brokers];
 const tag = randomBytes(3).toString('hex');
@@ -104,25 +104,13 @@ describe('ferry serve --cluster: a rolling restart of three workers under load',
       const file = join(dir, `${table}.yaml`);
       await writeFile(
         file,
-        `pipeline: ${table}-${tag}
-source:
-  type: database
-  mode: polling
-  connection: { type: better-sqlite3, database: ./legacy.sqlite }
-  tables:
-    - { name: ${table}, key: [id], incrementingColumn: id }
-  pollIntervalMs: 100
-  batchSize: 20
-mapping:
-  subject: id
-  fields:
-    id: id
-    name: name
-contract: { type: test.${table}, version: 1.0.0 }
-sink: { type: kafka, brokers: [${brokers.join(', ')}], topic: ${table}-${tag} }
-deadLetters: { type: kafka, brokers: [${brokers.join(', ')}], topic: ${table}-${tag}.dlq }
-checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ${checkpointTopic}, fencing: true }
-`,
+        sqliteClusterPipeline({
+          name: `${table}-${tag}`,
+          table,
+          topic: `${table}-${tag}`,
+          checkpointTopic,
+          source: '  pollIntervalMs: 100\n  batchSize: 20',
+        }),
       );
       files.push(file);
     }

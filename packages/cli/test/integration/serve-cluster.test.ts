@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
 import { services } from '../../../../test/services/endpoints.js';
 import { topicIds } from './kafka-topics.js';
-import { type Served, startServe } from './serve-helpers.js';
+import { type Served, sqliteClusterPipeline, startServe } from './serve-helpers.js';
 
 const brokers = [...services.kafka.brokers];
 const tag = randomBytes(3).toString('hex');
@@ -41,24 +41,12 @@ describe('ferry serve --cluster (two workers, SQLite polling pipelines, real Kaf
       const file = join(dir, `${table}.yaml`);
       await writeFile(
         file,
-        `pipeline: ${table}-${tag}
-source:
-  type: database
-  mode: polling
-  connection: { type: better-sqlite3, database: ./legacy.sqlite }
-  tables:
-    - { name: ${table}, key: [id], incrementingColumn: id }
-  pollIntervalMs: 200
-mapping:
-  subject: id
-  fields:
-    id: id
-    name: name
-contract: { type: test.${table}, version: 1.0.0 }
-sink: { type: kafka, brokers: [${brokers.join(', ')}], topic: ${table}-${tag} }
-deadLetters: { type: kafka, brokers: [${brokers.join(', ')}], topic: ${table}-${tag}.dlq }
-checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ferry-cluster-checkpoints-${tag}, fencing: true }
-`,
+        sqliteClusterPipeline({
+          name: `${table}-${tag}`,
+          table,
+          topic: `${table}-${tag}`,
+          checkpointTopic: `ferry-cluster-checkpoints-${tag}`,
+        }),
       );
       files.push(file);
     }
@@ -186,10 +174,13 @@ checkpoints: { type: kafka, brokers: [${brokers.join(', ')}], topic: ferry-clust
     const archive = `archive-${tag}`;
     await writeFile(
       file,
-      (await readFile(files[0]!, 'utf8'))
-        .replace(`pipeline: cases-${tag}`, `pipeline: ${archive}\ncluster: { requires: [archive-host] }`)
-        .replace(`topic: cases-${tag} }`, `topic: ${archive} }`)
-        .replace(`topic: cases-${tag}.dlq }`, `topic: ${archive}.dlq }`),
+      sqliteClusterPipeline({
+        name: archive,
+        table: 'cases',
+        topic: archive,
+        checkpointTopic: `ferry-cluster-checkpoints-${tag}`,
+        extra: 'cluster: { requires: [archive-host] }',
+      }),
     );
     const both = [file, files[1]!];
     const start = (worker: string, labels: string[]) =>

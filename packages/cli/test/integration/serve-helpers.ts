@@ -119,3 +119,39 @@ export async function uploadList(uploadDir: string, name: string, rows: number, 
   await writeFile(join(uploadDir, `${name}.tmp`), `${lines.join('\n')}\n`);
   await rename(join(uploadDir, `${name}.tmp`), join(uploadDir, name));
 }
+
+/**
+ * A cluster-ready pipeline file's text: table `table` (id, name) of `./legacy.sqlite` polled into Kafka topic
+ * `topic` (dead letters in `<topic>.dlq`), checkpoints in `checkpointTopic` with fencing. `source` and
+ * `extra` add YAML inside `source` and at the top level; `sink` inside the sink's map.
+ */
+export function sqliteClusterPipeline(options: {
+  name: string;
+  table: string;
+  topic: string;
+  checkpointTopic: string;
+  source?: string;
+  sink?: string;
+  extra?: string;
+}): string {
+  const brokers = services.kafka.brokers.join(', ');
+  return `pipeline: ${options.name}
+source:
+  type: database
+  mode: polling
+  connection: { type: better-sqlite3, database: ./legacy.sqlite }
+  tables:
+    - { name: ${options.table}, key: [id], incrementingColumn: id }
+${options.source ?? '  pollIntervalMs: 200'}
+mapping:
+  subject: id
+  fields:
+    id: id
+    name: name
+contract: { type: test.${options.table}, version: 1.0.0 }
+${options.extra ?? ''}
+sink: { type: kafka, brokers: [${brokers}], topic: ${options.topic}${options.sink ? `, ${options.sink}` : ''} }
+deadLetters: { type: kafka, brokers: [${brokers}], topic: ${options.topic}.dlq }
+checkpoints: { type: kafka, brokers: [${brokers}], topic: ${options.checkpointTopic}, fencing: true }
+`;
+}
