@@ -257,7 +257,8 @@ export function clusterTable(view: ClusterStatus, now = Date.now()): string[] {
       : '; no plan on the board yet');
   const cells: string[][] = [];
   for (const member of view.members ?? []) {
-    const name = `${member.worker}${member.draining ? ' (draining)' : ''}`;
+    const labels = member.labels.length > 0 ? ` [${member.labels.join(', ')}]` : '';
+    const name = `${member.worker}${labels}${member.draining ? ' (draining)' : ''}`;
     if (member.pipelines.length === 0) cells.push([name, '-', '-', '-', '-', '-']);
     for (const p of member.pipelines) {
       cells.push([

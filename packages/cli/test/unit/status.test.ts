@@ -233,7 +233,7 @@ describe('ferry status --cluster', () => {
     unassigned: [{ name: 'archive', reason: 'no live worker has the labels it requires (archive-host)' }],
   };
 
-  it('prints the plan, a line per pipeline by worker, draining workers and what waits', () => {
+  it('prints the plan, a line per pipeline by worker, labels, draining workers and what waits', () => {
     const lines = clusterTable(view, now);
     expect(lines[0]).toBe(
       'cluster hub: worker w2 answering; plan of generation 4 by w1, 2026-12-05T03:00:00.000Z (60 s ago)',
@@ -242,7 +242,7 @@ describe('ferry status --cluster', () => {
     expect(lines[2]).toMatch(
       /^w1\s+orders\s+running\s+2026-12-05T03:00:00.000Z \(60 s ago\)\s+3 s\s+2026-12-05T03:00:58.000Z \(2 s ago\)$/,
     );
-    expect(lines[3]).toMatch(/^w2 \(draining\)\s+-\s+-\s+-\s+-\s+-$/);
+    expect(lines[3]).toMatch(/^w2 \[zone-2\] \(draining\)\s+-\s+-\s+-\s+-\s+-$/);
     expect(lines[4]).toBe('unassigned: archive: no live worker has the labels it requires (archive-host)');
   });
 
