@@ -42,6 +42,7 @@ export async function assemblePipeline(
     retry: pipeline.runtime.retry,
     breaker: pipeline.runtime.breaker,
     maxInFlightBatches: pipeline.runtime.maxInFlightBatches,
+    maxInFlightBytes: pipeline.runtime.maxInFlightBytes,
     ...(pipeline.raw.schedule ? { schedule: pipeline.raw.schedule } : {}),
     ...(sourceFactory.positionSchema ? { positionSchema: sourceFactory.positionSchema } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
@@ -84,6 +85,7 @@ export function factoryContextFor(pipeline: LoadedPipeline, logger: Logger, work
     ...(worker !== undefined ? { worker } : {}),
     pipeline: pipeline.name,
     baseDir: pipeline.baseDir,
+    maxInFlightBytes: pipeline.runtime.maxInFlightBytes,
     logger: logger.child({ pipeline: pipeline.name }),
     redactor: pipeline.redactor,
     components: {

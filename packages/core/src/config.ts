@@ -22,7 +22,7 @@ import { scheduleProblem } from './cron.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { Redactor, SAFE_SECRET_LENGTH } from './logging.js';
 import { fieldMapping, fieldMapSchema, type Mapping, type MappingFunction } from './mapping.js';
-import type { DeadLetterThreshold } from './pipeline.js';
+import { DEFAULT_MAX_IN_FLIGHT_BYTES, type DeadLetterThreshold } from './pipeline.js';
 import {
   componentPluginProblem,
   pluginNote,
@@ -232,6 +232,15 @@ export const pipelineFileSchema = z
           .max(64)
           .default(4)
           .describe('Batches read but not yet committed before the reader waits (backpressure).'),
+        maxInFlightBytes: z
+          .number()
+          .int()
+          .min(1024 * 1024)
+          .max(2 ** 31)
+          .default(DEFAULT_MAX_IN_FLIGHT_BYTES)
+          .describe(
+            'Bytes of encoded events read but not yet committed before the reader waits (backpressure by size, so big rows cannot fill memory); a source sizes its read buffers to it. One batch is always let through, however big.',
+          ),
         retry: retrySchema.default(retrySchema.parse({})).describe('Retry policy for retryable errors.'),
         breaker: breakerSchema
           .default(breakerSchema.parse({}))
@@ -241,7 +250,12 @@ export const pipelineFileSchema = z
       })
       .strict()
       .describe('How the runtime drives the pipeline.')
-      .default({ maxInFlightBatches: 4, retry: retrySchema.parse({}), breaker: breakerSchema.parse({}) }),
+      .default({
+        maxInFlightBatches: 4,
+        maxInFlightBytes: DEFAULT_MAX_IN_FLIGHT_BYTES,
+        retry: retrySchema.parse({}),
+        breaker: breakerSchema.parse({}),
+      }),
     schedule: z
       .object({ cron: z.string().min(1), timezone: z.string().min(1).default('UTC') })
       .strict()
@@ -291,7 +305,12 @@ export interface LoadedPipeline {
   sink: ComponentConfig;
   deadLetters: ComponentConfig & { threshold: DeadLetterThreshold | false };
   checkpoints: ComponentConfig;
-  runtime: { maxInFlightBatches: number; retry: RetryPolicy; breaker: BreakerPolicy };
+  runtime: {
+    maxInFlightBatches: number;
+    maxInFlightBytes: number;
+    retry: RetryPolicy;
+    breaker: BreakerPolicy;
+  };
   contract: { type: string; version: string; schema: string; repository?: string };
   redactor: Redactor;
   /** Paths whose values came from `${env:…}`/`${file:…}` references. */

@@ -57,6 +57,11 @@ export interface PipelineOptions<P = unknown> {
   retry?: Partial<RetryPolicy>;
   /** Batches read but not yet committed; the reader waits when this many are pending (backpressure). */
   maxInFlightBatches?: number;
+  /**
+   * Bytes of encoded events read but not yet committed; the reader waits when the next batch would pass it
+   * (one batch always goes through, however big). Default DEFAULT_MAX_IN_FLIGHT_BYTES.
+   */
+  maxInFlightBytes?: number;
   deadLetterThreshold?: DeadLetterThreshold | false;
   /** Abort to stop gracefully: stop reading, commit what was read, save the checkpoint, return. */
   signal?: AbortSignal;
@@ -85,6 +90,8 @@ export interface PipelineOptions<P = unknown> {
 }
 
 export const DEFAULT_HEALTH_INTERVAL_MS = 30_000;
+/** In-flight bytes per pipeline unless `runtime.maxInFlightBytes` says otherwise: a few batches of big rows. */
+export const DEFAULT_MAX_IN_FLIGHT_BYTES = 32 * 1024 * 1024;
 /** One health report may take this long; a late one is skipped, not waited for. */
 const HEALTH_TIMEOUT_MS = 10_000;
 

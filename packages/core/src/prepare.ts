@@ -161,6 +161,10 @@ export class BatchPreparer<P> {
     const { name, mapping, validate } = this.options;
     const letters: DeadLetter[] = [];
     const now = new Date();
+    // A record without its own change time takes the batch's source time (a file's mtime, a watermark):
+    // reading the same batch again gives the same `time`, so a replayed event is byte-identical. Only a
+    // source that says neither falls back to the processing time.
+    const eventTime = batch.sourceTime ?? now;
     const tally = this.observer ? new StreamTally() : undefined;
     const traceparent = traceparentOf(span);
     const parent = traceparent ? trace.setSpan(context.active(), span) : undefined;
@@ -193,7 +197,7 @@ export class BatchPreparer<P> {
         this.observe(false);
         continue;
       }
-      const built = mappedEvents(name, record, mapping, mapped, now);
+      const built = mappedEvents(name, record, mapping, mapped, eventTime);
       if (traceparent) for (const event of built) event.traceparent = traceparent;
       mappedRecords.push({ record, built });
     }
@@ -249,7 +253,7 @@ export class BatchPreparer<P> {
       deadLetters: letters.length,
       skipped,
     });
-    const noticeEvents = counted.map((n) => noticeEvent(name, n, now));
+    const noticeEvents = counted.map((n) => noticeEvent(name, n, eventTime));
     if (traceparent) for (const event of noticeEvents) event.traceparent = traceparent;
     const streams = tally?.list();
     const notices = this.observer

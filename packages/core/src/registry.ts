@@ -38,6 +38,11 @@ export interface FactoryContext extends SourceContext {
    * host-pid): a checkpoint store that fences owners records it beside each position.
    */
   worker?: string;
+  /**
+   * The runtime's budget of in-flight bytes for this pipeline (`runtime.maxInFlightBytes`): a source sizes
+   * its read buffers to a fraction of it so that reading ahead cannot hold more than the runtime would.
+   */
+  maxInFlightBytes?: number;
 }
 
 export interface PipelineComponents {
