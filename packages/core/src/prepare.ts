@@ -20,6 +20,7 @@ import type {
   CanonicalEvent,
   ChangeRecord,
   DeadLetter,
+  EncodedEvents,
   RunCounts,
   UnitCounts,
 } from './types.js';
@@ -59,7 +60,14 @@ export interface BatchPreparerOptions {
 }
 
 export interface PreparedBatch<P> {
+  /** The events, until the sink encodes them (then empty: see `encoded`). */
   events: CanonicalEvent[];
+  /** How many events the batch has, encoded or not. */
+  eventCount: number;
+  /** The events as the sink encoded them (Sink.encode); undefined for a sink that does not encode. */
+  encoded: EncodedEvents | undefined;
+  /** About how many bytes the batch holds in flight (runtime.maxInFlightBytes); set by the runtime. */
+  bytes: number;
   letters: DeadLetter[];
   position: P;
   records: number;
@@ -269,9 +277,13 @@ export class BatchPreparer<P> {
       });
     }
     this.checkThreshold();
+    // Notices go ahead of the batch's record events.
+    const all = noticeEvents.length === 0 ? events : [...noticeEvents, ...events];
     return {
-      // Notices go ahead of the batch's record events.
-      events: noticeEvents.length === 0 ? events : [...noticeEvents, ...events],
+      events: all,
+      eventCount: all.length,
+      encoded: undefined,
+      bytes: 0,
       letters,
       position: batch.position,
       records: batch.records.length,
