@@ -70,21 +70,30 @@ function stringify(value: unknown): string | undefined {
   }
 }
 
-/**
- * An object's `"key":value` members in key order (UTF-16 code units, as Array#sort), undefined ones left
- * out; `keys`, when given, receives the key of each member written.
- */
-function membersOf(object: Record<string, unknown>, keys?: string[]): string[] {
+/** An object's `"key":value` members in key order (UTF-16 code units, as Array#sort), undefined ones left out. */
+function membersOf(object: Record<string, unknown>): string[] {
   const all = Object.keys(object);
   if (all.length > 1) all.sort();
   const members: string[] = [];
   for (const key of all) {
     const text = stringify(object[key]);
-    if (text === undefined) continue;
-    members.push(`${JSON.stringify(key)}:${text}`);
-    keys?.push(key);
+    if (text !== undefined) members.push(`${quotedKey(key)}${text}`);
   }
   return members;
+}
+
+/** `"key":`, remembered: the same few keys (lsn, xid, id) are written for every event. */
+const quotedKeys = new Map<string, string>();
+
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    quoted = `${JSON.stringify(key)}:`;
+    // Bounded: keys are column and position names; a source with endless distinct keys recomputes.
+    if (quotedKeys.size >= 10_000) quotedKeys.clear();
+    quotedKeys.set(key, quoted);
+  }
+  return quoted;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -110,19 +119,30 @@ function lineageOf(pipeline: string, record: ChangeRecord, index: number): { id:
       origin: stableStringify({ stream: record.stream, ...(origin as object) }),
     };
   }
-  const keys: string[] = [];
-  const members = membersOf(origin, keys);
-  const originText = `{${members.join(',')}}`;
+  // The origin's members joined, and where in that text the members sorting before `stream` end.
+  const keys = Object.keys(origin);
+  if (keys.length > 1) keys.sort();
+  let body = '';
+  let beforeStream = -1;
+  for (const key of keys) {
+    const text = stringify(origin[key]);
+    if (text === undefined) continue;
+    if (beforeStream === -1 && key > 'stream') beforeStream = body.length;
+    body += `${body.length === 0 ? '' : ','}${quotedKey(key)}${text}`;
+  }
+  const originText = `{${body}}`;
   const stream = JSON.stringify(record.stream);
   const name = `[${JSON.stringify(pipeline)},${stream},${originText},${stableStringify(record.key)},${JSON.stringify(record.op)},${stringify(index) ?? 'null'}]`;
-  let lineage = originText;
   // `{ stream, ...origin }`: an origin of its own `stream` wins the spread; otherwise the stream goes in
   // at its place in key order.
+  let lineage = originText;
   if (!Object.hasOwn(origin, 'stream')) {
-    let at = 0;
-    while (at < keys.length && keys[at]! < 'stream') at += 1;
-    members.splice(at, 0, `"stream":${stream}`);
-    lineage = `{${members.join(',')}}`;
+    const member = `"stream":${stream}`;
+    if (body.length === 0) lineage = `{${member}}`;
+    else if (beforeStream === -1) lineage = `{${body},${member}}`;
+    else if (beforeStream === 0) lineage = `{${member},${body}}`;
+    // The rest of the body starts with the comma that ended the members before it.
+    else lineage = `{${body.slice(0, beforeStream)},${member}${body.slice(beforeStream)}}`;
   }
   return { id: uuidV5(name), origin: lineage };
 }
@@ -153,17 +173,23 @@ export interface EnvelopeInput {
 }
 
 /** `source` by pipeline and stream, and `type` by canonical type and op: the same few strings per run. */
-const sources = new Map<string, string>();
-const types = new Map<string, string>();
+const sources = new Map<string, Map<string, string>>();
+const types = new Map<string, Map<string, string>>();
 const MAX_CACHED = 10_000;
 
-function cached(cache: Map<string, string>, key: string, make: () => string): string {
-  let value = cache.get(key);
+function cached(cache: Map<string, Map<string, string>>, a: string, b: string, make: () => string): string {
+  let inner = cache.get(a);
+  if (inner === undefined) {
+    if (cache.size >= MAX_CACHED) cache.clear();
+    inner = new Map();
+    cache.set(a, inner);
+  }
+  let value = inner.get(b);
   if (value === undefined) {
     value = make();
     // Bounded: a pipeline with endless distinct streams recomputes rather than growing the cache.
-    if (cache.size >= MAX_CACHED) cache.clear();
-    cache.set(key, value);
+    if (inner.size >= MAX_CACHED) inner.clear();
+    inner.set(b, value);
   }
   return value;
 }
@@ -182,29 +208,50 @@ function timeText(time: Date): string {
 }
 
 export function buildEvent(input: EnvelopeInput): CanonicalEvent {
-  const { pipeline, record } = input;
-  const time = record.occurredAt ?? input.now ?? new Date();
-  const lineage = lineageOf(pipeline, record, input.index ?? 0);
+  return envelope(
+    input.pipeline,
+    input.record,
+    input.canonicalType,
+    input.dataschema,
+    input.subject,
+    input.data,
+    input.index ?? 0,
+    input.now,
+  );
+}
+
+/** buildEvent's work with its input spread out: the runtime calls it per event without an input object. */
+export function envelope(
+  pipeline: string,
+  record: ChangeRecord,
+  canonicalType: string,
+  dataschema: string | undefined,
+  subject: string,
+  data: unknown,
+  index: number,
+  now: Date | undefined,
+): CanonicalEvent {
+  const time = record.occurredAt ?? now ?? new Date();
+  const lineage = lineageOf(pipeline, record, index);
   const event: CanonicalEvent = {
     specversion: '1.0',
     id: lineage.id,
     source: cached(
       sources,
-      `${pipeline}\u0000${record.stream}`,
+      pipeline,
+      record.stream,
       () => `/ferry/${encodeURIComponent(pipeline)}/${encodeURIComponent(record.stream)}`,
     ),
-    type: cached(types, `${input.canonicalType}\u0000${record.op}`, () =>
-      eventType(input.canonicalType, record.op),
-    ),
-    subject: input.subject,
+    type: cached(types, canonicalType, record.op, () => eventType(canonicalType, record.op)),
+    subject,
     time: timeText(time),
     datacontenttype: 'application/json',
-    data: input.data,
+    data,
     ferryorigin: lineage.origin,
     ferryop: record.op,
   };
   if (record.sequence !== undefined) event.sequence = record.sequence;
-  if (input.dataschema !== undefined) event.dataschema = input.dataschema;
+  if (dataschema !== undefined) event.dataschema = dataschema;
   return event;
 }
 

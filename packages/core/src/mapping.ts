@@ -2,7 +2,7 @@
 // or a declarative field map (renames, constants, coercions such as legacy DDMMYYYY dates, code lookups).
 import { z } from 'zod';
 import { MappingError } from './errors.js';
-import { buildEvent } from './event.js';
+import { envelope } from './event.js';
 import type { CanonicalEvent, ChangeRecord } from './types.js';
 
 export interface MappedEvent {
@@ -40,18 +40,11 @@ export function mappedEvents(
   result: MappedEvent | MappedEvent[],
   now?: Date,
 ): CanonicalEvent[] {
-  const items = Array.isArray(result) ? result : [result];
-  return items.map((item, index) =>
-    buildEvent({
-      pipeline,
-      record,
-      canonicalType: mapping.canonicalType,
-      dataschema: mapping.dataschema,
-      subject: item.subject,
-      data: item.data,
-      index,
-      ...(now ? { now } : {}),
-    }),
+  const { canonicalType, dataschema } = mapping;
+  if (!Array.isArray(result))
+    return [envelope(pipeline, record, canonicalType, dataschema, result.subject, result.data, 0, now)];
+  return result.map((item, index) =>
+    envelope(pipeline, record, canonicalType, dataschema, item.subject, item.data, index, now),
   );
 }
 
