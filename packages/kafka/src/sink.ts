@@ -22,6 +22,7 @@ import {
   encodeDeadLetter,
 } from './internal/records.js';
 import { type BeforeCommitHook, beforeCommitHook } from './internal/test-hooks.js';
+import { threadedProducer } from './internal/threaded.js';
 import { ensureTopics } from './internal/topics.js';
 import type {
   KafkaTransport,
@@ -275,13 +276,17 @@ export class KafkaSink implements Sink {
   private connection(): Promise<ProducerTransport> {
     if (!this.producer) {
       const transactionalId = this.transactionalId;
-      const producer = this.ctx.transport.producer({
+      const options = {
         idempotent: this.config.idempotent,
         compression: this.config.compression,
         ...(transactionalId
           ? { transactionalId, transactionTimeoutMs: this.config.transactionTimeoutMs }
           : {}),
-      });
+      };
+      const producer =
+        this.config.producerThread && transactionalId === undefined && this.ctx.transport.name === 'kafkajs'
+          ? threadedProducer(this.config, options, this.log)
+          : this.ctx.transport.producer(options);
       this.producer = producer;
       // A producer that failed to start is not kept: the next attempt (the runtime retries) starts afresh.
       producer.catch(() => {
