@@ -1,6 +1,6 @@
 // Benchmark: what the Ferry runtime costs per event beyond its source. A synthetic source yields records
 // shaped like the PostgreSQL logical mode's (origin lsn/xid/seq, a sequence, a commit time, a 4-column
-// row), in batches of 1,000; the runtime maps them (the database bench's mapping), builds the CloudEvents,
+// row), in batches of 1,000; the runtime maps them (the database benches' field map), builds the CloudEvents,
 // encodes them and appends them to the file sink (one write and one fsync per commit group).
 //   - source alone: the same generator drained with nothing done per record: what the source costs;
 //   - raw: each record JSON.stringify'd and appended, one write and fsync per batch: the least any tool
@@ -75,9 +75,13 @@ async function child(variant, count) {
     const summary = await core.runPipeline({
       name: 'bench',
       source,
+      // The field map the database benchmarks' pipeline file declares.
       mapping: {
         canonicalType: 'bench.row',
-        map: (r) => ({ subject: core.stableStringify(r.key), data: r.after ?? r.before }),
+        map: core.fieldMapping({
+          subject: 'id',
+          fields: { id: 'id', name: 'name', amount: 'amount', updatedAt: 'updated_at' },
+        }),
       },
       sink: core.createFileSink({ dir: join(dir, 'events'), topic: 'rows' }),
       deadLetters: core.createFileDeadLetterSink({ dir: join(dir, 'dlq'), pipeline: 'bench' }),
