@@ -25,6 +25,7 @@ const QUICK = {
   reconcile: ['200000'],
   'sftp-csv': ['200000'],
   'soap-list': ['--sizes', '1000,10000'],
+  'runtime-hot-path': ['200000', '3'],
   'trigger-overhead': ['6', '150'],
 };
 const NOT_BENCHES = new Set(['run.mjs', 'report.mjs']);
