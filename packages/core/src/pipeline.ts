@@ -32,7 +32,9 @@ import {
 import { createRetrier, defaultRetryPolicy, FailureStreak, type RetryPolicy } from './retry.js';
 import { type Clock, systemClock } from './schedule.js';
 import type {
+  CanonicalEvent,
   CheckpointStore,
+  DeadLetter,
   DeadLetterSink,
   RunSummary,
   Sink,
@@ -534,15 +536,56 @@ class PipelineRun<P> {
    */
   private encode(batch: PreparedBatch<P>): void {
     const { sink } = this.options;
+    try {
+      this.encodeAll(batch);
+    } catch (error) {
+      // An event that cannot be serialised (a BigInt, a cycle in what a mapping returned) is its record's
+      // fault: the record goes to the dead letters and the rest of the batch on. Anything else is the sink's.
+      const letters = this.unwritable(batch);
+      if (letters.length === 0) throw error;
+      this.log.warn({ count: letters.length }, 'events that cannot be written went to the dead letters');
+      this.encodeAll(batch);
+    }
+    batch.sources = undefined;
+    if (sink.encode && sink.writeEncoded) batch.events = [];
+  }
+
+  private encodeAll(batch: PreparedBatch<P>): void {
+    const { sink } = this.options;
     if (sink.encode && sink.writeEncoded) {
       batch.encoded = sink.encode(batch.events);
       batch.bytes = batch.encoded.bytes;
-      batch.events = [];
       return;
     }
     let bytes = 0;
     for (const event of batch.events) bytes += JSON.stringify(event).length;
     batch.bytes = bytes;
+  }
+
+  /** Take the records whose events JSON cannot write out of the batch, as dead letters; returns them. */
+  private unwritable(batch: PreparedBatch<P>): DeadLetter[] {
+    const bad = new Set<CanonicalEvent>();
+    const letters: DeadLetter[] = [];
+    for (const { record, built } of batch.sources ?? []) {
+      try {
+        for (const event of built) JSON.stringify(event);
+      } catch (error) {
+        for (const event of built) bad.add(event);
+        const letter = this.preparer.unwritable(record, error);
+        letters.push(letter);
+        // The batch's per-stream counts (for observers) counted these events as written.
+        const counts = batch.streams?.find((c) => c.stream === record.stream);
+        if (counts) {
+          counts.events -= built.length;
+          counts.deadLetters[letter.code] = (counts.deadLetters[letter.code] ?? 0) + 1;
+        }
+      }
+    }
+    if (letters.length === 0) return letters;
+    batch.letters.push(...letters);
+    batch.events = batch.events.filter((event) => !bad.has(event));
+    batch.eventCount = batch.events.length;
+    return letters;
   }
 
   /** Wait for room: a batch slot and, unless nothing is in flight, room for `bytes` more. */

@@ -5,7 +5,14 @@ import { describe, expect, it } from 'vitest';
 import { runPipeline } from '../../src/index.js';
 import { sleep } from '../../src/retry.js';
 import type { CanonicalEvent, EncodedEvents, Sink } from '../../src/sdk.js';
-import { ArraySource, identityMapping, MemoryCheckpoints, MemoryDeadLetters, records } from './helpers.js';
+import {
+  ArraySource,
+  identityMapping,
+  MemoryCheckpoints,
+  MemoryDeadLetters,
+  MemorySink,
+  records,
+} from './helpers.js';
 
 interface Lines extends EncodedEvents {
   readonly lines: string[];
@@ -114,5 +121,33 @@ describe('in-flight bounds and encoding sinks', () => {
     const summary = await run(plain, new ArraySource(big(100, 10_000), 10), { bytes: 150_000, batches: 8 });
     expect(summary.eventsWritten).toBe(100);
     expect(Math.max(...written)).toBeLessThanOrEqual(20);
+  });
+
+  it('sends a record whose event cannot be written as JSON to the dead letters, and writes the rest', async () => {
+    for (const sink of [new EncodingSink(), new MemorySink()]) {
+      const deadLetters = new MemoryDeadLetters();
+      const summary = await runPipeline({
+        name: 'in-flight',
+        source: new ArraySource(records(25), 10),
+        // Record 7's canonical object holds a BigInt, which JSON cannot write.
+        mapping: {
+          canonicalType: 'test.person',
+          map: (r) => ({ subject: String(r.key.ID), data: r.key.ID === 7 ? { big: 7n } : r.after }),
+        },
+        sink,
+        deadLetters,
+        checkpoints: new MemoryCheckpoints(),
+      });
+      expect(summary.eventsWritten, sink.type).toBe(24);
+      expect(summary.deadLetters).toBe(1);
+      expect(deadLetters.letters).toHaveLength(1);
+      expect(deadLetters.letters[0]).toMatchObject({
+        code: 'MAPPING_NOT_SERIALIZABLE',
+        stage: 'mapping',
+        retryable: false,
+        origin: { table: 'legacy.PEOPLE', id: 7 },
+      });
+      expect(deadLetters.letters[0]!.message).toMatch(/BigInt/);
+    }
   });
 });
