@@ -22,16 +22,21 @@ function newestSource(dir) {
 
 /** Build the peer if needed; returns the classpath to run it with. */
 export function ensureDebeziumPeer({ log = console.log } = {}) {
-  const sources = Math.max(statSync(join(peerDir, 'pom.xml')).mtimeMs, newestSource(join(peerDir, 'src')));
+  // Maven rewrites classpath.txt only when it changes: it is stale only if older than the pom.
+  const pom = statSync(join(peerDir, 'pom.xml')).mtimeMs;
   const fresh =
     existsSync(built) &&
     existsSync(classpathFile) &&
-    Math.min(statSync(built).mtimeMs, statSync(classpathFile).mtimeMs) >= sources;
+    statSync(classpathFile).mtimeMs >= pom &&
+    statSync(built).mtimeMs >= Math.max(pom, newestSource(join(peerDir, 'src')));
   if (!fresh) {
     log(
       'building the Debezium peer (mvn -q -B package; the first build fetches its jars from Maven Central)',
     );
-    const result = spawnSync('mvn', ['-q', '-B', 'package'], { cwd: peerDir, stdio: 'inherit' });
+    const result = spawnSync('mvn', ['-q', '-B', '-Dstyle.color=never', 'package'], {
+      cwd: peerDir,
+      stdio: 'inherit',
+    });
     if (result.status !== 0)
       throw new Error(`mvn package of the Debezium peer failed (exit ${result.status}) in ${peerDir}`);
   }
