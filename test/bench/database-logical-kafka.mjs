@@ -12,20 +12,25 @@
 // median events/s, CPU seconds per 1M events and peak RSS are reported, with the load average at start and
 // end and the ratios against Debezium with the issue's targets.
 // Run after a build, with the services up:
-//   node test/bench/database-logical-kafka.mjs [rows=1000000] [rounds=3]
+//   node test/bench/database-logical-kafka.mjs [rows=1000000] [rounds=3] [--ferry-node=<node> --ferry-root=<dir>]
+// --ferry-node/--ferry-root run Ferry's child on another Node from a copy of the repository installed and
+// built for it (how the platformatic transport, which installs only on Node >= 22.19, is measured here).
 import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureDebeziumPeer, runDebeziumPeer } from './lib/debezium-peer.mjs';
-import { openWorkload, runFerry, TXN, writePipeline } from './lib/logical-workload.mjs';
+import { ferryRuntimeFromArgs, openWorkload, runFerry, TXN, writePipeline } from './lib/logical-workload.mjs';
 import { loadAverage, median, mib, rotated, runMeasured } from './lib/measure.mjs';
 import { reporter } from './report.mjs';
 
-const rows = Number(process.argv[2] ?? 1_000_000);
-const rounds = Number(process.argv[3] ?? 3);
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const rows = Number(positional[0] ?? 1_000_000);
+const rounds = Number(positional[1] ?? 3);
+const ferryRuntime = ferryRuntimeFromArgs(process.argv);
 const report = reporter(import.meta.url);
 const brokers = ['127.0.0.1:59092'];
 const PARTITIONS = 3;
@@ -116,7 +121,7 @@ function ferryTool(transport, delivery) {
         : {}),
     });
     try {
-      const result = await runFerry(pipeline.file);
+      const result = await runFerry(pipeline.file, ferryRuntime);
       if (result.events !== rows) throw new Error(`ferry wrote ${result.events} events, expected ${rows}`);
       return result;
     } finally {
@@ -186,13 +191,14 @@ const tools = {
 // @platformatic/kafka is an optional dependency that npm installs only on Node >= 22.19 (docs/kafka.md): on an
 // older Node the platformatic row is left out, and said so, rather than failing the whole bench.
 const platformaticMissing = (() => {
+  const kafkaPackage = ferryRuntime.root
+    ? pathToFileURL(join(ferryRuntime.root, 'packages', 'kafka', 'package.json'))
+    : new URL('../../packages/kafka/package.json', import.meta.url);
   try {
-    createRequire(new URL('../../packages/kafka/package.json', import.meta.url)).resolve(
-      '@platformatic/kafka',
-    );
+    createRequire(kafkaPackage).resolve('@platformatic/kafka');
     return undefined;
   } catch {
-    return `@platformatic/kafka is not installed here (it needs Node >= 22.19; this is Node ${process.versions.node})`;
+    return `@platformatic/kafka is not installed for Ferry's Node here (it needs Node >= 22.19; this is Node ${process.versions.node}; see --ferry-node and --ferry-root)`;
   }
 })();
 if (platformaticMissing) {
@@ -206,6 +212,9 @@ try {
   const { writeSeconds } = await w.prepare(rows);
   console.log(
     `workload: ${rows.toLocaleString('en')} inserts, ${TXN} rows per transaction, no snapshot, written in ${writeSeconds.toFixed(1)} s; to ${PARTITIONS}-partition topics, gzip, acks=all, idempotent; ${rounds} interleaved rounds; load average at start ${loadAtStart}`,
+  );
+  console.log(
+    `ferry runs in a child on ${ferryRuntime.node ? `${ferryRuntime.node} from ${ferryRuntime.root}` : `this Node (${process.versions.node})`}`,
   );
   const names = Object.keys(tools);
   const measured = Object.fromEntries(names.map((n) => [n, []]));

@@ -10,7 +10,8 @@
 // alone on the same changes (its CPU per event, to show the runtime's cost beyond the source), and the
 // commit-to-sink lag at a paced 5,000 changes/s (`--no-lag` skips it).
 // Run after a build, with the services up:
-//   node test/bench/database-logical.mjs [rows=1000000] [rounds=3] [--no-lag]
+//   node test/bench/database-logical.mjs [rows=1000000] [rounds=3] [--no-lag] [--ferry-node=<node> --ferry-root=<dir>]
+// (--ferry-node/--ferry-root: Ferry's child on another Node, as in database-logical-kafka.mjs)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,7 +26,15 @@ import {
 } from '../../packages/core/dist/index.js';
 import { createDatabaseSource } from '../../packages/database/dist/index.js';
 import { ensureDebeziumPeer, runDebeziumPeer } from './lib/debezium-peer.mjs';
-import { conn, openWorkload, recvlogical, runFerry, TXN, writePipeline } from './lib/logical-workload.mjs';
+import {
+  conn,
+  ferryRuntimeFromArgs,
+  openWorkload,
+  recvlogical,
+  runFerry,
+  TXN,
+  writePipeline,
+} from './lib/logical-workload.mjs';
 import { loadAverage, median, mib, rotated } from './lib/measure.mjs';
 import { reporter } from './report.mjs';
 
@@ -33,6 +42,7 @@ const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const rows = Number(positional[0] ?? 1_000_000);
 const rounds = Number(positional[1] ?? 3);
 const withLag = !process.argv.includes('--no-lag');
+const ferryRuntime = ferryRuntimeFromArgs(process.argv);
 const report = reporter(import.meta.url);
 const PACED_RATE = 5_000;
 const PACED_SECONDS = 10;
@@ -67,7 +77,7 @@ const tools = {
       sink: { type: 'file', dir: join(tmpdir(), `ferry-bench-events-${w.tag}`) },
     });
     try {
-      const run = await runFerry(pipeline.file);
+      const run = await runFerry(pipeline.file, ferryRuntime);
       if (run.events !== rows) throw new Error(`ferry wrote ${run.events} events, expected ${rows}`);
       return run;
     } finally {
@@ -201,6 +211,9 @@ try {
   const { writeSeconds, endLsn } = await w.prepare(rows);
   console.log(
     `workload: ${rows.toLocaleString('en')} inserts, ${TXN} rows per transaction, no snapshot, written in ${writeSeconds.toFixed(1)} s; ${rounds} interleaved rounds; load average at start ${loadAtStart}`,
+  );
+  console.log(
+    `ferry runs in a child on ${ferryRuntime.node ? `${ferryRuntime.node} from ${ferryRuntime.root}` : `this Node (${process.versions.node})`}`,
   );
   const names = Object.keys(tools);
   const measured = Object.fromEntries(names.map((n) => [n, []]));

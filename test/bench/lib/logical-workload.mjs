@@ -157,11 +157,18 @@ export function writePipeline({ name, table, slot, publication, sink, deadLetter
   return { file, dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Run Ferry on a pipeline file in its own measured child process (lib/ferry-run.mjs). */
-export async function runFerry(file) {
-  const run = await runMeasured(process.execPath, [join(import.meta.dirname, 'ferry-run.mjs'), file], {
-    env: { ...process.env, FERRY_BENCH_PG_PASSWORD: conn.password },
-  });
+/**
+ * Run Ferry on a pipeline file in its own measured child process (lib/ferry-run.mjs). `ferry` may name
+ * another Node and a copy of this repository installed and built for it ({ node, root }): @platformatic/kafka
+ * installs only on Node >= 22.19, so on an older Node that is how its transport gets measured.
+ */
+export async function runFerry(file, ferry = {}) {
+  const root = ferry.root ?? join(import.meta.dirname, '..', '..', '..');
+  const run = await runMeasured(
+    ferry.node ?? process.execPath,
+    [join(root, 'test', 'bench', 'lib', 'ferry-run.mjs'), file],
+    { env: { ...process.env, FERRY_BENCH_PG_PASSWORD: conn.password } },
+  );
   const line = run.stdout
     .trim()
     .split('\n')
@@ -171,4 +178,19 @@ export async function runFerry(file) {
     throw new Error(`the Ferry run failed (exit ${run.code ?? run.signal}): ${run.stderr.slice(-3000)}`);
   const figures = JSON.parse(line);
   return { ...figures, wall: { seconds: run.wallSeconds, cpuSeconds: run.cpuSeconds } };
+}
+
+/**
+ * `--ferry-node=<node binary> --ferry-root=<repository copy built for that Node>` from the command line:
+ * Ferry's child runs there instead of on this Node and this checkout (see runFerry).
+ */
+export function ferryRuntimeFromArgs(argv) {
+  const value = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const node = value('ferry-node');
+  const root = value('ferry-root');
+  if ((node === undefined) !== (root === undefined))
+    throw new Error(
+      '--ferry-node and --ferry-root go together: a Node and a copy of the repository built for it',
+    );
+  return node === undefined ? {} : { node, root };
 }
