@@ -60,8 +60,8 @@ async function dropTopics(names) {
   for (const n of names) topics.delete(n);
 }
 
-// ProducerPerformance sends payloads of about the size Debezium's change values have for these rows (the
-// larger of the two tools' values), from a file, so gzip sees JSON rather than random bytes.
+// ProducerPerformance sends change-shaped JSON values (the main fields of Debezium's envelope for these rows,
+// about 300 bytes) from a file, so gzip sees JSON rather than random bytes.
 const payloads = join(tmpdir(), `ferry-bench-payloads-${run}.txt`);
 writeFileSync(
   payloads,
