@@ -18,7 +18,9 @@ const QUICK = {
   'cluster-handover': ['2', '1'],
   'cluster-scaling': ['10000', '1'],
   'contracts-validate': ['200000'],
-  'database-logical': ['50000'],
+  // Every round starts a JVM for the Debezium peer (about 5 s here), so rounds stay few and sizes modest.
+  'database-logical': ['200000', '3'],
+  'database-logical-kafka': ['100000', '3'],
   'database-polling-trigger': ['50000'],
   'kafka-sink': ['20000', '3'],
   observability: ['200000', '3'],
