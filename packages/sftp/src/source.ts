@@ -405,7 +405,6 @@ export class SftpSource implements Source<SftpPosition> {
           if (rejected.length > 0) batch.rejected = rejected;
           records = [];
           rejected = [];
-          batchFrom = lastByte;
           return batch;
         };
         for await (const items of readItems(local, this.config.format, gz, this.budget.readChunkBytes)) {
@@ -413,6 +412,7 @@ export class SftpSource implements Source<SftpPosition> {
             if (item.kind !== 'row' && item.kind !== 'reject') continue;
             const replay = item.line <= skipTo;
             if (replay && diff === undefined) continue;
+            if (records.length + rejected.length + observe.length === 0) batchFrom = item.byteOffset;
             const outcome = this.toRecord(item, file, sha256);
             if ('code' in outcome) {
               if (replay) continue;
