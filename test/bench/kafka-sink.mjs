@@ -3,6 +3,8 @@
 // (idempotent, maxInFlightRequests 1, acks=all, gzip, one send per batch) in the same run; the
 // @platformatic/kafka transport behind the same sink; and Kafka's own Java ProducerPerformance on the same
 // broker as the ceiling.
+// Each variant also prints its CPU per event (the whole process: gzip in the thread pool, a producer
+// thread), with two more variants: structured mode (one header instead of about ten) and the producer thread.
 // Run: npm run build && npm run services:up && node test/bench/kafka-sink.mjs [events] [rounds]
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -50,20 +52,37 @@ async function topic(name) {
   return full;
 }
 
-async function ferry(transport) {
-  const name = await topic(`ferry-${transport}`);
-  const config = kafkaSinkConfigSchema.parse({ brokers, topic: name, transport, topics: { partitions } });
-  const sink = await createKafkaSink(config, { pipeline: 'bench', logger: silentLogger() });
-  await sink.write(batches[0]); // connect and provision outside the clock
+/** A measured run: events/s, and the process's CPU (every thread: gzip, a producer thread) per event. */
+async function timed(work) {
+  const cpu = process.cpuUsage();
   const started = performance.now();
-  for (const batch of batches) await sink.write(batch);
+  await work();
   const seconds = (performance.now() - started) / 1000;
-  await sink.close();
-  return count / seconds;
+  const used = process.cpuUsage(cpu);
+  return { rate: count / seconds, cpuUs: (used.user + used.system) / count };
 }
 
-async function raw() {
-  const name = await topic('raw');
+async function ferry(transport, { mode = 'binary', producerThread = false } = {}) {
+  const name = await topic(`ferry-${transport}-${mode}${producerThread ? '-thread' : ''}`);
+  const config = kafkaSinkConfigSchema.parse({
+    brokers,
+    topic: name,
+    transport,
+    mode,
+    producerThread,
+    topics: { partitions },
+  });
+  const sink = await createKafkaSink(config, { pipeline: 'bench', logger: silentLogger() });
+  await sink.write(batches[0]); // connect and provision outside the clock
+  const result = await timed(async () => {
+    for (const batch of batches) await sink.write(batch);
+  });
+  await sink.close();
+  return result;
+}
+
+async function raw(mode = 'binary') {
+  const name = await topic(`raw-${mode}`);
   const producer = kafka.producer({
     idempotent: true,
     maxInFlightRequests: 1,
@@ -71,7 +90,7 @@ async function raw() {
     allowAutoTopicCreation: false,
   });
   await producer.connect();
-  const encoded = batches.map((batch) => batch.map((e) => encodeEvent(e, 'binary')));
+  const encoded = batches.map((batch) => batch.map((e) => encodeEvent(e, mode)));
   const send = (messages) =>
     producer.sendBatch({
       topicMessages: [{ topic: name, messages }],
@@ -79,11 +98,11 @@ async function raw() {
       compression: CompressionTypes.GZIP,
     });
   await send(encoded[0]);
-  const started = performance.now();
-  for (const messages of encoded) await send(messages);
-  const seconds = (performance.now() - started) / 1000;
+  const result = await timed(async () => {
+    for (const messages of encoded) await send(messages);
+  });
   await producer.disconnect();
-  return count / seconds;
+  return result;
 }
 
 async function java() {
@@ -134,31 +153,54 @@ console.log(
 // A warm-up round for the JIT and the broker, then measured rounds, interleaved so that load from other
 // processes on this shared machine hits each producer alike; the median of each is reported.
 const rounds = Number(process.argv[3] ?? 3);
+// Binary mode (the default) puts each attribute in a ce_ header (about ten per message); structured mode
+// sends one header. The structured rows and the producer thread say where a Ferry event's CPU goes.
+const variants = {
+  ferry: () => ferry('kafkajs'),
+  raw: () => raw(),
+  platformatic: () => ferry('platformatic'),
+  'ferry structured': () => ferry('kafkajs', { mode: 'structured' }),
+  'raw structured': () => raw('structured'),
+  'ferry producer thread': () => ferry('kafkajs', { producerThread: true }),
+};
 await ferry('kafkajs');
 await raw();
-const measured = { ferry: [], raw: [], platformatic: [] };
+const measured = Object.fromEntries(Object.keys(variants).map((v) => [v, []]));
 for (let round = 0; round < rounds; round += 1) {
-  measured.ferry.push(await ferry('kafkajs'));
-  measured.raw.push(await raw());
-  try {
-    measured.platformatic.push(await ferry('platformatic'));
-  } catch (error) {
-    console.log(`platformatic transport failed: ${error.message}`);
+  for (const [variant, run] of Object.entries(variants)) {
+    try {
+      measured[variant].push(await run());
+    } catch (error) {
+      if (variant !== 'platformatic') throw error;
+      if (round === 0) console.log(`platformatic transport failed: ${error.message}`);
+    }
   }
   console.log(
-    `round ${round + 1}: ferry ${Math.round(measured.ferry.at(-1))}, raw ${Math.round(measured.raw.at(-1))}, platformatic ${Math.round(measured.platformatic.at(-1) ?? Number.NaN)} events/s`,
+    `round ${round + 1}: ${Object.entries(measured)
+      .filter(([, runs]) => runs.length > round)
+      .map(([v, runs]) => `${v} ${Math.round(runs.at(-1).rate)}`)
+      .join(', ')} events/s`,
   );
 }
 const median = (xs) =>
   xs.length === 0 ? undefined : [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const ferryRate = median(measured.ferry);
-const rawRate = median(measured.raw);
-const platformaticRate = median(measured.platformatic);
+const rateOf = (variant) => median(measured[variant].map((r) => r.rate));
+const cpuOf = (variant) => median(measured[variant].map((r) => r.cpuUs));
+const ferryRate = rateOf('ferry');
+const rawRate = rateOf('raw');
+const platformaticRate = rateOf('platformatic');
 const javaRate = await java();
 await admin.disconnect();
 
 const fmt = (n) => (Number.isFinite(n) ? `${Math.round(n).toLocaleString('en')} events/s` : 'n/a');
-const roundRatios = measured.ferry.map((f, i) => (f / measured.raw[i]).toFixed(2)).join(', ');
+const roundRatios = measured.ferry.map((f, i) => (f.rate / measured.raw[i].rate).toFixed(2)).join(', ');
+console.log('CPU per event (process, every thread; median):');
+for (const variant of Object.keys(variants)) {
+  if (measured[variant].length === 0) continue;
+  console.log(
+    `  ${variant.padEnd(22)} ${cpuOf(variant).toFixed(1).padStart(6)} µs   ${fmt(rateOf(variant))}`,
+  );
+}
 console.log(`raw kafkajs producer              ${fmt(rawRate)}`);
 console.log(
   `@ferry/kafka sink (kafkajs)       ${fmt(ferryRate)}   ratio vs raw kafkajs ${(ferryRate / rawRate).toFixed(2)} (target >= 0.80; per round ${roundRatios})`,

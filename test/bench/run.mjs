@@ -25,7 +25,9 @@ const QUICK = {
   reconcile: ['200000'],
   'sftp-csv': ['100000', '3'],
   'soap-list': ['--sizes', '1000,10000'],
+  'runtime-hot-path': ['200000', '3'],
   'trigger-overhead': ['6', '150'],
+  'worker-handoff': ['200'],
 };
 const NOT_BENCHES = new Set(['run.mjs', 'report.mjs']);
 

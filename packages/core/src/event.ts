@@ -1,24 +1,37 @@
 // CloudEvents envelopes with ids derived from where a change came from, never from a clock or a random
 // number: reading the same change twice yields the same id, so consumers can de-duplicate.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { CanonicalEvent, ChangeOp, ChangeRecord } from './types.js';
 
 const FERRY_NAMESPACE = '6f1d1f8c-3e0b-5a52-9a1e-4a6d2f0c7b11';
 
-const namespaceBytes = new Map<string, Buffer>();
+/**
+ * Per namespace, a scratch buffer that starts with the namespace's 16 bytes: a name is written after them
+ * and the whole hashed in one call (one-shot hashing costs half of a Hash object per id).
+ */
+const scratches = new Map<string, Buffer>();
+const SCRATCH_BYTES = 16 * 1024;
+/** The RFC 4122 variant's first hex digit, from the two low bits of the hash's digit there. */
+const VARIANT = '89ab';
 
 /** RFC 4122 version-5 (SHA-1, name-based) UUID. */
 export function uuidV5(name: string, namespace = FERRY_NAMESPACE): string {
-  let ns = namespaceBytes.get(namespace);
-  if (!ns) {
-    ns = Buffer.from(namespace.replace(/-/g, ''), 'hex');
-    namespaceBytes.set(namespace, ns);
+  let scratch = scratches.get(namespace);
+  if (!scratch) {
+    scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+    Buffer.from(namespace.replace(/-/g, ''), 'hex').copy(scratch, 0);
+    scratches.set(namespace, scratch);
   }
-  const hash = createHash('sha1').update(ns).update(name, 'utf8').digest();
-  hash[6] = (hash[6]! & 0x0f) | 0x50;
-  hash[8] = (hash[8]! & 0x3f) | 0x80;
-  const hex = hash.toString('hex', 0, 16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+  let input = scratch;
+  // A UTF-16 unit never takes more than 3 bytes in UTF-8: a name this short always fits the scratch.
+  if (name.length * 3 > SCRATCH_BYTES - 16) {
+    input = Buffer.allocUnsafe(16 + Buffer.byteLength(name, 'utf8'));
+    scratch.copy(input, 0, 0, 16);
+  }
+  const length = 16 + input.write(name, 16, 'utf8');
+  const hex = hash('sha1', input.subarray(0, length), 'hex');
+  // Version 5 in the 13th digit; the variant's two high bits (10) in the 17th.
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${VARIANT[Number.parseInt(hex[16]!, 16) & 3]}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 /** JSON with object keys sorted, so equal values always serialise equally. */
@@ -34,7 +47,8 @@ function stringify(value: unknown): string | undefined {
     case 'string':
       return JSON.stringify(value);
     case 'number':
-      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
+      // JSON writes a finite number as its ToString, which is what a template literal does.
+      return Number.isFinite(value) ? `${value}` : 'null';
     case 'boolean':
       return value ? 'true' : 'false';
     case 'bigint':
@@ -42,23 +56,95 @@ function stringify(value: unknown): string | undefined {
     case 'object': {
       if (value instanceof Date) return JSON.stringify(value.toISOString());
       if (Buffer.isBuffer(value)) return JSON.stringify(value.toString('base64'));
-      if (Array.isArray(value)) return `[${value.map((v) => stringify(v) ?? 'null').join(',')}]`;
-      const object = value as Record<string, unknown>;
-      const parts: string[] = [];
-      for (const key of Object.keys(object).sort()) {
-        const text = stringify(object[key]);
-        if (text !== undefined) parts.push(`${JSON.stringify(key)}:${text}`);
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i += 1)
+          out += `${i === 0 ? '' : ','}${stringify(value[i]) ?? 'null'}`;
+        return `${out}]`;
       }
-      return `{${parts.join(',')}}`;
+      const members = membersOf(value as Record<string, unknown>);
+      return `{${members.join(',')}}`;
     }
     default:
       return undefined;
   }
 }
 
+/** An object's `"key":value` members in key order (UTF-16 code units, as Array#sort), undefined ones left out. */
+function membersOf(object: Record<string, unknown>): string[] {
+  const all = Object.keys(object);
+  if (all.length > 1) all.sort();
+  const members: string[] = [];
+  for (const key of all) {
+    const text = stringify(object[key]);
+    if (text !== undefined) members.push(`${quotedKey(key)}${text}`);
+  }
+  return members;
+}
+
+/** `"key":`, remembered: the same few keys (lsn, xid, id) are written for every event. */
+const quotedKeys = new Map<string, string>();
+
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    quoted = `${JSON.stringify(key)}:`;
+    // Bounded: keys are column and position names; a source with endless distinct keys recomputes.
+    if (quotedKeys.size >= 10_000) quotedKeys.clear();
+    quotedKeys.set(key, quoted);
+  }
+  return quoted;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  return !(value instanceof Date) && !Buffer.isBuffer(value);
+}
+
 export function eventId(pipeline: string, record: ChangeRecord, index = 0): string {
-  const name = stableStringify([pipeline, record.stream, record.origin, record.key, record.op, index]);
-  return uuidV5(name);
+  return lineageOf(pipeline, record, index).id;
+}
+
+/**
+ * The event id and the `ferryorigin` attribute of a record's event, from one serialisation of its origin.
+ * The id is the UUIDv5 of `stableStringify([pipeline, stream, origin, key, op, index])` and `ferryorigin`
+ * is `stableStringify({ stream, ...origin })`; both are built here from the same sorted members, byte for
+ * byte what those calls give (test/unit/event-pins.test.ts holds them to it).
+ */
+function lineageOf(pipeline: string, record: ChangeRecord, index: number): { id: string; origin: string } {
+  const origin: unknown = record.origin;
+  if (!isPlainObject(origin)) {
+    return {
+      id: uuidV5(stableStringify([pipeline, record.stream, origin, record.key, record.op, index])),
+      origin: stableStringify({ stream: record.stream, ...(origin as object) }),
+    };
+  }
+  // The origin's members joined, and where in that text the members sorting before `stream` end.
+  const keys = Object.keys(origin);
+  if (keys.length > 1) keys.sort();
+  let body = '';
+  let beforeStream = -1;
+  for (const key of keys) {
+    const text = stringify(origin[key]);
+    if (text === undefined) continue;
+    if (beforeStream === -1 && key > 'stream') beforeStream = body.length;
+    body += `${body.length === 0 ? '' : ','}${quotedKey(key)}${text}`;
+  }
+  const originText = `{${body}}`;
+  const stream = JSON.stringify(record.stream);
+  const name = `[${JSON.stringify(pipeline)},${stream},${originText},${stableStringify(record.key)},${JSON.stringify(record.op)},${stringify(index) ?? 'null'}]`;
+  // `{ stream, ...origin }`: an origin of its own `stream` wins the spread; otherwise the stream goes in
+  // at its place in key order.
+  let lineage = originText;
+  if (!Object.hasOwn(origin, 'stream')) {
+    const member = `"stream":${stream}`;
+    if (body.length === 0) lineage = `{${member}}`;
+    else if (beforeStream === -1) lineage = `{${body},${member}}`;
+    else if (beforeStream === 0) lineage = `{${member},${body}}`;
+    // The rest of the body starts with the comma that ended the members before it.
+    else lineage = `{${body.slice(0, beforeStream)},${member}${body.slice(beforeStream)}}`;
+  }
+  return { id: uuidV5(name), origin: lineage };
 }
 
 const ACTION: Record<ChangeOp, string> = {
@@ -86,23 +172,86 @@ export interface EnvelopeInput {
   now?: Date;
 }
 
+/** `source` by pipeline and stream, and `type` by canonical type and op: the same few strings per run. */
+const sources = new Map<string, Map<string, string>>();
+const types = new Map<string, Map<string, string>>();
+const MAX_CACHED = 10_000;
+
+function cached(cache: Map<string, Map<string, string>>, a: string, b: string, make: () => string): string {
+  let inner = cache.get(a);
+  if (inner === undefined) {
+    if (cache.size >= MAX_CACHED) cache.clear();
+    inner = new Map();
+    cache.set(a, inner);
+  }
+  let value = inner.get(b);
+  if (value === undefined) {
+    value = make();
+    // Bounded: a pipeline with endless distinct streams recomputes rather than growing the cache.
+    if (inner.size >= MAX_CACHED) inner.clear();
+    inner.set(b, value);
+  }
+  return value;
+}
+
+/** The last time written and its text: the records of one transaction or one file share one moment. */
+let lastTimeMs = Number.NaN;
+let lastTimeText = '';
+
+function timeText(time: Date): string {
+  const ms = time.getTime();
+  if (ms !== lastTimeMs) {
+    lastTimeText = time.toISOString();
+    lastTimeMs = ms;
+  }
+  return lastTimeText;
+}
+
 export function buildEvent(input: EnvelopeInput): CanonicalEvent {
-  const { pipeline, record } = input;
-  const time = record.occurredAt ?? input.now ?? new Date();
+  return envelope(
+    input.pipeline,
+    input.record,
+    input.canonicalType,
+    input.dataschema,
+    input.subject,
+    input.data,
+    input.index ?? 0,
+    input.now,
+  );
+}
+
+/** buildEvent's work with its input spread out: the runtime calls it per event without an input object. */
+export function envelope(
+  pipeline: string,
+  record: ChangeRecord,
+  canonicalType: string,
+  dataschema: string | undefined,
+  subject: string,
+  data: unknown,
+  index: number,
+  now: Date | undefined,
+): CanonicalEvent {
+  const time = record.occurredAt ?? now ?? new Date();
+  const lineage = lineageOf(pipeline, record, index);
   const event: CanonicalEvent = {
     specversion: '1.0',
-    id: eventId(pipeline, record, input.index ?? 0),
-    source: `/ferry/${encodeURIComponent(pipeline)}/${encodeURIComponent(record.stream)}`,
-    type: eventType(input.canonicalType, record.op),
-    subject: input.subject,
-    time: time.toISOString(),
+    id: lineage.id,
+    source: cached(
+      sources,
+      pipeline,
+      record.stream,
+      () => `/ferry/${encodeURIComponent(pipeline)}/${encodeURIComponent(record.stream)}`,
+    ),
+    type: cached(types, canonicalType, record.op, () => eventType(canonicalType, record.op)),
+    subject,
+    time: timeText(time),
     datacontenttype: 'application/json',
-    data: input.data,
-    ferryorigin: stableStringify({ stream: record.stream, ...record.origin }),
+    data,
+    ferryorigin: lineage.origin,
     ferryop: record.op,
   };
   if (record.sequence !== undefined) event.sequence = record.sequence;
-  if (input.dataschema !== undefined) event.dataschema = input.dataschema;
+  if (dataschema !== undefined) event.dataschema = dataschema;
   return event;
 }
 

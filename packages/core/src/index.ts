@@ -137,12 +137,14 @@ export { createRetrier, defaultRetryPolicy, type Retrier, type RetryPolicy } fro
 export { type Clock, type NextRun, systemClock, WakeUp, waitForNextRun } from './schedule.js';
 export { handleShutdownSignals, type ShutdownHandle } from './shutdown.js';
 export type {
+  AtomicBatch,
   CanonicalEvent,
   ChangeOp,
   ChangeRecord,
   CheckpointStore,
   DeadLetter,
   DeadLetterSink,
+  EncodedEvents,
   RunSummary,
   Sink,
   Source,

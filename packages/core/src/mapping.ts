@@ -2,7 +2,7 @@
 // or a declarative field map (renames, constants, coercions such as legacy DDMMYYYY dates, code lookups).
 import { z } from 'zod';
 import { MappingError } from './errors.js';
-import { buildEvent } from './event.js';
+import { envelope } from './event.js';
 import type { CanonicalEvent, ChangeRecord } from './types.js';
 
 export interface MappedEvent {
@@ -40,18 +40,11 @@ export function mappedEvents(
   result: MappedEvent | MappedEvent[],
   now?: Date,
 ): CanonicalEvent[] {
-  const items = Array.isArray(result) ? result : [result];
-  return items.map((item, index) =>
-    buildEvent({
-      pipeline,
-      record,
-      canonicalType: mapping.canonicalType,
-      dataschema: mapping.dataschema,
-      subject: item.subject,
-      data: item.data,
-      index,
-      ...(now ? { now } : {}),
-    }),
+  const { canonicalType, dataschema } = mapping;
+  if (!Array.isArray(result))
+    return [envelope(pipeline, record, canonicalType, dataschema, result.subject, result.data, 0, now)];
+  return result.map((item, index) =>
+    envelope(pipeline, record, canonicalType, dataschema, item.subject, item.data, index, now),
   );
 }
 
@@ -133,16 +126,19 @@ export function fieldMapping(config: FieldMapConfig): MappingFunction {
   const parsed = fieldMapSchema.parse(config);
   const specs = Object.entries(parsed.fields).map(([target, spec]) => ({
     target,
+    // Split once: a nested target (`name.family`) is set through its parts for every record.
+    parts: target.split('.'),
     spec: typeof spec === 'string' ? fieldSpecSchema.parse({ from: spec }) : spec,
   }));
   return (record) => {
     // A delete carries the before image when the source has one, else only the key; image values win.
     const image = (record.op === 'delete' ? record.before : record.after) ?? {};
     const out: Record<string, unknown> = {};
-    for (const { target, spec } of specs) {
+    for (const { target, parts, spec } of specs) {
       const value = mapField(target, spec, image, record);
       if (value === undefined || (value === null && parsed.nulls === 'omit')) continue;
-      setPath(out, target, value);
+      if (parts.length === 1) out[target] = value;
+      else setPath(out, parts, value);
     }
     const subjectValue = getPath(out, parsed.subject);
     if (subjectValue === undefined || subjectValue === null || subjectValue === '') {
@@ -287,8 +283,7 @@ export function getPath(object: Record<string, unknown>, path: string): unknown 
   return current;
 }
 
-function setPath(object: Record<string, unknown>, path: string, value: unknown): void {
-  const parts = path.split('.');
+function setPath(object: Record<string, unknown>, parts: readonly string[], value: unknown): void {
   let current = object;
   for (const part of parts.slice(0, -1)) {
     const next = current[part];

@@ -32,7 +32,9 @@ import {
 import { createRetrier, defaultRetryPolicy, FailureStreak, type RetryPolicy } from './retry.js';
 import { type Clock, systemClock } from './schedule.js';
 import type {
+  CanonicalEvent,
   CheckpointStore,
+  DeadLetter,
   DeadLetterSink,
   RunSummary,
   Sink,
@@ -111,6 +113,8 @@ export async function runPipeline<P>(options: PipelineOptions<P>): Promise<RunSu
 class PipelineRun<P> {
   private readonly log: Logger;
   private readonly maxInFlight: number;
+  private readonly maxInFlightBytes: number;
+  private inFlightBytes = 0;
   private committed: P | undefined;
   /** The counts of the unit of work (a file) open at the committed position, if one is. */
   private committedUnit: UnitCounts | undefined;
@@ -151,6 +155,7 @@ class PipelineRun<P> {
   constructor(private readonly options: PipelineOptions<P>) {
     this.log = (options.logger ?? silentLogger()).child({ pipeline: options.name });
     this.maxInFlight = Math.max(1, options.maxInFlightBatches ?? 4);
+    this.maxInFlightBytes = Math.max(1, options.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES);
     this.signal = options.signal
       ? AbortSignal.any([options.signal, this.internal.signal])
       : this.internal.signal;
@@ -511,7 +516,8 @@ class PipelineRun<P> {
             .end();
         }
         const prepared = await this.preparer.prepare(next.value, span, yieldedAt);
-        await this.acquireSlot();
+        this.encode(prepared);
+        await this.acquireSlot(prepared.bytes);
         this.enqueue(prepared);
         // The source compares what it reads next with this baseline: it must be committed and promoted first.
         if (prepared.baseline !== undefined) await this.drain();
@@ -523,16 +529,81 @@ class PipelineRun<P> {
     if (this.commitError !== undefined) throw this.commitError;
   }
 
-  private async acquireSlot(): Promise<void> {
-    while (this.inFlight >= this.maxInFlight) {
+  /**
+   * Hand a prepared batch's events to the sink's encoder at once, so that only the encoding stays in flight
+   * and the event objects die young; its size counts against maxInFlightBytes. For a sink that does not
+   * encode, the size is measured on the events' JSON.
+   */
+  private encode(batch: PreparedBatch<P>): void {
+    const { sink } = this.options;
+    try {
+      this.encodeAll(batch);
+    } catch (error) {
+      // An event that cannot be serialised (a BigInt, a cycle in what a mapping returned) is its record's
+      // fault: the record goes to the dead letters and the rest of the batch on. Anything else is the sink's.
+      const letters = this.unwritable(batch);
+      if (letters.length === 0) throw error;
+      this.log.warn({ count: letters.length }, 'events that cannot be written went to the dead letters');
+      this.encodeAll(batch);
+    }
+    batch.sources = undefined;
+    if (sink.encode && sink.writeEncoded) batch.events = [];
+  }
+
+  private encodeAll(batch: PreparedBatch<P>): void {
+    const { sink } = this.options;
+    if (sink.encode && sink.writeEncoded) {
+      batch.encoded = sink.encode(batch.events);
+      batch.bytes = batch.encoded.bytes;
+      return;
+    }
+    let bytes = 0;
+    for (const event of batch.events) bytes += JSON.stringify(event).length;
+    batch.bytes = bytes;
+  }
+
+  /** Take the records whose events JSON cannot write out of the batch, as dead letters; returns them. */
+  private unwritable(batch: PreparedBatch<P>): DeadLetter[] {
+    const bad = new Set<CanonicalEvent>();
+    const letters: DeadLetter[] = [];
+    for (const { record, built } of batch.sources ?? []) {
+      try {
+        for (const event of built) JSON.stringify(event);
+      } catch (error) {
+        for (const event of built) bad.add(event);
+        const letter = this.preparer.unwritable(record, error);
+        letters.push(letter);
+        // The batch's per-stream counts (for observers) counted these events as written.
+        const counts = batch.streams?.find((c) => c.stream === record.stream);
+        if (counts) {
+          counts.events -= built.length;
+          counts.deadLetters[letter.code] = (counts.deadLetters[letter.code] ?? 0) + 1;
+        }
+      }
+    }
+    if (letters.length === 0) return letters;
+    batch.letters.push(...letters);
+    batch.events = batch.events.filter((event) => !bad.has(event));
+    batch.eventCount = batch.events.length;
+    return letters;
+  }
+
+  /** Wait for room: a batch slot and, unless nothing is in flight, room for `bytes` more. */
+  private async acquireSlot(bytes: number): Promise<void> {
+    while (
+      this.inFlight >= this.maxInFlight ||
+      (this.inFlight > 0 && this.inFlightBytes + bytes > this.maxInFlightBytes)
+    ) {
       await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
     }
     this.inFlight += 1;
+    this.inFlightBytes += bytes;
     this.observer?.inFlight?.({ pipeline: this.options.name, batches: this.inFlight });
   }
 
-  private releaseSlot(): void {
+  private releaseSlot(bytes: number): void {
     this.inFlight -= 1;
+    this.inFlightBytes -= bytes;
     this.observer?.inFlight?.({ pipeline: this.options.name, batches: this.inFlight });
     this.slotWaiters.shift()?.();
   }
@@ -574,7 +645,7 @@ class PipelineRun<P> {
           batch.span.end();
         }
       } finally {
-        for (let i = 0; i < group.length; i += 1) this.releaseSlot();
+        for (const batch of group) this.releaseSlot(batch.bytes);
       }
     }
   }
@@ -582,6 +653,9 @@ class PipelineRun<P> {
   private async commit(group: PreparedBatch<P>[]): Promise<void> {
     const { name, sink, deadLetters, checkpoints, source } = this.options;
     const events = group.length === 1 ? group[0]!.events : group.flatMap((b) => b.events);
+    const encoded = group.every((b) => b.encoded !== undefined) ? group.map((b) => b.encoded!) : undefined;
+    let eventCount = 0;
+    for (const batch of group) eventCount += batch.eventCount;
     const letters = group.length === 1 ? group[0]!.letters : group.flatMap((b) => b.letters);
     const position = group.at(-1)!.position;
     // One sink write serves the whole group; each batch's trace gets its own child span for it.
@@ -590,7 +664,7 @@ class PipelineRun<P> {
       .map((b) =>
         this.tracer.startSpan(
           'ferry.sink.write',
-          { attributes: { 'ferry.events': events.length, 'ferry.group.batches': group.length } },
+          { attributes: { 'ferry.events': eventCount, 'ferry.group.batches': group.length } },
           trace.setSpan(context.active(), b.span),
         ),
       );
@@ -609,10 +683,20 @@ class PipelineRun<P> {
         await this.retrier.run('checkpoint.saveUnitTally', () => checkpoints.saveUnitTally!(name, state));
       }
       if (sink.commitBatch) {
-        const atomic = { pipeline: name, events, deadLetters: letters, position };
+        const atomic = {
+          pipeline: name,
+          events,
+          deadLetters: letters,
+          position,
+          ...(encoded ? { encoded } : {}),
+        };
         await this.retrier.run('sink.commitBatch', () => sink.commitBatch!(atomic));
       } else {
-        if (events.length > 0) await this.retrier.run('sink.write', () => sink.write(events));
+        if (eventCount > 0) {
+          await this.retrier.run('sink.write', () =>
+            encoded && sink.writeEncoded ? sink.writeEncoded(encoded) : sink.write(events),
+          );
+        }
         if (letters.length > 0) await this.retrier.run('deadLetters.write', () => deadLetters.write(letters));
         await this.retrier.run('checkpoint.save', () => checkpoints.save(name, position));
       }
@@ -625,7 +709,7 @@ class PipelineRun<P> {
     this.committedUnit = unit;
     this.committedBatches += group.length;
     this.stats.batches += group.length;
-    this.stats.eventsWritten += events.length;
+    this.stats.eventsWritten += eventCount;
     this.stats.deadLetters += letters.length;
     if (baseline !== undefined) await baseline.promote();
     if (source.acknowledge) {
@@ -646,7 +730,7 @@ class PipelineRun<P> {
     for (const batch of group) {
       this.options.onCommit?.({
         position: batch.position,
-        events: batch.events.length,
+        events: batch.eventCount,
         deadLetters: batch.letters.length,
       });
     }

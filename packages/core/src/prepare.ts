@@ -20,6 +20,7 @@ import type {
   CanonicalEvent,
   ChangeRecord,
   DeadLetter,
+  EncodedEvents,
   RunCounts,
   UnitCounts,
 } from './types.js';
@@ -59,7 +60,19 @@ export interface BatchPreparerOptions {
 }
 
 export interface PreparedBatch<P> {
+  /** The events, until the sink encodes them (then empty: see `encoded`). */
   events: CanonicalEvent[];
+  /** How many events the batch has, encoded or not. */
+  eventCount: number;
+  /** The events as the sink encoded them (Sink.encode); undefined for a sink that does not encode. */
+  encoded: EncodedEvents | undefined;
+  /** About how many bytes the batch holds in flight (runtime.maxInFlightBytes); set by the runtime. */
+  bytes: number;
+  /**
+   * Each mapped record with its events, until the batch is encoded: an event the sink cannot encode is
+   * traced back to its record for the dead letter. The runtime drops it after encoding.
+   */
+  sources: { record: ChangeRecord; built: CanonicalEvent[] }[] | undefined;
   letters: DeadLetter[];
   position: P;
   records: number;
@@ -269,9 +282,14 @@ export class BatchPreparer<P> {
       });
     }
     this.checkThreshold();
+    // Notices go ahead of the batch's record events.
+    const all = noticeEvents.length === 0 ? events : [...noticeEvents, ...events];
     return {
-      // Notices go ahead of the batch's record events.
-      events: noticeEvents.length === 0 ? events : [...noticeEvents, ...events],
+      events: all,
+      eventCount: all.length,
+      encoded: undefined,
+      bytes: 0,
+      sources: mappedRecords,
       letters,
       position: batch.position,
       records: batch.records.length,
@@ -321,6 +339,23 @@ export class BatchPreparer<P> {
       if (violation) return violation;
     }
     return undefined;
+  }
+
+  /** The dead letter of a record whose events cannot be written (the runtime's encoding found it). */
+  unwritable(record: ChangeRecord, error: unknown): DeadLetter {
+    const message = error instanceof Error ? error.message : String(error);
+    const letter = this.deadLetter(
+      record,
+      'mapping',
+      new FerryError(
+        'MAPPING_NOT_SERIALIZABLE',
+        `the mapping made an event of ${record.stream} that cannot be written as JSON (${message}): return ` +
+          'plain JSON values (strings for big integers and binary data)',
+        { cause: error },
+      ),
+    );
+    this.observe(true);
+    return letter;
   }
 
   private deadLetter(record: ChangeRecord, stage: DeadLetter['stage'], error: unknown): DeadLetter {

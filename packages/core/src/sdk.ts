@@ -56,6 +56,7 @@ export type {
   DeadLetter,
   DeadLetterSink,
   DeadLetterStage,
+  EncodedEvents,
   PassState,
   ReadContext,
   RejectedInput,

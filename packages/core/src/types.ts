@@ -244,6 +244,17 @@ export interface Sink {
   /** Resolves only when every event is durably stored. */
   write(events: CanonicalEvent[]): Promise<void>;
   /**
+   * Optional, with `writeEncoded`: turn a batch's events into the sink's own format (file lines, Kafka
+   * records) as soon as the batch is ready. The runtime then keeps only what this returns in flight, not
+   * the event objects, counts its `bytes` against `runtime.maxInFlightBytes`, and later hands it to
+   * `writeEncoded` (or to `commitBatch` as `AtomicBatch.encoded`). Synchronous and free of I/O: it runs on
+   * the reader's side, before the batch waits for a slot. Without it the runtime measures each event's JSON
+   * to count bytes, and calls `write`.
+   */
+  encode?(events: CanonicalEvent[]): EncodedEvents;
+  /** Write batches made by `encode`, in order, as one write; resolves when all are durably stored. */
+  writeEncoded?(batches: EncodedEvents[]): Promise<void>;
+  /**
    * Present only when the sink can commit a whole batch atomically (Kafka transactions, exactly-once):
    * events, dead letters and the checkpoint become visible together or not at all. The runtime then
    * calls this instead of write + dead-letter write + checkpoint save.
@@ -254,9 +265,20 @@ export interface Sink {
   close(): Promise<void>;
 }
 
+/** A batch's events in a sink's own format (see `Sink.encode`); the sink adds what it needs. */
+export interface EncodedEvents {
+  /** How many events it holds. */
+  readonly count: number;
+  /** About how many bytes it holds: what `runtime.maxInFlightBytes` counts. */
+  readonly bytes: number;
+}
+
 export interface AtomicBatch {
   pipeline: string;
+  /** The events; empty when the sink encodes (`Sink.encode`): then they are in `encoded`. */
   events: CanonicalEvent[];
+  /** With a sink that encodes: the group's batches as it encoded them, in order. */
+  encoded?: EncodedEvents[];
   deadLetters: DeadLetter[];
   position: unknown;
 }

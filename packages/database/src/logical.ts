@@ -156,7 +156,15 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
       const at = (lsn: string): LogicalPosition => ({
         mode: 'logical',
         lsn,
-        ...(wantSnapshot ? { snapshot: { pending: tables.map((t) => t.stream), after: null } } : {}),
+        ...(wantSnapshot
+          ? {
+              snapshot: {
+                pending: tables.map((t) => t.stream),
+                after: null,
+                startedAt: new Date().toISOString(),
+              },
+            }
+          : {}),
       });
       if (slot.exists)
         return { position: from !== undefined && !wantSnapshot ? from : at(slot.confirmedFlush ?? '0/0') };
@@ -355,7 +363,12 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
       const byStream = new Map(tables.map((t) => [t.stream, t]));
       for await (const step of snapshotSteps(progress, byStream, chunk, log, stop)) {
         position = withSnapshot(position, step.snapshot);
-        yield { records: step.records, position, progress: step.progress };
+        yield {
+          records: step.records,
+          position,
+          progress: step.progress,
+          ...(step.sourceTime ? { sourceTime: step.sourceTime } : {}),
+        };
       }
       if (stop.aborted) return;
       await runner.query('COMMIT');

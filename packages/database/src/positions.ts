@@ -21,6 +21,12 @@ const snapshotProgress = z
   .object({
     pending: z.array(z.string()).describe('Streams still to snapshot; the first is in progress.'),
     after: z.record(z.string(), z.unknown()).nullable().describe('Key of the last row read in it.'),
+    startedAt: z
+      .string()
+      .optional()
+      .describe(
+        'When the snapshot began (ISO 8601): the `time` of its events, so a chunk read again gives the same bytes.',
+      ),
   })
   .describe('Present while the initial snapshot runs.');
 

@@ -141,7 +141,12 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
         for await (const step of snapshotSteps(position.snapshot, byStream, chunk, log, stop)) {
           position = withSnapshot(position, step.snapshot);
           warnOmitted(step.records, ctx.log);
-          yield { records: step.records, position, progress: step.progress };
+          yield {
+            records: step.records,
+            position,
+            progress: step.progress,
+            ...(step.sourceTime ? { sourceTime: step.sourceTime } : {}),
+          };
         }
         if (stop.aborted) return;
         position = withSnapshot(position, undefined);
@@ -261,7 +266,7 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
       mode: 'trigger',
       seq,
       gaps,
-      snapshot: { pending: tables.map((t) => t.stream), after: null },
+      snapshot: { pending: tables.map((t) => t.stream), after: null, startedAt: new Date().toISOString() },
     };
   }
 

@@ -13,6 +13,20 @@ const ATTRIBUTE_NAME = /^[a-z0-9]+$/;
 /** Attributes binary mode carries outside the `ce_` headers: the body and the content-type header. */
 const NOT_HEADERS = new Set(['data', 'data_base64', 'datacontenttype']);
 
+/** `ce_<name>` by attribute name, or null for what is not a header: the same dozen names every message. */
+const headerNames = new Map<string, string | null>();
+
+function headerName(name: string): string | null {
+  let header = headerNames.get(name);
+  if (header === undefined) {
+    header = NOT_HEADERS.has(name) || !ATTRIBUTE_NAME.test(name) ? null : `ce_${name}`;
+    // Bounded: events carry a fixed set of attributes; a stream of ever-new names recomputes.
+    if (headerNames.size >= 1000) headerNames.clear();
+    headerNames.set(name, header);
+  }
+  return header;
+}
+
 /** Encode one event as a Kafka message (key = subject). */
 export function encodeEvent(event: CanonicalEvent, mode: BindingMode): OutMessage {
   if (mode === 'structured') {
@@ -26,10 +40,13 @@ export function encodeEvent(event: CanonicalEvent, mode: BindingMode): OutMessag
   // Every attribute, extensions included (binding 1.0, 3.2.3): an extension the mapping or the runtime adds
   // (`sequence`, `tracestate`) must reach consumers as in structured mode. Header values are strings: other
   // attribute types travel as their canonical string.
-  for (const [name, value] of Object.entries(event)) {
-    if (NOT_HEADERS.has(name) || !ATTRIBUTE_NAME.test(name)) continue;
-    if (typeof value === 'string') headers[`ce_${name}`] = value;
-    else if (typeof value === 'number' || typeof value === 'boolean') headers[`ce_${name}`] = String(value);
+  for (const name in event) {
+    const header = headerName(name);
+    if (header === null) continue;
+    // Extensions too: for-in walks every own attribute, as the binding asks.
+    const value: unknown = event[name as keyof CanonicalEvent];
+    if (typeof value === 'string') headers[header] = value;
+    else if (typeof value === 'number' || typeof value === 'boolean') headers[header] = String(value);
   }
   return { key: event.subject, value: JSON.stringify(event.data), headers };
 }

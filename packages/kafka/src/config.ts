@@ -127,6 +127,12 @@ export const kafkaSinkConfigSchema = z
       .min(1000)
       .default(60_000)
       .describe('How long the broker keeps an unfinished transaction before aborting it (exactly-once).'),
+    producerThread: z
+      .boolean()
+      .default(false)
+      .describe(
+        'At-least-once with transport kafkajs: run the producer in a worker thread, so kafkajs encodes and sends on another core while the pipeline prepares the next batches. Exactly-once always produces on the pipeline thread.',
+      ),
     maxMessagesPerSend: z
       .number()
       .int()

@@ -4,6 +4,7 @@
 import {
   type AtomicBatch,
   type CanonicalEvent,
+  type EncodedEvents,
   type Logger,
   type Sink,
   stableStringify,
@@ -21,6 +22,7 @@ import {
   encodeDeadLetter,
 } from './internal/records.js';
 import { type BeforeCommitHook, beforeCommitHook } from './internal/test-hooks.js';
+import { threadedProducer } from './internal/threaded.js';
 import { ensureTopics } from './internal/topics.js';
 import type {
   KafkaTransport,
@@ -50,6 +52,11 @@ export interface KafkaSinkContext {
 interface Addressed {
   topic: string;
   message: OutMessage;
+}
+
+/** A batch as the Kafka sink sends it: each event's topic and its message in the CloudEvents binding. */
+interface EncodedRecords extends EncodedEvents {
+  readonly addressed: Addressed[];
 }
 
 export class KafkaSink implements Sink {
@@ -90,8 +97,28 @@ export class KafkaSink implements Sink {
   }
 
   async write(events: CanonicalEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    const addressed = await this.address(events);
+    await this.writeEncoded([this.encode(events)]);
+  }
+
+  /** Each event's topic and message, made once when the batch is ready (see Sink.encode). */
+  encode(events: CanonicalEvent[]): EncodedRecords {
+    const mode = this.config.mode as BindingMode;
+    const addressed: Addressed[] = new Array(events.length);
+    let bytes = 0;
+    for (let i = 0; i < events.length; i += 1) {
+      const event = events[i]!;
+      const message = encodeEvent(event, mode);
+      bytes += (message.key?.length ?? 0) + (message.value?.length ?? 0);
+      for (const name in message.headers) bytes += name.length + (message.headers[name]?.length ?? 0);
+      addressed[i] = { topic: this.topicOf(event), message };
+    }
+    return { count: events.length, bytes, addressed };
+  }
+
+  async writeEncoded(batches: EncodedEvents[]): Promise<void> {
+    const addressed = joined(batches as EncodedRecords[]);
+    if (addressed.length === 0) return;
+    await this.provisionFor(addressed);
     if (this.config.delivery === 'exactly-once') {
       await this.inTransaction((send) => this.sendChunked(send, addressed));
     } else {
@@ -132,7 +159,11 @@ export class KafkaSink implements Sink {
         return;
       }
     }
-    const addressed = await this.address(batch.events);
+    // A copy: the encoded batches stay as they were for a retry of this commit.
+    const addressed = batch.encoded
+      ? [...joined(batch.encoded as EncodedRecords[])]
+      : [...this.encode(batch.events).addressed];
+    await this.provisionFor(addressed);
     for (const letter of batch.deadLetters)
       addressed.push({ topic: deadLetterTopic, message: encodeDeadLetter(letter) });
     // Last, so a reader that sees the position has already been able to see everything before it.
@@ -146,7 +177,7 @@ export class KafkaSink implements Sink {
         await this.sendChunked(send, addressed);
         if (this.beforeCommit) {
           await this.beforeCommit({
-            events: batch.events.length,
+            events: batch.encoded ? batch.encoded.reduce((n, b) => n + b.count, 0) : batch.events.length,
             deadLetters: batch.deadLetters.length,
             position: batch.position,
           });
@@ -193,21 +224,22 @@ export class KafkaSink implements Sink {
     return committed;
   }
 
-  private async address(events: CanonicalEvent[]): Promise<Addressed[]> {
-    const out: Addressed[] = [];
-    const fresh = new Set<string>();
-    for (const event of events) {
-      const cacheKey = `${event.type}\u0000${event.dataschema ?? ''}`;
-      let topic = this.topics.get(cacheKey);
-      if (topic === undefined) {
-        topic = topicFor(event, this.config.topic);
-        this.topics.set(cacheKey, topic);
-      }
-      if (!this.provisioned.has(topic)) fresh.add(topic);
-      out.push({ topic, message: encodeEvent(event, this.config.mode as BindingMode) });
+  /** The topic of an event, by its type and dataschema: the template is resolved once per kind of event. */
+  private topicOf(event: CanonicalEvent): string {
+    const cacheKey = `${event.type}\u0000${event.dataschema ?? ''}`;
+    let topic = this.topics.get(cacheKey);
+    if (topic === undefined) {
+      topic = topicFor(event, this.config.topic);
+      this.topics.set(cacheKey, topic);
     }
+    return topic;
+  }
+
+  /** Create (or check) the topics of these messages that this sink has not provisioned yet. */
+  private async provisionFor(addressed: Addressed[]): Promise<void> {
+    const fresh = new Set<string>();
+    for (const { topic } of addressed) if (!this.provisioned.has(topic)) fresh.add(topic);
     if (fresh.size > 0) await this.provision([...fresh]);
-    return out;
   }
 
   private async provision(topics: string[]): Promise<void> {
@@ -244,13 +276,17 @@ export class KafkaSink implements Sink {
   private connection(): Promise<ProducerTransport> {
     if (!this.producer) {
       const transactionalId = this.transactionalId;
-      const producer = this.ctx.transport.producer({
+      const options = {
         idempotent: this.config.idempotent,
         compression: this.config.compression,
         ...(transactionalId
           ? { transactionalId, transactionTimeoutMs: this.config.transactionTimeoutMs }
           : {}),
-      });
+      };
+      const producer =
+        this.config.producerThread && transactionalId === undefined && this.ctx.transport.name === 'kafkajs'
+          ? threadedProducer(this.config, options, this.log)
+          : this.ctx.transport.producer(options);
       this.producer = producer;
       // A producer that failed to start is not kept: the next attempt (the runtime retries) starts afresh.
       producer.catch(() => {
@@ -280,4 +316,10 @@ export class KafkaSink implements Sink {
     if (this.producer && (await this.producer.catch(() => undefined)) === producer) this.producer = undefined;
     await producer.close().catch(() => undefined);
   }
+}
+
+/** The messages of several encoded batches, in order, without copying when there is one. */
+function joined(batches: EncodedRecords[]): Addressed[] {
+  if (batches.length === 1) return batches[0]!.addressed;
+  return batches.flatMap((b) => b.addressed);
 }

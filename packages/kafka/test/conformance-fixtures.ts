@@ -152,9 +152,11 @@ export interface SinkVariant {
   transport: Transport;
   mode: 'binary' | 'structured';
   delivery: 'at-least-once' | 'exactly-once';
+  /** The kafkajs producer in a worker thread (the sink's producerThread option). */
+  producerThread?: boolean;
 }
 
-export function kafkaSinkFixture({ transport, mode, delivery }: SinkVariant): SinkFixture {
+export function kafkaSinkFixture({ transport, mode, delivery, producerThread }: SinkVariant): SinkFixture {
   const exactlyOnce = delivery === 'exactly-once';
   return {
     async target() {
@@ -167,6 +169,7 @@ export function kafkaSinkFixture({ transport, mode, delivery }: SinkVariant): Si
         mode,
         delivery,
         topics: { partitions: 3 },
+        ...(producerThread ? { producerThread } : {}),
       });
       if (!exactlyOnce) {
         return {

@@ -74,5 +74,6 @@ export {
   sinkProbes,
   sinkRewritesKeepIds,
   sinkStoresDurably,
+  sinkWritesEncoded,
 } from './sink-conformance.js';
 export { eventually, type WaitOptions, waitFor } from './wait.js';

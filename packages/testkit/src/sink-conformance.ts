@@ -281,6 +281,43 @@ export const sinkClosesSafely = sinkCheck(
   },
 );
 
+export const sinkWritesEncoded = sinkCheck(
+  'a sink that encodes (encode + writeEncoded) stores what write would: batches encoded ahead, written together and alone, in order and intact',
+  async (fresh, target, fixture) => {
+    const sink = await fresh();
+    if (sink.encode === undefined && sink.writeEncoded === undefined) {
+      await closeOrFail(sink, 'a sink that does not encode');
+      return;
+    }
+    if (sink.encode === undefined || sink.writeEncoded === undefined)
+      fail('the sink has only one of encode() and writeEncoded(): the runtime uses them together');
+    const label = tag();
+    const batches = [
+      sampleEvents(4, `${label}-1`),
+      sampleEvents(3, `${label}-2`),
+      sampleEvents(5, `${label}-3`),
+    ];
+    // The runtime encodes each batch as soon as it is ready, long before it writes it.
+    const encoded = batches.map((events) => sink.encode!(events));
+    for (const [i, batch] of encoded.entries()) {
+      if (batch.count !== batches[i]!.length)
+        fail(`encode() of ${batches[i]!.length} events said count ${batch.count}`);
+      if (!(batch.bytes > 0)) fail(`encode() of ${batches[i]!.length} events said bytes ${batch.bytes}`);
+    }
+    // A commit group: several batches in one write, then one alone.
+    await sink.writeEncoded!(encoded.slice(0, 2));
+    await sink.writeEncoded!(encoded.slice(2));
+    await closeOrFail(sink, 'after encoded writes');
+    await expectStored(
+      target,
+      fixture,
+      copiesOf([batches[0]!, 1], [batches[1]!, 1], [batches[2]!, 1]),
+      'after three encoded batches were written in two writes',
+      { content: true },
+    );
+  },
+);
+
 export const sinkProbes = sinkCheck(
   'probe() resolves against the live target and writes nothing',
   async (fresh, target, fixture) => {
@@ -476,6 +513,7 @@ export const sinkConformanceChecks: SinkConformanceCheck[] = [
   sinkRewritesKeepIds,
   sinkKeepsAttributes,
   sinkClosesSafely,
+  sinkWritesEncoded,
   sinkProbes,
   sinkCommitsTogether,
   sinkFailedCommitLeavesNothing,

@@ -4,7 +4,7 @@ import { access, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { FerryError } from '../errors.js';
 import { topicFor } from '../event.js';
-import type { CanonicalEvent, Sink } from '../types.js';
+import type { CanonicalEvent, EncodedEvents, Sink } from '../types.js';
 import { JsonlAppender, readJsonl } from './jsonl.js';
 
 export interface FileSinkConfig {
@@ -12,6 +12,11 @@ export interface FileSinkConfig {
   dir: string;
   /** Topic name template, as for Kafka: `{type}.v{major}` gives `justice.offender.v1`. */
   topic?: string;
+}
+
+/** A batch as the file sink writes it: per topic file, its lines, each ending in a newline. */
+interface EncodedLines extends EncodedEvents {
+  readonly byTopic: Map<string, string>;
 }
 
 export class FileEventLogSink implements Sink {
@@ -38,20 +43,46 @@ export class FileEventLogSink implements Sink {
   }
 
   async write(events: CanonicalEvent[]): Promise<void> {
-    const byTopic = new Map<string, CanonicalEvent[]>();
+    await this.writeEncoded([this.encode(events)]);
+  }
+
+  /** Each event serialised once, into its topic file's text: the line the file will hold. */
+  encode(events: CanonicalEvent[]): EncodedLines {
+    const lines = new Map<string, string[]>();
     for (const event of events) {
       const topic = this.topicOf(event);
-      const list = byTopic.get(topic);
-      if (list) list.push(event);
-      else byTopic.set(topic, [event]);
+      const list = lines.get(topic);
+      if (list) list.push(JSON.stringify(event));
+      else lines.set(topic, [JSON.stringify(event)]);
     }
-    for (const [topic, list] of byTopic) {
+    // Joined now into one flat string per file: the lines and the events die young.
+    const byTopic = new Map<string, string>();
+    let bytes = 0;
+    for (const [topic, list] of lines) {
+      const text = `${list.join('\n')}\n`;
+      bytes += text.length;
+      byTopic.set(topic, text);
+    }
+    return { count: events.length, bytes, byTopic };
+  }
+
+  /** One append (one write, one fsync) per topic file for all the batches. */
+  async writeEncoded(batches: EncodedEvents[]): Promise<void> {
+    const byTopic = new Map<string, string[]>();
+    for (const batch of batches as EncodedLines[]) {
+      for (const [topic, text] of batch.byTopic) {
+        const list = byTopic.get(topic);
+        if (list) list.push(text);
+        else byTopic.set(topic, [text]);
+      }
+    }
+    for (const [topic, texts] of byTopic) {
       let appender = this.appenders.get(topic);
       if (!appender) {
         appender = new JsonlAppender(this.pathFor(topic));
         this.appenders.set(topic, appender);
       }
-      await appender.append(list);
+      await appender.appendText(texts.length === 1 ? texts[0]! : texts.join(''));
     }
   }
 

@@ -29,8 +29,14 @@ export class JsonlAppender {
   /** Append lines and fsync. Resolves once they are on disk. */
   async append(values: unknown[]): Promise<void> {
     if (values.length === 0) return;
+    await this.appendText(`${values.map((v) => JSON.stringify(v)).join('\n')}\n`);
+  }
+
+  /** Append text that is whole lines (each ending in a newline) and fsync. Resolves once it is on disk. */
+  async appendText(text: string): Promise<void> {
+    if (text.length === 0) return;
     const handle = await this.open();
-    const buffer = Buffer.from(`${values.map((v) => JSON.stringify(v)).join('\n')}\n`, 'utf8');
+    const buffer = Buffer.from(text, 'utf8');
     try {
       let written = 0;
       while (written < buffer.length) {

@@ -3,9 +3,11 @@
 // records cover every kind of value an origin, key or payload holds; their ids and file-sink lines were
 // produced by Ferry before the hot path was reworked (issue 18) and are pinned in fixtures/event-pins.json.
 // Regenerate only on purpose: `FERRY_PIN_EVENTS=write npx vitest run --project unit <this file>`.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createFileSink } from '../../src/embedded/file-sink.js';
 import { buildEvent, type EnvelopeInput } from '../../src/event.js';
 
 const at = new Date('2026-03-01T09:30:00.123Z');
@@ -126,5 +128,23 @@ describe('event ids and bytes stay as they were', () => {
     const pinned = JSON.parse(readFileSync(fixture, 'utf8')) as Pin[];
     expect(produced).toHaveLength(inputs.length);
     expect(produced).toEqual(pinned);
+  });
+
+  it('writes exactly the pinned lines through the file sink, encoded batches written together', async () => {
+    const pinned = JSON.parse(readFileSync(fixture, 'utf8')) as Pin[];
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-pins-'));
+    try {
+      // One topic file for all, so the file holds the lines in the order written.
+      const sink = createFileSink({ dir, topic: 'pins' });
+      const events = inputs.map((input) => buildEvent(input));
+      await sink.writeEncoded([sink.encode(events.slice(0, 2)), sink.encode(events.slice(2))]);
+      await sink.close();
+      const [file] = readdirSync(dir);
+      const lines = readFileSync(join(dir, file!), 'utf8').split('\n');
+      expect(lines.pop()).toBe('');
+      expect(lines).toEqual(pinned.map((p) => p.line));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

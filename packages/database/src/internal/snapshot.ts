@@ -58,6 +58,8 @@ export interface SnapshotStep {
   /** Where the snapshot stands after these records; undefined once it is complete. */
   snapshot: SnapshotProgress | undefined;
   progress: BatchProgress;
+  /** When the snapshot began, when its position says (older checkpoints do not). */
+  sourceTime?: Date;
 }
 
 /**
@@ -72,24 +74,36 @@ export async function* snapshotSteps(
   stop: AbortSignal,
 ): AsyncGenerator<SnapshotStep> {
   let progress: SnapshotProgress | undefined = start;
+  const since: { startedAt?: string } = start.startedAt === undefined ? {} : { startedAt: start.startedAt };
   while (progress !== undefined && !stop.aborted) {
     const stream = progress.pending[0];
     const table = stream === undefined ? undefined : byStream.get(stream);
     // A table no longer configured is skipped; the next table starts from its first key.
     const rest: string[] = progress.pending.slice(1);
+    // Every step carries the start of the snapshot on: a resumed snapshot keeps the time it began.
     const nextTable: SnapshotProgress | undefined =
-      rest.length === 0 ? undefined : { pending: rest, after: null };
+      rest.length === 0 ? undefined : { pending: rest, after: null, ...since };
     if (table === undefined) {
       progress = nextTable;
       continue;
     }
     const chunk = await readChunk(table, progress.after);
     const next =
-      chunk.full && chunk.last !== null ? { pending: progress.pending, after: chunk.last } : nextTable;
+      chunk.full && chunk.last !== null
+        ? { pending: progress.pending, after: chunk.last, ...since }
+        : nextTable;
     const counted = await log.chunk(table, chunk.records.length, next?.pending[0] !== stream);
     progress = next;
-    if (chunk.records.length > 0 || next === undefined)
-      yield { records: chunk.records, snapshot: next, progress: counted };
+    if (chunk.records.length > 0 || next === undefined) {
+      // The snapshot's start is its records' time: read again from a checkpoint, a chunk keeps its bytes.
+      const at = start.startedAt;
+      yield {
+        records: chunk.records,
+        snapshot: next,
+        progress: counted,
+        ...(at === undefined ? {} : { sourceTime: new Date(at) }),
+      };
+    }
   }
 }
 

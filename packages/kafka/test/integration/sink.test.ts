@@ -179,6 +179,57 @@ describe('kafka sink: topic provisioning', () => {
   });
 });
 
+describe('kafka sink: producer in a worker thread', () => {
+  it('puts each key on the same partition as the in-thread producer, in order', async () => {
+    const events = sampleEvents('kafka-it', 'justice.offender', ['A1', 'B2', 'C3', 'D4', 'E5'], 4);
+    const placed: Map<string, number>[] = [];
+    for (const producerThread of [false, true]) {
+      const topic = unique(`ferry-it-thread-${producerThread}`);
+      const sink = await sinkFor({ topic, producerThread, topics: { partitions: 3 } });
+      try {
+        await sink.write(events.slice(0, 8));
+        await sink.write(events.slice(8));
+      } finally {
+        await sink.close();
+      }
+      const read = await consumeAll(topic, events.length);
+      const ids = read.map((m) => m.headers.ce_id);
+      // Per partition, the events of one key come back in the order written.
+      for (const subject of ['A1', 'B2', 'C3', 'D4', 'E5']) {
+        const written = events.filter((e) => e.subject === subject).map((e) => e.id);
+        expect(ids.filter((id) => written.includes(id!))).toEqual(written);
+      }
+      placed.push(new Map(read.map((m) => [m.key!, m.partition])));
+    }
+    expect(placed[1]).toEqual(placed[0]);
+  });
+
+  it('hands back a send the broker refuses as the same classified error as the in-thread producer', async () => {
+    const outcomes: unknown[] = [];
+    for (const producerThread of [false, true]) {
+      const topic = unique(`ferry-it-thread-big-${producerThread}`);
+      // A topic that takes messages of at most 1,000 bytes: a 5 KB event is refused by the broker.
+      const sink = await sinkFor({
+        topic,
+        producerThread,
+        compression: 'none',
+        topics: { partitions: 1, config: { 'max.message.bytes': '1000' } },
+      });
+      const [event] = sampleEvents('kafka-it', 'justice.offender', ['A1'], 1);
+      try {
+        await sink.write([{ ...event!, data: { notes: 'x'.repeat(5000) } }]);
+        outcomes.push('written');
+      } catch (error) {
+        outcomes.push(isFerryError(error) ? { code: error.code, retryable: error.retryable } : String(error));
+      } finally {
+        await sink.close();
+      }
+    }
+    expect(outcomes[0]).toMatchObject({ code: expect.stringMatching(/^KAFKA_/) });
+    expect(outcomes[1]).toEqual(outcomes[0]);
+  });
+});
+
 // On Node 20 @platformatic/kafka is not installed; this runs in the Node 22 and 24 legs (see ../transports.ts).
 if (platformaticOnThisNode) {
   describe('kafka sink: platformatic transport', () => {
