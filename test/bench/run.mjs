@@ -25,7 +25,7 @@ const QUICK = {
   'kafka-sink': ['20000', '3'],
   observability: ['200000', '3'],
   reconcile: ['200000'],
-  'sftp-csv': ['200000'],
+  'sftp-csv': ['100000', '3'],
   'soap-list': ['--sizes', '1000,10000'],
   'runtime-hot-path': ['200000', '3'],
   'trigger-overhead': ['6', '150'],

@@ -7,7 +7,6 @@ import {
   formatPath,
   PLUGIN_API_VERSION,
   type Source,
-  type SourceContext,
 } from '@ferry/core/sdk';
 import {
   defaultStreamName,
@@ -16,12 +15,12 @@ import {
   sftpSourceConfigSchema,
 } from './config.js';
 import { type SftpPosition, sftpPositionSchema } from './position.js';
-import { SftpSource } from './source.js';
+import { SftpSource, type SftpSourceContext } from './source.js';
 
 /** Validate options (defaults applied) and build the source. */
 export function createSftpSource(
   config: SftpSourceConfigInput,
-  context: SourceContext = {},
+  context: SftpSourceContext = {},
 ): Source<SftpPosition> {
   const parsed = sftpSourceConfigSchema.safeParse(config);
   if (!parsed.success) {

@@ -23,4 +23,4 @@ export {
 } from './factory.js';
 export { sftpSessionStats } from './internal/sessions.js';
 export { type SftpPosition, sftpPositionSchema } from './position.js';
-export { SftpSource } from './source.js';
+export { SftpSource, type SftpSourceContext } from './source.js';

@@ -27,10 +27,17 @@ import {
 import picomatch from 'picomatch';
 import { defaultStreamName, type SftpSourceConfig } from './config.js';
 import { SftpError, SftpErrorCodes } from './errors.js';
+import { type ReadBudget, readBudget } from './internal/budget.js';
 import { type Item, readItems } from './internal/parsers.js';
 import { SftpState } from './internal/state.js';
 import { type RemoteEntry, SftpConnection } from './internal/transport.js';
 import type { SftpPosition } from './position.js';
+
+/** What the source is built with: the runtime's in-flight budget, which its read buffers are sized to. */
+export interface SftpSourceContext extends SourceContext {
+  /** `runtime.maxInFlightBytes` (FactoryContext.maxInFlightBytes); the runtime's default without it. */
+  maxInFlightBytes?: number;
+}
 
 interface Candidate extends RemoteEntry {
   stable: boolean;
@@ -62,6 +69,7 @@ export class SftpSource implements Source<SftpPosition> {
   private readonly stream: string;
   private readonly spoolDir: string;
   private readonly businessKey: RegExp | undefined;
+  private readonly budget: ReadBudget;
   private state: SftpState | undefined;
   /** Moves acknowledged files; open while a pass runs, closed once its last file is acknowledged. */
   private mover: SftpConnection | undefined;
@@ -74,7 +82,7 @@ export class SftpSource implements Source<SftpPosition> {
 
   constructor(
     private readonly config: SftpSourceConfig,
-    context: SourceContext = {},
+    context: SftpSourceContext = {},
   ) {
     this.cadence = { kind: 'passes', intervalMs: config.pollIntervalMs };
     this.baseDir = context.baseDir ?? process.cwd();
@@ -85,6 +93,7 @@ export class SftpSource implements Source<SftpPosition> {
     const stateDir = resolve(this.baseDir, config.stateDir);
     this.spoolDir = config.spoolDir ? resolve(this.baseDir, config.spoolDir) : resolve(stateDir, 'spool');
     this.businessKey = config.businessKey ? new RegExp(config.businessKey.pattern) : undefined;
+    this.budget = readBudget(context.maxInFlightBytes, config.transferConcurrency);
   }
 
   private store(): SftpState {
@@ -244,7 +253,7 @@ export class SftpSource implements Source<SftpPosition> {
   /** Download to the spool, check size and stability, and hash the copy. */
   private async fetch(conn: SftpConnection, file: Candidate): Promise<{ local: string; sha256: string }> {
     const local = resolve(this.spoolDir, `${createHash('sha1').update(file.path).digest('hex')}.part`);
-    await conn.download(file.path, local, this.config.transferConcurrency);
+    await conn.download(file.path, local, this.budget.transferConcurrency);
     const after = await conn.stat(file.path);
     const localSize = (await stat(local)).size;
     if (after.size !== file.size || after.mtime !== file.mtime || localSize !== file.size) {
@@ -257,7 +266,7 @@ export class SftpSource implements Source<SftpPosition> {
       );
     }
     const hash = createHash('sha256');
-    for await (const chunk of createReadStream(local, { highWaterMark: 1 << 20 }))
+    for await (const chunk of createReadStream(local, { highWaterMark: this.budget.readChunkBytes }))
       hash.update(chunk as Buffer);
     return { local, sha256: hash.digest('hex') };
   }
@@ -374,6 +383,9 @@ export class SftpSource implements Source<SftpPosition> {
         let rejected: RejectedInput[] = [];
         let lastLine = position.line;
         let lastByte = 0;
+        // Where the batch being built starts in the file: it is closed at batchBytes of text as well as at
+        // batchSize rows, so wide rows keep a batch within its share of the in-flight budget.
+        let batchFrom = 0;
         let { rows, rejectedRows } = position;
         let observe: { key: string; row: Record<string, unknown>; record: ChangeRecord }[] = [];
         const flush = (): Batch<SftpPosition> => {
@@ -395,11 +407,12 @@ export class SftpSource implements Source<SftpPosition> {
           rejected = [];
           return batch;
         };
-        for await (const items of readItems(local, this.config.format, gz)) {
+        for await (const items of readItems(local, this.config.format, gz, this.budget.readChunkBytes)) {
           for (const item of items) {
             if (item.kind !== 'row' && item.kind !== 'reject') continue;
             const replay = item.line <= skipTo;
             if (replay && diff === undefined) continue;
+            if (records.length + rejected.length + observe.length === 0) batchFrom = item.byteOffset;
             const outcome = this.toRecord(item, file, sha256);
             if ('code' in outcome) {
               if (replay) continue;
@@ -414,7 +427,10 @@ export class SftpSource implements Source<SftpPosition> {
             }
             if (!replay) lastLine = item.line;
             lastByte = item.byteOffset;
-            if (records.length + rejected.length + observe.length >= this.config.batchSize) {
+            if (
+              records.length + rejected.length + observe.length >= this.config.batchSize ||
+              lastByte - batchFrom >= this.budget.batchBytes
+            ) {
               const batch = flush();
               if (batch.records.length > 0 || batch.rejected || batch.position.line > skipTo)
                 yield withNotices(batch);
@@ -591,7 +607,7 @@ export class SftpSource implements Source<SftpPosition> {
     let rows = 0;
     let bad = 0;
     let trailer: Record<string, unknown> | undefined;
-    for await (const items of readItems(local, format, path.endsWith('.gz'))) {
+    for await (const items of readItems(local, format, path.endsWith('.gz'), this.budget.readChunkBytes)) {
       for (const item of items) {
         if (item.kind === 'row') rows += 1;
         else if (item.kind === 'reject') bad += 1;

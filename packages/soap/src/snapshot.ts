@@ -22,6 +22,16 @@ import { refuseOtherMode } from './errors.js';
 import { type PageChunk, readPages } from './internal/pager.js';
 import { SoapPassSource } from './internal/source-base.js';
 
+/**
+ * The batch's `sourceTime`: when its pass started, from the pass's name (`pass@<ISO>`, `+` added when the
+ * clock did not move on). Records of a listing carry no change time, so this is their `time`; it is part of
+ * every position of the pass, so a re-read of the pass stamps the same time (a replay is byte-identical).
+ */
+export function passTime(generation: string): { sourceTime?: Date } {
+  const at = Date.parse(generation.replace(/^pass@/, '').replace(/\+*$/, ''));
+  return Number.isNaN(at) ? {} : { sourceTime: new Date(at) };
+}
+
 /** Where a snapshot pass is: listing pages, emitting deletes, or done (the next read starts a new pass). */
 export const soapSnapshotPositionSchema = z
   .object({
@@ -72,7 +82,7 @@ export class SoapSnapshotSource extends SoapPassSource<SoapSnapshotPosition, Soa
     const start = resuming && from.page !== undefined ? { page: from.page, skip: from.skip ?? 0 } : undefined;
     const label = `${stream} (pass ${generation})`;
     for await (const chunk of readPages(client, this.config, { since: '', from: start, label, signal })) {
-      const batch = this.observe(diff, chunk, stream, generation);
+      const batch = { ...this.observe(diff, chunk, stream, generation), ...passTime(generation) };
       if (chunk.next !== undefined) {
         yield { ...batch, position: { generation, state: 'listing', ...chunk.next } };
         continue;
@@ -117,10 +127,14 @@ export class SoapSnapshotSource extends SoapPassSource<SoapSnapshotPosition, Soa
         lastKey === undefined ? [] : diff.deletions(generation, lastKey, this.config.batchSize);
       const records = gone.map((deleted) => this.deleteRecord(deleted, stream, generation));
       if (following.length === 0) {
-        yield { records, ...this.ending(diff, generation) };
+        yield { records, ...this.ending(diff, generation), ...passTime(generation) };
         return;
       }
-      yield { records, position: { generation, state: 'deleting', afterKey: lastKey! } };
+      yield {
+        records,
+        position: { generation, state: 'deleting', afterKey: lastKey! },
+        ...passTime(generation),
+      };
       gone = following;
     }
   }

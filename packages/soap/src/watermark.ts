@@ -32,6 +32,12 @@ export const soapWatermarkPositionSchema = z
       })
       .strict()
       .optional(),
+    startedAt: z
+      .string()
+      .optional()
+      .describe(
+        'When the sequence under way started (ISO): the `time` of its records that carry no time of their own.',
+      ),
   })
   .strict();
 
@@ -62,16 +68,37 @@ export class SoapWatermarkSource extends SoapPassSource<SoapWatermarkPosition, S
     const stream = this.streamName(client);
     const since = from.cursor?.since ?? from.watermark;
     let high = from.cursor?.high ?? from.watermark;
+    // The `time` of records without one of their own: when this sequence started, kept in its positions so
+    // that reading any of its pages again stamps the same time (a replay is byte-identical).
+    let startedAt = from.startedAt;
+    // Where reading resumes before the next batch: the position a late `startedAt` is committed with.
+    let at: SoapWatermarkPosition = from;
     const label = `${stream} since ${since === '' ? '(the start)' : since}`;
     for await (const chunk of readPages(client, this.config, { since, from: from.cursor, label, signal })) {
       const converted = this.convert(chunk, stream, since, high);
       high = converted.high;
+      if (startedAt === undefined && converted.records.some((r) => r.occurredAt === undefined)) {
+        // The first records that need it: the start time is committed, alone, before any of them is written
+        // (a boundary ends the commit group), so a crash cannot write them with a time a rerun would not give.
+        startedAt = new Date(this.context.clock?.now() ?? Date.now()).toISOString();
+        yield { records: [], position: { ...at, startedAt }, boundary: true };
+      }
       // The watermark moves only once the last page is read; until then a cursor says where the pass is.
       const position: SoapWatermarkPosition =
         chunk.next === undefined
           ? { watermark: high }
-          : { watermark: from.watermark, cursor: { since, ...chunk.next, high } };
-      yield { records: converted.records, rejected: converted.rejected, position };
+          : {
+              watermark: from.watermark,
+              cursor: { since, ...chunk.next, high },
+              ...(startedAt === undefined ? {} : { startedAt }),
+            };
+      at = position;
+      yield {
+        records: converted.records,
+        rejected: converted.rejected,
+        position,
+        ...sourceTime(converted.records, startedAt),
+      };
     }
   }
 
@@ -115,6 +142,22 @@ export class SoapWatermarkSource extends SoapPassSource<SoapWatermarkPosition, S
     }
     return { records, rejected, high: highest };
   }
+}
+
+/**
+ * The batch's `sourceTime`: the sequence's start when a record has no time of its own (so the runtime stamps
+ * it with a time a re-read reproduces), otherwise the newest watermark instant of the batch (the source lag);
+ * a batch without records keeps the sequence's start when it has one.
+ */
+function sourceTime(records: ChangeRecord[], startedAt: string | undefined): { sourceTime?: Date } {
+  let newest: Date | undefined;
+  for (const record of records) {
+    if (record.occurredAt === undefined)
+      return startedAt === undefined ? {} : { sourceTime: new Date(startedAt) };
+    if (newest === undefined || record.occurredAt > newest) newest = record.occurredAt;
+  }
+  if (newest !== undefined) return { sourceTime: newest };
+  return startedAt === undefined ? {} : { sourceTime: new Date(startedAt) };
 }
 
 /** Compare two watermarks of the configured type; the empty string is lower than everything. */

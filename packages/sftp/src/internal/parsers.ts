@@ -16,8 +16,8 @@ export type Item =
 
 export type Format = SftpSourceConfig['format'];
 
-function openInput(path: string, gz: boolean): Readable {
-  const file = createReadStream(path, { highWaterMark: 256 * 1024 });
+function openInput(path: string, gz: boolean, chunkBytes: number): Readable {
+  const file = createReadStream(path, { highWaterMark: chunkBytes });
   if (!gz) return file;
   const gunzip = createGunzip();
   file.on('error', (error) => gunzip.destroy(error));
@@ -28,14 +28,20 @@ function isUtf8(encoding: string): boolean {
   return /^utf-?8$/i.test(encoding);
 }
 
-export function readItems(path: string, format: Format, gz: boolean): AsyncGenerator<Item[]> {
+/** Items of a local file, a chunk of `chunkBytes` (the read-ahead) at a time. */
+export function readItems(
+  path: string,
+  format: Format,
+  gz: boolean,
+  chunkBytes: number,
+): AsyncGenerator<Item[]> {
   switch (format.type) {
     case 'csv':
-      return readCsv(openInput(path, gz), format);
+      return readCsv(openInput(path, gz, chunkBytes), format);
     case 'fixed-width':
-      return readLines(openInput(path, gz), format.encoding, fixedWidthLine(format));
+      return readLines(openInput(path, gz, chunkBytes), format.encoding, fixedWidthLine(format));
     case 'jsonl':
-      return readLines(openInput(path, gz), 'utf-8', jsonLine);
+      return readLines(openInput(path, gz, chunkBytes), 'utf-8', jsonLine);
   }
 }
 

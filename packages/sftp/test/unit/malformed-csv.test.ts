@@ -19,7 +19,7 @@ async function parseCsv(content: string | Buffer, format: Record<string, unknown
     format: { type: 'csv', ...format },
   });
   const items: Item[] = [];
-  for await (const chunk of readItems(file, config.format, false)) items.push(...chunk);
+  for await (const chunk of readItems(file, config.format, false, 64 * 1024)) items.push(...chunk);
   return items;
 }
 

@@ -75,6 +75,28 @@ describe('snapshot mode', () => {
     }
   });
 
+  it('times every batch of a pass by the start of the pass, also when it is read again later', async () => {
+    server = await startCaseServer({ pageSize: 3 });
+    server.cases.push(...makeCases(5));
+    const clock = new FakeClock(Date.parse('2026-03-01T10:00:00Z'));
+    const source = createSoapSource(await caseSnapshotConfig(server.endpoint11), { clock });
+    try {
+      const first = await readBatches(source, undefined);
+      const times = (batches: { sourceTime?: Date }[]) => batches.map((b) => b.sourceTime?.toISOString());
+      expect(times(first)).toEqual(first.map(() => '2026-03-01T10:00:00.000Z'));
+      // A second pass with a deletion, cut after its first batch; resumed an hour later, as after a crash.
+      await clock.advance(60_000);
+      server.cases.splice(1, 1);
+      const part = await readBatches(source, first.at(-1)?.position, 1, { commit: false });
+      await clock.advance(3_600_000);
+      const rest = await readBatches(source, JSON.parse(JSON.stringify(part[0]!.position)));
+      expect(opsOf(rest)).toContain('delete:C00002');
+      expect(times([...part, ...rest])).toEqual([...part, ...rest].map(() => '2026-03-01T10:01:00.000Z'));
+    } finally {
+      await source.close();
+    }
+  });
+
   it('names passes by the injected clock, in order, and keeps the name of a resumed pass', async () => {
     server = await startCaseServer({ pageSize: 3 });
     server.cases.push(...makeCases(5));

@@ -2,6 +2,7 @@
 // checkpoint moved only after the last page, a crash at any batch resumed without a skipped record, records
 // without a key rejected, sequences in change order.
 import { silentLogger } from '@ferry/core/sdk';
+import { FakeClock } from '@ferry/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSoapSource, type SoapWatermarkPosition, sortableWatermark } from '../../src/index.js';
 import { caseWatermarkConfig as config, readBatches } from '../helpers.js';
@@ -47,6 +48,62 @@ describe('watermark source against node-soap', () => {
       server.cases.push(...makeCases(2, Date.parse('2024-02-01T00:00:00Z'), 'N'));
       const later = await readBatches(source, positions.at(-1));
       expect(later.flatMap((b) => b.records.map((r) => r.key.CaseId))).toEqual(['N00001', 'N00002']);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('times a batch by its newest watermark instant; no start time is kept when every record has one', async () => {
+    server = await startCaseServer({ pageSize: 3 });
+    server.cases.push(...makeCases(5));
+    const source = createSoapSource(config(server.endpoint11), { logger: silentLogger() });
+    try {
+      const batches = await readBatches(source, undefined);
+      for (const batch of batches.filter((b) => b.records.length > 0)) {
+        const newest = batch.records
+          .map((r) => r.occurredAt!.toISOString())
+          .sort()
+          .at(-1);
+        expect(batch.sourceTime?.toISOString()).toBe(newest);
+      }
+      expect(batches.some((b) => b.boundary || b.position.startedAt !== undefined)).toBe(false);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('times records without an instant by the start of their sequence, the same when read again', async () => {
+    server = await startCaseServer({ pageSize: 3 });
+    server.cases.push(...makeCases(7));
+    const clock = new FakeClock(Date.parse('2026-03-01T10:00:00Z'));
+    const started = '2026-03-01T10:00:00.000Z';
+    const source = createSoapSource(
+      config(server.endpoint11, { watermark: { field: 'ModifiedAt', type: 'string' } }),
+      { logger: silentLogger(), clock },
+    );
+    try {
+      const all = await readBatches(source, undefined);
+      // The start is committed alone (a boundary ends the commit group) before the first record needing it.
+      expect(all[0]).toMatchObject({
+        records: [],
+        boundary: true,
+        position: { watermark: '', startedAt: started },
+      });
+      const timed = all.slice(1);
+      expect(timed.map((b) => b.sourceTime?.toISOString())).toEqual(timed.map(() => started));
+      expect(timed.flatMap((b) => b.records).length).toBe(7);
+      // The sequence is over: the next one starts afresh.
+      expect(all.at(-1)?.position).toEqual({ watermark: server.cases[6]?.ModifiedAt });
+      // Read again from any checkpoint of the sequence, an hour later: the same time, no new start.
+      await clock.advance(3_600_000);
+      for (const batch of all.slice(0, -1)) {
+        const again = await readBatches(source, JSON.parse(JSON.stringify(batch.position)));
+        expect(again.some((b) => b.boundary)).toBe(false);
+        expect(again.map((b) => b.sourceTime?.toISOString())).toEqual(again.map(() => started));
+      }
+      server.cases.push(...makeCases(2, Date.parse('2024-02-01T00:00:00Z'), 'N'));
+      const next = await readBatches(source, all.at(-1)?.position);
+      expect(next[0]?.position.startedAt).toBe('2026-03-01T11:00:00.000Z');
     } finally {
       await source.close();
     }
