@@ -24,7 +24,7 @@ import { pathToFileURL } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureDebeziumPeer, runDebeziumPeer } from './lib/debezium-peer.mjs';
 import { ferryRuntimeFromArgs, openWorkload, runFerry, TXN, writePipeline } from './lib/logical-workload.mjs';
-import { loadAverage, median, mib, rotated, runMeasured } from './lib/measure.mjs';
+import { loadAverage, medians, mib, rotated, roundFigures, roundLine, runMeasured } from './lib/measure.mjs';
 import { reporter } from './report.mjs';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -231,28 +231,13 @@ try {
       } finally {
         if (slot) await w.dropSlot(slot);
       }
-      const figures = {
-        rate: rows / result.seconds,
-        cpuPerMillion: (result.cpuSeconds / rows) * 1e6,
-        rss: result.peakRssBytes,
-      };
+      const figures = roundFigures(rows, result);
       measured[name].push(figures);
-      console.log(
-        `round ${round + 1} ${name.padEnd(19)} ${fmt(figures.rate).padStart(8)} events/s  ${figures.cpuPerMillion.toFixed(1).padStart(5)} CPU-s/1M  peak RSS ${mib(figures.rss).padStart(9)}  (${result.seconds.toFixed(2)} s${result.wall ? `; process ${result.wall.seconds.toFixed(1)} s wall, ${result.wall.cpuSeconds.toFixed(1)} CPU-s` : ''})  load ${loadAverage()}`,
-      );
+      console.log(roundLine(round, name, 19, figures, result));
     }
   }
   const loadAtEnd = loadAverage();
-  const summary = Object.fromEntries(
-    names.map((n) => [
-      n,
-      {
-        rate: median(measured[n].map((m) => m.rate)),
-        cpuPerMillion: median(measured[n].map((m) => m.cpuPerMillion)),
-        rss: median(measured[n].map((m) => m.rss)),
-      },
-    ]),
-  );
+  const summary = medians(names, measured);
   console.log(`\nmedians over ${rounds} rounds of ${rows.toLocaleString('en')} changes:`);
   console.log('tool                  events/s  CPU-s per 1M  peak RSS   vs Debezium: events/s  CPU');
   const debezium = summary.debezium;

@@ -35,7 +35,7 @@ import {
   TXN,
   writePipeline,
 } from './lib/logical-workload.mjs';
-import { loadAverage, median, mib, rotated } from './lib/measure.mjs';
+import { loadAverage, medians, mib, rotated, roundFigures, roundLine } from './lib/measure.mjs';
 import { reporter } from './report.mjs';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -87,9 +87,9 @@ const tools = {
   },
 };
 
-/** The source alone, no runtime: what decoding costs in Ferry before mapping, envelopes and the sink. */
-async function sourceAlone(slot) {
-  const source = createDatabaseSource({
+/** Ferry's logical source on the workload's table, reading `slot`. */
+function logicalSource(slot, extra = {}) {
+  return createDatabaseSource({
     mode: 'logical',
     connection: {
       type: 'postgres',
@@ -103,7 +103,13 @@ async function sourceAlone(slot) {
     slot,
     publication: w.publication,
     snapshot: 'never',
+    ...extra,
   });
+}
+
+/** The source alone, no runtime: what decoding costs in Ferry before mapping, envelopes and the sink. */
+async function sourceAlone(slot) {
+  const source = logicalSource(slot);
   const cpu = process.cpuUsage();
   const started = performance.now();
   let n = 0;
@@ -143,22 +149,7 @@ async function pacedLag(slot) {
   const fileSink = createFileSink({ dir: join(dir, 'events'), topic: 'rows' });
   const run = runPipeline({
     name: 'bench',
-    source: createDatabaseSource({
-      mode: 'logical',
-      connection: {
-        type: 'postgres',
-        host: conn.host,
-        port: conn.port,
-        username: conn.user,
-        password: conn.password,
-        database: conn.database,
-      },
-      tables: [{ name: w.table, key: ['id'] }],
-      slot,
-      publication: w.publication,
-      snapshot: 'never',
-      heartbeatIntervalMs: 1000,
-    }),
+    source: logicalSource(slot, { heartbeatIntervalMs: 1000 }),
     mapping: {
       canonicalType: 'bench.row',
       map: (r) => ({ subject: stableStringify(r.key), data: r.after ?? r.before }),
@@ -222,27 +213,12 @@ try {
       const slot = await w.slotCopy(name);
       const run = await tools[name](slot, endLsn);
       await w.dropSlot(slot);
-      const figures = {
-        rate: rows / run.seconds,
-        cpuPerMillion: (run.cpuSeconds / rows) * 1e6,
-        rss: run.peakRssBytes,
-      };
+      const figures = roundFigures(rows, run);
       measured[name].push(figures);
-      console.log(
-        `round ${round + 1} ${name.padEnd(14)} ${fmt(figures.rate).padStart(8)} events/s  ${figures.cpuPerMillion.toFixed(1).padStart(5)} CPU-s/1M  peak RSS ${mib(figures.rss).padStart(9)}  (${run.seconds.toFixed(2)} s${run.wall ? `; process ${run.wall.seconds.toFixed(1)} s wall, ${run.wall.cpuSeconds.toFixed(1)} CPU-s` : ''})  load ${loadAverage()}`,
-      );
+      console.log(roundLine(round, name, 14, figures, run));
     }
   }
-  const summary = Object.fromEntries(
-    names.map((n) => [
-      n,
-      {
-        rate: median(measured[n].map((m) => m.rate)),
-        cpuPerMillion: median(measured[n].map((m) => m.cpuPerMillion)),
-        rss: median(measured[n].map((m) => m.rss)),
-      },
-    ]),
-  );
+  const summary = medians(names, measured);
   const loadAtEnd = loadAverage();
   console.log(`\nmedians over ${rounds} rounds of ${rows.toLocaleString('en')} changes:`);
   console.log('tool             events/s  CPU-s per 1M  peak RSS');

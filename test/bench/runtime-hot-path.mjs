@@ -14,35 +14,14 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { logicalRecords } from './lib/synthetic.mjs';
 import { reporter } from './report.mjs';
 
 const BATCH = 1000;
-const occurredAt = new Date('2026-03-01T09:30:00.123Z');
-
 /** Batches of logical-mode-like records, made as the source would make them (not ahead of time). */
 function* batches(count) {
   for (let from = 0; from < count; from += BATCH) {
-    const records = [];
-    for (let i = from; i < Math.min(count, from + BATCH); i += 1) {
-      records.push({
-        stream: 'public.ferry_bench',
-        op: 'create',
-        key: { id: String(i) },
-        after: {
-          id: i,
-          name: `name ${i}`,
-          amount: (i * 1.25).toFixed(2),
-          updated_at: '2026-03-01 09:30:00.12+00',
-        },
-        origin: {
-          lsn: `0/${(0x1a2b3c4 + i * 97).toString(16).toUpperCase()}`,
-          xid: 700 + Math.floor(i / 100),
-          seq: (i % 100) + 1,
-        },
-        sequence: `${String(700 + Math.floor(i / 100)).padStart(20, '0')}.${String((i % 100) + 1).padStart(20, '0')}`,
-        occurredAt,
-      });
-    }
+    const records = logicalRecords(from, Math.min(BATCH, count - from));
     yield { records, position: { n: from + records.length } };
   }
 }

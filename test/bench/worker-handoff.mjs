@@ -10,32 +10,11 @@
 //   node test/bench/worker-handoff.mjs [batches=200]
 import { loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { logicalRecords } from './lib/synthetic.mjs';
 import { reporter } from './report.mjs';
 
 const count = Number(process.argv[2] ?? 200);
-const occurredAt = new Date('2026-03-01T09:30:00.123Z');
-const batch = (n) =>
-  Array.from({ length: 1000 }, (_, j) => {
-    const i = n * 1000 + j;
-    return {
-      stream: 'public.ferry_bench',
-      op: 'create',
-      key: { id: String(i) },
-      after: {
-        id: i,
-        name: `name ${i}`,
-        amount: (i * 1.25).toFixed(2),
-        updated_at: '2026-03-01 09:30:00.12+00',
-      },
-      origin: {
-        lsn: `0/${(0x1a2b3c4 + i * 97).toString(16).toUpperCase()}`,
-        xid: 700 + Math.floor(i / 100),
-        seq: (i % 100) + 1,
-      },
-      sequence: `${String(700 + Math.floor(i / 100)).padStart(20, '0')}.${String((i % 100) + 1).padStart(20, '0')}`,
-      occurredAt,
-    };
-  });
+const batch = (n) => logicalRecords(n * 1000, 1000);
 const batches = Array.from({ length: count }, (_, n) => batch(n));
 const lines = batches.map((records) => `${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
 

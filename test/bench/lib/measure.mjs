@@ -127,3 +127,32 @@ export function lastJsonLine(stdout) {
 export const ownPeakRss = () => peakRssOf(process.pid);
 
 export const mib = (bytes) => `${(bytes / 1048576).toFixed(0)} MiB`;
+
+const thousands = (n) => Math.round(n).toLocaleString('en');
+
+/** One tool's run over `rows` changes as the database benches compare them: rate, CPU per 1M, peak RSS. */
+export function roundFigures(rows, run) {
+  return { rate: rows / run.seconds, cpuPerMillion: (run.cpuSeconds / rows) * 1e6, rss: run.peakRssBytes };
+}
+
+/** The line a database bench prints for one tool's run in one round. */
+export function roundLine(round, name, width, figures, run) {
+  const wall = run.wall
+    ? `; process ${run.wall.seconds.toFixed(1)} s wall, ${run.wall.cpuSeconds.toFixed(1)} CPU-s`
+    : '';
+  return `round ${round + 1} ${name.padEnd(width)} ${thousands(figures.rate).padStart(8)} events/s  ${figures.cpuPerMillion.toFixed(1).padStart(5)} CPU-s/1M  peak RSS ${mib(figures.rss).padStart(9)}  (${run.seconds.toFixed(2)} s${wall})  load ${loadAverage()}`;
+}
+
+/** Per tool, the medians of its rounds' figures (`measured`: tool → roundFigures[]). */
+export function medians(names, measured) {
+  return Object.fromEntries(
+    names.map((n) => [
+      n,
+      {
+        rate: median(measured[n].map((m) => m.rate)),
+        cpuPerMillion: median(measured[n].map((m) => m.cpuPerMillion)),
+        rss: median(measured[n].map((m) => m.rss)),
+      },
+    ]),
+  );
+}
