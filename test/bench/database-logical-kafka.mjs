@@ -23,8 +23,25 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureDebeziumPeer, runDebeziumPeer } from './lib/debezium-peer.mjs';
-import { ferryRuntimeFromArgs, openWorkload, runFerry, TXN, writePipeline } from './lib/logical-workload.mjs';
-import { loadAverage, medians, mib, rotated, roundFigures, roundLine, runMeasured } from './lib/measure.mjs';
+import {
+  ferryRuntimeFromArgs,
+  ferryRuntimeLine,
+  openWorkload,
+  runFerry,
+  TXN,
+  writePipeline,
+} from './lib/logical-workload.mjs';
+import {
+  loadAverage,
+  medians,
+  mib,
+  producerPerformanceArgs,
+  rotated,
+  roundFigures,
+  roundLine,
+  runMeasured,
+  thousands,
+} from './lib/measure.mjs';
 import { reporter } from './report.mjs';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -135,24 +152,16 @@ const tools = {
   ProducerPerformance: async () => {
     const name = await topic('java');
     try {
-      const result = await runMeasured('java', [
-        '-cp',
-        `${kafkaLibs}/*`,
-        'org.apache.kafka.tools.ProducerPerformance',
-        '--topic',
-        name,
-        '--num-records',
-        String(rows),
-        '--payload-file',
-        payloads,
-        '--throughput',
-        '-1',
-        '--producer-props',
-        `bootstrap.servers=${brokers[0]}`,
-        'acks=all',
-        'compression.type=gzip',
-        'enable.idempotence=true',
-      ]);
+      const result = await runMeasured(
+        'java',
+        producerPerformanceArgs({
+          libs: kafkaLibs,
+          topic: name,
+          records: rows,
+          payloads,
+          broker: brokers[0],
+        }),
+      );
       const match = /(\d+) records sent, ([\d.]+) records\/sec/.exec(result.stdout);
       if (result.code !== 0 || !match)
         throw new Error(`ProducerPerformance failed (exit ${result.code}): ${result.stderr.slice(-2000)}`);
@@ -207,15 +216,12 @@ if (platformaticMissing) {
 }
 const atLeastOnceTools = ['ferry-kafkajs', 'ferry-platformatic'].filter((n) => n in tools);
 
-const fmt = (n) => Math.round(n).toLocaleString('en');
 try {
   const { writeSeconds } = await w.prepare(rows);
   console.log(
     `workload: ${rows.toLocaleString('en')} inserts, ${TXN} rows per transaction, no snapshot, written in ${writeSeconds.toFixed(1)} s; to ${PARTITIONS}-partition topics, gzip, acks=all, idempotent; ${rounds} interleaved rounds; load average at start ${loadAtStart}`,
   );
-  console.log(
-    `ferry runs in a child on ${ferryRuntime.node ? `${ferryRuntime.node} from ${ferryRuntime.root}` : `this Node (${process.versions.node})`}`,
-  );
+  console.log(ferryRuntimeLine(ferryRuntime));
   const names = Object.keys(tools);
   const measured = Object.fromEntries(names.map((n) => [n, []]));
   for (let round = 0; round < rounds; round += 1) {
@@ -244,7 +250,7 @@ try {
   for (const n of names) {
     const s = summary[n];
     console.log(
-      `${n.padEnd(20)} ${Number.isFinite(s.rate) ? fmt(s.rate).padStart(9) : 'n/a'.padStart(9)}  ${s.cpuPerMillion.toFixed(1).padStart(12)}  ${mib(s.rss).padStart(8)}   ${(s.rate / debezium.rate).toFixed(2).padStart(20)}  ${(s.cpuPerMillion / debezium.cpuPerMillion).toFixed(2)}`,
+      `${n.padEnd(20)} ${Number.isFinite(s.rate) ? thousands(s.rate).padStart(9) : 'n/a'.padStart(9)}  ${s.cpuPerMillion.toFixed(1).padStart(12)}  ${mib(s.rss).padStart(8)}   ${(s.rate / debezium.rate).toFixed(2).padStart(20)}  ${(s.cpuPerMillion / debezium.cpuPerMillion).toFixed(2)}`,
     );
   }
   const met = (ok) => (ok ? 'met' : 'NOT met');

@@ -29,13 +29,14 @@ import { ensureDebeziumPeer, runDebeziumPeer } from './lib/debezium-peer.mjs';
 import {
   conn,
   ferryRuntimeFromArgs,
+  ferryRuntimeLine,
   openWorkload,
   recvlogical,
   runFerry,
   TXN,
   writePipeline,
 } from './lib/logical-workload.mjs';
-import { loadAverage, medians, mib, rotated, roundFigures, roundLine } from './lib/measure.mjs';
+import { loadAverage, medians, mib, rotated, roundFigures, roundLine, thousands } from './lib/measure.mjs';
 import { reporter } from './report.mjs';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -197,15 +198,12 @@ async function pacedLag(slot) {
   return { count: lags.length, p50: percentile(lags, 50), p99: percentile(lags, 99), max: Math.max(...lags) };
 }
 
-const fmt = (n) => Math.round(n).toLocaleString('en');
 try {
   const { writeSeconds, endLsn } = await w.prepare(rows);
   console.log(
     `workload: ${rows.toLocaleString('en')} inserts, ${TXN} rows per transaction, no snapshot, written in ${writeSeconds.toFixed(1)} s; ${rounds} interleaved rounds; load average at start ${loadAtStart}`,
   );
-  console.log(
-    `ferry runs in a child on ${ferryRuntime.node ? `${ferryRuntime.node} from ${ferryRuntime.root}` : `this Node (${process.versions.node})`}`,
-  );
+  console.log(ferryRuntimeLine(ferryRuntime));
   const names = Object.keys(tools);
   const measured = Object.fromEntries(names.map((n) => [n, []]));
   for (let round = 0; round < rounds; round += 1) {
@@ -224,7 +222,7 @@ try {
   console.log('tool             events/s  CPU-s per 1M  peak RSS');
   for (const n of names)
     console.log(
-      `${n.padEnd(15)} ${fmt(summary[n].rate).padStart(9)}  ${summary[n].cpuPerMillion.toFixed(1).padStart(12)}  ${mib(summary[n].rss).padStart(8)}`,
+      `${n.padEnd(15)} ${thousands(summary[n].rate).padStart(9)}  ${summary[n].cpuPerMillion.toFixed(1).padStart(12)}  ${mib(summary[n].rss).padStart(8)}`,
     );
   const { ferry, debezium, pg_recvlogical: recv } = summary;
   const rateRatio = ferry.rate / debezium.rate;
@@ -276,7 +274,7 @@ try {
   const sourceUs = (alone.cpuSeconds / alone.records) * 1e6;
   const beyondUs = ferry.cpuPerMillion - sourceUs;
   console.log(
-    `ferry logical source alone (in this process, no runtime, no sink): ${fmt(alone.records / alone.seconds)} records/s, ${sourceUs.toFixed(1)} µs CPU per change; ferry's cost beyond the source ${beyondUs.toFixed(1)} µs CPU per event (target <= 10)`,
+    `ferry logical source alone (in this process, no runtime, no sink): ${thousands(alone.records / alone.seconds)} records/s, ${sourceUs.toFixed(1)} µs CPU per change; ferry's cost beyond the source ${beyondUs.toFixed(1)} µs CPU per event (target <= 10)`,
   );
   if (alone.records !== rows) console.log(`  (the source alone read ${alone.records} records, not ${rows})`);
   report({

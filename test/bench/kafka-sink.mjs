@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { buildEvent, silentLogger } from '@ferry/core';
 import { createKafkaSink, encodeEvent, kafkaSinkConfigSchema } from '@ferry/kafka';
 import { CompressionTypes, Kafka, logLevel, Partitioners } from 'kafkajs';
+import { producerPerformanceArgs } from './lib/measure.mjs';
 import { reporter } from './report.mjs';
 
 const count = Number(process.argv[2] ?? 50_000);
@@ -120,27 +121,16 @@ async function java() {
   );
   const { stdout } = await exec(
     'java',
-    [
-      '-Xmx256m',
-      '-cp',
-      `${libs}/*`,
-      'org.apache.kafka.tools.ProducerPerformance',
-      '--topic',
-      name,
-      '--num-records',
-      String(count),
-      '--payload-file',
+    producerPerformanceArgs({
+      libs,
+      topic: name,
+      records: count,
       payloads,
-      '--throughput',
-      '-1',
-      '--producer-props',
-      `bootstrap.servers=${brokers[0]}`,
-      'acks=all',
-      'compression.type=gzip',
-      'enable.idempotence=true',
+      broker: brokers[0],
+      jvm: ['-Xmx256m'],
       // Java's idempotent producer keeps order with 5 requests in flight; its defaults otherwise.
-      'linger.ms=5',
-    ],
+      props: ['linger.ms=5'],
+    }),
     { timeout: 300_000, maxBuffer: 10 * 1024 * 1024 },
   );
   const match = /(\d+) records sent, ([\d.]+) records\/sec/.exec(stdout.trim().split('\n').at(-1));

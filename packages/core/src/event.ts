@@ -62,24 +62,30 @@ function stringify(value: unknown): string | undefined {
           out += `${i === 0 ? '' : ','}${stringify(value[i]) ?? 'null'}`;
         return `${out}]`;
       }
-      const members = membersOf(value as Record<string, unknown>);
-      return `{${members.join(',')}}`;
+      return `{${objectBody(value as Record<string, unknown>).body}}`;
     }
     default:
       return undefined;
   }
 }
 
-/** An object's `"key":value` members in key order (UTF-16 code units, as Array#sort), undefined ones left out. */
-function membersOf(object: Record<string, unknown>): string[] {
-  const all = Object.keys(object);
-  if (all.length > 1) all.sort();
-  const members: string[] = [];
-  for (const key of all) {
+/**
+ * An object's `"key":value` members joined by commas, in key order (UTF-16 code units, as Array#sort),
+ * undefined ones left out; `beforeStream` is where the members whose keys sort before `stream` end in that
+ * text (-1: all of them do), where lineageOf puts the stream of `ferryorigin`.
+ */
+function objectBody(object: Record<string, unknown>): { body: string; beforeStream: number } {
+  const keys = Object.keys(object);
+  if (keys.length > 1) keys.sort();
+  let body = '';
+  let beforeStream = -1;
+  for (const key of keys) {
     const text = stringify(object[key]);
-    if (text !== undefined) members.push(`${quotedKey(key)}${text}`);
+    if (text === undefined) continue;
+    if (beforeStream === -1 && key > 'stream') beforeStream = body.length;
+    body += `${body.length === 0 ? '' : ','}${quotedKey(key)}${text}`;
   }
-  return members;
+  return { body, beforeStream };
 }
 
 /** `"key":`, remembered: the same few keys (lsn, xid, id) are written for every event. */
@@ -119,17 +125,7 @@ function lineageOf(pipeline: string, record: ChangeRecord, index: number): { id:
       origin: stableStringify({ stream: record.stream, ...(origin as object) }),
     };
   }
-  // The origin's members joined, and where in that text the members sorting before `stream` end.
-  const keys = Object.keys(origin);
-  if (keys.length > 1) keys.sort();
-  let body = '';
-  let beforeStream = -1;
-  for (const key of keys) {
-    const text = stringify(origin[key]);
-    if (text === undefined) continue;
-    if (beforeStream === -1 && key > 'stream') beforeStream = body.length;
-    body += `${body.length === 0 ? '' : ','}${quotedKey(key)}${text}`;
-  }
+  const { body, beforeStream } = objectBody(origin);
   const originText = `{${body}}`;
   const stream = JSON.stringify(record.stream);
   const name = `[${JSON.stringify(pipeline)},${stream},${originText},${stableStringify(record.key)},${JSON.stringify(record.op)},${stringify(index) ?? 'null'}]`;
@@ -262,6 +258,15 @@ export function envelope(
  */
 export function topicFor(event: CanonicalEvent, template = '{type}.v{major}'): string {
   return topicName(event.type.split('.').slice(0, -1).join('.'), event.dataschema, template);
+}
+
+/**
+ * `topicFor` with `template`, remembered per event type and dataschema: what a sink calls for every event,
+ * resolving the template once per kind of event.
+ */
+export function topicResolver(template?: string): (event: CanonicalEvent) => string {
+  const topics = new Map<string, Map<string, string>>();
+  return (event) => cached(topics, event.type, event.dataschema ?? '', () => topicFor(event, template));
 }
 
 /** The topic for a canonical type (without action) and its dataschema URI. */

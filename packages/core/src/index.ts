@@ -47,7 +47,7 @@ export {
   MappingError,
   RetriesExhaustedError,
 } from './errors.js';
-export { buildEvent, eventId, stableStringify, topicFor, topicName, uuidV5 } from './event.js';
+export { buildEvent, eventId, stableStringify, topicFor, topicName, topicResolver, uuidV5 } from './event.js';
 export {
   createLogger,
   isWeakSecret,

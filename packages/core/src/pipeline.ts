@@ -115,6 +115,8 @@ class PipelineRun<P> {
   private readonly maxInFlight: number;
   private readonly maxInFlightBytes: number;
   private inFlightBytes = 0;
+  /** The sink encodes batches itself (Sink.encode with writeEncoded): only encodings are kept in flight. */
+  private readonly encodes: boolean;
   private committed: P | undefined;
   /** The counts of the unit of work (a file) open at the committed position, if one is. */
   private committedUnit: UnitCounts | undefined;
@@ -156,6 +158,7 @@ class PipelineRun<P> {
     this.log = (options.logger ?? silentLogger()).child({ pipeline: options.name });
     this.maxInFlight = Math.max(1, options.maxInFlightBatches ?? 4);
     this.maxInFlightBytes = Math.max(1, options.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES);
+    this.encodes = options.sink.encode !== undefined && options.sink.writeEncoded !== undefined;
     this.signal = options.signal
       ? AbortSignal.any([options.signal, this.internal.signal])
       : this.internal.signal;
@@ -535,7 +538,6 @@ class PipelineRun<P> {
    * encode, the size is measured on the events' JSON.
    */
   private encode(batch: PreparedBatch<P>): void {
-    const { sink } = this.options;
     try {
       this.encodeAll(batch);
     } catch (error) {
@@ -547,13 +549,12 @@ class PipelineRun<P> {
       this.encodeAll(batch);
     }
     batch.sources = undefined;
-    if (sink.encode && sink.writeEncoded) batch.events = [];
+    if (this.encodes) batch.events = [];
   }
 
   private encodeAll(batch: PreparedBatch<P>): void {
-    const { sink } = this.options;
-    if (sink.encode && sink.writeEncoded) {
-      batch.encoded = sink.encode(batch.events);
+    if (this.encodes) {
+      batch.encoded = this.options.sink.encode!(batch.events);
       batch.bytes = batch.encoded.bytes;
       return;
     }
@@ -653,7 +654,7 @@ class PipelineRun<P> {
   private async commit(group: PreparedBatch<P>[]): Promise<void> {
     const { name, sink, deadLetters, checkpoints, source } = this.options;
     const events = group.length === 1 ? group[0]!.events : group.flatMap((b) => b.events);
-    const encoded = group.every((b) => b.encoded !== undefined) ? group.map((b) => b.encoded!) : undefined;
+    const encoded = this.encodes ? group.map((b) => b.encoded!) : undefined;
     let eventCount = 0;
     for (const batch of group) eventCount += batch.eventCount;
     const letters = group.length === 1 ? group[0]!.letters : group.flatMap((b) => b.letters);
@@ -694,7 +695,7 @@ class PipelineRun<P> {
       } else {
         if (eventCount > 0) {
           await this.retrier.run('sink.write', () =>
-            encoded && sink.writeEncoded ? sink.writeEncoded(encoded) : sink.write(events),
+            encoded ? sink.writeEncoded!(encoded) : sink.write(events),
           );
         }
         if (letters.length > 0) await this.retrier.run('deadLetters.write', () => deadLetters.write(letters));

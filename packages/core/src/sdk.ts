@@ -28,7 +28,7 @@ export {
   TRANSIENT_NETWORK_CODES,
   toFerryError,
 } from './errors.js';
-export { eventId, sequenceOf, stableStringify, topicFor, topicName, uuidV5 } from './event.js';
+export { eventId, sequenceOf, stableStringify, topicFor, topicName, topicResolver, uuidV5 } from './event.js';
 export { formatBytes } from './format.js';
 export { type Logger, type Redactor, silentLogger } from './logging.js';
 export { getPath } from './mapping.js';

@@ -8,7 +8,7 @@ import {
   type Logger,
   type Sink,
   stableStringify,
-  topicFor,
+  topicResolver,
   withDeadline,
 } from '@ferry/core/sdk';
 import { type BindingMode, encodeEvent } from './binding.js';
@@ -22,7 +22,6 @@ import {
   encodeDeadLetter,
 } from './internal/records.js';
 import { type BeforeCommitHook, beforeCommitHook } from './internal/test-hooks.js';
-import { threadedProducer } from './internal/threaded.js';
 import { ensureTopics } from './internal/topics.js';
 import type {
   KafkaTransport,
@@ -70,8 +69,8 @@ export class KafkaSink implements Sink {
   private commitFailed = false;
   /** The ownership this run commits as, with checkpoint fencing (claimed at the first commit). */
   private owner: Promise<CheckpointOwner> | undefined;
-  /** Topic by event type and dataschema: the template is resolved once per kind of event. */
-  private readonly topics = new Map<string, string>();
+  /** The topic of an event: the template is resolved once per event type and dataschema. */
+  private readonly topicOf: (event: CanonicalEvent) => string;
   private readonly log: Logger;
   /** Only when a test sets FERRY_TEST_CRASH for this pipeline (internal/test-hooks.ts); otherwise undefined. */
   private readonly beforeCommit: BeforeCommitHook | undefined;
@@ -81,6 +80,7 @@ export class KafkaSink implements Sink {
     private readonly ctx: KafkaSinkContext,
   ) {
     this.log = ctx.logger.child({ sink: 'kafka' });
+    this.topicOf = topicResolver(config.topic);
     if (config.delivery === 'exactly-once') this.commitBatch = (batch) => this.commitTransaction(batch);
     this.beforeCommit = beforeCommitHook(ctx.pipeline);
   }
@@ -224,17 +224,6 @@ export class KafkaSink implements Sink {
     return committed;
   }
 
-  /** The topic of an event, by its type and dataschema: the template is resolved once per kind of event. */
-  private topicOf(event: CanonicalEvent): string {
-    const cacheKey = `${event.type}\u0000${event.dataschema ?? ''}`;
-    let topic = this.topics.get(cacheKey);
-    if (topic === undefined) {
-      topic = topicFor(event, this.config.topic);
-      this.topics.set(cacheKey, topic);
-    }
-    return topic;
-  }
-
   /** Create (or check) the topics of these messages that this sink has not provisioned yet. */
   private async provisionFor(addressed: Addressed[]): Promise<void> {
     const fresh = new Set<string>();
@@ -276,17 +265,14 @@ export class KafkaSink implements Sink {
   private connection(): Promise<ProducerTransport> {
     if (!this.producer) {
       const transactionalId = this.transactionalId;
-      const options = {
+      const producer = this.ctx.transport.producer({
         idempotent: this.config.idempotent,
         compression: this.config.compression,
+        thread: this.config.producerThread,
         ...(transactionalId
           ? { transactionalId, transactionTimeoutMs: this.config.transactionTimeoutMs }
           : {}),
-      };
-      const producer =
-        this.config.producerThread && transactionalId === undefined && this.ctx.transport.name === 'kafkajs'
-          ? threadedProducer(this.config, options, this.log)
-          : this.ctx.transport.producer(options);
+      });
       this.producer = producer;
       // A producer that failed to start is not kept: the next attempt (the runtime retries) starts afresh.
       producer.catch(() => {

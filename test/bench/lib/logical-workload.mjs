@@ -194,3 +194,8 @@ export function ferryRuntimeFromArgs(argv) {
     );
   return node === undefined ? {} : { node, root };
 }
+
+/** Where Ferry's child runs, as the database benches print it. */
+export function ferryRuntimeLine(ferry) {
+  return `ferry runs in a child on ${ferry.node ? `${ferry.node} from ${ferry.root}` : `this Node (${process.versions.node})`}`;
+}

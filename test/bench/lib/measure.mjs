@@ -128,7 +128,8 @@ export const ownPeakRss = () => peakRssOf(process.pid);
 
 export const mib = (bytes) => `${(bytes / 1048576).toFixed(0)} MiB`;
 
-const thousands = (n) => Math.round(n).toLocaleString('en');
+/** A rate as the benches print it: a whole number with thousands separators. */
+export const thousands = (n) => Math.round(n).toLocaleString('en');
 
 /** One tool's run over `rows` changes as the database benches compare them: rate, CPU per 1M, peak RSS. */
 export function roundFigures(rows, run) {
@@ -155,4 +156,32 @@ export function medians(names, measured) {
       },
     ]),
   );
+}
+
+/**
+ * The arguments of Kafka's own `ProducerPerformance` (from the harness's jars in `libs`) sending `records`
+ * payloads from `payloads` to `topic` with acks=all, gzip and idempotence, as a ceiling for the broker;
+ * `jvm` and `props` add JVM options and producer properties.
+ */
+export function producerPerformanceArgs({ libs, topic, records, payloads, broker, jvm = [], props = [] }) {
+  return [
+    ...jvm,
+    '-cp',
+    `${libs}/*`,
+    'org.apache.kafka.tools.ProducerPerformance',
+    '--topic',
+    topic,
+    '--num-records',
+    String(records),
+    '--payload-file',
+    payloads,
+    '--throughput',
+    '-1',
+    '--producer-props',
+    `bootstrap.servers=${broker}`,
+    'acks=all',
+    'compression.type=gzip',
+    'enable.idempotence=true',
+    ...props,
+  ];
 }

@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { FerryError } from '../errors.js';
-import { topicFor } from '../event.js';
+import { topicResolver } from '../event.js';
 import type { CanonicalEvent, EncodedEvents, Sink } from '../types.js';
 import { JsonlAppender, readJsonl } from './jsonl.js';
 
@@ -23,19 +23,11 @@ export class FileEventLogSink implements Sink {
   readonly type = 'file';
   private readonly appenders = new Map<string, JsonlAppender>();
 
-  constructor(private readonly config: FileSinkConfig) {}
+  /** The topic of an event, resolved once per type and schema. */
+  private readonly topicOf: (event: CanonicalEvent) => string;
 
-  private readonly topics = new Map<string, string>();
-
-  /** The topic of an event, memoised per type and schema: computed once, not per event. */
-  private topicOf(event: CanonicalEvent): string {
-    const key = `${event.type}\u0000${event.dataschema ?? ''}`;
-    let topic = this.topics.get(key);
-    if (topic === undefined) {
-      topic = topicFor(event, this.config.topic);
-      this.topics.set(key, topic);
-    }
-    return topic;
+  constructor(private readonly config: FileSinkConfig) {
+    this.topicOf = topicResolver(config.topic);
   }
 
   pathFor(topic: string): string {

@@ -16,6 +16,7 @@ import {
 } from 'kafkajs';
 import type { KafkaConnectionConfig } from '../config.js';
 import { classifyKafkaError, KafkaError, KafkaErrorCodes } from '../errors.js';
+import { threadedProducer } from './threaded.js';
 import type {
   AdminTransport,
   InMessage,
@@ -76,6 +77,8 @@ export function createKafkaJsTransport(connection: KafkaConnectionConfig, logger
   return {
     name: 'kafkajs',
     async producer(options) {
+      if (options.thread && options.transactionalId === undefined)
+        return threadedProducer(connection, { ...options, thread: false }, logger);
       return createProducer(kafka, connection, options, fail);
     },
     async admin() {

@@ -29,6 +29,11 @@ export interface ProducerOptions {
   /** Set for exactly-once: the producer runs transactions and fences older instances with the same id. */
   transactionalId?: string;
   transactionTimeoutMs?: number;
+  /**
+   * Plain produce in a worker thread of its own, where the transport can (kafkajs: threaded.ts); a
+   * transactional producer always runs on the caller's thread, and other transports ignore it.
+   */
+  thread?: boolean;
 }
 
 export type SendFn = (batches: TopicMessages[]) => Promise<void>;
