@@ -101,7 +101,8 @@ function run(command, commandArgs, { cwd, env, prefix }) {
 
 /**
  * What a failed step's output says went wrong, for the closing lines (CI often shows only the end of a
- * long log): vitest's FAIL lines and its totals, and any service that did not start.
+ * long log): vitest's FAIL lines, its totals and unhandled errors, a service that did not start, a build
+ * error; then the step's last lines, so that a failure nobody foresaw is still visible at the end.
  */
 function failureLines(output) {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes
@@ -110,10 +111,16 @@ function failureLines(output) {
     (line) =>
       /^\s*FAIL\s/.test(line) ||
       /^\s*(Test Files|Tests)\s+.*failed/.test(line) ||
+      /^\s*Errors\s+\d+ error/.test(line) ||
+      /^###\s/.test(line) ||
+      /\berror TS\d+/.test(line) ||
+      /^\s*(npm (error|ERR!)|ERROR\b)/.test(line) ||
       /\[ferry-services [^\]]*\].*(fail|error|cannot|could not)/i.test(line),
   );
   const unique = [...new Set(wanted.map((line) => line.trim()))];
-  return unique.length > 40 ? [...unique.slice(0, 40), `… and ${unique.length - 40} more`] : unique;
+  const picked = unique.length > 40 ? [...unique.slice(0, 40), `… and ${unique.length - 40} more`] : unique;
+  const last = plain.filter((line) => line.trim() !== '').slice(-15);
+  return [...picked, '(the step\'s last lines:)', ...last.map((line) => `  ${line.trimEnd()}`)];
 }
 
 /** The Node build for `version`, fetched once from the npm registry into the cache. */

@@ -35,8 +35,10 @@ fi
 svc_timeout() {
   case "$1" in
     kafka) echo "$KAFKA_READY_TIMEOUT" ;;
-    sshd) echo 20 ;;
-    *) echo 60 ;;
+    # Generous: only a service that never comes up waits this long, and a loaded CI machine can take
+    # minutes to start a database that takes seconds here.
+    sshd) echo 60 ;;
+    *) echo 180 ;;
   esac
 }
 

@@ -257,7 +257,14 @@ apt_ensure() {
   local aptopts=(-o DPkg::Lock::Timeout=300 -o Dpkg::Use-Pty=0)
   if [[ "$FERRY_APT_UPDATED" != 1 ]]; then
     say "apt-get update (missing: ${missing[*]})"
-    apt-get "${aptopts[@]}" update </dev/null >>"$log" 2>&1
+    # A mirror can fail for a moment on a busy network: three tries, 10 s apart.
+    local try
+    for try in 1 2 3; do
+      apt-get "${aptopts[@]}" update </dev/null >>"$log" 2>&1 && break
+      [[ $try == 3 ]] && die_service apt "apt-get update failed 3 times (a retry later may help)"
+      say "apt-get update failed (try $try of 3); retrying in 10s"
+      sleep 10
+    done
     FERRY_APT_UPDATED=1
   fi
   say "apt-get install ${missing[*]} (log: $log)"
@@ -269,8 +276,14 @@ apt_ensure() {
     chmod 755 "$policy"
     ours=1
   fi
-  local rc=0
-  apt-get "${aptopts[@]}" install -y --no-install-recommends "${missing[@]}" </dev/null >>"$log" 2>&1 || rc=$?
+  local rc=0 attempt
+  for attempt in 1 2 3; do
+    rc=0
+    apt-get "${aptopts[@]}" install -y --no-install-recommends "${missing[@]}" </dev/null >>"$log" 2>&1 || rc=$?
+    [[ $rc -eq 0 || $attempt == 3 ]] && break
+    say "apt-get install failed (exit $rc, try $attempt of 3); retrying in 10s"
+    sleep 10
+  done
   [[ $ours == 1 ]] && rm -f "$policy"
   if [[ $rc -ne 0 ]]; then
     die_service apt "apt-get install ${missing[*]} failed (exit $rc)"
