@@ -120,7 +120,7 @@ function failureLines(output) {
   const unique = [...new Set(wanted.map((line) => line.trim()))];
   const picked = unique.length > 40 ? [...unique.slice(0, 40), `… and ${unique.length - 40} more`] : unique;
   const last = plain.filter((line) => line.trim() !== '').slice(-15);
-  return [...picked, '(the step\'s last lines:)', ...last.map((line) => `  ${line.trimEnd()}`)];
+  return [...picked, "(the step's last lines:)", ...last.map((line) => `  ${line.trimEnd()}`)];
 }
 
 /** The Node build for `version`, fetched once from the npm registry into the cache. */
