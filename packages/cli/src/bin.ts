@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 import { abandonedSources } from './columns.js';
+import { limitHeapGrowth } from './heap.js';
 import { main } from './program.js';
+
+limitHeapGrowth();
 
 // `ferry discover … | head` closes the pipe early; that is not an error.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {

@@ -1,12 +1,12 @@
 // The only place that knows every built-in connector. Each connector package exports its plugin manifest
 // (`ferryPlugin`) and is registered through the same checks as a third-party plugin; a pipeline file adds
-// its own plugins when it is loaded (`loadPipelineFile`).
-import { createContractValidator, loadContractRepository } from '@ferry/contracts';
+// its own plugins when it is loaded (`loadPipelineFile`). Each manifest is light (`@ferry/<package>/plugin`):
+// a connector's implementation, and the libraries it needs, are imported only when a pipeline builds it.
 import { createRegistry, type Registry, registerPlugin } from '@ferry/core';
-import { ferryPlugin as databasePlugin } from '@ferry/database';
-import { ferryPlugin as kafkaPlugin } from '@ferry/kafka';
-import { ferryPlugin as sftpPlugin } from '@ferry/sftp';
-import { ferryPlugin as soapPlugin } from '@ferry/soap';
+import { ferryPlugin as databasePlugin } from '@ferry/database/plugin';
+import { ferryPlugin as kafkaPlugin } from '@ferry/kafka/plugin';
+import { ferryPlugin as sftpPlugin } from '@ferry/sftp/plugin';
+import { ferryPlugin as soapPlugin } from '@ferry/soap/plugin';
 
 /** The built-in connector plugins, in registration order. */
 export const builtInPlugins = [databasePlugin, sftpPlugin, soapPlugin, kafkaPlugin] as const;
@@ -14,11 +14,14 @@ export const builtInPlugins = [databasePlugin, sftpPlugin, soapPlugin, kafkaPlug
 export function defaultRegistry(): Registry {
   const registry = createRegistry();
   for (const plugin of builtInPlugins) registerPlugin(registry, plugin);
-  registry.contractValidator = async (contract) =>
-    createContractValidator(
+  // @ferry/contracts (and ajv with it) is imported only by a pipeline that names a contract repository.
+  registry.contractValidator = async (contract) => {
+    const { createContractValidator, loadContractRepository } = await import('@ferry/contracts');
+    return createContractValidator(
       await loadContractRepository(contract.repository!),
       contract.type,
       contract.version,
     );
+  };
   return registry;
 }

@@ -76,7 +76,7 @@ function stringify(value: unknown): string | undefined {
  */
 function objectBody(object: Record<string, unknown>): { body: string; beforeStream: number } {
   const keys = Object.keys(object);
-  if (keys.length > 1) keys.sort();
+  if (keys.length > 1) sortKeys(keys);
   let body = '';
   let beforeStream = -1;
   for (const key of keys) {
@@ -86,6 +86,26 @@ function objectBody(object: Record<string, unknown>): { body: string; beforeStre
     body += `${body.length === 0 ? '' : ','}${quotedKey(key)}${text}`;
   }
   return { body, beforeStream };
+}
+
+/**
+ * Sort keys in place in Array#sort's default order (UTF-16 code units). An origin or a key has a handful of
+ * members, and Array#sort allocates work arrays on every call: an insertion sort allocates nothing.
+ */
+function sortKeys(keys: string[]): void {
+  if (keys.length > 16) {
+    keys.sort();
+    return;
+  }
+  for (let i = 1; i < keys.length; i += 1) {
+    const key = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > key) {
+      keys[j + 1] = keys[j]!;
+      j -= 1;
+    }
+    keys[j + 1] = key;
+  }
 }
 
 /** `"key":`, remembered: the same few keys (lsn, xid, id) are written for every event. */
@@ -293,13 +313,15 @@ const SEQUENCE_DIGITS = 20;
  * database's own timestamp text) must already sort as they should. Parts are joined by `.`.
  */
 export function sequenceOf(...parts: readonly (number | bigint | string)[]): string {
-  return parts
-    .map((part) => {
-      if (typeof part === 'string') return part;
-      if ((typeof part === 'number' && !Number.isSafeInteger(part)) || part < 0) {
-        throw new RangeError(`sequence part ${String(part)} is not a whole number >= 0`);
-      }
-      return part.toString().padStart(SEQUENCE_DIGITS, '0');
-    })
-    .join('.');
+  // Per change, often with one part: no intermediate array for that.
+  if (parts.length === 1) return sequencePart(parts[0]!);
+  return parts.map(sequencePart).join('.');
+}
+
+function sequencePart(part: number | bigint | string): string {
+  if (typeof part === 'string') return part;
+  if ((typeof part === 'number' && !Number.isSafeInteger(part)) || part < 0) {
+    throw new RangeError(`sequence part ${String(part)} is not a whole number >= 0`);
+  }
+  return part.toString().padStart(SEQUENCE_DIGITS, '0');
 }

@@ -1,71 +1,14 @@
-// The database source's entry points: the factory the CLI registers under `type: database`, and a function
-// for programs that build a pipeline in code.
-import {
-  defineFactory,
-  definePlugin,
-  PLUGIN_API_VERSION,
-  parseComponentOptions,
-  type Source,
-  type SourceContext,
-} from '@ferry/core/sdk';
-import { checkDatabaseSource } from './check.js';
+// The database source's plugin manifest: the factory the CLI registers under `type: database`, with its
+// options, positions and notes. It is light on purpose: the sources themselves (create.ts) and the preflight
+// (check.ts) are imported when a pipeline builds or checks one.
+import { defineFactory, definePlugin, PLUGIN_API_VERSION } from '@ferry/core/sdk';
 import {
   type DatabasePollingConfig,
   type DatabaseSourceConfig,
-  type DatabaseSourceConfigInput,
   databaseSourceConfigSchema,
   streamName,
 } from './config.js';
-import { DatabaseLogicalSource } from './logical.js';
-import { DatabasePollingSource } from './polling.js';
-import {
-  type DatabasePosition,
-  type DatabaseSourcePosition,
-  databasePositionSchema,
-  type LogicalPosition,
-  type TriggerPosition,
-} from './positions.js';
-import { DatabaseTriggerSource } from './trigger.js';
-
-/** Validate options the way a pipeline file is validated, naming the path of each problem. */
-export function parseDatabaseSourceConfig(config: DatabaseSourceConfigInput): DatabaseSourceConfig {
-  return parseComponentOptions(databaseSourceConfigSchema, config, 'source');
-}
-
-function buildSource(config: DatabaseSourceConfig, context: SourceContext): Source<DatabaseSourcePosition> {
-  switch (config.mode) {
-    case 'trigger':
-      return new DatabaseTriggerSource(config, context);
-    case 'logical':
-      return new DatabaseLogicalSource(config, context);
-    default:
-      return new DatabasePollingSource(config, context);
-  }
-}
-
-/** Validate options (defaults applied) and build the source for their mode. */
-export function createDatabaseSource(
-  config: DatabaseSourceConfigInput & { mode?: 'polling' },
-  context?: SourceContext,
-): Source<DatabasePosition>;
-export function createDatabaseSource(
-  config: DatabaseSourceConfigInput & { mode: 'trigger' },
-  context?: SourceContext,
-): Source<TriggerPosition>;
-export function createDatabaseSource(
-  config: DatabaseSourceConfigInput & { mode: 'logical' },
-  context?: SourceContext,
-): Source<LogicalPosition>;
-export function createDatabaseSource(
-  config: DatabaseSourceConfigInput,
-  context?: SourceContext,
-): Source<DatabaseSourcePosition>;
-export function createDatabaseSource(
-  config: DatabaseSourceConfigInput,
-  context: SourceContext = {},
-): Source<DatabaseSourcePosition> {
-  return buildSource(parseDatabaseSourceConfig(config), context);
-}
+import { databasePositionSchema } from './positions.js';
 
 /** What a person should know before trusting this configuration; `ferry validate` prints these. */
 export function databaseSourceNotes(config: DatabaseSourceConfig): string[] {
@@ -158,9 +101,9 @@ export const databaseSourceFactory = defineFactory({
     'Change capture from PostgreSQL, MySQL, MariaDB or SQLite tables: polling, trigger journal, or PostgreSQL logical replication.',
   configSchema: databaseSourceConfigSchema,
   positionSchema: databasePositionSchema,
-  create: buildSource,
+  create: async (config, ctx) => (await import('./create.js')).buildSource(config, ctx),
   notes: databaseSourceNotes,
-  check: (config, ctx) => checkDatabaseSource(config, ctx),
+  check: async (config, ctx) => (await import('./check.js')).checkDatabaseSource(config, ctx),
 });
 
 /** The plugin manifest (the database source): how the CLI, and any host, registers this package. */

@@ -27,6 +27,7 @@ export {
   type LogicalTableConfig,
   streamName,
 } from './config.js';
+export { createDatabaseSource, parseDatabaseSourceConfig } from './create.js';
 export {
   classifyDatabaseError,
   DatabaseError,
@@ -34,13 +35,7 @@ export {
   DatabaseErrorCodes,
   type DatabaseErrorContext,
 } from './errors.js';
-export {
-  createDatabaseSource,
-  databaseSourceFactory,
-  databaseSourceNotes,
-  ferryPlugin,
-  parseDatabaseSourceConfig,
-} from './factory.js';
+export { databaseSourceFactory, databaseSourceNotes, ferryPlugin } from './factory.js';
 export { DatabaseLogicalSource } from './logical.js';
 export { DatabasePollingSource } from './polling.js';
 export {

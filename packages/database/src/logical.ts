@@ -549,7 +549,10 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
   ): ChangeRecord[] {
     const origin = (index: number) => ({ lsn: txn.lsn, xid: txn.xid, seq: index });
     // Commit order, then the change's number in its transaction: the order PostgreSQL applied them in.
-    const sequence = (index: number) => sequenceOf(txn.commit, index);
+    // The commit part is the same for every change of the transaction: padded once (sequenceOf's text).
+    txn.sequencePrefix ??= `${sequenceOf(txn.commit)}.`;
+    const prefix = txn.sequencePrefix;
+    const sequence = (index: number) => prefix + sequenceOf(index);
     if (message.tag === 'truncate') {
       const out: ChangeRecord[] = [];
       for (const relation of message.relations) {
@@ -638,6 +641,8 @@ interface Transaction {
   index: number;
   skip: number;
   occurredAt: Date;
+  /** `sequenceOf(commit)` and the dot after it, made at the transaction's first change. */
+  sequencePrefix?: string;
 }
 
 function withSnapshot(position: LogicalPosition, snapshot: SnapshotProgress | undefined): LogicalPosition {

@@ -1,9 +1,9 @@
 // Registry factories for `sink.type`, `deadLetters.type` and `checkpoints.type: kafka`, and the start-up
 // check that refuses a contradictory combination (exactly-once needs the dead letters and the checkpoint in
-// the same Kafka cluster, written in the sink's transactions).
+// the same Kafka cluster, written in the sink's transactions). Light on purpose: the sink and the stores, and
+// the Kafka client with them, are imported (create.ts) when a pipeline builds one.
 import {
   type CheckpointStore,
-  ConfigError,
   type ConfigIssue,
   type DeadLetterSink,
   defineFactory,
@@ -14,21 +14,12 @@ import {
   PLUGIN_API_VERSION,
   type Sink,
 } from '@ferry/core/sdk';
-import { KafkaCheckpointStore } from './checkpoints.js';
 import {
-  connectionOf,
-  type KafkaCheckpointConfig,
-  type KafkaDeadLetterConfig,
   type KafkaSinkConfig,
   kafkaCheckpointConfigSchema,
   kafkaDeadLetterConfigSchema,
   kafkaSinkConfigSchema,
 } from './config.js';
-import { dlqTopicName, KafkaDeadLetterSink } from './dead-letters.js';
-import { createTransport } from './internal/client.js';
-import { defaultWorkerName } from './internal/owner.js';
-import type { KafkaTransport } from './internal/transport.js';
-import { KafkaSink } from './sink.js';
 
 export interface KafkaFactoryOptions {
   pipeline: string;
@@ -76,49 +67,6 @@ export function checkKafkaDelivery(config: KafkaSinkConfig, components?: Pipelin
   return issues;
 }
 
-export async function createKafkaSink(
-  config: KafkaSinkConfig,
-  options: KafkaFactoryOptions,
-  transport: KafkaTransport = createTransport(connectionOf(config), options.logger),
-): Promise<KafkaSink> {
-  const issues = checkKafkaDelivery(config, options.components);
-  if (issues.length > 0) throw new ConfigError(undefined, issues);
-  const exactlyOnce = config.delivery === 'exactly-once' && options.components !== undefined;
-  const dlq = options.components?.deadLetters.options as KafkaDeadLetterConfig | undefined;
-  const checkpoints = options.components?.checkpoints.options as KafkaCheckpointConfig | undefined;
-  const sink = new KafkaSink(config, {
-    pipeline: options.pipeline,
-    logger: options.logger,
-    transport,
-    ...(exactlyOnce && dlq ? { deadLetterTopic: dlqTopicName(dlq.topic, options.pipeline) } : {}),
-    ...(exactlyOnce && checkpoints ? { checkpointTopic: checkpoints.topic } : {}),
-    ...(exactlyOnce && checkpoints?.fencing ? { fencedAs: options.worker ?? defaultWorkerName() } : {}),
-  });
-  // Exactly-once fences an older instance before the checkpoint is read (the runtime loads it next).
-  if (config.delivery === 'exactly-once') await sink.start();
-  return sink;
-}
-
-export function createKafkaDeadLetterSink(
-  config: KafkaDeadLetterConfig,
-  options: KafkaFactoryOptions,
-  transport: KafkaTransport = createTransport(connectionOf(config), options.logger),
-): KafkaDeadLetterSink {
-  return new KafkaDeadLetterSink(config, { pipeline: options.pipeline, logger: options.logger, transport });
-}
-
-export function createKafkaCheckpointStore(
-  config: KafkaCheckpointConfig,
-  options: Pick<KafkaFactoryOptions, 'logger' | 'worker'>,
-  transport: KafkaTransport = createTransport(connectionOf(config), options.logger),
-): KafkaCheckpointStore {
-  return new KafkaCheckpointStore(config, {
-    logger: options.logger,
-    transport,
-    ...(options.worker !== undefined ? { worker: options.worker } : {}),
-  });
-}
-
 const factoryOptions = (ctx: FactoryContext): KafkaFactoryOptions => ({
   pipeline: ctx.pipeline,
   logger: ctx.logger,
@@ -130,7 +78,8 @@ export const kafkaSinkFactory = defineFactory({
   type: 'kafka',
   description: 'Kafka topics through the CloudEvents Kafka binding (kafkajs), at-least-once or exactly-once.',
   configSchema: kafkaSinkConfigSchema,
-  create: (config, ctx): Promise<Sink> => createKafkaSink(config, factoryOptions(ctx)),
+  create: async (config, ctx): Promise<Sink> =>
+    (await import('./create.js')).createKafkaSink(config, factoryOptions(ctx)),
   notes: (config) => {
     const notes = [`topic ${config.topic}, ${config.mode} mode, ${config.delivery}`];
     if (!config.topics.create) notes.push('topics must exist: topics.create is false');
@@ -145,7 +94,7 @@ export const kafkaDeadLetterFactory = defineFactory({
   description: 'Dead letters in a Kafka topic (default <pipeline>.dlq) with error context headers.',
   configSchema: kafkaDeadLetterConfigSchema,
   create: async (config, ctx): Promise<DeadLetterSink> => {
-    const sink = createKafkaDeadLetterSink(config, factoryOptions(ctx));
+    const sink = (await import('./create.js')).createKafkaDeadLetterSink(config, factoryOptions(ctx));
     // The topic must exist before an exactly-once sink writes into it inside a transaction.
     await sink.provision();
     return sink;
@@ -157,7 +106,7 @@ export const kafkaCheckpointFactory = defineFactory({
   description: 'Checkpoints in a compacted Kafka topic keyed by pipeline (default ferry-checkpoints).',
   configSchema: kafkaCheckpointConfigSchema,
   create: async (config, ctx): Promise<CheckpointStore> => {
-    const store = createKafkaCheckpointStore(config, factoryOptions(ctx));
+    const store = (await import('./create.js')).createKafkaCheckpointStore(config, factoryOptions(ctx));
     await store.provision();
     return store;
   },

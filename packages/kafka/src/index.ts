@@ -34,6 +34,7 @@ export {
   kafkaDeadLetterConfigSchema,
   kafkaSinkConfigSchema,
 } from './config.js';
+export { createKafkaCheckpointStore, createKafkaDeadLetterSink, createKafkaSink } from './create.js';
 export { dlqTopicName, KafkaDeadLetterSink } from './dead-letters.js';
 export { DLQ_HEADERS } from './dlq-headers.js';
 export {
@@ -45,9 +46,6 @@ export {
 } from './errors.js';
 export {
   checkKafkaDelivery,
-  createKafkaCheckpointStore,
-  createKafkaDeadLetterSink,
-  createKafkaSink,
   ferryPlugin,
   type KafkaFactoryOptions,
   kafkaCheckpointFactory,

@@ -2,9 +2,6 @@
 // it is by default, so the runtime's spans cost (almost) nothing. With one, spans go out as OTLP/JSON over
 // HTTP in batches.
 import { context, propagation, trace } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 
 export interface TracingOptions {
   /** The `service.name` resource attribute spans are exported under. */
@@ -41,6 +38,13 @@ export function tracesEndpoint(
 export async function startTracing(options: TracingOptions): Promise<TracingHandle> {
   const url = tracesEndpoint(options.endpoint);
   if (url === undefined) return { enabled: false, shutdown: async () => undefined };
+  // The SDK and the exporter are imported only when traces are exported: a run without them starts lighter.
+  const [{ OTLPTraceExporter }, { resourceFromAttributes }, { BatchSpanProcessor, NodeTracerProvider }] =
+    await Promise.all([
+      import('@opentelemetry/exporter-trace-otlp-http'),
+      import('@opentelemetry/resources'),
+      import('@opentelemetry/sdk-trace-node'),
+    ]);
   const exporter = new OTLPTraceExporter({ url, ...(options.headers ? { headers: options.headers } : {}) });
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ 'service.name': options.serviceName }),

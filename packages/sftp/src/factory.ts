@@ -1,39 +1,9 @@
-// The SFTP source's entry points: the factory the CLI registers under `type: sftp`, and a function for
-// programs that build a pipeline in code.
-import {
-  ConfigError,
-  defineFactory,
-  definePlugin,
-  formatPath,
-  PLUGIN_API_VERSION,
-  type Source,
-} from '@ferry/core/sdk';
-import {
-  defaultStreamName,
-  type SftpSourceConfig,
-  type SftpSourceConfigInput,
-  sftpSourceConfigSchema,
-} from './config.js';
+// The SFTP source's plugin manifest: the factory the CLI registers under `type: sftp`, with its options,
+// positions and notes. Light on purpose: the source itself, with the SSH client and the parsers, is imported
+// (create.ts) when a pipeline builds one.
+import { defineFactory, definePlugin, PLUGIN_API_VERSION, type Source } from '@ferry/core/sdk';
+import { defaultStreamName, type SftpSourceConfig, sftpSourceConfigSchema } from './config.js';
 import { type SftpPosition, sftpPositionSchema } from './position.js';
-import { SftpSource, type SftpSourceContext } from './source.js';
-
-/** Validate options (defaults applied) and build the source. */
-export function createSftpSource(
-  config: SftpSourceConfigInput,
-  context: SftpSourceContext = {},
-): Source<SftpPosition> {
-  const parsed = sftpSourceConfigSchema.safeParse(config);
-  if (!parsed.success) {
-    throw new ConfigError(
-      undefined,
-      parsed.error.issues.map((issue) => ({
-        path: formatPath(['source', ...issue.path]),
-        message: issue.message,
-      })),
-    );
-  }
-  return new SftpSource(parsed.data, context);
-}
 
 export function sftpSourceNotes(config: SftpSourceConfig): string[] {
   const notes: string[] = [];
@@ -75,7 +45,8 @@ export const sftpSourceFactory = defineFactory({
   description: 'Batch files (CSV, fixed-width, JSON Lines) dropped on an SFTP server, one event per row.',
   configSchema: sftpSourceConfigSchema,
   positionSchema: sftpPositionSchema,
-  create: (config, ctx): Source<SftpPosition> => new SftpSource(config, ctx),
+  create: async (config, ctx): Promise<Source<SftpPosition>> =>
+    (await import('./create.js')).buildSftpSource(config, ctx),
   notes: sftpSourceNotes,
 });
 

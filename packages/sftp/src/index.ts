@@ -8,6 +8,7 @@ export {
   type SftpSourceConfigInput,
   sftpSourceConfigSchema,
 } from './config.js';
+export { createSftpSource } from './create.js';
 export {
   classifySftpError,
   SftpError,
@@ -15,12 +16,7 @@ export {
   SftpErrorCodes,
   type SftpErrorContext,
 } from './errors.js';
-export {
-  createSftpSource,
-  ferryPlugin,
-  sftpSourceFactory,
-  sftpSourceNotes,
-} from './factory.js';
+export { ferryPlugin, sftpSourceFactory, sftpSourceNotes } from './factory.js';
 export { sftpSessionStats } from './internal/sessions.js';
 export { type SftpPosition, sftpPositionSchema } from './position.js';
 export { SftpSource, type SftpSourceContext } from './source.js';

@@ -1,35 +1,9 @@
-// The SOAP source's entry points: the factory the CLI registers under `type: soap`, and a function for
-// programs that build a pipeline in code.
-import {
-  defineFactory,
-  definePlugin,
-  PLUGIN_API_VERSION,
-  parseComponentOptions,
-  type Source,
-  type SourceContext,
-} from '@ferry/core/sdk';
-import { z } from 'zod';
-import { type SoapSourceConfig, type SoapSourceConfigInput, soapSourceConfigSchema } from './config.js';
-import { SoapSnapshotSource, soapSnapshotPositionSchema } from './snapshot.js';
-import { SoapWatermarkSource, soapWatermarkPositionSchema } from './watermark.js';
-
-/** The positions either mode saves; the runtime checks a loaded checkpoint against it (CHECKPOINT_INVALID). */
-export const soapPositionSchema = z.union([soapWatermarkPositionSchema, soapSnapshotPositionSchema]);
-export type SoapPosition = z.output<typeof soapPositionSchema>;
-
-function build(config: SoapSourceConfig, context: SourceContext): Source<SoapPosition> {
-  return config.mode === 'snapshot'
-    ? new SoapSnapshotSource(config, context)
-    : new SoapWatermarkSource(config, context);
-}
-
-/** Validate options (defaults applied) and build the source for their mode. */
-export function createSoapSource(
-  config: SoapSourceConfigInput,
-  context: SourceContext = {},
-): Source<SoapPosition> {
-  return build(parseComponentOptions(soapSourceConfigSchema, config, 'source'), context);
-}
+// The SOAP source's plugin manifest: the factory the CLI registers under `type: soap`, with its options,
+// positions and notes. Light on purpose: the sources, with the SOAP client, are imported (create.ts) when a
+// pipeline builds one.
+import { defineFactory, definePlugin, PLUGIN_API_VERSION } from '@ferry/core/sdk';
+import { type SoapSourceConfig, soapSourceConfigSchema } from './config.js';
+import { soapPositionSchema } from './positions.js';
 
 /** What a person should know before trusting this configuration; `ferry validate` prints these. */
 export function soapSourceNotes(config: SoapSourceConfig): string[] {
@@ -63,7 +37,7 @@ export const soapSourceFactory = defineFactory({
     'Polls a SOAP operation (WSDL, SOAP 1.1/1.2, WS-Security) in one of two modes: `watermark` (what changed since the last watermark) or `snapshot` (every record each pass, compared with the last pass: creates, updates and deletes). Large answers are streamed.',
   configSchema: soapSourceConfigSchema,
   positionSchema: soapPositionSchema,
-  create: (config, ctx) => build(config, ctx),
+  create: async (config, ctx) => (await import('./create.js')).buildSoapSource(config, ctx),
   notes: soapSourceNotes,
 });
 

@@ -17,6 +17,7 @@ export {
   soapConnectionSchema,
   soapSourceConfigSchema,
 } from './config.js';
+export { createSoapSource } from './create.js';
 export {
   classifySoapError,
   type HttpStatusFailure,
@@ -27,20 +28,19 @@ export {
   type SoapErrorContext,
   type SoapFaultFailure,
 } from './errors.js';
+export { ferryPlugin, soapSourceFactory, soapSourceNotes } from './factory.js';
 export {
-  createSoapSource,
-  ferryPlugin,
   type SoapPosition,
+  type SoapSnapshotPosition,
+  type SoapWatermarkPosition,
   soapPositionSchema,
-  soapSourceFactory,
-  soapSourceNotes,
-} from './factory.js';
-export { type SoapSnapshotPosition, SoapSnapshotSource, soapSnapshotPositionSchema } from './snapshot.js';
+  soapSnapshotPositionSchema,
+  soapWatermarkPositionSchema,
+} from './positions.js';
+export { SoapSnapshotSource } from './snapshot.js';
 export {
   compareWatermarks,
-  type SoapWatermarkPosition,
   SoapWatermarkSource,
-  soapWatermarkPositionSchema,
   sortableWatermark,
   type WatermarkValue,
 } from './watermark.js';

@@ -16,11 +16,11 @@ import {
   sequenceOf,
   stableStringify,
 } from '@ferry/core/sdk';
-import { z } from 'zod';
 import type { SoapSnapshotConfig } from './config.js';
 import { refuseOtherMode } from './errors.js';
 import { type PageChunk, readPages } from './internal/pager.js';
 import { SoapPassSource } from './internal/source-base.js';
+import { type SoapSnapshotPosition, soapSnapshotPositionSchema } from './positions.js';
 
 /**
  * The batch's `sourceTime`: when its pass started, from the pass's name (`pass@<ISO>`, `+` added when the
@@ -31,21 +31,6 @@ export function passTime(generation: string): { sourceTime?: Date } {
   const at = Date.parse(generation.replace(/^pass@/, '').replace(/\+*$/, ''));
   return Number.isNaN(at) ? {} : { sourceTime: new Date(at) };
 }
-
-/** Where a snapshot pass is: listing pages, emitting deletes, or done (the next read starts a new pass). */
-export const soapSnapshotPositionSchema = z
-  .object({
-    generation: z.string().min(1).describe('The pass: `pass@` and the ISO time it started.'),
-    state: z.enum(['listing', 'deleting', 'done']),
-    page: z.union([z.number(), z.string()]).optional().describe('listing: the page to call next.'),
-    skip: z.number().int().min(0).optional().describe('listing: records of that page already emitted.'),
-    afterKey: z.string().optional().describe('deleting: the last deleted key emitted.'),
-    // Written by versions that scheduled passes themselves; accepted so their checkpoints still load, ignored.
-    endedAt: z.string().optional(),
-  })
-  .strict();
-
-export type SoapSnapshotPosition = z.output<typeof soapSnapshotPositionSchema>;
 
 export class SoapSnapshotSource extends SoapPassSource<SoapSnapshotPosition, SoapSnapshotConfig> {
   private db: StateDatabase | undefined;

@@ -11,37 +11,13 @@ import {
   type StreamInfo,
   sequenceOf,
 } from '@ferry/core/sdk';
-import { z } from 'zod';
 import type { SoapWatermarkConfig } from './config.js';
 import { refuseOtherMode } from './errors.js';
 import { type PageChunk, readPages } from './internal/pager.js';
 import { SoapPassSource } from './internal/source-base.js';
+import { type SoapWatermarkPosition, soapWatermarkPositionSchema } from './positions.js';
 
 export type WatermarkValue = string;
-
-/** Where a watermark source is: the highest watermark fully emitted, and a cursor inside a page sequence. */
-export const soapWatermarkPositionSchema = z
-  .object({
-    watermark: z.string().describe('The highest watermark of a completed sequence.'),
-    cursor: z
-      .object({
-        since: z.string().describe('The {{since}} of the sequence under way.'),
-        page: z.union([z.number(), z.string()]).describe('The page to call next ({{page}}).'),
-        skip: z.number().int().min(0).describe('Records of that page already emitted.'),
-        high: z.string().describe('The highest watermark seen in the sequence so far.'),
-      })
-      .strict()
-      .optional(),
-    startedAt: z
-      .string()
-      .optional()
-      .describe(
-        'When the sequence under way started (ISO): the `time` of its records that carry no time of their own.',
-      ),
-  })
-  .strict();
-
-export type SoapWatermarkPosition = z.output<typeof soapWatermarkPositionSchema>;
 
 export class SoapWatermarkSource extends SoapPassSource<SoapWatermarkPosition, SoapWatermarkConfig> {
   async discover(): Promise<StreamInfo[]> {

@@ -1,11 +1,11 @@
 // Ferry as the like-for-like benches run it: a child process doing what `ferry run --once <pipeline.yaml>`
-// does (the CLI's registry, loadPipelineFile, assemblePipeline, runPipeline from the built packages), without
+// does (the CLI's heap growth cap and registry, loadPipelineFile, assemblePipeline, runPipeline from the built packages), without
 // the run lock, tracing and progress display, and with an observer that times the run from the first batch
 // prepared to the last batch committed. It prints one JSON line: events, seconds, the process's CPU seconds
 // and peak RSS (VmHWM), both taken when the last batch is committed, as the Debezium peer does.
 //   node test/bench/lib/ferry-run.mjs <pipeline.yaml>
 
-import { defaultRegistry } from '../../../packages/cli/dist/index.js';
+import { defaultRegistry, limitHeapGrowth } from '../../../packages/cli/dist/index.js';
 import {
   assemblePipeline,
   loadPipelineFile,
@@ -38,6 +38,8 @@ const observer = {
   },
 };
 
+// As the `ferry` command does at start (packages/cli/src/heap.ts).
+limitHeapGrowth();
 const registry = defaultRegistry();
 const pipeline = await loadPipelineFile(file, registry);
 const options = await assemblePipeline(pipeline, registry, { logger: silentLogger(), once: true, observer });

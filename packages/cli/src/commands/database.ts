@@ -1,17 +1,12 @@
 // `ferry database …`: set-up the database source needs and never does on its own: the trigger journal
 // (install-triggers, uninstall-triggers) and the logical replication slot and publication (create-slot, drop-slot),
 // and removing all of it (uninstall).
-import {
-  createDatabaseSlot,
-  type DatabaseSourceConfig,
-  databaseSourceConfigSchema,
-  dropDatabaseSlot,
-  installDatabaseTriggers,
-  uninstallDatabase,
-  uninstallDatabaseTriggers,
-} from '@ferry/database';
+import type { DatabaseSourceConfig } from '@ferry/database';
 import type { Command } from 'commander';
 import { type CommandContext, openPipeline } from './context.js';
+
+/** @ferry/database, imported by these commands alone: other commands start without typeorm and the drivers. */
+const databasePackage = () => import('@ferry/database');
 
 type Action = (
   config: DatabaseSourceConfig,
@@ -36,7 +31,7 @@ export function registerDatabaseCommands(program: Command, ctx: CommandContext):
       }
       const done = await action(
         // Validated at load; parsing again gives the options their type.
-        databaseSourceConfigSchema.parse(pipeline.source.options),
+        (await databasePackage()).databaseSourceConfigSchema.parse(pipeline.source.options),
         pipeline.baseDir,
         opts,
       );
@@ -48,20 +43,28 @@ export function registerDatabaseCommands(program: Command, ctx: CommandContext):
   command(
     'install-triggers',
     'Create the journal table and the insert/update/delete triggers of every captured table (mode trigger). Run it again after adding columns.',
-    (config, baseDir) => installDatabaseTriggers(config, { baseDir }),
+    async (config, baseDir) => (await databasePackage()).installDatabaseTriggers(config, { baseDir }),
   );
   command(
     'uninstall-triggers',
     'Remove the triggers (mode trigger); --drop-journal removes the journal table too.',
-    (config, baseDir, opts) =>
-      uninstallDatabaseTriggers(config, { baseDir }, { dropJournal: opts.dropJournal === true }),
+    async (config, baseDir, opts) =>
+      (await databasePackage()).uninstallDatabaseTriggers(
+        config,
+        { baseDir },
+        { dropJournal: opts.dropJournal === true },
+      ),
     [['--drop-journal', 'also drop the journal table and its rows']],
   );
   command(
     'create-slot',
     'Create the publication and the logical replication slot (mode logical).',
-    (config, baseDir, opts) =>
-      createDatabaseSlot(config, { baseDir }, { replicaIdentityFull: opts.replicaIdentityFull === true }),
+    async (config, baseDir, opts) =>
+      (await databasePackage()).createDatabaseSlot(
+        config,
+        { baseDir },
+        { replicaIdentityFull: opts.replicaIdentityFull === true },
+      ),
     [
       [
         '--replica-identity-full',
@@ -72,13 +75,17 @@ export function registerDatabaseCommands(program: Command, ctx: CommandContext):
   command(
     'drop-slot',
     'Drop the replication slot so it stops holding WAL (mode logical); --drop-publication drops the publication too.',
-    (config, baseDir, opts) =>
-      dropDatabaseSlot(config, { baseDir }, { dropPublication: opts.dropPublication === true }),
+    async (config, baseDir, opts) =>
+      (await databasePackage()).dropDatabaseSlot(
+        config,
+        { baseDir },
+        { dropPublication: opts.dropPublication === true },
+      ),
     [['--drop-publication', 'also drop the publication']],
   );
   command(
     'uninstall',
     'Remove everything Ferry created in the database for this pipeline: slot, publication and the replica identities it set (put back as they were), or triggers, trigger function and journal (with its rows). Polling creates nothing.',
-    (config, baseDir) => uninstallDatabase(config, { baseDir }),
+    async (config, baseDir) => (await databasePackage()).uninstallDatabase(config, { baseDir }),
   );
 }

@@ -2,10 +2,10 @@
 // query or file against the state built from a pipeline's events. Exit 1 when parity is below --threshold.
 import { writeFile } from 'node:fs/promises';
 import { type Command, Option } from 'commander';
-import { type FieldMapping, formatReconcileSummary } from '../internal/reconcile.js';
-import { parseReference, usage } from '../internal/reconcile-reference.js';
+import type { FieldMapping } from '../internal/reconcile.js';
 import { reconcileInWorker } from '../internal/reconcile-run.js';
 import type { StreamSpec } from '../internal/reconcile-stream.js';
+import { usage } from '../internal/reconcile-usage.js';
 import type { CommandContext } from './context.js';
 
 interface ReconcileFlags {
@@ -81,7 +81,7 @@ export function registerReconcileCommands(program: Command, ctx: CommandContext)
     )
     .action(async (flags: ReconcileFlags) => {
       const report = await reconcileInWorker({
-        reference: parseReference(flags.reference, {
+        reference: (await import('../internal/reconcile-reference.js')).parseReference(flags.reference, {
           ...(flags.table === undefined ? {} : { table: flags.table }),
           ...(flags.query === undefined ? {} : { query: flags.query }),
           ...(flags.delimiter === undefined ? {} : { delimiter: flags.delimiter }),
@@ -105,7 +105,10 @@ export function registerReconcileCommands(program: Command, ctx: CommandContext)
       const json = JSON.stringify(report, null, 2);
       if (flags.out !== undefined) await writeFile(flags.out, `${json}\n`);
       if (flags.json) ctx.io.out(json);
-      else for (const line of formatReconcileSummary(report)) ctx.io.out(line);
+      else {
+        const { formatReconcileSummary } = await import('../internal/reconcile.js');
+        for (const line of formatReconcileSummary(report)) ctx.io.out(line);
+      }
       ctx.setExit(report.ok ? 0 : 1);
     });
 }

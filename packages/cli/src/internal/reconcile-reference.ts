@@ -11,6 +11,9 @@ import {
 } from '@ferry/database';
 import { parse } from 'csv-parse';
 import { lineBatches, objectBatches } from './reconcile-lines.js';
+import { usage } from './reconcile-usage.js';
+
+export { usage };
 
 export type SqlConnection = DatabaseConnectionConfigInput;
 
@@ -90,19 +93,6 @@ function sqlSpec(
     ...(options.query === undefined ? {} : { query: options.query }),
     ...(options.pageSize === undefined ? {} : { pageSize: Math.max(1, Math.floor(options.pageSize)) }),
   };
-}
-
-/** A wrong option: a ConfigError so the exit code is 2, like every other usage error. */
-class ReconcileUsageError extends ConfigError {
-  constructor(path: string, message: string) {
-    super(undefined, [{ path, message }], 'RECONCILE_USAGE');
-    // ConfigError words its message for pipeline files; this is about a command-line option.
-    this.message = `${path}: ${message}`;
-  }
-}
-
-export function usage(path: string, message: string): ConfigError {
-  return new ReconcileUsageError(path, message);
 }
 
 /** The reference rows, streamed in batches. `key` names the key columns: a SQL reference is paged in their order. */

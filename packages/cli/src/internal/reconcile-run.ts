@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import { FerryError } from '@ferry/core';
 import type { ReconcileOptions, ReconcileReport } from './reconcile.js';
-import { usage } from './reconcile-reference.js';
+import { usage } from './reconcile-usage.js';
 
 /** Heap limits of the worker, in MiB: the comparison holds one batch at a time. */
 const OLD_GENERATION_MB = 80;

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { type CanonicalEvent, ConfigError, FerryError } from '@ferry/core';
 import { KafkaError, readKafkaEvents } from '@ferry/kafka';
 import { lineBatches } from './reconcile-lines.js';
-import { usage } from './reconcile-reference.js';
+import { usage } from './reconcile-usage.js';
 
 export type StreamSpec =
   | { kind: 'file'; path: string }

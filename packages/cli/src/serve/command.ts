@@ -5,13 +5,11 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { ConfigError, createLogger, type FerryError, handleShutdownSignals, Redactor } from '@ferry/core';
 import { createMetrics, startTracing } from '@ferry/ops';
-import { buildAdminServer, loadServerConfig, type ServerConfig, serverConfigSchema } from '@ferry/server';
+import type { ServerConfig } from '@ferry/server';
 import { type Command, Option } from 'commander';
 import type { CommandContext } from '../commands/context.js';
 import { routeConsoleToLog } from '../console.js';
 import { progressIntervalOption, progressLog, progressObserver } from '../progress.js';
-import { clusterConnection, joinCluster } from './cluster.js';
-import { PipelineHost } from './host.js';
 
 interface ServeOptions {
   config?: string;
@@ -71,6 +69,13 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
         'Docs: docs/admin-api.md (routes, auth), docs/operations.md (metrics, traces, freshness).',
     )
     .action(async (files: string[], opts: ServeOptions) => {
+      // The admin server, the pipeline host and the cluster client are imported by `ferry serve` alone:
+      // every other command starts without them.
+      const [{ buildAdminServer }, { PipelineHost }, { clusterConnection, joinCluster }] = await Promise.all([
+        import('@ferry/server'),
+        import('./host.js'),
+        import('./cluster.js'),
+      ]);
       const config = await serverConfig(opts);
       const progress = progressObserver(process.stderr);
       // One logger for every hosted pipeline: the host adds each pipeline's secrets to its redactor.
@@ -147,6 +152,7 @@ async function serverConfig(opts: ServeOptions): Promise<ServerConfig> {
     if (opts.allowUnauthenticated) {
       throw usage('--allow-unauthenticated cannot be combined with --config; set auth.mode in the file');
     }
+    const { loadServerConfig } = await import('@ferry/server');
     const config = await loadServerConfig(opts.config);
     return { ...config, listen: { ...config.listen, ...overrides } };
   }
@@ -155,6 +161,7 @@ async function serverConfig(opts: ServeOptions): Promise<ServerConfig> {
       'give --config <file> with the OAuth2 settings (issuer, jwksUri, audience), or --allow-unauthenticated for local use on a loopback address',
     );
   }
+  const { serverConfigSchema } = await import('@ferry/server');
   const config = serverConfigSchema.parse({
     listen: overrides,
     auth: { mode: 'none', acknowledgeUnauthenticated: true },
