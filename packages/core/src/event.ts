@@ -80,10 +80,10 @@ function objectBody(object: Record<string, unknown>): { body: string; beforeStre
   let body = '';
   let beforeStream = -1;
   for (const key of keys) {
-    const text = stringify(object[key]);
+    const text = member(key, object[key]);
     if (text === undefined) continue;
     if (beforeStream === -1 && key > 'stream') beforeStream = body.length;
-    body += `${body.length === 0 ? '' : ','}${quotedKey(key)}${text}`;
+    body += body.length === 0 ? text : `,${text}`;
   }
   return { body, beforeStream };
 }
@@ -108,18 +108,38 @@ function sortKeys(keys: string[]): void {
   }
 }
 
-/** `"key":`, remembered: the same few keys (lsn, xid, id) are written for every event. */
-const quotedKeys = new Map<string, string>();
+/**
+ * Per key: `"key":`, and the last primitive value written under it with its `"key":value` text. The same few
+ * keys (lsn, xid, file, line) are written for every event, and some values repeat from one event to the
+ * next (a file's path and digest, a transaction's LSN): those are serialised once.
+ */
+interface KeyText {
+  quoted: string;
+  value: unknown;
+  text: string | undefined;
+}
+const keyTexts = new Map<string, KeyText>();
 
-function quotedKey(key: string): string {
-  let quoted = quotedKeys.get(key);
-  if (quoted === undefined) {
-    quoted = `${JSON.stringify(key)}:`;
+function member(key: string, value: unknown): string | undefined {
+  let entry = keyTexts.get(key);
+  if (entry === undefined) {
+    entry = { quoted: `${JSON.stringify(key)}:`, value: undefined, text: undefined };
     // Bounded: keys are column and position names; a source with endless distinct keys recomputes.
-    if (quotedKeys.size >= 10_000) quotedKeys.clear();
-    quotedKeys.set(key, quoted);
+    if (keyTexts.size >= 10_000) keyTexts.clear();
+    keyTexts.set(key, entry);
+  } else if (entry.text !== undefined && entry.value === value) {
+    return entry.text;
   }
-  return quoted;
+  const text = stringify(value);
+  if (text === undefined) return undefined;
+  const whole = entry.quoted + text;
+  // Equal primitives always serialise alike (0 and -0 both as 0); objects may change between events.
+  const kind = typeof value;
+  if (kind === 'string' || kind === 'number' || kind === 'boolean' || kind === 'bigint') {
+    entry.value = value;
+    entry.text = whole;
+  }
+  return whole;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

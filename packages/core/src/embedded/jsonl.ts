@@ -35,13 +35,23 @@ export class JsonlAppender {
   /** Append text that is whole lines (each ending in a newline) and fsync. Resolves once it is on disk. */
   async appendText(text: string): Promise<void> {
     if (text.length === 0) return;
+    await this.appendBytes([Buffer.from(text, 'utf8')]);
+  }
+
+  /**
+   * Append UTF-8 bytes that are whole lines (each ending in a newline), in order, then fsync once. Resolves
+   * once they are on disk.
+   */
+  async appendBytes(buffers: readonly Buffer[]): Promise<void> {
+    if (buffers.every((buffer) => buffer.length === 0)) return;
     const handle = await this.open();
-    const buffer = Buffer.from(text, 'utf8');
     try {
-      let written = 0;
-      while (written < buffer.length) {
-        const { bytesWritten } = await handle.write(buffer, written, buffer.length - written);
-        written += bytesWritten;
+      for (const buffer of buffers) {
+        let written = 0;
+        while (written < buffer.length) {
+          const { bytesWritten } = await handle.write(buffer, written, buffer.length - written);
+          written += bytesWritten;
+        }
       }
       await handle.sync();
     } catch (error) {

@@ -143,6 +143,60 @@ describe('event lineage (id and ferryorigin) from one serialisation of the origi
     }
   });
 
+  it('stays exact when members repeat from one record to the next, change, or change type', () => {
+    // The serialiser remembers each key's last primitive value and its text: a repeat must reuse it, and
+    // anything else (a new value, 1 after '1', -0 after 0, NaN, an object) must not.
+    const values: unknown[] = [
+      'a.csv',
+      'a.csv',
+      'b.csv',
+      1,
+      '1',
+      1,
+      0,
+      -0,
+      Number.NaN,
+      Number.NaN,
+      true,
+      'true',
+      10n,
+      '10',
+      null,
+      undefined,
+      'a.csv',
+      { x: 1 },
+      { x: 2 },
+      new Date(0),
+      new Date(1),
+      [1],
+      [2],
+    ];
+    for (const [n, file] of values.entries()) {
+      for (const line of [n, n, n + 1]) {
+        const record: ChangeRecord = {
+          stream: 'rows',
+          op: 'read',
+          key: { id: file as never },
+          origin: { file, line, sha256: 'f'.repeat(64) },
+        };
+        const event = buildEvent({ pipeline: 'p', record, canonicalType: 't.x', subject: 's', data: null });
+        const context = `value ${n}: ${String(file)}`;
+        expect(event.ferryorigin, context).toBe(reference({ stream: record.stream, ...record.origin }));
+        expect(event.id, context).toBe(
+          referenceUuid(reference(['p', record.stream, record.origin, record.key, record.op, 0])!),
+        );
+      }
+    }
+    // One object, changed between two records: its text is not remembered.
+    const shared = { part: 1 };
+    for (const part of [1, 2]) {
+      shared.part = part;
+      const record: ChangeRecord = { stream: 'rows', op: 'read', key: { id: 1 }, origin: { shared } };
+      const event = buildEvent({ pipeline: 'p', record, canonicalType: 't.x', subject: 's', data: null });
+      expect(event.ferryorigin).toBe(`{"shared":{"part":${part}},"stream":"rows"}`);
+    }
+  });
+
   it('serialises any value as the reference does, and hashes any name as the reference does', () => {
     const next = random(7);
     for (let n = 0; n < 5_000; n += 1) {
