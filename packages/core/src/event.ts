@@ -142,6 +142,20 @@ function member(key: string, value: unknown): string | undefined {
   return whole;
 }
 
+/** JSON.stringify of a pipeline name, a stream or an op: the same few strings for every event. */
+const quotedTexts = new Map<string, string>();
+
+function quoted(text: string): string {
+  let json = quotedTexts.get(text);
+  if (json === undefined) {
+    json = JSON.stringify(text);
+    // Bounded: a pipeline with endless distinct streams recomputes rather than growing the cache.
+    if (quotedTexts.size >= 10_000) quotedTexts.clear();
+    quotedTexts.set(text, json);
+  }
+  return json;
+}
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
   return !(value instanceof Date) && !Buffer.isBuffer(value);
@@ -167,8 +181,8 @@ function lineageOf(pipeline: string, record: ChangeRecord, index: number): { id:
   }
   const { body, beforeStream } = objectBody(origin);
   const originText = `{${body}}`;
-  const stream = JSON.stringify(record.stream);
-  const name = `[${JSON.stringify(pipeline)},${stream},${originText},${stableStringify(record.key)},${JSON.stringify(record.op)},${stringify(index) ?? 'null'}]`;
+  const stream = quoted(record.stream);
+  const name = `[${quoted(pipeline)},${stream},${originText},${stableStringify(record.key)},${quoted(record.op)},${stringify(index) ?? 'null'}]`;
   // `{ stream, ...origin }`: an origin of its own `stream` wins the spread; otherwise the stream goes in
   // at its place in key order.
   let lineage = originText;
