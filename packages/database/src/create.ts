@@ -2,8 +2,11 @@
 // drivers. The factory (factory.ts) imports this module only when a pipeline builds a source, so registering
 // the plugin costs a host nothing it does not use.
 import { parseComponentOptions, type Source, type SourceContext } from '@ferry/core/sdk';
-import type { DatabaseSourceConfig, DatabaseSourceConfigInput } from './config.js';
-import { databaseSourceConfigSchema } from './config.js';
+import {
+  type DatabaseSourceConfig,
+  type DatabaseSourceConfigInput,
+  databaseSourceConfigSchema,
+} from './config.js';
 import { DatabaseLogicalSource } from './logical.js';
 import { DatabasePollingSource } from './polling.js';
 import type {
@@ -19,7 +22,8 @@ export function parseDatabaseSourceConfig(config: DatabaseSourceConfigInput): Da
   return parseComponentOptions(databaseSourceConfigSchema, config, 'source');
 }
 
-export function buildSource(
+/** The source for the options' mode (already validated, defaults applied). */
+export function buildDatabaseSource(
   config: DatabaseSourceConfig,
   context: SourceContext,
 ): Source<DatabaseSourcePosition> {
@@ -54,5 +58,5 @@ export function createDatabaseSource(
   config: DatabaseSourceConfigInput,
   context: SourceContext = {},
 ): Source<DatabaseSourcePosition> {
-  return buildSource(parseDatabaseSourceConfig(config), context);
+  return buildDatabaseSource(parseDatabaseSourceConfig(config), context);
 }

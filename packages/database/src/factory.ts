@@ -101,7 +101,7 @@ export const databaseSourceFactory = defineFactory({
     'Change capture from PostgreSQL, MySQL, MariaDB or SQLite tables: polling, trigger journal, or PostgreSQL logical replication.',
   configSchema: databaseSourceConfigSchema,
   positionSchema: databasePositionSchema,
-  create: async (config, ctx) => (await import('./create.js')).buildSource(config, ctx),
+  create: async (config, ctx) => (await import('./create.js')).buildDatabaseSource(config, ctx),
   notes: databaseSourceNotes,
   check: async (config, ctx) => (await import('./check.js')).checkDatabaseSource(config, ctx),
 });

@@ -23,6 +23,7 @@ export function createSftpSource(
   return new SftpSource(parsed.data, context);
 }
 
+/** The source for options already validated, defaults applied. */
 export function buildSftpSource(config: SftpSourceConfig, context: SftpSourceContext): Source<SftpPosition> {
   return new SftpSource(config, context);
 }

@@ -6,6 +6,7 @@ import type { SoapPosition } from './positions.js';
 import { SoapSnapshotSource } from './snapshot.js';
 import { SoapWatermarkSource } from './watermark.js';
 
+/** The source for options already validated, defaults applied. */
 export function buildSoapSource(config: SoapSourceConfig, context: SourceContext): Source<SoapPosition> {
   return config.mode === 'snapshot'
     ? new SoapSnapshotSource(config, context)
