@@ -67,6 +67,9 @@ export function checkKafkaDelivery(config: KafkaSinkConfig, components?: Pipelin
   return issues;
 }
 
+/** The sink and the stores, with the Kafka client: imported when a pipeline builds one of them. */
+const implementation = () => import('./create.js');
+
 const factoryOptions = (ctx: FactoryContext): KafkaFactoryOptions => ({
   pipeline: ctx.pipeline,
   logger: ctx.logger,
@@ -79,7 +82,7 @@ export const kafkaSinkFactory = defineFactory({
   description: 'Kafka topics through the CloudEvents Kafka binding (kafkajs), at-least-once or exactly-once.',
   configSchema: kafkaSinkConfigSchema,
   create: async (config, ctx): Promise<Sink> =>
-    (await import('./create.js')).createKafkaSink(config, factoryOptions(ctx)),
+    (await implementation()).createKafkaSink(config, factoryOptions(ctx)),
   notes: (config) => {
     const notes = [`topic ${config.topic}, ${config.mode} mode, ${config.delivery}`];
     if (!config.topics.create) notes.push('topics must exist: topics.create is false');
@@ -94,7 +97,7 @@ export const kafkaDeadLetterFactory = defineFactory({
   description: 'Dead letters in a Kafka topic (default <pipeline>.dlq) with error context headers.',
   configSchema: kafkaDeadLetterConfigSchema,
   create: async (config, ctx): Promise<DeadLetterSink> => {
-    const sink = (await import('./create.js')).createKafkaDeadLetterSink(config, factoryOptions(ctx));
+    const sink = (await implementation()).createKafkaDeadLetterSink(config, factoryOptions(ctx));
     // The topic must exist before an exactly-once sink writes into it inside a transaction.
     await sink.provision();
     return sink;
@@ -106,7 +109,7 @@ export const kafkaCheckpointFactory = defineFactory({
   description: 'Checkpoints in a compacted Kafka topic keyed by pipeline (default ferry-checkpoints).',
   configSchema: kafkaCheckpointConfigSchema,
   create: async (config, ctx): Promise<CheckpointStore> => {
-    const store = (await import('./create.js')).createKafkaCheckpointStore(config, factoryOptions(ctx));
+    const store = (await implementation()).createKafkaCheckpointStore(config, factoryOptions(ctx));
     await store.provision();
     return store;
   },

@@ -5,10 +5,11 @@ import type { DatabaseSourceConfig } from '@ferry/database';
 import type { Command } from 'commander';
 import { type CommandContext, openPipeline } from './context.js';
 
-/** @ferry/database, imported by these commands alone: other commands start without typeorm and the drivers. */
-const databasePackage = () => import('@ferry/database');
+/** @ferry/database, imported when one of these commands runs: other commands start without typeorm. */
+type DatabasePackage = typeof import('@ferry/database');
 
 type Action = (
+  database: DatabasePackage,
   config: DatabaseSourceConfig,
   baseDir: string,
   opts: Record<string, boolean>,
@@ -29,9 +30,11 @@ export function registerDatabaseCommands(program: Command, ctx: CommandContext):
         ctx.setExit(2);
         return;
       }
+      const db = await import('@ferry/database');
       const done = await action(
+        db,
         // Validated at load; parsing again gives the options their type.
-        (await databasePackage()).databaseSourceConfigSchema.parse(pipeline.source.options),
+        db.databaseSourceConfigSchema.parse(pipeline.source.options),
         pipeline.baseDir,
         opts,
       );
@@ -43,28 +46,20 @@ export function registerDatabaseCommands(program: Command, ctx: CommandContext):
   command(
     'install-triggers',
     'Create the journal table and the insert/update/delete triggers of every captured table (mode trigger). Run it again after adding columns.',
-    async (config, baseDir) => (await databasePackage()).installDatabaseTriggers(config, { baseDir }),
+    (db, config, baseDir) => db.installDatabaseTriggers(config, { baseDir }),
   );
   command(
     'uninstall-triggers',
     'Remove the triggers (mode trigger); --drop-journal removes the journal table too.',
-    async (config, baseDir, opts) =>
-      (await databasePackage()).uninstallDatabaseTriggers(
-        config,
-        { baseDir },
-        { dropJournal: opts.dropJournal === true },
-      ),
+    (db, config, baseDir, opts) =>
+      db.uninstallDatabaseTriggers(config, { baseDir }, { dropJournal: opts.dropJournal === true }),
     [['--drop-journal', 'also drop the journal table and its rows']],
   );
   command(
     'create-slot',
     'Create the publication and the logical replication slot (mode logical).',
-    async (config, baseDir, opts) =>
-      (await databasePackage()).createDatabaseSlot(
-        config,
-        { baseDir },
-        { replicaIdentityFull: opts.replicaIdentityFull === true },
-      ),
+    (db, config, baseDir, opts) =>
+      db.createDatabaseSlot(config, { baseDir }, { replicaIdentityFull: opts.replicaIdentityFull === true }),
     [
       [
         '--replica-identity-full',
@@ -75,17 +70,13 @@ export function registerDatabaseCommands(program: Command, ctx: CommandContext):
   command(
     'drop-slot',
     'Drop the replication slot so it stops holding WAL (mode logical); --drop-publication drops the publication too.',
-    async (config, baseDir, opts) =>
-      (await databasePackage()).dropDatabaseSlot(
-        config,
-        { baseDir },
-        { dropPublication: opts.dropPublication === true },
-      ),
+    (db, config, baseDir, opts) =>
+      db.dropDatabaseSlot(config, { baseDir }, { dropPublication: opts.dropPublication === true }),
     [['--drop-publication', 'also drop the publication']],
   );
   command(
     'uninstall',
     'Remove everything Ferry created in the database for this pipeline: slot, publication and the replica identities it set (put back as they were), or triggers, trigger function and journal (with its rows). Polling creates nothing.',
-    async (config, baseDir) => (await databasePackage()).uninstallDatabase(config, { baseDir }),
+    (db, config, baseDir) => db.uninstallDatabase(config, { baseDir }),
   );
 }

@@ -13,8 +13,6 @@ import { parse } from 'csv-parse';
 import { lineBatches, objectBatches } from './reconcile-lines.js';
 import { usage } from './reconcile-usage.js';
 
-export { usage };
-
 export type SqlConnection = DatabaseConnectionConfigInput;
 
 export type ReferenceSpec =

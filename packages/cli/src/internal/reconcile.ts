@@ -2,15 +2,10 @@
 // last event per subject wins and a `delete` removes the subject; values are compared as normalised text.
 import { tmpdir } from 'node:os';
 import { type CanonicalEvent, FerryError, isFerryError, stableStringify } from '@ferry/core';
-import {
-  describeReference,
-  type ReferenceSpec,
-  type Row,
-  readReference,
-  usage,
-} from './reconcile-reference.js';
+import { describeReference, type ReferenceSpec, type Row, readReference } from './reconcile-reference.js';
 import { ReconcileStore } from './reconcile-store.js';
 import { describeStream, forEachEvent, type StreamSpec } from './reconcile-stream.js';
+import { usage } from './reconcile-usage.js';
 
 export interface FieldMapping {
   /** Dotted path in the event's data, e.g. `defendant.name.family`. */

@@ -71,12 +71,12 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
     .action(async (files: string[], opts: ServeOptions) => {
       // The admin server, the pipeline host and the cluster client are imported by `ferry serve` alone:
       // every other command starts without them.
-      const [{ buildAdminServer }, { PipelineHost }, { clusterConnection, joinCluster }] = await Promise.all([
+      const [server, { PipelineHost }, { clusterConnection, joinCluster }] = await Promise.all([
         import('@ferry/server'),
         import('./host.js'),
         import('./cluster.js'),
       ]);
-      const config = await serverConfig(opts);
+      const config = await serverConfig(server, opts);
       const progress = progressObserver(process.stderr);
       // One logger for every hosted pipeline: the host adds each pipeline's secrets to its redactor.
       const redactor = new Redactor();
@@ -104,7 +104,7 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
       });
       // What a cluster needs of every pipeline is refused now, before the API listens.
       if (opts.cluster !== undefined) clusterConnection(host.loaded());
-      const app = await buildAdminServer({ host, config, logger, redactor });
+      const app = await server.buildAdminServer({ host, config, logger, redactor });
       const shutdown = handleShutdownSignals((signal) =>
         logger.info({ signal }, 'stopping: flushing every pipeline and saving checkpoints'),
       );
@@ -143,7 +143,10 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
     });
 }
 
-async function serverConfig(opts: ServeOptions): Promise<ServerConfig> {
+async function serverConfig(
+  { loadServerConfig, serverConfigSchema }: typeof import('@ferry/server'),
+  opts: ServeOptions,
+): Promise<ServerConfig> {
   const overrides = {
     ...(opts.host !== undefined ? { host: opts.host } : {}),
     ...(opts.port !== undefined ? { port: opts.port } : {}),
@@ -152,7 +155,6 @@ async function serverConfig(opts: ServeOptions): Promise<ServerConfig> {
     if (opts.allowUnauthenticated) {
       throw usage('--allow-unauthenticated cannot be combined with --config; set auth.mode in the file');
     }
-    const { loadServerConfig } = await import('@ferry/server');
     const config = await loadServerConfig(opts.config);
     return { ...config, listen: { ...config.listen, ...overrides } };
   }
@@ -161,7 +163,6 @@ async function serverConfig(opts: ServeOptions): Promise<ServerConfig> {
       'give --config <file> with the OAuth2 settings (issuer, jwksUri, audience), or --allow-unauthenticated for local use on a loopback address',
     );
   }
-  const { serverConfigSchema } = await import('@ferry/server');
   const config = serverConfigSchema.parse({
     listen: overrides,
     auth: { mode: 'none', acknowledgeUnauthenticated: true },

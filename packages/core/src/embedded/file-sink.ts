@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { FerryError } from '../errors.js';
 import { topicResolver } from '../event.js';
 import type { CanonicalEvent, EncodedEvents, Sink } from '../types.js';
-import { JsonlAppender, readJsonl } from './jsonl.js';
+import { JsonlAppender, jsonLines, NEWLINE, readJsonl } from './jsonl.js';
 
 export interface FileSinkConfig {
   /** Directory that holds `<topic>.jsonl` files. */
@@ -22,8 +22,6 @@ export interface FileSinkConfig {
 interface EncodedLines extends EncodedEvents {
   readonly byTopic: Map<string, Buffer>;
 }
-
-const NEWLINE = 0x0a;
 
 /**
  * Where one event ends and the next begins in `JSON.stringify(events)` when every event's first member is
@@ -62,21 +60,7 @@ function linesOf(events: readonly CanonicalEvent[]): Buffer {
       return body;
     }
   }
-  return linesToBytes(events.map((event) => JSON.stringify(event)));
-}
-
-/** Lines in one buffer, each followed by a newline. */
-function linesToBytes(lines: readonly string[]): Buffer {
-  let size = lines.length;
-  for (const line of lines) size += Buffer.byteLength(line, 'utf8');
-  const bytes = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (const line of lines) {
-    at += bytes.write(line, at, 'utf8');
-    bytes[at] = NEWLINE;
-    at += 1;
-  }
-  return bytes;
+  return jsonLines(events);
 }
 
 export class FileEventLogSink implements Sink {

@@ -6,6 +6,24 @@ import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { FerryError } from '../errors.js';
 
+/** The byte that ends a JSON line. */
+export const NEWLINE = 0x0a;
+
+/** Values as JSON Lines in one UTF-8 buffer: each `JSON.stringify(value)`, followed by a newline. */
+export function jsonLines(values: readonly unknown[]): Buffer {
+  const lines = values.map((value) => JSON.stringify(value));
+  let size = lines.length;
+  for (const line of lines) size += Buffer.byteLength(line, 'utf8');
+  const bytes = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const line of lines) {
+    at += bytes.write(line, at, 'utf8');
+    bytes[at] = NEWLINE;
+    at += 1;
+  }
+  return bytes;
+}
+
 export class JsonlAppender {
   private handle: FileHandle | undefined;
   private opening: Promise<FileHandle> | undefined;
@@ -29,13 +47,7 @@ export class JsonlAppender {
   /** Append lines and fsync. Resolves once they are on disk. */
   async append(values: unknown[]): Promise<void> {
     if (values.length === 0) return;
-    await this.appendText(`${values.map((v) => JSON.stringify(v)).join('\n')}\n`);
-  }
-
-  /** Append text that is whole lines (each ending in a newline) and fsync. Resolves once it is on disk. */
-  async appendText(text: string): Promise<void> {
-    if (text.length === 0) return;
-    await this.appendBytes([Buffer.from(text, 'utf8')]);
+    await this.appendBytes([jsonLines(values)]);
   }
 
   /**
