@@ -11,6 +11,7 @@ import {
 } from '@ferry/core/sdk';
 import type { DataSource } from 'typeorm';
 import {
+  type DatabaseBinlogConfig,
   type DatabaseLogicalConfig,
   type DatabasePollingConfig,
   type DatabaseSourceConfig,
@@ -109,6 +110,7 @@ export async function preflight(
   await checks.user();
   if (config.mode === 'logical') await checks.logical(config, options.purpose);
   else if (config.mode === 'trigger') await checks.trigger(config, options.purpose);
+  else if (config.mode === 'binlog') await checks.binlog(config);
   else await checks.polling(config, options.clock);
   return checks.findings;
 }
@@ -336,6 +338,87 @@ class Checks {
       );
     }
     return privileges;
+  }
+
+  // ---- Binlog mode ----
+
+  /**
+   * The server's binary log must be one Ferry can decode exactly, and the user must be allowed to read it:
+   * each setting that is not so is an error naming the line to put in the server's configuration.
+   */
+  async binlog(config: DatabaseBinlogConfig): Promise<void> {
+    const rows = await this.query(
+      `SHOW GLOBAL VARIABLES WHERE Variable_name IN
+        ('log_bin', 'binlog_format', 'binlog_row_image', 'binlog_row_metadata', 'server_id')`,
+    );
+    const settings = new Map(rows.map((r) => [String(r.Variable_name).toLowerCase(), String(r.Value)]));
+    const wanted: [name: string, value: string, why: string][] = [
+      ['log_bin', 'ON', 'the server writes no binary log'],
+      ['binlog_format', 'ROW', 'only row events say which rows changed and how'],
+      ['binlog_row_image', 'FULL', 'updates and deletes must carry every column, not only the changed ones'],
+      [
+        'binlog_row_metadata',
+        'FULL',
+        'each table map must carry its column names and charsets, so rows written before an ALTER TABLE decode with the definition they were written with',
+      ],
+    ];
+    const wrong = wanted.filter(([name, value]) => {
+      const have = settings.get(name);
+      return have !== undefined && have.toUpperCase() !== value && !(name === 'log_bin' && have === '1');
+    });
+    if (!settings.has('binlog_row_metadata')) {
+      this.add(
+        'warning',
+        C.DB_BINLOG_DISABLED,
+        undefined,
+        `${this.target} has no binlog_row_metadata setting (MariaDB before 10.5, MySQL before 8.0.1): rows are decoded with the current table definition, so rows written before an ALTER TABLE may decode wrongly.`,
+        'upgrade the server, or do not change captured tables while changes before the change are still being read',
+      );
+    }
+    for (const [name, value, why] of wrong) {
+      const have = settings.get(name);
+      this.add(
+        'error',
+        C.DB_BINLOG_DISABLED,
+        undefined,
+        `${this.target} runs with ${name} = ${have}; binlog mode needs ${name} = ${value} (${why}).`,
+        name === 'log_bin'
+          ? 'set log_bin = <base name> (and server_id) under [mysqld] in the server configuration and restart it'
+          : `set ${name} = ${value} under [mysqld] in the server configuration (and SET GLOBAL ${name} = '${value}' to apply it to new sessions without a restart)`,
+      );
+    }
+    if (config.serverId !== undefined && settings.get('server_id') === String(config.serverId)) {
+      this.add(
+        'error',
+        C.DB_SERVER_ID_IN_USE,
+        undefined,
+        `serverId ${config.serverId} is the server_id of ${this.target} itself.`,
+        'set source.serverId to a number no server or replica of this topology uses',
+      );
+    }
+    const global = new Set(
+      (
+        await this.query(
+          'SELECT PRIVILEGE_TYPE AS p FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = ?',
+          [this.grantee],
+        )
+      ).map((r) => String(r.p)),
+    );
+    // MariaDB 10.5+ shows REPLICATION CLIENT as BINLOG MONITOR.
+    const missing = [
+      ['REPLICATION SLAVE', ['REPLICATION SLAVE', 'REPLICATION REPLICA']],
+      ['REPLICATION CLIENT', ['REPLICATION CLIENT', 'BINLOG MONITOR', 'SUPER']],
+    ].filter(([, names]) => !(names as string[]).some((n) => global.has(n)));
+    if (missing.length > 0) {
+      this.add(
+        'error',
+        C.DB_REPLICATION_DENIED,
+        undefined,
+        `${this.userName} lacks ${missing.map(([name]) => name).join(' and ')} on *.*, which reading the binary log needs.`,
+        `GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO ${this.grantee};`,
+      );
+    }
+    for (const table of config.tables) await this.mysqlTable(table);
   }
 
   // ---- Logical mode ----

@@ -180,7 +180,7 @@ const pollingConfigSchema = z
       // Filled in before the union picks a mode (below), so a file may leave it out; said here for the docs.
       .default('polling')
       .describe(
-        'How changes are captured: polling (default) reads rows whose tracking columns moved forward; trigger reads a journal filled by triggers; logical streams PostgreSQL logical replication.',
+        'How changes are captured: polling (default) reads rows whose tracking columns moved forward; trigger reads a journal filled by triggers; logical streams PostgreSQL logical replication; binlog streams the MariaDB/MySQL binary log.',
       ),
     connection: databaseConnectionSchema,
     tables: z.array(databaseTableSchema).min(1).describe('Tables to capture; each is one stream.'),
@@ -431,11 +431,52 @@ const logicalConfigSchema = z
   })
   .describe('PostgreSQL logical replication through a pgoutput slot and a publication.');
 
+const binlogConfigSchema = z
+  .object({
+    mode: z.literal('binlog').describe('MariaDB/MySQL row-based binary log, read as a replication client.'),
+    connection: databaseConnectionSchema,
+    tables: z.array(capturedTableSchema).min(1).describe('Tables to capture; each is one stream.'),
+    serverId: z
+      .number()
+      .int()
+      .min(1)
+      .max(4_294_967_295)
+      .optional()
+      .describe(
+        'Server id the pipeline reads the binary log as; each reader of a server needs its own (a second one with the same id makes the server drop the first). Default: derived from the pipeline name, in 1073741824–2147483647. Ferry refuses to start when another Ferry pipeline is reading with the same id, or when it is the server’s own server_id.',
+      ),
+    snapshot: snapshotOption,
+    snapshotChunkSize,
+    maxRowsPerSecond,
+    batchSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(2000)
+      .describe('Most changes in one batch; a batch also ends when no more changes are waiting.'),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    uniqueStreams(config.tables, ctx);
+    checkNameLengths(config, ctx);
+    if (config.connection.type !== 'mariadb' && config.connection.type !== 'mysql') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['connection', 'type'],
+        message:
+          'mode binlog needs MariaDB or MySQL (connection.type: mariadb or mysql); use mode logical on PostgreSQL',
+      });
+    }
+  })
+  .describe('MariaDB/MySQL binary log (row-based replication), read as a replication client.');
+
 /** The options of each mode, for documentation and `ferry validate`. */
 export const databaseModeSchemas = {
   polling: pollingConfigSchema,
   trigger: triggerConfigSchema,
   logical: logicalConfigSchema,
+  binlog: binlogConfigSchema,
 } as const;
 
 export const databaseSourceConfigSchema = z
@@ -445,7 +486,12 @@ export const databaseSourceConfigSchema = z
       value !== null && typeof value === 'object' && !Array.isArray(value) && !('mode' in value)
         ? { ...value, mode: 'polling' }
         : value,
-    z.discriminatedUnion('mode', [pollingConfigSchema, triggerConfigSchema, logicalConfigSchema]),
+    z.discriminatedUnion('mode', [
+      pollingConfigSchema,
+      triggerConfigSchema,
+      logicalConfigSchema,
+      binlogConfigSchema,
+    ]),
   )
   .describe('Capture changes from database tables.');
 
@@ -454,10 +500,12 @@ export type DatabaseSourceConfig = z.output<typeof databaseSourceConfigSchema>;
 export type DatabaseSourceConfigInput =
   | (Omit<z.input<typeof pollingConfigSchema>, 'mode'> & { mode?: 'polling' })
   | z.input<typeof triggerConfigSchema>
-  | z.input<typeof logicalConfigSchema>;
+  | z.input<typeof logicalConfigSchema>
+  | z.input<typeof binlogConfigSchema>;
 export type DatabasePollingConfig = z.output<typeof pollingConfigSchema>;
 export type DatabaseTriggerConfig = z.output<typeof triggerConfigSchema>;
 export type DatabaseLogicalConfig = z.output<typeof logicalConfigSchema>;
+export type DatabaseBinlogConfig = z.output<typeof binlogConfigSchema>;
 export type CapturedTableConfig = z.output<typeof capturedTableSchema>;
 export type LogicalTableConfig = z.output<typeof logicalTableSchema>;
 export type DatabaseConnectionConfig = z.output<typeof databaseConnectionSchema>;

@@ -2,6 +2,7 @@
 // drivers. The factory (factory.ts) imports this module only when a pipeline builds a source, so registering
 // the plugin costs a host nothing it does not use.
 import { parseComponentOptions, type Source, type SourceContext } from '@ferry/core/sdk';
+import { DatabaseBinlogSource } from './binlog.js';
 import {
   type DatabaseSourceConfig,
   type DatabaseSourceConfigInput,
@@ -10,6 +11,7 @@ import {
 import { DatabaseLogicalSource } from './logical.js';
 import { DatabasePollingSource } from './polling.js';
 import type {
+  BinlogPosition,
   DatabasePosition,
   DatabaseSourcePosition,
   LogicalPosition,
@@ -32,6 +34,8 @@ export function buildDatabaseSource(
       return new DatabaseTriggerSource(config, context);
     case 'logical':
       return new DatabaseLogicalSource(config, context);
+    case 'binlog':
+      return new DatabaseBinlogSource(config, context);
     default:
       return new DatabasePollingSource(config, context);
   }
@@ -50,6 +54,10 @@ export function createDatabaseSource(
   config: DatabaseSourceConfigInput & { mode: 'logical' },
   context?: SourceContext,
 ): Source<LogicalPosition>;
+export function createDatabaseSource(
+  config: DatabaseSourceConfigInput & { mode: 'binlog' },
+  context?: SourceContext,
+): Source<BinlogPosition>;
 export function createDatabaseSource(
   config: DatabaseSourceConfigInput,
   context?: SourceContext,

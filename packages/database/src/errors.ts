@@ -59,6 +59,15 @@ export const DatabaseErrorCodes = {
   DB_INDEX_MISSING: 'DB_INDEX_MISSING',
   /** Preflight warning: Ferry's clock and the database's differ by more than the polling delay allows. */
   DB_CLOCK_SKEW: 'DB_CLOCK_SKEW',
+  /**
+   * Binlog mode: the server writes no binary log Ferry can read (log_bin off, binlog_format not ROW,
+   * binlog_row_image not FULL, binlog_row_metadata not FULL); the message names the settings to change.
+   */
+  DB_BINLOG_DISABLED: 'DB_BINLOG_DISABLED',
+  /** Binlog mode: the binary log Ferry must resume from was purged; only a new snapshot can continue. */
+  DB_BINLOG_PURGED: 'DB_BINLOG_PURGED',
+  /** Binlog mode: another reader (a Ferry pipeline, or the server itself) uses the configured server id. */
+  DB_SERVER_ID_IN_USE: 'DB_SERVER_ID_IN_USE',
 } as const;
 
 export type DatabaseErrorCode = (typeof DatabaseErrorCodes)[keyof typeof DatabaseErrorCodes];
@@ -108,6 +117,9 @@ const MYSQL: Record<string, Verdict> = {
   // A lock (row or metadata) not granted within lock_wait_timeout: waiting, not a deadlock.
   ER_LOCK_WAIT_TIMEOUT: retry(C.DB_BUSY),
   ER_QUERY_TIMEOUT: retry(C.DB_TIMEOUT),
+  // A replication client asked for a binary log (or a GTID) the server no longer has.
+  ER_MASTER_FATAL_ERROR_READING_BINLOG: fatal(C.DB_BINLOG_PURGED),
+  ER_SOURCE_FATAL_ERROR_READING_BINLOG: fatal(C.DB_BINLOG_PURGED),
   ER_STATEMENT_TIMEOUT: retry(C.DB_TIMEOUT),
   ...Object.fromEntries(
     [
@@ -185,6 +197,9 @@ const rules: Rule[] = [
     // Client-side codes (CR_*, 2000-2999) are about the connection; the rest are about the statement.
     if (typeof errno === 'number' && errno >= 2000 && errno < 3000 && MYSQL[code] === undefined)
       return retry(C.DB_CONNECTION_FAILED);
+    // ER_SPECIFIC_ACCESS_DENIED_ERROR names the privilege: a replication one is the binlog reader's.
+    if (/^ER_SPECIFIC_ACCESS_DENIED/.test(code) && /REPLICATION|BINLOG|REPLICA|SLAVE/i.test(link.message))
+      return fatal(C.DB_REPLICATION_DENIED);
     return MYSQL[code] ?? fatal(C.DB_QUERY_FAILED);
   },
   ({ code, message }) => {
@@ -293,7 +308,11 @@ function message(
     case 'DB_LOGICAL_DISABLED':
       return `${server} does not have logical decoding on (${said}). Set wal_level = logical in postgresql.conf and restart the server.`;
     case 'DB_REPLICATION_DENIED':
-      return `the user may not use replication on ${server} (${said}). ALTER ROLE <user> WITH REPLICATION, and allow replication connections for it in pg_hba.conf.`;
+      return /^ER_/.test(said)
+        ? `the user may not read the binary log of ${server} (${said}). GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO <user> (docs/database.md#privileges).`
+        : `the user may not use replication on ${server} (${said}). ALTER ROLE <user> WITH REPLICATION, and allow replication connections for it in pg_hba.conf.`;
+    case 'DB_BINLOG_PURGED':
+      return `${server} no longer has the binary log this pipeline must resume from (${said}): changes since the last checkpoint are gone from the server. Start again with a new snapshot: \`ferry offsets reset\` with snapshot: initial, or set snapshot: when-needed; keep binary logs longer (binlog_expire_logs_seconds) than the pipeline may be stopped.`;
     case 'DB_SLOT_IN_USE':
       return `the replication slot is in use by another process on ${server} (${said}). Stop the other consumer (another ferry run of this pipeline? In a cluster, its previous owner until the server times it out: the new owner waits for it) or give this pipeline its own slot.${retry}`;
     case 'DB_SLOT_MISSING':

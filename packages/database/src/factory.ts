@@ -14,6 +14,7 @@ import { databasePositionSchema } from './positions.js';
 export function databaseSourceNotes(config: DatabaseSourceConfig): string[] {
   if (config.mode === 'trigger') return triggerNotes(config);
   if (config.mode === 'logical') return logicalNotes(config);
+  if (config.mode === 'binlog') return binlogNotes(config);
   return pollingNotes(config);
 }
 
@@ -52,6 +53,19 @@ function logicalNotes(config: Extract<DatabaseSourceConfig, { mode: 'logical' }>
       ),
     "a table without a primary key and without replicaIdentity is refused (DB_REPLICA_IDENTITY_MISSING): published, PostgreSQL would refuse the legacy application's UPDATE and DELETE on it; `ferry check <pipeline.yaml>` finds such tables",
     `an unused slot holds WAL on the server: drop it with \`ferry database drop-slot <pipeline.yaml>\` when the pipeline is retired`,
+    `snapshot: ${config.snapshot}`,
+  ];
+}
+
+function binlogNotes(config: Extract<DatabaseSourceConfig, { mode: 'binlog' }>): string[] {
+  return [
+    'binlog mode needs the server to write a row-based binary log: log_bin on, binlog_format = ROW, binlog_row_image = FULL and binlog_row_metadata = FULL (MariaDB 10.5+, MySQL 8.0.1+); `ferry check` says which setting is missing',
+    'the user needs REPLICATION SLAVE and REPLICATION CLIENT on *.* and SELECT on the tables (docs/database.md#privileges)',
+    config.serverId === undefined
+      ? 'serverId is derived from the pipeline name; give it explicitly when other replicas or binlog readers use ids in 1073741824–2147483647'
+      : `reads the binary log as server id ${config.serverId}: no other replica or reader of this server may use it`,
+    'the server keeps binary logs for binlog_expire_logs_seconds only: a pipeline stopped longer than that must snapshot again (DB_BINLOG_PURGED, or snapshot: when-needed)',
+    'an update that changes a row’s key is a delete of the old key and a create of the new one',
     `snapshot: ${config.snapshot}`,
   ];
 }
@@ -98,7 +112,7 @@ function pollingNotes(config: DatabasePollingConfig): string[] {
 export const databaseSourceFactory = defineFactory({
   type: 'database',
   description:
-    'Change capture from PostgreSQL, MySQL, MariaDB or SQLite tables: polling, trigger journal, or PostgreSQL logical replication.',
+    'Change capture from PostgreSQL, MySQL, MariaDB or SQLite tables: polling, trigger journal, PostgreSQL logical replication, or the MariaDB/MySQL binary log.',
   configSchema: databaseSourceConfigSchema,
   positionSchema: databasePositionSchema,
   create: async (config, ctx) => (await import('./create.js')).buildDatabaseSource(config, ctx),

@@ -6,6 +6,7 @@ export {
   uninstallDatabase,
   uninstallDatabaseTriggers,
 } from './admin.js';
+export { DatabaseBinlogSource, defaultServerId } from './binlog.js';
 export {
   checkDatabaseSource,
   type DatabaseCheckOptions,
@@ -15,6 +16,7 @@ export {
 } from './check.js';
 export {
   type CapturedTableConfig,
+  type DatabaseBinlogConfig,
   type DatabaseConnectionConfig,
   type DatabaseLogicalConfig,
   type DatabasePollingConfig,
@@ -39,6 +41,7 @@ export { databaseSourceFactory, databaseSourceNotes, ferryPlugin } from './facto
 export { DatabaseLogicalSource } from './logical.js';
 export { DatabasePollingSource } from './polling.js';
 export {
+  type BinlogPosition,
   type DatabasePosition,
   type DatabaseSourcePosition,
   databasePositionSchema,

@@ -52,11 +52,27 @@ const logicalPosition = z.object({
   snapshot: snapshotProgress.optional(),
 });
 
+const binlogPosition = z.object({
+  mode: z.literal('binlog'),
+  file: z.string().min(1).describe('Binary log file after whose last whole transaction the read resumes…'),
+  pos: z.number().int().min(4).describe('…and the offset in it: the end of that transaction.'),
+  gtid: z
+    .string()
+    .optional()
+    .describe(
+      'The same place as GTIDs, where the server has them: MariaDB’s domain-server-sequence list, or MySQL’s executed set.',
+    ),
+  txn: z.string().optional().describe('A transaction split across batches: its GTID or file:offset…'),
+  skip: z.number().int().min(0).optional().describe('…and how many of its changes were read.'),
+  snapshot: snapshotProgress.optional(),
+});
+
 /** Every position the database source writes, whatever its mode. */
 export const databasePositionSchema = z.discriminatedUnion('mode', [
   pollingPosition,
   triggerPosition,
   logicalPosition,
+  binlogPosition,
 ]);
 
 export type WatermarkValue = z.output<typeof watermarkValue>;
@@ -67,13 +83,17 @@ export type SnapshotProgress = z.output<typeof snapshotProgress>;
 export type TriggerPosition = z.output<typeof triggerPosition>;
 export type TriggerGap = TriggerPosition['gaps'][number];
 export type LogicalPosition = z.output<typeof logicalPosition>;
+export type BinlogPosition = z.output<typeof binlogPosition>;
 export type DatabaseSourcePosition = z.output<typeof databasePositionSchema>;
 
 /**
  * The schema cannot know the pipeline's mode, so a checkpoint written in another mode (the pipeline's mode
  * was changed, the checkpoint kept) fits it: the source refuses that before reading anything.
  */
-export function checkMode(from: DatabaseSourcePosition | undefined, mode: 'polling' | 'trigger' | 'logical') {
+export function checkMode(
+  from: DatabaseSourcePosition | undefined,
+  mode: 'polling' | 'trigger' | 'logical' | 'binlog',
+) {
   const found = from == null ? mode : (from.mode ?? 'polling');
   if (found === mode) return;
   throw new DatabaseError(

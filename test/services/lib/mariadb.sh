@@ -61,6 +61,9 @@ skip-name-resolve
 log_bin = mariadb-bin
 binlog_format = ROW
 binlog_row_image = FULL
+# column names, charsets and signedness in every table map, so a row decodes with the definition it was
+# written with (an ALTER TABLE mid-stream), not the current one
+binlog_row_metadata = FULL
 server_id = 1
 binlog_expire_logs_seconds = 172800
 character_set_server = utf8mb4

@@ -207,7 +207,7 @@ export function parseJsonExact(text: string): unknown {
 }
 
 /** Turn JsonNumbers back into plain JSON numbers (inside JSON columns, where JSON semantics apply). */
-function plainJson(value: unknown): unknown {
+export function plainJson(value: unknown): unknown {
   if (value instanceof JsonNumber) return numberOrText(value.text);
   if (Array.isArray(value)) return value.map(plainJson);
   if (value !== null && typeof value === 'object') {
