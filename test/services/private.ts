@@ -451,10 +451,13 @@ export async function startPrivatePostgres(
 
 /**
  * A MariaDB server of the test's own (mariadb-install-db into a temp dir; /etc/mysql never read), with the
- * `ferry`/`ferry` user (ALL, WITH GRANT OPTION) and database `ferry`, as on the shared one. No binlog: the
- * tests that need a private server use trigger or polling mode.
+ * `ferry`/`ferry` user (ALL, WITH GRANT OPTION) and database `ferry`, as on the shared one, and its binary
+ * log configured as the shared one's (ROW, FULL images and metadata); `settings` can change that.
  */
-export async function startPrivateMariadb(): Promise<PrivateServer<SqlEndpoint>> {
+export async function startPrivateMariadb(
+  /** More `[mysqld]` lines, after the defaults (a later line wins): `binlog_format = STATEMENT`. */
+  settings: readonly string[] = [],
+): Promise<PrivateServer<SqlEndpoint>> {
   for (const binary of ['/usr/sbin/mariadbd', '/usr/bin/mariadb-install-db']) {
     if (!existsSync(binary)) {
       throw new Error(
@@ -505,6 +508,13 @@ export async function startPrivateMariadb(): Promise<PrivateServer<SqlEndpoint>>
         'innodb_flush_log_at_trx_commit = 2',
         'innodb_doublewrite = 0',
         'log_warnings = 1',
+        // The binary log as the shared server writes it (lib/mariadb.sh), for the binlog mode.
+        'log_bin = mariadb-bin',
+        'binlog_format = ROW',
+        'binlog_row_image = FULL',
+        'binlog_row_metadata = FULL',
+        'server_id = 1',
+        ...settings,
         '',
       ].join('\n'),
       { mode: 0o644 },

@@ -94,6 +94,9 @@ export class DatabaseBinlogSource implements Source<BinlogPosition> {
       );
       await this.claimServerId(dataSource);
       let position = await this.start(ctx, dataSource, tables);
+      // A first run without a snapshot starts where the log ends now: checkpointed at once, so a run that
+      // stops before the first change still resumes from there.
+      if (position.snapshot === undefined && ctx.from == null) yield { records: [], position };
       if (position.snapshot !== undefined) {
         for await (const batch of this.snapshot(ctx, dataSource, tables, position, stop)) {
           position = batch.position;
@@ -201,8 +204,8 @@ export class DatabaseBinlogSource implements Source<BinlogPosition> {
         `${purged}; snapshotting every table again (snapshot: when-needed)`,
       );
     }
-    const snapshot = this.config.snapshot !== 'never' || from !== undefined;
-    if (!snapshot) {
+    // Here `from` is set only when its log was purged and snapshot is when-needed.
+    if (this.config.snapshot === 'never' && from === undefined) {
       const end = await coordinates(dataSource);
       return { mode: 'binlog', file: end.file, pos: end.pos, ...(end.gtid ? { gtid: end.gtid } : {}) };
     }
@@ -397,7 +400,7 @@ export class DatabaseBinlogSource implements Source<BinlogPosition> {
           case 'gtid':
           case 'anonymousgtid': {
             const gtidEvent = event as AnyBinlogEvent & { gtid?: string; standalone?: boolean };
-            txn = this.begin(event, file, gtidEvent.gtid, position, first);
+            txn = this.begin(event, file, gtidEvent.gtid, from, first);
             first = false;
             txn.standalone = gtidEvent.standalone === true;
             break;
@@ -406,7 +409,7 @@ export class DatabaseBinlogSource implements Source<BinlogPosition> {
             const query = String((event as AnyBinlogEvent & { query: string }).query).trim();
             if (/^BEGIN$/i.test(query)) {
               if (txn === undefined) {
-                txn = this.begin(event, file, undefined, position, first);
+                txn = this.begin(event, file, undefined, from, first);
                 first = false;
               }
               break;
@@ -428,7 +431,7 @@ export class DatabaseBinlogSource implements Source<BinlogPosition> {
           case 'writerows':
           case 'updaterows':
           case 'deleterows': {
-            if (txn === undefined) txn = this.begin(event, file, undefined, position, first);
+            if (txn === undefined) txn = this.begin(event, file, undefined, from, first);
             for (const record of this.toRecords(event, name, tables, client, txn)) {
               txn.index += 1;
               if (txn.index <= txn.skip) continue;
@@ -478,13 +481,14 @@ export class DatabaseBinlogSource implements Source<BinlogPosition> {
     event: AnyBinlogEvent,
     file: string,
     gtid: string | undefined,
-    position: BinlogPosition,
+    /** Where the read resumed: a split transaction's id and how much of it is done. */
+    resumed: BinlogPosition,
     first: boolean,
   ): Transaction {
     const start = event.nextPosition - event.size;
     const id = gtid ?? `${file}:${start}`;
     // Only the first transaction read can be the one a split checkpoint was in.
-    const skip = first && position.txn === id ? (position.skip ?? 0) : 0;
+    const skip = first && resumed.txn === id ? (resumed.skip ?? 0) : 0;
     return {
       id,
       gtid,

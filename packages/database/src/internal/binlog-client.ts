@@ -230,8 +230,12 @@ export class BinlogClient {
       const declared = String(schema?.COLUMN_TYPE ?? '').toLowerCase();
       const kind = this.kindOf(entry.parentSchema, entry.tableName, column.name);
       names.push(column.name);
-      decoders.push(decoderFor(column.type, column.metadata, kind, declared));
-      if (STRINGS.has(column.type) && !FORMATTED.has(declared) && !declared.startsWith('vector')) {
+      decoders.push(decoderFor(column.type, column.metadata, kind, kind?.format ?? declared));
+      if (kind?.format !== undefined && schema !== undefined) {
+        // zongji formats these as the server writes them when it knows the type (MariaDB's UUID is stored in
+        // an index-friendly byte order); the table map does not say it, the catalogue does.
+        schema.COLUMN_TYPE = kind.format;
+      } else if (STRINGS.has(column.type) && !FORMATTED.has(declared) && !declared.startsWith('vector')) {
         // zongji returns VARBINARY's bytes as they are; the column's text is decoded below.
         if (schema !== undefined) schema.COLUMN_TYPE = 'varbinary';
         column.charset = null;
@@ -373,7 +377,24 @@ function bytesValue(bytes: Buffer, kind: ColumnKind | undefined, declared: strin
     }
   }
   const encoding = kind.textEncoding ?? kind.bytes ?? 'utf-8';
-  return encoding === 'utf-8' ? utf8.decode(bytes) : new TextDecoder(encoding).decode(bytes);
+  if (encoding === 'utf-8') return utf8.decode(bytes);
+  if (encoding === 'windows-1252') return latin1(bytes);
+  return new TextDecoder(encoding).decode(bytes);
+}
+
+/**
+ * MariaDB's latin1 is Windows-1252 (0x80 is €), with the five bytes Windows leaves undefined mapped to the
+ * C1 controls of the same number. Node's TextDecoder decodes 'windows-1252' as ISO-8859-1, so not here.
+ */
+const CP1252_HIGH =
+  '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f' +
+  '\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
+
+function latin1(bytes: Buffer): string {
+  let text = '';
+  for (const byte of bytes)
+    text += byte >= 0x80 && byte < 0xa0 ? CP1252_HIGH[byte - 0x80] : String.fromCharCode(byte);
+  return text;
 }
 
 function shortestFloat(value: number): number {
@@ -383,6 +404,25 @@ function shortestFloat(value: number): number {
     if (Math.fround(candidate) === Math.fround(value)) return candidate;
   }
   return value;
+}
+
+/**
+ * A coordinate as ST_AsText writes it: the shortest digits that read back as the same double, in fixed
+ * notation for decimal exponents from -15 to 14 and as `1.5e-16`, `1e15` beyond.
+ */
+export function coordinate(value: number): string {
+  if (!Number.isFinite(value) || value === 0) return String(value);
+  const [mantissa = '0', exponentText = '0'] = value.toExponential().split('e');
+  const exponent = Number(exponentText);
+  if (exponent >= 15 || exponent < -15) return `${mantissa}e${exponent}`;
+  const negative = mantissa.startsWith('-');
+  const digits = mantissa.replace('-', '').replace('.', '');
+  let fixed: string;
+  if (exponent < 0) fixed = `0.${'0'.repeat(-exponent - 1)}${digits}`;
+  else if (digits.length > exponent + 1)
+    fixed = `${digits.slice(0, exponent + 1)}.${digits.slice(exponent + 1)}`;
+  else fixed = digits.padEnd(exponent + 1, '0');
+  return negative ? `-${fixed}` : fixed;
 }
 
 /** Well-known binary (the bytes after MariaDB/MySQL's 4-byte SRID) as WKT, as ST_AsText writes it. */
@@ -401,7 +441,7 @@ export function wkbToWkt(wkb: Buffer): string {
       at += 8;
       return n;
     };
-    const point = () => `${f64()} ${f64()}`;
+    const point = () => `${coordinate(f64())} ${coordinate(f64())}`;
     const points = () => Array.from({ length: u32() }, point).join(',');
     const rings = () => Array.from({ length: u32() }, () => `(${points()})`).join(',');
     const type = u32();
@@ -413,7 +453,8 @@ export function wkbToWkt(wkb: Buffer): string {
       case 3:
         return `POLYGON(${rings()})`;
       case 4:
-        return `MULTIPOINT(${Array.from({ length: u32() }, () => geometry().slice('POINT'.length)).join(',')})`;
+        // ST_AsText writes a multipoint's points without their own parentheses.
+        return `MULTIPOINT(${Array.from({ length: u32() }, () => geometry().slice('POINT('.length, -1)).join(',')})`;
       case 5:
         return `MULTILINESTRING(${Array.from({ length: u32() }, () => geometry().slice('LINESTRING'.length)).join(',')})`;
       case 6:

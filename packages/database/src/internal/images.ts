@@ -51,6 +51,8 @@ export interface ColumnKind {
   render?: MysqlRendering;
   /** MariaDB/MySQL BIT(n): n. */
   bits?: number;
+  /** MariaDB's UUID, INET4 and INET6: stored as bytes, written as text (the binary log has only the bytes). */
+  format?: 'uuid' | 'inet4' | 'inet6';
   /** Text that arrives as base64 of its bytes in this encoding (a WHATWG label for TextDecoder). */
   textEncoding?: string;
   /**
@@ -671,7 +673,8 @@ export function mysqlKind(
   if (/binary|blob/.test(type)) return { name, kind: 'binary', binaryEncoding: 'base64', render: 'base64' };
   if (type === 'json') return { name, kind: 'json', bytes: 'utf-8' };
   // MariaDB's own types with a text form: JSON_OBJECT renders them as utf8mb4 strings.
-  if (type === 'uuid' || type === 'inet4' || type === 'inet6') return { name, kind: 'text', render: 'value' };
+  if (type === 'uuid' || type === 'inet4' || type === 'inet6')
+    return { name, kind: 'text', render: 'value', format: type };
   if (type === 'char') return mysqlText(name, 'char', charset);
   if (/char|text|enum|set/.test(type)) return mysqlText(name, 'text', charset);
   // A type this table does not know: its bytes, which cannot fail.

@@ -7,7 +7,13 @@ import type { ChangeRecord } from '@ferry/core/sdk';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { services } from '../../../../test/services/endpoints.js';
-import { type BinlogPosition, createDatabaseSource, DatabaseErrorCodes } from '../../src/index.js';
+import {
+  type BinlogPosition,
+  checkDatabaseSource,
+  createDatabaseSource,
+  DatabaseErrorCodes,
+  parseDatabaseSourceConfig,
+} from '../../src/index.js';
 import { readOnce } from '../helpers.js';
 
 const { host, port, user, password, database } = services.mariadb;
@@ -109,6 +115,139 @@ describe('binlog mode: MariaDB', () => {
       expect(third.records).toEqual([]);
     } finally {
       await source.close();
+    }
+  }, 60_000);
+
+  it('resumes a transaction split across batches mid-way, each change once with the same identity', async () => {
+    const split = `${table}_split`;
+    await admin.query(`CREATE TABLE ${split} (id INT PRIMARY KEY, v INT)`);
+    const settings = config({ tables: [{ name: split, key: ['id'] }], batchSize: 3, snapshot: 'never' });
+    const source = createDatabaseSource(settings);
+    try {
+      const start = await readOnce(source);
+      await admin.transaction(async (m) => {
+        for (let id = 1; id <= 10; id += 1) await m.query(`INSERT INTO ${split} VALUES (${id}, ${id})`);
+      });
+      await admin.query(`UPDATE ${split} SET v = 0 WHERE id = 1`);
+      const whole = await readOnce(source, start.position);
+      expect(whole.records.map((r) => r.key.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1]);
+      // Two batches of three, then a crash: the checkpoint says the transaction is six changes in.
+      const partial = await readOnce(source, start.position, 2);
+      const at = partial.position as BinlogPosition;
+      expect(at.skip).toBe(6);
+      expect(at.txn).toBe(whole.records[0]?.origin.gtid);
+      const rest = await readOnce(source, at);
+      const all = [...partial.records, ...rest.records];
+      expect(all.map((r) => [r.origin, r.sequence])).toEqual(
+        whole.records.map((r) => [r.origin, r.sequence]),
+      );
+    } finally {
+      await source.close();
+      await admin.query(`DROP TABLE IF EXISTS ${split}`);
+    }
+  }, 60_000);
+
+  it('follows the binary log across FLUSH LOGS', async () => {
+    const rotating = `${table}_rot`;
+    await admin.query(`CREATE TABLE ${rotating} (id INT PRIMARY KEY, v INT)`);
+    const source = createDatabaseSource(
+      config({ tables: [{ name: rotating, key: ['id'] }], snapshot: 'never' }),
+    );
+    try {
+      const start = (await readOnce(source)).position as BinlogPosition;
+      for (let id = 1; id <= 3; id += 1) {
+        await admin.query(`INSERT INTO ${rotating} VALUES (${id}, 0)`);
+        await admin.query('FLUSH BINARY LOGS');
+      }
+      const read = await readOnce(source, start);
+      expect(read.records.map((r) => r.key.id)).toEqual([1, 2, 3]);
+      const end = read.position as BinlogPosition;
+      expect(end.file > start.file).toBe(true);
+      // Resuming in the newest file reads nothing again.
+      expect((await readOnce(source, end)).records).toEqual([]);
+    } finally {
+      await source.close();
+      await admin.query(`DROP TABLE IF EXISTS ${rotating}`);
+    }
+  }, 60_000);
+
+  it('refuses a server id another pipeline is reading with, or the server’s own', async () => {
+    const serverId = 500_000 + Number.parseInt(suffix.slice(0, 4), 16);
+    const first = createDatabaseSource(config({ serverId, snapshot: 'never' }));
+    const second = createDatabaseSource(config({ serverId, snapshot: 'never' }));
+    const controller = new AbortController();
+    const reading = (async () => {
+      for await (const _ of first.read({
+        from: undefined,
+        signal: controller.signal,
+        once: false,
+        log: (await import('@ferry/core/sdk')).silentLogger(),
+        caughtUp: () => undefined,
+      })) {
+        // streams until aborted
+      }
+    })();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const error = await readOnce(second).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: DatabaseErrorCodes.DB_SERVER_ID_IN_USE, retryable: true });
+    } finally {
+      controller.abort();
+      await reading.catch(() => undefined);
+      await first.close();
+      await second.close();
+    }
+    // Once the first has stopped, the id is free again.
+    const third = createDatabaseSource(config({ serverId, snapshot: 'never' }));
+    try {
+      await expect(readOnce(third)).resolves.toBeDefined();
+    } finally {
+      await third.close();
+    }
+    const [own] = (await admin.query('SELECT @@server_id AS id')) as { id: number }[];
+    const self = createDatabaseSource(config({ serverId: Number(own?.id), snapshot: 'never' }));
+    try {
+      await expect(readOnce(self)).rejects.toMatchObject({ code: DatabaseErrorCodes.DB_SERVER_ID_IN_USE });
+    } finally {
+      await self.close();
+    }
+  }, 60_000);
+
+  it('runs with only REPLICATION SLAVE, REPLICATION CLIENT and SELECT, and ferry check names what is missing', async () => {
+    const who = `ferry_bl_${suffix}`;
+    const weak = `ferry_bw_${suffix}`;
+    await admin.query(`CREATE USER '${who}'@'127.0.0.1' IDENTIFIED BY 'pw'`);
+    await admin.query(`GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '${who}'@'127.0.0.1'`);
+    await admin.query(`GRANT SELECT ON \`${database}\`.\`${table}\` TO '${who}'@'127.0.0.1'`);
+    await admin.query(`CREATE USER '${weak}'@'127.0.0.1' IDENTIFIED BY 'pw'`);
+    await admin.query(`GRANT SELECT ON \`${database}\`.\`${table}\` TO '${weak}'@'127.0.0.1'`);
+    const as = (username: string) =>
+      config({ connection: { ...connection, username, password: 'pw' }, snapshotChunkSize: 100 });
+    const source = createDatabaseSource(as(who));
+    try {
+      expect(await checkDatabaseSource(parseDatabaseSourceConfig(as(who)))).toEqual([]);
+      const first = await readOnce(source);
+      expect(first.records.length).toBeGreaterThan(0);
+      await admin.query(`INSERT INTO ${table} (id, label) VALUES (90, 'least')`);
+      const second = await readOnce(source, first.position);
+      expect(second.records.map((r) => [r.op, r.key.id])).toEqual([['create', 90]]);
+
+      const findings = await checkDatabaseSource(parseDatabaseSourceConfig(as(weak)));
+      expect(findings).toEqual([
+        expect.objectContaining({
+          severity: 'error',
+          code: DatabaseErrorCodes.DB_REPLICATION_DENIED,
+          fix: `GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '${weak}'@'127.0.0.1';`,
+        }),
+      ]);
+      await expect(readOnce(createDatabaseSource(as(weak)))).rejects.toMatchObject({
+        code: DatabaseErrorCodes.DB_REPLICATION_DENIED,
+        retryable: false,
+      });
+    } finally {
+      await source.close();
+      await admin.query(`DROP USER IF EXISTS '${who}'@'127.0.0.1'`);
+      await admin.query(`DROP USER IF EXISTS '${weak}'@'127.0.0.1'`);
     }
   }, 60_000);
 });
