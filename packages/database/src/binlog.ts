@@ -44,7 +44,10 @@ export function defaultServerId(pipeline: string): number {
   return 0x40000000 + (hash.readUInt32BE(0) % 0x40000000);
 }
 
-/** A stream source: one long read follows the binary log until the pipeline stops (or, with --once, catches up). */
+/**
+ * A stream source: one long read follows the binary log until the pipeline stops (or, with --once, catches
+ * up). It has no `acknowledge`: the server keeps no reader position, only binary logs it purges by age.
+ */
 export class DatabaseBinlogSource implements Source<BinlogPosition> {
   readonly type = 'database';
   readonly cadence: SourceCadence = { kind: 'stream' };
@@ -114,9 +117,6 @@ export class DatabaseBinlogSource implements Source<BinlogPosition> {
       await this.releaseServerId();
     }
   }
-
-  /** The binary log keeps no reader state on the server: nothing to confirm. */
-  async acknowledge(): Promise<void> {}
 
   probe(signal: AbortSignal): Promise<void> {
     return this.connection.probe(signal);

@@ -57,6 +57,16 @@ describe('binlog mode: MariaDB', () => {
   it('snapshots, then streams every change once in commit order, following an ALTER TABLE', async () => {
     const source = createDatabaseSource(config({ snapshotChunkSize: 2 }));
     try {
+      const [stream] = (await source.discover?.()) ?? [];
+      expect(stream).toMatchObject({
+        name: table,
+        key: ['id'],
+        fields: [
+          { name: 'id', type: 'int' },
+          { name: 'name', type: 'text' },
+          { name: 'qty', type: 'int' },
+        ],
+      });
       const first = await readOnce(source);
       expect(first.records.map((r) => [r.op, r.key.id])).toEqual([
         ['read', 1],

@@ -808,6 +808,28 @@ describe('classifyDatabaseError', () => {
     ['mysql bad column', { code: 'ER_BAD_FIELD_ERROR', errno: 1054 }, 'DB_COLUMN_NOT_FOUND', false],
     ['mysql unknown database', { code: 'ER_BAD_DB_ERROR', errno: 1049 }, 'DB_DATABASE_NOT_FOUND', false],
     ['mysql syntax error', { code: 'ER_PARSE_ERROR', errno: 1064 }, 'DB_QUERY_FAILED', false],
+    [
+      'binary log purged (1236)',
+      {
+        code: 'ER_MASTER_FATAL_ERROR_READING_BINLOG',
+        errno: 1236,
+        message:
+          'Could not find GTID state requested by slave in any binlog files. Probably the slave state is too old and required binlog files have been purged.',
+      },
+      'DB_BINLOG_PURGED',
+      false,
+    ],
+    [
+      'binary log read without REPLICATION SLAVE',
+      {
+        code: 'ER_SPECIFIC_ACCESS_DENIED_ERROR',
+        errno: 1227,
+        message:
+          'Access denied; you need (at least one of) the REPLICATION SLAVE privilege(s) for this operation',
+      },
+      'DB_REPLICATION_DENIED',
+      false,
+    ],
     ['sqlite busy', { code: 'SQLITE_BUSY' }, 'DB_BUSY', true],
     ['sqlite busy (extended)', { code: 'SQLITE_BUSY_SNAPSHOT' }, 'DB_BUSY', true],
     ['sqlite locked', { code: 'SQLITE_LOCKED' }, 'DB_BUSY', true],
