@@ -12,6 +12,7 @@ import {
   type Source,
   type SourceCadence,
   type SourceContext,
+  type SourceHealth,
   type StreamInfo,
   sequenceOf,
   systemClock,
@@ -56,6 +57,8 @@ export class DatabaseBinlogSource implements Source<BinlogPosition> {
   private readonly clock: Clock;
   private readonly serverId: number;
   private client: BinlogClient | undefined;
+  /** The last position read (yielded), for health's distance to the end of the log. */
+  private reached: { file: string; pos: number } | undefined;
   /** Holds the server-id lock (GET_LOCK) for as long as the source reads: a connection of its own. */
   private lockConnection: mysql.Connection | undefined;
 
@@ -109,7 +112,10 @@ export class DatabaseBinlogSource implements Source<BinlogPosition> {
         position = withSnapshot(position, undefined);
       }
       if (stop.aborted) return;
-      yield* this.stream(ctx, dataSource, tables, position, stop);
+      for await (const batch of this.stream(ctx, dataSource, tables, position, stop)) {
+        this.reached = { file: batch.position.file, pos: batch.position.pos };
+        yield batch;
+      }
     } catch (error) {
       if (!stop.aborted)
         throw classifyDatabaseError(error, { operation: 'binlog', target: this.connection.target });
@@ -120,6 +126,30 @@ export class DatabaseBinlogSource implements Source<BinlogPosition> {
 
   probe(signal: AbortSignal): Promise<void> {
     return this.connection.probe(signal);
+  }
+
+  /**
+   * How far behind the end of the binary log the read is, in bytes of log (`binlog_behind_bytes`), and how
+   * many log files the server keeps (`binlog_files`): a pipeline far behind risks its log being purged.
+   */
+  async health(signal: AbortSignal): Promise<SourceHealth> {
+    const reached = this.reached;
+    if (this.connection.closed || signal.aborted || reached === undefined || reached.file === '') return {};
+    const logs = (await (await this.connection.open()).query('SHOW BINARY LOGS')) as Row[];
+    let behind = 0;
+    let counting = false;
+    for (const log of logs) {
+      const name = String(log.Log_name);
+      const size = Number(log.File_size);
+      if (name === reached.file) {
+        counting = true;
+        behind += Math.max(0, size - reached.pos);
+      } else if (counting || compare(name, 0, reached.file, 0) > 0) {
+        counting = true;
+        behind += size;
+      }
+    }
+    return { gauges: { binlog_behind_bytes: behind, binlog_files: logs.length } };
   }
 
   async close(): Promise<void> {

@@ -175,6 +175,16 @@ describe('binlog mode: MariaDB', () => {
       expect(end.file > start.file).toBe(true);
       // Resuming in the newest file reads nothing again.
       expect((await readOnce(source, end)).records).toEqual([]);
+      // Health: how far behind the end of the log the last position read is, in bytes of log.
+      const signal = new AbortController().signal;
+      const before = (await source.health?.(signal))?.gauges?.binlog_behind_bytes ?? Number.NaN;
+      await admin.query(
+        `INSERT INTO ${rotating} VALUES ${Array.from({ length: 50 }, (_, i) => `(${100 + i}, ${i})`).join(', ')}`,
+      );
+      await admin.query('FLUSH BINARY LOGS');
+      const after = await source.health?.(signal);
+      expect(after?.gauges?.binlog_behind_bytes).toBeGreaterThanOrEqual(before + 400);
+      expect(after?.gauges?.binlog_files).toBeGreaterThan(1);
     } finally {
       await source.close();
       await admin.query(`DROP TABLE IF EXISTS ${rotating}`);
