@@ -697,7 +697,10 @@ async function isMariaDb(dataSource: DataSource): Promise<boolean> {
 
 /** Where the binary log ends now, with the GTID position there. */
 async function coordinates(dataSource: DataSource): Promise<Coordinates> {
-  const [status] = (await dataSource.query('SHOW MASTER STATUS')) as Row[];
+  // MySQL 8.4 renamed the statement (SHOW BINARY LOG STATUS); MariaDB and older MySQL know the first name.
+  const [status] = (await dataSource
+    .query('SHOW MASTER STATUS')
+    .catch(() => dataSource.query('SHOW BINARY LOG STATUS'))) as Row[];
   if (status === undefined) {
     throw new DatabaseError(
       DatabaseErrorCodes.DB_BINLOG_DISABLED,
