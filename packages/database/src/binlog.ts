@@ -57,6 +57,8 @@ export class DatabaseBinlogSource implements Source<BinlogPosition> {
   private readonly clock: Clock;
   private readonly serverId: number;
   private client: BinlogClient | undefined;
+  /** The captured table of each table map's column list (null: not captured). */
+  private readonly tableOf = new WeakMap<object, CapturedTable | null>();
   /** The last position read (yielded), for health's distance to the end of the log. */
   private reached: { file: string; pos: number } | undefined;
   /** Holds the server-id lock (GET_LOCK) for as long as the source reads: a connection of its own. */
@@ -366,6 +368,8 @@ export class DatabaseBinlogSource implements Source<BinlogPosition> {
         connectTimeout: connection.connectTimeoutMs,
       },
       (schema, name, column) => tables.get(keyOfTable(schema, name))?.kinds.get(column),
+      // Read ahead by two batches at most: decoded rows wait in memory until the runtime takes them.
+      2 * this.config.batchSize,
     );
     this.client = client;
     const onStop = () => client.interrupt();
@@ -571,8 +575,13 @@ export class DatabaseBinlogSource implements Source<BinlogPosition> {
     };
     const entry = rowsEvent.tableMap[rowsEvent.tableId];
     if (entry === undefined) return [];
-    const table = tables.get(JSON.stringify([entry.parentSchema, entry.tableName]));
-    if (table === undefined) return [];
+    // One lookup per table map (zongji builds a column list per table map event), not per rows event.
+    let table = entry.columns === undefined ? undefined : this.tableOf.get(entry.columns);
+    if (table === undefined) {
+      table = tables.get(JSON.stringify([entry.parentSchema, entry.tableName])) ?? null;
+      if (entry.columns !== undefined) this.tableOf.set(entry.columns, table);
+    }
+    if (table === null) return [];
     const decoders = entry.columns === undefined ? undefined : client.decoders.get(entry.columns);
     const decode = (row: Row): Row => {
       const out: Row = {};

@@ -75,8 +75,9 @@ export interface TableDecoders {
 }
 
 /**
- * Events from the binary log in order, buffered up to a high-water mark (then the socket is paused until the
- * reader drains it below the low one), and the first failure.
+ * Events from the binary log in order, buffered up to a high-water mark of rows (a rows event counts its rows,
+ * any other event one; then the socket is paused until the reader drains it below half the mark), and the
+ * first failure.
  */
 export class BinlogClient {
   private readonly zongji: ZongJi;
@@ -84,6 +85,8 @@ export class BinlogClient {
   private head = 0;
   private waiter: (() => void) | undefined;
   private paused = false;
+  /** Rows (and other events) buffered and not yet taken. */
+  private buffered = 0;
   failure: Error | undefined;
   stopped = false;
   /** Decoders of each table map (zongji builds a new column list per table map event). */
@@ -93,7 +96,8 @@ export class BinlogClient {
     options: ClientOptions,
     /** The catalogue's kind of a column of a captured table, by database, table and column name. */
     private readonly kindOf: (schema: string, table: string, column: string) => ColumnKind | undefined,
-    private readonly highWater = 20_000,
+    /** Rows read ahead of the reader at most (the reader's batch size, twice). */
+    private readonly highWater = 4000,
   ) {
     this.zongji = new ZongJi({
       host: options.host,
@@ -110,7 +114,8 @@ export class BinlogClient {
     this.zongji.on('binlog', (event: AnyBinlogEvent) => {
       if (event.getEventName() === 'tablemap') this.prepare(event as TableMapEvent);
       this.queue.push(event);
-      if (!this.paused && this.queue.length - this.head >= this.highWater) {
+      this.buffered += weight(event);
+      if (!this.paused && this.buffered >= this.highWater) {
         this.paused = true;
         this.zongji.connection?.pause();
       }
@@ -161,11 +166,12 @@ export class BinlogClient {
     const event = this.queue[this.head];
     this.queue[this.head] = undefined as never;
     this.head += 1;
+    if (event !== undefined) this.buffered -= weight(event);
     if (this.head > 4096 && this.head * 2 > this.queue.length) {
       this.queue.splice(0, this.head);
       this.head = 0;
     }
-    if (this.paused && this.queued <= this.highWater / 2) {
+    if (this.paused && this.buffered <= this.highWater / 2) {
       this.paused = false;
       this.zongji.connection?.resume();
     }
@@ -248,6 +254,12 @@ export class BinlogClient {
     }
     this.decoders.set(columns, { names, decoders });
   }
+}
+
+/** What an event weighs in the read-ahead: its rows, or 1. */
+function weight(event: AnyBinlogEvent): number {
+  const rows = (event as { rows?: unknown[] }).rows;
+  return rows === undefined ? 1 : Math.max(1, rows.length);
 }
 
 /** GTID bookkeeping for one server flavour: where the read stands, as the server's own text. */
