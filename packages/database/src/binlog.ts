@@ -26,8 +26,7 @@ import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes, rethrowAs } f
 import { BinlogClient, GtidTracker } from './internal/binlog-client.js';
 import { type CapturedTable, describeTable, describeTables, keyOf } from './internal/capture.js';
 import { Connection, dialectOf } from './internal/connection.js';
-import { RowPacer } from './internal/pace.js';
-import { readSnapshotChunk, SnapshotProgressLog, snapshotSteps } from './internal/snapshot.js';
+import { snapshotBatches, withSnapshot } from './internal/snapshot.js';
 import { type BinlogPosition, checkMode, type SnapshotProgress } from './positions.js';
 
 type Row = Record<string, unknown>;
@@ -309,26 +308,22 @@ export class DatabaseBinlogSource implements Source<BinlogPosition> {
         origin: { snapshot: `${position.file}:${position.pos}` },
         sequence: sequenceOf(fileIndex(position.file), position.pos, 0),
       };
-      const { snapshotChunkSize: size } = this.config;
-      const pacer = new RowPacer(this.config.maxRowsPerSecond, this.clock);
-      const chunk = async (table: CapturedTable, after: Record<string, unknown> | null) => {
-        const read = await readSnapshotChunk(dataSource, dialect, table, after, size, stamp, (sql, p) =>
-          runner.query(sql, p),
-        ).catch(rethrowAs({ operation: 'snapshot', stream: table.stream, target }));
-        await pacer.read(read.records.length, stop);
-        return read;
-      };
-      const log = new SnapshotProgressLog(ctx.log, dataSource, dialect);
-      const byStream = new Map(tables.map((t) => [t.stream, t]));
-      const progress = position.snapshot as SnapshotProgress;
-      for await (const step of snapshotSteps(progress, byStream, chunk, log, stop)) {
-        position = withSnapshot(position, step.snapshot);
-        yield {
-          records: step.records,
-          position,
-          progress: step.progress,
-          ...(step.sourceTime ? { sourceTime: step.sourceTime } : {}),
-        };
+      for await (const batch of snapshotBatches({
+        log: ctx.log,
+        dataSource,
+        dialect,
+        tables,
+        position: position as BinlogPosition & { snapshot: SnapshotProgress },
+        stamp,
+        chunkSize: this.config.snapshotChunkSize,
+        maxRowsPerSecond: this.config.maxRowsPerSecond,
+        clock: this.clock,
+        target,
+        stop,
+        query: (sql, p) => runner.query(sql, p),
+      })) {
+        position = batch.position;
+        yield batch;
       }
       if (stop.aborted) return;
       await runner.query('COMMIT');
@@ -675,11 +670,6 @@ interface Transaction {
   prefix: string;
   /** MariaDB: a transaction of one statement without XID (DDL), ended by its query event. */
   standalone: boolean;
-}
-
-function withSnapshot(position: BinlogPosition, snapshot: SnapshotProgress | undefined): BinlogPosition {
-  const { snapshot: _old, ...rest } = position;
-  return snapshot === undefined ? rest : { ...rest, snapshot };
 }
 
 function withoutSplit(position: BinlogPosition): BinlogPosition {

@@ -278,6 +278,15 @@ const snapshotChunkSize = z
   .default(1000)
   .describe('Rows read per snapshot query; each chunk is one batch and its progress is checkpointed.');
 
+/** The batch size of the stream modes (logical, binlog). */
+const streamBatchSize = z
+  .number()
+  .int()
+  .min(1)
+  .max(100_000)
+  .default(2000)
+  .describe('Most changes in one batch; a batch also ends when no more changes are waiting.');
+
 function uniqueStreams(
   tables: readonly { name: string; schema?: string | undefined }[],
   ctx: z.RefinementCtx,
@@ -379,13 +388,7 @@ const logicalConfigSchema = z
     snapshot: snapshotOption,
     snapshotChunkSize,
     maxRowsPerSecond,
-    batchSize: z
-      .number()
-      .int()
-      .min(1)
-      .max(100_000)
-      .default(2000)
-      .describe('Most changes in one batch; a batch also ends when no more changes are waiting.'),
+    batchSize: streamBatchSize,
     heartbeatIntervalMs: z
       .number()
       .int()
@@ -448,13 +451,7 @@ const binlogConfigSchema = z
     snapshot: snapshotOption,
     snapshotChunkSize,
     maxRowsPerSecond,
-    batchSize: z
-      .number()
-      .int()
-      .min(1)
-      .max(100_000)
-      .default(2000)
-      .describe('Most changes in one batch; a batch also ends when no more changes are waiting.'),
+    batchSize: streamBatchSize,
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -25,7 +25,6 @@ import { classifyDatabaseError, DatabaseError, DatabaseErrorCodes, rethrowAs } f
 import { type CapturedTable, describeTables, keyOf, param } from './internal/capture.js';
 import { Connection, dialectOf } from './internal/connection.js';
 import { type ColumnKind, decodePgText } from './internal/images.js';
-import { RowPacer } from './internal/pace.js';
 import { publishTables } from './internal/publication.js';
 import {
   createSlot,
@@ -33,7 +32,7 @@ import {
   ReplicationStream,
   replicationClientConfig,
 } from './internal/replication.js';
-import { readSnapshotChunk, SnapshotProgressLog, snapshotSteps } from './internal/snapshot.js';
+import { snapshotBatches, withSnapshot } from './internal/snapshot.js';
 import {
   bigIntToLsn,
   checkMode,
@@ -349,26 +348,22 @@ export class DatabaseLogicalSource implements Source<LogicalPosition> {
       // Snapshot rows sort before every change streamed after the slot's LSN: those commit at or after it and
       // are numbered from 1 within their transaction.
       const stamp = { origin: { snapshot: start.lsn }, sequence: sequenceOf(lsnToBigInt(start.lsn), 0) };
-      const target = this.connection.target;
-      const { snapshotChunkSize: size } = this.config;
-      const pacer = new RowPacer(this.config.maxRowsPerSecond, this.clock);
-      const chunk = async (table: CapturedTable, after: Record<string, unknown> | null) => {
-        const read = await readSnapshotChunk(dataSource, dialect, table, after, size, stamp, (sql, p) =>
-          runner.query(sql, p),
-        ).catch(rethrowAs({ operation: 'snapshot', stream: table.stream, target }));
-        await pacer.read(read.records.length, stop);
-        return read;
-      };
-      const log = new SnapshotProgressLog(ctx.log, dataSource, dialect);
-      const byStream = new Map(tables.map((t) => [t.stream, t]));
-      for await (const step of snapshotSteps(progress, byStream, chunk, log, stop)) {
-        position = withSnapshot(position, step.snapshot);
-        yield {
-          records: step.records,
-          position,
-          progress: step.progress,
-          ...(step.sourceTime ? { sourceTime: step.sourceTime } : {}),
-        };
+      for await (const batch of snapshotBatches({
+        log: ctx.log,
+        dataSource,
+        dialect,
+        tables,
+        position: { ...position, snapshot: progress },
+        stamp,
+        chunkSize: this.config.snapshotChunkSize,
+        maxRowsPerSecond: this.config.maxRowsPerSecond,
+        clock: this.clock,
+        target: this.connection.target,
+        stop,
+        query: (sql, p) => runner.query(sql, p),
+      })) {
+        position = batch.position;
+        yield batch;
       }
       if (stop.aborted) return;
       await runner.query('COMMIT');
@@ -643,11 +638,6 @@ interface Transaction {
   occurredAt: Date;
   /** `sequenceOf(commit)` and the dot after it, made at the transaction's first change. */
   sequencePrefix?: string;
-}
-
-function withSnapshot(position: LogicalPosition, snapshot: SnapshotProgress | undefined): LogicalPosition {
-  const { snapshot: _old, ...rest } = position;
-  return snapshot === undefined ? rest : { ...rest, snapshot };
 }
 
 function slotMissing(slot: string, target: string): DatabaseError {

@@ -32,10 +32,9 @@ import {
 } from './internal/capture.js';
 import { Connection, type Dialect, dialectOf } from './internal/connection.js';
 import { decodeImageParts } from './internal/images.js';
-import { RowPacer } from './internal/pace.js';
-import { readSnapshotChunk, SnapshotProgressLog, snapshotSteps } from './internal/snapshot.js';
+import { snapshotBatches, withSnapshot } from './internal/snapshot.js';
 import { parseOccurredAt } from './internal/values.js';
-import { checkMode, type SnapshotProgress, type TriggerGap, type TriggerPosition } from './positions.js';
+import { checkMode, type TriggerGap, type TriggerPosition } from './positions.js';
 
 type Row = Record<string, unknown>;
 
@@ -124,29 +123,22 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
           origin: { snapshot: `seq:${position.seq}` },
           sequence: sequenceOf(Math.min(position.seq, ...position.gaps.map((g) => g.seq - 1))),
         };
-        const pacer = new RowPacer(this.config.maxRowsPerSecond, this.clock);
-        const chunk = async (table: CapturedTable, after: Record<string, unknown> | null) => {
-          const read = await readSnapshotChunk(
-            dataSource,
-            dialect,
-            table,
-            after,
-            this.config.snapshotChunkSize,
-            stamp,
-          ).catch(rethrowAs({ operation: 'snapshot', stream: table.stream, target }));
-          await pacer.read(read.records.length, stop);
-          return read;
-        };
-        const log = new SnapshotProgressLog(ctx.log, dataSource, dialect);
-        for await (const step of snapshotSteps(position.snapshot, byStream, chunk, log, stop)) {
-          position = withSnapshot(position, step.snapshot);
-          warnOmitted(step.records, ctx.log);
-          yield {
-            records: step.records,
-            position,
-            progress: step.progress,
-            ...(step.sourceTime ? { sourceTime: step.sourceTime } : {}),
-          };
+        for await (const batch of snapshotBatches({
+          log: ctx.log,
+          dataSource,
+          dialect,
+          tables,
+          position: { ...position, snapshot: position.snapshot },
+          stamp,
+          chunkSize: this.config.snapshotChunkSize,
+          maxRowsPerSecond: this.config.maxRowsPerSecond,
+          clock: this.clock,
+          target,
+          stop,
+          inspect: (records) => warnOmitted(records, ctx.log),
+        })) {
+          position = batch.position;
+          yield batch;
         }
         if (stop.aborted) return;
         position = withSnapshot(position, undefined);
@@ -381,11 +373,6 @@ export class DatabaseTriggerSource implements Source<TriggerPosition> {
       ...(after === undefined ? {} : { after }),
     };
   }
-}
-
-function withSnapshot(position: TriggerPosition, snapshot: SnapshotProgress | undefined): TriggerPosition {
-  const { snapshot: _old, ...rest } = position;
-  return snapshot === undefined ? rest : { ...rest, snapshot };
 }
 
 /**

@@ -1,11 +1,13 @@
 // The initial snapshot of the trigger and logical modes: chunk after chunk (the rows after the last key read,
 // in key order, as `op: read` records), table after table, and the progress log of a long snapshot.
 import { createHash } from 'node:crypto';
-import type { BatchProgress, ChangeRecord, Logger } from '@ferry/core/sdk';
+import type { Batch, BatchProgress, ChangeRecord, Clock, Logger } from '@ferry/core/sdk';
 import type { DataSource } from 'typeorm';
+import { rethrowAs } from '../errors.js';
 import type { SnapshotProgress } from '../positions.js';
 import { type CapturedTable, decodeSnapshotRow, keyOf, snapshotChunkQuery } from './capture.js';
 import type { Dialect } from './connection.js';
+import { RowPacer } from './pace.js';
 
 export interface SnapshotChunk {
   records: ChangeRecord[];
@@ -105,6 +107,73 @@ export async function* snapshotSteps(
       };
     }
   }
+}
+
+/** What every mode's snapshot needs to turn its steps into batches. */
+export interface SnapshotRun<P extends { snapshot?: SnapshotProgress | undefined }> {
+  log: Logger;
+  dataSource: DataSource;
+  dialect: Dialect;
+  tables: readonly CapturedTable[];
+  /** The position the snapshot starts from; its `snapshot` says where the snapshot stands. */
+  position: P & { snapshot: SnapshotProgress };
+  /** Origin and sequence of every snapshot record (see readSnapshotChunk). */
+  stamp: { origin: Record<string, unknown>; sequence: string };
+  chunkSize: number;
+  maxRowsPerSecond: number;
+  clock: Clock;
+  target: string;
+  stop: AbortSignal;
+  /** Where the chunk queries run: the snapshot's transaction (default: the pool). */
+  query?: (sql: string, params: unknown[]) => Promise<unknown>;
+  /** Looks at each step's records before they are yielded (trigger mode warns about omitted values). */
+  inspect?: (records: ChangeRecord[]) => void;
+}
+
+/**
+ * The snapshot as batches: chunks read (paced by `maxRowsPerSecond`), progress logged, and each batch's
+ * position the start position with the snapshot's progress after its chunk (no `snapshot` after the last).
+ */
+export async function* snapshotBatches<P extends { snapshot?: SnapshotProgress | undefined }>(
+  run: SnapshotRun<P>,
+): AsyncGenerator<Batch<P>> {
+  const { dataSource, dialect, stamp, stop } = run;
+  const pacer = new RowPacer(run.maxRowsPerSecond, run.clock);
+  const chunk = async (table: CapturedTable, after: Record<string, unknown> | null) => {
+    const read = await readSnapshotChunk(
+      dataSource,
+      dialect,
+      table,
+      after,
+      run.chunkSize,
+      stamp,
+      run.query,
+    ).catch(rethrowAs({ operation: 'snapshot', stream: table.stream, target: run.target }));
+    await pacer.read(read.records.length, stop);
+    return read;
+  };
+  const log = new SnapshotProgressLog(run.log, dataSource, dialect);
+  const byStream = new Map(run.tables.map((t) => [t.stream, t]));
+  let position: P = run.position;
+  for await (const step of snapshotSteps(run.position.snapshot, byStream, chunk, log, stop)) {
+    position = withSnapshot(position, step.snapshot);
+    run.inspect?.(step.records);
+    yield {
+      records: step.records,
+      position,
+      progress: step.progress,
+      ...(step.sourceTime ? { sourceTime: step.sourceTime } : {}),
+    };
+  }
+}
+
+/** The position with the snapshot's progress replaced (or removed, once the snapshot is done). */
+export function withSnapshot<P extends { snapshot?: SnapshotProgress | undefined }>(
+  position: P,
+  snapshot: SnapshotProgress | undefined,
+): P {
+  const { snapshot: _old, ...rest } = position;
+  return (snapshot === undefined ? rest : { ...rest, snapshot }) as P;
 }
 
 /** A short digest of a row image: the same content always gives the same version. */
