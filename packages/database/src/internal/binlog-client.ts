@@ -375,7 +375,9 @@ function timestampValue(v: string): string {
   const dot = v.indexOf('.', space + 1);
   if (space === -1 || v.indexOf(' ', space + 1) !== -1 || (dot !== -1 && v.indexOf('.', dot + 1) !== -1))
     return oddTimestampValue(v);
-  // The zero TIMESTAMP is stored as 0 seconds; written as the server writes it (as the other modes do).
+  // The zero TIMESTAMP (stored as 0 seconds) is written as the server writes it, as the other modes do:
+  // zongji gives it as zeros, or as the epoch.
+  if (v.startsWith('0000-00-00')) return '0000-00-00 00:00:00';
   if (v.startsWith('1970-01-01 00:00:00') && ZERO_TIMESTAMP.test(v)) return '0000-00-00 00:00:00';
   if (dot === -1) return `${v.slice(0, space)}T${v.slice(space + 1)}.000Z`;
   const digits = v.length - dot - 1;
@@ -386,7 +388,7 @@ function timestampValue(v: string): string {
 
 /** timestampValue for text of another shape (more than one space, or dot after it): the general reading. */
 function oddTimestampValue(v: string): string {
-  if (ZERO_TIMESTAMP.test(v)) return '0000-00-00 00:00:00';
+  if (ZERO_TIMESTAMP.test(v) || v.startsWith('0000-00-00')) return '0000-00-00 00:00:00';
   const [date, time] = v.split(' ');
   const [whole, frac] = (time ?? '').split('.');
   const micro = (frac ?? '').padEnd(6, '0').slice(0, 6);

@@ -240,6 +240,14 @@ const mariadbTypes: TypeRow[] = [
     expected: '0000-00-00 00:00:00',
   },
   {
+    row: 'zero dates',
+    column: 'c_zero_ts',
+    type: 'TIMESTAMP NULL',
+    literal: "'0000-00-00 00:00:00'",
+    expected: '0000-00-00 00:00:00',
+  },
+  { row: 'MariaDB YEAR', column: 'c_year0', type: 'YEAR', literal: "'0000'", expected: 0 },
+  {
     row: 'json (nested, large numbers)',
     column: 'c_json2',
     type: 'JSON',
