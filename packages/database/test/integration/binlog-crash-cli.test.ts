@@ -6,16 +6,30 @@
 // id stands for two different payloads.
 
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readEventLog } from '@ferry/core';
-import type { CanonicalEvent } from '@ferry/core/sdk';
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
 import { services } from '../../../../test/services/endpoints.js';
 import type { BinlogPosition } from '../../src/index.js';
+import {
+  type Change,
+  type CliRun,
+  connectAdmin,
+  endWithin,
+  expectEveryChangeDelivered,
+  expectRebuiltTable,
+  expectRewrittenLinesIdentical,
+  lineCounter,
+  readCheckpoint,
+  readEvents,
+  sigkill,
+  signalIfRunning,
+  tableRows,
+  writePipeline,
+} from '../cli-runs.js';
 
 /** Rows in the table before the first run: what the snapshot reads. */
 const SEED = 5_000;
@@ -24,13 +38,7 @@ const WRITES = 30_000;
 /** Rows one large transaction updates: three batches' worth, so its changes span several batches. */
 const LARGE = 1_500;
 
-interface Change {
-  id: string;
-  v: number | 'deleted';
-}
-
 describe('database source: binlog mariadb, SIGKILL through the CLI', () => {
-  const { host, port, user, password, database } = services.mariadb;
   const suffix = randomBytes(4).toString('hex');
   const table = `ferry_binlog_crash_${suffix}`;
   const pipelineName = `crash-binlog-${suffix}`;
@@ -40,17 +48,7 @@ describe('database source: binlog mariadb, SIGKILL through the CLI', () => {
   let dir: string;
 
   beforeAll(async () => {
-    admin = new DataSource({
-      type: 'mariadb',
-      host,
-      port,
-      username: user,
-      password,
-      database,
-      logging: false,
-      poolSize: 4,
-    });
-    await admin.initialize();
+    admin = await connectAdmin('mariadb', services.mariadb, { poolSize: 4 });
     dir = await mkdtemp(join(tmpdir(), 'ferry-binlog-crash-'));
   });
 
@@ -66,58 +64,25 @@ describe('database source: binlog mariadb, SIGKILL through the CLI', () => {
     );
     const seed = Array.from({ length: SEED }, (_, i) => `(${i + 1}, 0, 'row ${i + 1}')`);
     await admin.query(`INSERT INTO ${table} VALUES ${seed.join(', ')}`);
-    const pipeline = join(dir, 'pipeline.yaml');
-    await writeFile(
-      pipeline,
-      [
-        `pipeline: ${pipelineName}`,
-        'source:',
-        '  type: database',
-        '  mode: binlog',
-        `  connection: { type: mariadb, host: ${host}, port: ${port}, username: ${user}, password: "\${env:FERRY_CRASH_DB_PASSWORD}", database: ${database} }`,
-        `  tables: [{ name: ${table}, key: [id] }]`,
-        `  serverId: ${serverId}`,
-        '  snapshot: initial',
-        '  snapshotChunkSize: 250',
+    const { pipeline, log, checkpointFile, env } = await writePipeline({
+      dir,
+      name: pipelineName,
+      connection: { type: 'mariadb', endpoint: services.mariadb },
+      passwordEnv: 'FERRY_CRASH_DB_PASSWORD',
+      table,
+      source: [
+        'mode: binlog',
+        `serverId: ${serverId}`,
+        'snapshot: initial',
+        'snapshotChunkSize: 250',
         // The snapshot takes about two seconds, so the first kill lands in it.
-        '  maxRowsPerSecond: 2500',
-        '  batchSize: 500',
-        'mapping:',
-        '  subject: id',
-        '  fields: { id: id, v: v, name: name }',
-        'contract: { type: test.crash, version: 1.0.0 }',
-        'sink: { type: file, dir: ./events }',
-        'deadLetters: { type: file, dir: ./dead-letters }',
-        'checkpoints: { type: file, dir: ./checkpoints }',
-        '',
-      ].join('\n'),
-    );
-    const env = { FERRY_CRASH_DB_PASSWORD: password };
-    const log = join(dir, 'events', 'test.crash.v1.jsonl');
-    const checkpointFile = join(dir, 'checkpoints', `${pipelineName}.checkpoint.json`);
-    const checkpoint = async (): Promise<BinlogPosition | undefined> => {
-      const text = await readFile(checkpointFile, 'utf8').catch(() => undefined);
-      return text === undefined ? undefined : (JSON.parse(text) as { position: BinlogPosition }).position;
-    };
-    // Lines in the event log, counted from where the last call stopped (the log grows to tens of MB).
-    let counted = 0;
-    let offset = 0;
-    const buffer = Buffer.alloc(1 << 20);
-    const lines = async () => {
-      const handle = await open(log, 'r').catch(() => undefined);
-      if (handle === undefined) return 0;
-      try {
-        for (;;) {
-          const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
-          if (bytesRead === 0) return counted;
-          offset += bytesRead;
-          for (let i = buffer.indexOf(10); i !== -1 && i < bytesRead; i = buffer.indexOf(10, i + 1))
-            counted += 1;
-        }
-      } finally {
-        await handle.close();
-      }
-    };
+        'maxRowsPerSecond: 2500',
+        'batchSize: 500',
+      ],
+      contract: 'test.crash',
+    });
+    const checkpoint = () => readCheckpoint<BinlogPosition>(checkpointFile);
+    const lines = lineCounter(log);
 
     // The writer: transactions that insert three rows in one statement, update four live rows in one
     // statement and delete one; every 30th updates LARGE consecutive rows at once. Only what a COMMIT
@@ -193,17 +158,15 @@ describe('database source: binlog mariadb, SIGKILL through the CLI', () => {
       if (writerFailure !== undefined) throw writerFailure;
       return committed.length;
     };
-    const kill = async (run: ReturnType<typeof startCli>) => {
-      run.child.kill('SIGKILL');
-      const result = await run.done;
-      expect(result.signal, result.stderr).toBe('SIGKILL');
+    const kill = async (run: CliRun) => {
+      await sigkill(run);
       kills += 1;
       return lines();
     };
 
     const started = Date.now();
     let atSplit: BinlogPosition | undefined;
-    const runs: ReturnType<typeof startCli>[] = [];
+    const runs: CliRun[] = [];
     try {
       // 1. Killed in the middle of the snapshot, the writer going.
       const first = startCli(['run', pipeline], env);
@@ -255,68 +218,25 @@ describe('database source: binlog mariadb, SIGKILL through the CLI', () => {
       writing = false;
       await writer;
       // A failed test must not leave a run reading the binary log with this server id.
-      for (const run of runs)
-        if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
+      for (const run of runs) signalIfRunning(run, 'SIGKILL');
     }
 
     expect(writerFailure).toBeUndefined();
 
     // 4. A last run drains what was written.
     const last = startCli(['run', '--once', pipeline], env);
-    let timer: NodeJS.Timeout | undefined;
-    const done = await Promise.race([
-      last.done,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          last.child.kill('SIGKILL');
-          reject(new Error('the final --once run did not end within 90 s'));
-        }, 90_000);
-      }),
-    ]).finally(() => clearTimeout(timer));
+    const done = await endWithin(last, 90_000, 'the final --once run did not end within 90 s');
     expect(done.code, done.stderr).toBe(0);
 
     // No id stands for two payloads: a change read again after a kill is the same line byte for byte
     // (snapshot rows carry the snapshot's start as their time, stream rows their commit time).
-    const text = await readFile(log, 'utf8');
-    const events: CanonicalEvent[] = [];
-    for await (const event of readEventLog(log)) events.push(event);
-    const firstCopy = new Map<string, string>();
-    let again = 0;
-    for (const line of text.split('\n')) {
-      if (line === '') continue;
-      const id = (JSON.parse(line) as CanonicalEvent).id;
-      const seen = firstCopy.get(id);
-      if (seen !== undefined) {
-        again += 1;
-        expect(line, `event ${id} written again`).toBe(seen);
-      }
-      firstCopy.set(id, line);
-    }
-
-    // The state rebuilt from the log equals the table.
-    const state = new Map<string, string>();
-    for (const event of events) {
-      if (event.ferryop === 'delete') state.delete(String(event.subject));
-      else state.set(String(event.subject), JSON.stringify(event.data));
-    }
-    const rows = (await admin.query(`SELECT CAST(id AS CHAR) AS id, v, name FROM ${table} ORDER BY id`)) as {
-      id: string;
-      v: number;
-      name: string;
-    }[];
-    expect(state.size).toBe(rows.length);
-    for (const row of rows) expect(state.get(row.id), `row ${row.id}`).toBe(JSON.stringify(row));
-
+    const again = await expectRewrittenLinesIdentical(log);
+    const events = await readEvents(log);
+    expectRebuiltTable(events, await tableRows(admin, table));
     // Every committed change is in the stream (the writer started after the snapshot's coordinates): an
     // insert or update with its value, a delete as a delete.
-    const streamed = new Set<string>();
-    for (const event of events) {
-      const data = event.data as { v: number } | undefined;
-      if (event.ferryop === 'delete') streamed.add(`${event.subject}:deleted`);
-      else if (event.ferryop !== 'read') streamed.add(`${event.subject}:${data?.v}`);
-    }
     expect(committed.length).toBeGreaterThanOrEqual(WRITES);
-    expect(committed.filter((c) => !streamed.has(`${c.id}:${c.v}`))).toEqual([]);
+    expectEveryChangeDelivered(committed, events);
     console.log(
       `binlog crash: ${committed.length} committed row changes in ${transactions} transactions, ` +
         `${events.length} events (${again} written again after a kill), split checkpoint ${atSplit?.txn} ` +

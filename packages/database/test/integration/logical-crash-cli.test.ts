@@ -4,22 +4,31 @@
 // the table, and no event id stands for two different payloads.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readEventLog } from '@ferry/core';
-import type { CanonicalEvent } from '@ferry/core/sdk';
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCli, waitFor } from '../../../../examples/quickstart/test/cli.js';
 import { services } from '../../../../test/services/endpoints.js';
 import { dropSlotWhenIdle } from '../../../../test/services/slots.js';
+import {
+  type Change,
+  connectAdmin,
+  endWithin,
+  expectEveryChangeDelivered,
+  expectRebuiltTable,
+  expectRewrittenLinesIdentical,
+  lineCounter,
+  readEvents,
+  sigkill,
+  tableRows,
+  writePipeline,
+} from '../cli-runs.js';
 
 const ROWS = 30_000;
 
 describe('database source: logical postgres, SIGKILL through the CLI', () => {
-  const { host, port, user, password, database } = services.postgres;
   let admin: DataSource;
   const suffix = randomBytes(4).toString('hex');
   const table = `ferry_crash_${suffix}`;
@@ -27,16 +36,7 @@ describe('database source: logical postgres, SIGKILL through the CLI', () => {
   let dir: string;
 
   beforeAll(async () => {
-    admin = new DataSource({
-      type: 'postgres',
-      host,
-      port,
-      username: user,
-      password,
-      database,
-      logging: false,
-    });
-    await admin.initialize();
+    admin = await connectAdmin('postgres', services.postgres);
     dir = await mkdtemp(join(tmpdir(), 'ferry-crash-'));
   });
 
@@ -54,43 +54,27 @@ describe('database source: logical postgres, SIGKILL through the CLI', () => {
     );
     await admin.query(`ALTER TABLE ${table} REPLICA IDENTITY FULL`);
     await admin.query(`INSERT INTO ${table} SELECT g, 0, 'row ' || g FROM generate_series(1, ${ROWS}) AS g`);
-    const pipeline = join(dir, 'pipeline.yaml');
-    await writeFile(
-      pipeline,
-      [
-        `pipeline: crash-${suffix}`,
-        'source:',
-        '  type: database',
-        '  mode: logical',
-        `  connection: { type: postgres, host: ${host}, port: ${port}, username: ${user}, password: "\${env:FERRY_CRASH_PG_PASSWORD}", database: ${database} }`,
-        `  tables: [{ name: ${table}, key: [id] }]`,
-        `  slot: ${slot}`,
-        `  publication: ${slot}`,
-        '  createSlot: true',
-        '  snapshotChunkSize: 250',
-        '  batchSize: 500',
-        '  heartbeatIntervalMs: 1000',
-        'mapping:',
-        '  subject: id',
-        '  fields: { id: id, v: v, name: name }',
-        'contract: { type: test.crash, version: 1.0.0 }',
-        'sink: { type: file, dir: ./events }',
-        'deadLetters: { type: file, dir: ./dead-letters }',
-        'checkpoints: { type: file, dir: ./checkpoints }',
-        '',
-      ].join('\n'),
-    );
-    const env = { FERRY_CRASH_PG_PASSWORD: password };
-    const log = join(dir, 'events', 'test.crash.v1.jsonl');
-    const lines = async () => {
-      const text = await readFile(log, 'utf8').catch(() => '');
-      let n = 0;
-      for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n += 1;
-      return n;
-    };
+    const { pipeline, log, env } = await writePipeline({
+      dir,
+      name: `crash-${suffix}`,
+      connection: { type: 'postgres', endpoint: services.postgres },
+      passwordEnv: 'FERRY_CRASH_PG_PASSWORD',
+      table,
+      source: [
+        'mode: logical',
+        `slot: ${slot}`,
+        `publication: ${slot}`,
+        'createSlot: true',
+        'snapshotChunkSize: 250',
+        'batchSize: 500',
+        'heartbeatIntervalMs: 1000',
+      ],
+      contract: 'test.crash',
+    });
+    const lines = lineCounter(log);
 
     // The writer: small transactions updating random rows, inserting new ones and deleting some of those.
-    const committed: { id: number; v: number | 'deleted' }[] = [];
+    const committed: Change[] = [];
     let writing = false;
     let nextId = ROWS + 1;
     const inserted: number[] = [];
@@ -101,7 +85,7 @@ describe('database source: logical postgres, SIGKILL through the CLI', () => {
         while (writing) {
           const ids = new Set<number>();
           while (ids.size < 3) ids.add(1 + Math.floor(Math.random() * ROWS));
-          const changes: { id: number; v: number | 'deleted' }[] = [];
+          const changes: { id: number; v: Change['v'] }[] = [];
           await admin.transaction(async (m) => {
             for (const id of ids) {
               const [row] = (await m.query(`UPDATE ${table} SET v = v + 1 WHERE id = $1 RETURNING v`, [
@@ -146,18 +130,14 @@ describe('database source: logical postgres, SIGKILL through the CLI', () => {
       await waitFor(async () => (await lines()) > 0, 60_000, 'the first snapshot events');
       startWriter();
       await waitFor(async () => (await lines()) >= ROWS / 5, 60_000, 'a fifth of the snapshot');
-      first.child.kill('SIGKILL');
-      const killed1 = await first.done;
-      expect(killed1.signal).toBe('SIGKILL');
+      await sigkill(first);
       const atFirstKill = await lines();
       expect(atFirstKill).toBeLessThan(ROWS);
 
       // 2. Restarted: it finishes the snapshot, streams, and is killed in the middle of the stream.
       const second = startCli(['run', pipeline], env);
       await waitFor(async () => (await lines()) >= atFirstKill + ROWS + 300, 120_000, 'streamed changes');
-      second.child.kill('SIGKILL');
-      const killed2 = await second.done;
-      expect(killed2.signal, killed2.stderr).toBe('SIGKILL');
+      await sigkill(second);
     } finally {
       writing = false;
       await writer;
@@ -165,65 +145,17 @@ describe('database source: logical postgres, SIGKILL through the CLI', () => {
 
     // 3. A last run drains what was written.
     const third = startCli(['run', '--once', pipeline], env);
-    const done = await Promise.race([
-      third.done,
-      new Promise<never>((_, reject) =>
-        setTimeout(() => {
-          third.child.kill('SIGKILL');
-          reject(new Error('the final --once run did not end within 120 s'));
-        }, 120_000),
-      ),
-    ]);
+    const done = await endWithin(third, 120_000, 'the final --once run did not end within 120 s');
     expect(done.code, done.stderr).toBe(0);
 
-    const events: CanonicalEvent[] = [];
-    for await (const event of readEventLog(log)) events.push(event);
-
+    const events = await readEvents(log);
     // No id stands for two payloads, and a change read again after a kill is the same line byte for byte
     // (snapshot rows take the snapshot's start as their time, stream rows their commit time).
-    const firstCopy = new Map<string, string>();
-    for (const line of readFileSync(log, 'utf8').split('\n')) {
-      if (line === '') continue;
-      const id = (JSON.parse(line) as CanonicalEvent).id;
-      const seen = firstCopy.get(id);
-      if (seen !== undefined) expect(line, `event ${id} written again`).toBe(seen);
-      firstCopy.set(id, line);
-    }
-
-    // The state rebuilt from the log equals the table.
-    const state = new Map<string, string>();
-    for (const event of events) {
-      if (event.ferryop === 'delete') state.delete(String(event.subject));
-      else state.set(String(event.subject), JSON.stringify(event.data));
-    }
-    const rows = (await admin.query(`SELECT id::text AS id, v, name FROM ${table} ORDER BY id`)) as {
-      id: string;
-      v: number;
-      name: string;
-    }[];
-    expect(state.size).toBe(rows.length);
-    for (const row of rows) expect(state.get(row.id), `row ${row.id}`).toBe(JSON.stringify(row));
-
+    await expectRewrittenLinesIdentical(log);
+    expectRebuiltTable(events, await tableRows(admin, table));
     // Every committed change is in the log: an update or insert with its value (or a snapshot read of a later
     // value, for changes made before the slot existed), every delete as a delete.
-    const seen = new Set<string>();
-    const snapshotted = new Map<string, number>();
-    for (const event of events) {
-      const data = event.data as { id: string; v: number } | undefined;
-      if (event.ferryop === 'delete') seen.add(`${event.subject}:deleted`);
-      else if (event.ferryop === 'read') {
-        snapshotted.set(
-          String(event.subject),
-          Math.max(data?.v ?? 0, snapshotted.get(String(event.subject)) ?? 0),
-        );
-      } else seen.add(`${event.subject}:${data?.v}`);
-    }
-    const missing = committed.filter(
-      (c) =>
-        !seen.has(`${c.id}:${c.v}`) &&
-        !(typeof c.v === 'number' && (snapshotted.get(String(c.id)) ?? -1) >= c.v),
-    );
     expect(committed.length).toBeGreaterThan(300);
-    expect(missing).toEqual([]);
+    expectEveryChangeDelivered(committed, events, { snapshotReads: true });
   }, 400_000);
 });
