@@ -1,0 +1,284 @@
+// The materialised state behind the read API: per canonical entity (type, major version, subject) the data
+// of the latest event, applied idempotently and in per-subject order, with the stream positions consumed so
+// far saved in the same transaction. SQLite (the embedded default) and PostgreSQL run the same statements
+// through typeorm; only placeholders, the JSON type and the text collation differ.
+import { resolve } from 'node:path';
+import { type CanonicalEvent, FerryError } from '@ferry/core';
+import { DataSource } from 'typeorm';
+
+export type StoreConfig =
+  | { type: 'sqlite'; path: string }
+  | {
+      type: 'postgres';
+      host: string;
+      port?: number | undefined;
+      username: string;
+      password?: string | undefined;
+      database: string;
+      /** Schema of Ferry's tables (created when missing); default `public`. */
+      schema?: string | undefined;
+    };
+
+/** An entity as served: its data, or a tombstone when its last event was a delete. */
+export interface StoredEntity {
+  /** Canonical type (`justice.offender`). */
+  type: string;
+  major: number;
+  id: string;
+  /** The canonical object; null for a deleted entity. */
+  data: unknown;
+  /** The id of the event that produced this state: a strong validator for ETag. */
+  eventId: string;
+  /** The event's `time` (when the change happened in the legacy system). */
+  eventTime: string;
+  /** The event's `sequence`, when it had one: what orders a subject's events. */
+  sequence: string | null;
+  /** When the store applied the event (ISO 8601). */
+  appliedAt: string;
+  deleted: boolean;
+}
+
+/** What one `apply` did. */
+export interface ApplyResult {
+  /** Events that changed an entity. */
+  applied: number;
+  /** Events already applied (the same id is the entity's state). */
+  duplicates: number;
+  /** Events older than the entity's state (a lower sequence): not applied, so they cannot overwrite it. */
+  stale: number;
+}
+
+/** A page of entities in id order; `next` is the cursor of the following page, if there is one. */
+export interface Page {
+  items: StoredEntity[];
+  next: string | undefined;
+}
+
+type Row = Record<string, unknown>;
+
+const ENTITIES = 'ferry_api_entities';
+const OFFSETS = 'ferry_api_offsets';
+
+export class EntityStoreError extends FerryError {
+  override readonly name = 'EntityStoreError';
+}
+
+/** The identity of the entity an event is about: its canonical type, the dataschema's major, its subject. */
+export function entityOf(event: CanonicalEvent): { type: string; major: number; id: string } {
+  const type = event.type.split('.').slice(0, -1).join('.');
+  const major = Number(/(\d+)(?:\.\d+){0,2}(?:\.json)?$/.exec(event.dataschema ?? '')?.[1] ?? '1');
+  return { type, major, id: event.subject };
+}
+
+function isDelete(event: CanonicalEvent): boolean {
+  return event.ferryop === 'delete' || event.type.endsWith('.deleted');
+}
+
+export class EntityStore {
+  private constructor(
+    private readonly dataSource: DataSource,
+    private readonly postgres: boolean,
+    private readonly qualify: (table: string) => string,
+  ) {}
+
+  /** Open (creating Ferry's tables when missing). `baseDir` resolves a relative SQLite path. */
+  static async open(config: StoreConfig, baseDir = process.cwd()): Promise<EntityStore> {
+    const common = { logging: false, synchronize: false, entities: [] };
+    const dataSource =
+      config.type === 'sqlite'
+        ? new DataSource({
+            ...common,
+            type: 'better-sqlite3',
+            database: resolve(baseDir, config.path),
+            // WAL: readers (the API) do not wait for the writer (the consumer), nor it for them.
+            prepareDatabase: (db: { pragma(sql: string): unknown }) => {
+              db.pragma('journal_mode = WAL');
+              db.pragma('synchronous = NORMAL');
+              db.pragma('busy_timeout = 5000');
+            },
+          })
+        : new DataSource({
+            ...common,
+            type: 'postgres',
+            host: config.host,
+            port: config.port ?? 5432,
+            username: config.username,
+            ...(config.password === undefined ? {} : { password: config.password }),
+            database: config.database,
+            applicationName: 'ferry-api',
+          });
+    try {
+      await dataSource.initialize();
+    } catch (error) {
+      throw new EntityStoreError(
+        'API_STORE_UNAVAILABLE',
+        `cannot open the API store (${config.type === 'sqlite' ? config.path : `${config.host}/${config.database}`}): ${(error as Error).message}`,
+        { retryable: config.type === 'postgres', cause: error },
+      );
+    }
+    const schema = config.type === 'postgres' ? (config.schema ?? 'public') : undefined;
+    const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
+    const store = new EntityStore(dataSource, config.type === 'postgres', (table) =>
+      schema === undefined ? quote(table) : `${quote(schema)}.${quote(table)}`,
+    );
+    await store.migrate(schema);
+    return store;
+  }
+
+  private p(index: number): string {
+    return this.postgres ? `$${index + 1}` : '?';
+  }
+
+  private async migrate(schema: string | undefined): Promise<void> {
+    const text = this.postgres ? 'TEXT COLLATE "C"' : 'TEXT';
+    if (schema !== undefined) await this.dataSource.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    await this.dataSource.query(
+      `CREATE TABLE IF NOT EXISTS ${this.qualify(ENTITIES)} (
+         type ${text} NOT NULL,
+         major INTEGER NOT NULL,
+         id ${text} NOT NULL,
+         data TEXT,
+         event_id ${text} NOT NULL,
+         event_time ${text} NOT NULL,
+         sequence ${text},
+         applied_at ${text} NOT NULL,
+         deleted INTEGER NOT NULL,
+         PRIMARY KEY (type, major, id))`,
+    );
+    await this.dataSource.query(
+      `CREATE TABLE IF NOT EXISTS ${this.qualify(OFFSETS)} (
+         consumer ${text} NOT NULL,
+         stream ${text} NOT NULL,
+         position ${text} NOT NULL,
+         PRIMARY KEY (consumer, stream))`,
+    );
+  }
+
+  /**
+   * Apply events and save the stream positions they bring the consumer to, in one transaction: after a crash
+   * the store holds both or neither. Per entity an event is applied only when it is newer than the state:
+   * a higher `sequence`, or (same or no sequence) another event id; an event whose id is the state's is a
+   * duplicate, and one with a lower sequence is stale (a dead letter replayed late must not overwrite a
+   * newer state). A delete leaves a tombstone that keeps its sequence, so an older event cannot bring the
+   * entity back.
+   */
+  async apply(
+    consumer: string,
+    events: readonly CanonicalEvent[],
+    positions: Readonly<Record<string, string>> = {},
+  ): Promise<ApplyResult> {
+    const result: ApplyResult = { applied: 0, duplicates: 0, stale: 0 };
+    const now = new Date().toISOString();
+    await this.dataSource.transaction(async (manager) => {
+      const query = (sql: string, params: unknown[]) => manager.query(sql, params) as Promise<Row[]>;
+      for (const event of events) {
+        const { type, major, id } = entityOf(event);
+        const [current] = await query(
+          `SELECT event_id, sequence FROM ${this.qualify(ENTITIES)}
+            WHERE type = ${this.p(0)} AND major = ${this.p(1)} AND id = ${this.p(2)}`,
+          [type, major, id],
+        );
+        const sequence = event.sequence ?? null;
+        if (current !== undefined) {
+          if (current.event_id === event.id) {
+            result.duplicates += 1;
+            continue;
+          }
+          const held = current.sequence == null ? null : String(current.sequence);
+          if (held !== null && sequence !== null && sequence < held) {
+            result.stale += 1;
+            continue;
+          }
+        }
+        const deleted = isDelete(event);
+        const values = [
+          type,
+          major,
+          id,
+          deleted ? null : JSON.stringify(event.data ?? null),
+          event.id,
+          event.time,
+          sequence,
+          now,
+          deleted ? 1 : 0,
+        ];
+        await query(
+          `INSERT INTO ${this.qualify(ENTITIES)}
+             (type, major, id, data, event_id, event_time, sequence, applied_at, deleted)
+           VALUES (${values.map((_, i) => this.p(i)).join(', ')})
+           ON CONFLICT (type, major, id) DO UPDATE SET data = excluded.data, event_id = excluded.event_id,
+             event_time = excluded.event_time, sequence = excluded.sequence, applied_at = excluded.applied_at,
+             deleted = excluded.deleted`,
+          values,
+        );
+        result.applied += 1;
+      }
+      for (const [stream, position] of Object.entries(positions)) {
+        await query(
+          `INSERT INTO ${this.qualify(OFFSETS)} (consumer, stream, position)
+           VALUES (${this.p(0)}, ${this.p(1)}, ${this.p(2)})
+           ON CONFLICT (consumer, stream) DO UPDATE SET position = excluded.position`,
+          [consumer, stream, position],
+        );
+      }
+    });
+    return result;
+  }
+
+  /** The positions a consumer has saved, by stream: where its next read starts. */
+  async positions(consumer: string): Promise<Record<string, string>> {
+    const rows = (await this.dataSource.query(
+      `SELECT stream, position FROM ${this.qualify(OFFSETS)} WHERE consumer = ${this.p(0)}`,
+      [consumer],
+    )) as Row[];
+    return Object.fromEntries(rows.map((r) => [String(r.stream), String(r.position)]));
+  }
+
+  /** One entity, a tombstone included; undefined when the store has never seen it. */
+  async get(type: string, major: number, id: string): Promise<StoredEntity | undefined> {
+    const [row] = (await this.dataSource.query(
+      `SELECT * FROM ${this.qualify(ENTITIES)} WHERE type = ${this.p(0)} AND major = ${this.p(1)} AND id = ${this.p(2)}`,
+      [type, major, id],
+    )) as Row[];
+    return row === undefined ? undefined : toEntity(row);
+  }
+
+  /**
+   * Live entities of a type and major in id order, `limit` at a time after the cursor `after` (the last id
+   * of the previous page): a page never repeats or skips an entity that exists throughout, whatever is
+   * written meanwhile.
+   */
+  async list(type: string, major: number, options: { after?: string; limit: number }): Promise<Page> {
+    const params: unknown[] = [type, major];
+    let where = `type = ${this.p(0)} AND major = ${this.p(1)} AND deleted = 0`;
+    if (options.after !== undefined) {
+      params.push(options.after);
+      where += ` AND id > ${this.p(2)}`;
+    }
+    params.push(options.limit + 1);
+    const rows = (await this.dataSource.query(
+      `SELECT * FROM ${this.qualify(ENTITIES)} WHERE ${where} ORDER BY id LIMIT ${this.p(params.length - 1)}`,
+      params,
+    )) as Row[];
+    const items = rows.slice(0, options.limit).map(toEntity);
+    return { items, next: rows.length > options.limit ? items.at(-1)?.id : undefined };
+  }
+
+  async close(): Promise<void> {
+    if (this.dataSource.isInitialized) await this.dataSource.destroy();
+  }
+}
+
+function toEntity(row: Row): StoredEntity {
+  return {
+    type: String(row.type),
+    major: Number(row.major),
+    id: String(row.id),
+    data: row.data == null ? null : JSON.parse(String(row.data)),
+    eventId: String(row.event_id),
+    eventTime: String(row.event_time),
+    sequence: row.sequence == null ? null : String(row.sequence),
+    appliedAt: String(row.applied_at),
+    deleted: Number(row.deleted) === 1,
+  };
+}

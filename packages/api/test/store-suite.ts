@@ -1,0 +1,117 @@
+// What every store backend must do, run against SQLite (test/unit) and PostgreSQL (test/integration).
+import type { CanonicalEvent } from '@ferry/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EntityStore, type StoreConfig } from '../src/index.js';
+
+let counter = 0;
+
+/** A canonical event as a pipeline writes it: `justice.offender.<op>`, dataschema version 1.2.0. */
+export function event(
+  subject: string,
+  op: 'created' | 'updated' | 'deleted',
+  data: unknown,
+  sequence?: string,
+): CanonicalEvent {
+  counter += 1;
+  return {
+    specversion: '1.0',
+    id: `e-${counter}`,
+    source: '/ferry/test/offenders',
+    type: `justice.offender.${op}`,
+    subject,
+    time: new Date(Date.UTC(2026, 0, 1, 0, 0, counter)).toISOString(),
+    datacontenttype: 'application/json',
+    dataschema: 'https://models.example/justice.offender/1.2.0.json',
+    data,
+    ferryorigin: JSON.stringify({ n: counter }),
+    ferryop: op === 'created' ? 'create' : op === 'updated' ? 'update' : 'delete',
+    ...(sequence === undefined ? {} : { sequence }),
+  };
+}
+
+export function describeStore(
+  name: string,
+  config: () => StoreConfig | Promise<StoreConfig>,
+  /** Removes what the store created (a PostgreSQL schema). */
+  cleanup: () => Promise<void> = async () => undefined,
+): void {
+  describe(`entity store: ${name}`, () => {
+    let store: EntityStore;
+    beforeAll(async () => {
+      store = await EntityStore.open(await config());
+    }, 60_000);
+    afterAll(async () => {
+      await store?.close();
+      await cleanup();
+    });
+
+    it('keeps the latest state per subject, by sequence, whatever order events arrive in', async () => {
+      const create = event('A1', 'created', { name: 'one' }, '001');
+      const update = event('A1', 'updated', { name: 'two' }, '002');
+      expect(await store.apply('c', [create, update])).toEqual({ applied: 2, duplicates: 0, stale: 0 });
+      // A replay (the same events again) changes nothing; an older event arriving late cannot overwrite.
+      expect(await store.apply('c', [update, create])).toEqual({ applied: 0, duplicates: 1, stale: 1 });
+      const got = await store.get('justice.offender', 1, 'A1');
+      expect(got).toMatchObject({
+        data: { name: 'two' },
+        eventId: update.id,
+        sequence: '002',
+        deleted: false,
+      });
+      // The same place in the source with another event id (a snapshot row read again with new content) wins.
+      const reread = event('A1', 'updated', { name: 'three' }, '002');
+      expect(await store.apply('c', [reread])).toMatchObject({ applied: 1 });
+      expect((await store.get('justice.offender', 1, 'A1'))?.data).toEqual({ name: 'three' });
+    });
+
+    it('leaves a tombstone on delete that an older event cannot bring back', async () => {
+      const create = event('B1', 'created', { name: 'b' }, '010');
+      const remove = event('B1', 'deleted', { name: 'b' }, '011');
+      await store.apply('c', [create, remove]);
+      expect(await store.get('justice.offender', 1, 'B1')).toMatchObject({ deleted: true, data: null });
+      expect(await store.apply('c', [create])).toMatchObject({ applied: 0, duplicates: 0, stale: 1 });
+      expect(await store.get('justice.offender', 1, 'B1')).toMatchObject({ deleted: true });
+      expect(await store.get('justice.offender', 1, 'nobody')).toBeUndefined();
+      // A later create brings it back.
+      await store.apply('c', [event('B1', 'created', { name: 'b again' }, '012')]);
+      expect(await store.get('justice.offender', 1, 'B1')).toMatchObject({
+        deleted: false,
+        data: { name: 'b again' },
+      });
+    });
+
+    it('saves positions with the state, or neither', async () => {
+      await store.apply('pos', [event('C1', 'created', { v: 1 }, '100')], { 'offenders.v1/0': '41' });
+      expect(await store.positions('pos')).toEqual({ 'offenders.v1/0': '41' });
+      // A batch that fails half-way (data JSON cannot hold) leaves neither its state nor its position.
+      const bad = event('C2', 'created', { v: 10n }, '101');
+      await expect(
+        store.apply('pos', [event('C1', 'updated', { v: 2 }, '102'), bad], { 'offenders.v1/0': '43' }),
+      ).rejects.toThrow();
+      expect(await store.positions('pos')).toEqual({ 'offenders.v1/0': '41' });
+      expect((await store.get('justice.offender', 1, 'C1'))?.data).toEqual({ v: 1 });
+      expect(await store.get('justice.offender', 1, 'C2')).toBeUndefined();
+    });
+
+    it('pages through live entities in id order without repeats or gaps while others are written', async () => {
+      const type = 'justice.court';
+      const court = (id: string, seq: string, op: 'created' | 'deleted' = 'created') => ({
+        ...event(id, op, { id }, seq),
+        type: `${type}.${op}`,
+      });
+      await store.apply(
+        'c',
+        ['K05', 'K01', 'K03', 'K02', 'K04'].map((id, i) => court(id, String(i))),
+      );
+      const first = await store.list(type, 1, { limit: 2 });
+      expect(first.items.map((e) => e.id)).toEqual(['K01', 'K02']);
+      // Between pages: an entity before the cursor is added, one after it is deleted.
+      await store.apply('c', [court('K00', '9'), court('K04', '9', 'deleted')]);
+      const second = await store.list(type, 1, { limit: 2, after: first.next as string });
+      expect(second.items.map((e) => e.id)).toEqual(['K03', 'K05']);
+      expect(second.next).toBeUndefined();
+      // Another major version is another entity set.
+      expect((await store.list(type, 2, { limit: 10 })).items).toEqual([]);
+    });
+  });
+}
