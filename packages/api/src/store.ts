@@ -48,6 +48,18 @@ export interface ApplyResult {
   stale: number;
 }
 
+/** A condition on a field of the canonical object (`dateOfBirth >= 1980-01-01`). */
+export interface Filter {
+  /** The field's path in the object (`['location', 'prisonId']`). */
+  path: string[];
+  op: 'eq' | 'gt' | 'gte' | 'lt' | 'lte';
+  /** What the field holds by its contract: strings (dates too) compare as text, numbers as numbers. */
+  kind: 'string' | 'number' | 'boolean';
+  value: string | number | boolean;
+}
+
+const OPERATORS = { eq: '=', gt: '>', gte: '>=', lt: '<', lte: '<=' } as const;
+
 /** A page of entities in id order; `next` is the cursor of the following page, if there is one. */
 export interface Page {
   items: StoredEntity[];
@@ -248,13 +260,18 @@ export class EntityStore {
    * of the previous page): a page never repeats or skips an entity that exists throughout, whatever is
    * written meanwhile.
    */
-  async list(type: string, major: number, options: { after?: string; limit: number }): Promise<Page> {
+  async list(
+    type: string,
+    major: number,
+    options: { after?: string | undefined; limit: number; filters?: readonly Filter[] },
+  ): Promise<Page> {
     const params: unknown[] = [type, major];
     let where = `type = ${this.p(0)} AND major = ${this.p(1)} AND deleted = 0`;
     if (options.after !== undefined) {
       params.push(options.after);
-      where += ` AND id > ${this.p(2)}`;
+      where += ` AND id > ${this.p(params.length - 1)}`;
     }
+    for (const filter of options.filters ?? []) where += ` AND ${this.condition(filter, params)}`;
     params.push(options.limit + 1);
     const rows = (await this.dataSource.query(
       `SELECT * FROM ${this.qualify(ENTITIES)} WHERE ${where} ORDER BY id LIMIT ${this.p(params.length - 1)}`,
@@ -262,6 +279,25 @@ export class EntityStore {
     )) as Row[];
     const items = rows.slice(0, options.limit).map(toEntity);
     return { items, next: rows.length > options.limit ? items.at(-1)?.id : undefined };
+  }
+
+  /** SQL for one filter, its parameters appended to `params`: JSON path extraction differs per backend. */
+  private condition(filter: Filter, params: unknown[]): string {
+    const op = OPERATORS[filter.op];
+    if (this.postgres) {
+      params.push(filter.path);
+      const field = `(data::jsonb #>> ${this.p(params.length - 1)}::text[])`;
+      params.push(filter.kind === 'boolean' ? String(filter.value) : filter.value);
+      const value = this.p(params.length - 1);
+      return filter.kind === 'number'
+        ? `(${field})::numeric ${op} ${value}::numeric`
+        : `${field} ${op} ${value}`;
+    }
+    params.push(`$.${filter.path.map((part) => `"${part}"`).join('.')}`);
+    const field = `json_extract(data, ${this.p(params.length - 1)})`;
+    params.push(filter.kind === 'boolean' ? (filter.value === true ? 1 : 0) : filter.value);
+    const value = this.p(params.length - 1);
+    return filter.kind === 'number' ? `CAST(${field} AS REAL) ${op} ${value}` : `${field} ${op} ${value}`;
   }
 
   async close(): Promise<void> {

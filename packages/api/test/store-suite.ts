@@ -113,5 +113,40 @@ export function describeStore(
       // Another major version is another entity set.
       expect((await store.list(type, 2, { limit: 10 })).items).toEqual([]);
     });
+
+    it('filters on fields of the object: equality, date and number ranges, nested fields, booleans', async () => {
+      const type = 'justice.person';
+      const person = (id: string, data: Record<string, unknown>, seq: string) => ({
+        ...event(id, 'created', data, seq),
+        type: `${type}.created`,
+      });
+      await store.apply('c', [
+        person('P1', { born: '1975-06-01', age: 50, active: true, at: { prison: 'LEI' } }, '1'),
+        person('P2', { born: '1980-01-01', age: 45, active: false, at: { prison: 'MDI' } }, '1'),
+        person('P3', { born: '1990-12-31', age: 9.5, active: true, at: { prison: 'LEI' } }, '1'),
+        person('P4', { born: '2001-02-03', age: 100, active: true, at: { prison: 'MDI' } }, '1'),
+      ]);
+      const ids = async (filters: Parameters<EntityStore['list']>[2]['filters'], after?: string) =>
+        (
+          await store.list(type, 1, { limit: 10, filters, ...(after === undefined ? {} : { after }) })
+        ).items.map((e) => e.id);
+      expect(await ids([{ path: ['at', 'prison'], op: 'eq', kind: 'string', value: 'LEI' }])).toEqual([
+        'P1',
+        'P3',
+      ]);
+      expect(
+        await ids([
+          { path: ['born'], op: 'gte', kind: 'string', value: '1980-01-01' },
+          { path: ['born'], op: 'lt', kind: 'string', value: '2000-01-01' },
+        ]),
+      ).toEqual(['P2', 'P3']);
+      // Numbers compare as numbers (9.5 < 45 < 100), not as text.
+      expect(await ids([{ path: ['age'], op: 'gt', kind: 'number', value: 40 }])).toEqual(['P1', 'P2', 'P4']);
+      expect(await ids([{ path: ['age'], op: 'lte', kind: 'number', value: 45 }])).toEqual(['P2', 'P3']);
+      expect(await ids([{ path: ['active'], op: 'eq', kind: 'boolean', value: false }])).toEqual(['P2']);
+      expect(await ids([{ path: ['at', 'prison'], op: 'eq', kind: 'string', value: 'MDI' }], 'P2')).toEqual([
+        'P4',
+      ]);
+    });
   });
 }

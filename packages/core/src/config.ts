@@ -472,52 +472,7 @@ export async function parsePipelineConfig(
   const issue: IssueAt = (path, message, at) => document.issue(path, message, at);
 
   const baseDir = dirname(file);
-  const redactor = new Redactor();
-  const secretPaths: string[] = [];
-  const weakSecretPaths: string[] = [];
-  const secretIssues: ConfigIssue[] = [];
-  const data = await resolveReferences(document.data, [], async (value, path) => {
-    let failed = false;
-    const parts: Promise<string>[] = [];
-    value.replace(REFERENCE, (_match, kind: string, name: string) => {
-      parts.push(
-        (async () => {
-          if (kind === 'env') {
-            const v = process.env[name];
-            if (v === undefined) {
-              failed = true;
-              secretIssues.push(
-                issue(path, `environment variable ${name} is not set (referenced as \${env:${name}})`),
-              );
-              return '';
-            }
-            return v;
-          }
-          const target = isAbsolute(name) ? name : resolve(baseDir, name);
-          try {
-            return (await readFile(target, 'utf8')).replace(/\r?\n$/, '');
-          } catch (error) {
-            failed = true;
-            secretIssues.push(
-              issue(path, `cannot read secret file ${target} (${(error as NodeJS.ErrnoException).code})`),
-            );
-            return '';
-          }
-        })(),
-      );
-      return '';
-    });
-    const resolved = await Promise.all(parts);
-    let index = 0;
-    const out = value.replace(REFERENCE, () => resolved[index++] ?? '');
-    if (!failed) {
-      const strong = resolved.map((secret) => redactor.add(secret));
-      secretPaths.push(formatPath(path));
-      if (strong.includes(false)) weakSecretPaths.push(formatPath(path));
-    }
-    return out;
-  });
-  if (secretIssues.length > 0) throw new ConfigError(file, secretIssues, 'CONFIG_SECRET_UNRESOLVED');
+  const { data, redactor, secretPaths, weakSecretPaths } = await resolveSecrets(document, file);
 
   const top = pipelineFileSchema.safeParse(data ?? {});
   if (!top.success) throw new ConfigError(file, zodConfigIssues(top.error, pipelineFileSchema, data, issue));
@@ -635,6 +590,74 @@ export async function loadMapping(pipeline: LoadedPipeline): Promise<Mapping> {
     );
   }
   return { ...base, map: fn as MappingFunction };
+}
+
+/** What `resolveSecrets` gives: the data with every reference replaced, and what it learnt about secrets. */
+export interface ResolvedSecrets {
+  data: unknown;
+  /** Knows every secret value, to hide it in logs and messages. */
+  redactor: Redactor;
+  /** Paths (`source.connection.password`) whose values came from references. */
+  secretPaths: string[];
+  /** Those of them too short to hide everywhere. */
+  weakSecretPaths: string[];
+}
+
+/**
+ * Replace every `${env:NAME}` and `${file:path}` reference in a parsed config file (file paths relative to
+ * the file); a variable that is not set or a file that cannot be read is a CONFIG_SECRET_UNRESOLVED error
+ * naming the path. The pipeline loader and other config files (`ferry api`'s) share this.
+ */
+export async function resolveSecrets(document: ConfigDocument, file: string): Promise<ResolvedSecrets> {
+  const issue: IssueAt = (path, message, at) => document.issue(path, message, at);
+  const baseDir = dirname(file);
+  const redactor = new Redactor();
+  const secretPaths: string[] = [];
+  const weakSecretPaths: string[] = [];
+  const secretIssues: ConfigIssue[] = [];
+  const data = await resolveReferences(document.data, [], async (value, path) => {
+    let failed = false;
+    const parts: Promise<string>[] = [];
+    value.replace(REFERENCE, (_match, kind: string, name: string) => {
+      parts.push(
+        (async () => {
+          if (kind === 'env') {
+            const v = process.env[name];
+            if (v === undefined) {
+              failed = true;
+              secretIssues.push(
+                issue(path, `environment variable ${name} is not set (referenced as \${env:${name}})`),
+              );
+              return '';
+            }
+            return v;
+          }
+          const target = isAbsolute(name) ? name : resolve(baseDir, name);
+          try {
+            return (await readFile(target, 'utf8')).replace(/\r?\n$/, '');
+          } catch (error) {
+            failed = true;
+            secretIssues.push(
+              issue(path, `cannot read secret file ${target} (${(error as NodeJS.ErrnoException).code})`),
+            );
+            return '';
+          }
+        })(),
+      );
+      return '';
+    });
+    const resolved = await Promise.all(parts);
+    let index = 0;
+    const out = value.replace(REFERENCE, () => resolved[index++] ?? '');
+    if (!failed) {
+      const strong = resolved.map((secret) => redactor.add(secret));
+      secretPaths.push(formatPath(path));
+      if (strong.includes(false)) weakSecretPaths.push(formatPath(path));
+    }
+    return out;
+  });
+  if (secretIssues.length > 0) throw new ConfigError(file, secretIssues, 'CONFIG_SECRET_UNRESOLVED');
+  return { data, redactor, secretPaths, weakSecretPaths };
 }
 
 async function resolveReferences(

@@ -23,8 +23,10 @@ export {
   parseConfigYaml,
   parsePipelineConfig,
   pipelineFileSchema,
+  type ResolvedSecrets,
   readConfigFile,
   redactedConfig,
+  resolveSecrets,
   WEAK_SECRET_WARNING,
 } from './config.js';
 export { type IssueAt, zodConfigIssues } from './config-issues.js';

@@ -27,7 +27,9 @@ declare module 'fastify' {
 type OAuth2Config = Extract<ServerConfig['auth'], { mode: 'oauth2' }>;
 
 /** Verify a compact JWT; throws jose's errors (or a fetch error when the JWKS cannot be reached). */
-export function createTokenVerifier(auth: OAuth2Config): (token: string) => Promise<Principal> {
+export function createTokenVerifier(
+  auth: Pick<OAuth2Config, 'jwksUri' | 'issuer' | 'audience' | 'algorithms' | 'clockToleranceSeconds'>,
+): (token: string) => Promise<Principal> {
   const jwks = createRemoteJWKSet(new URL(auth.jwksUri));
   return async (token) => {
     const { payload } = await jwtVerify(token, jwks, {

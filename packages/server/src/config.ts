@@ -37,7 +37,8 @@ const httpUrl = z
   .url({ protocol: /^https?$/, error: 'expected an http(s) URL' })
   .describe('Where the issuer publishes its JSON Web Key Set.');
 
-const oauth2Schema = z
+/** OAuth2 bearer tokens checked against an issuer's JWKS: also the read API's (`@ferry/api`). */
+export const oauth2Schema = z
   .object({
     mode: z.literal('oauth2'),
     issuer: z.string().min(1).describe('Expected `iss` claim, exactly as the issuer writes it.'),
