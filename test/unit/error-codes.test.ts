@@ -29,6 +29,7 @@ const PREFIXES = [
   'RECONCILE',
   'FIXED_WIDTH',
   'JSONL',
+  'API',
 ];
 const NAME = `(?:${PREFIXES.join('|')})_[A-Z0-9_]+`;
 const CODE = new RegExp(`['"\`](${NAME}|INTERNAL|USAGE)['"\`]`, 'g');

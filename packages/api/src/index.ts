@@ -9,9 +9,9 @@ export {
   loadApiConfig,
 } from './config.js';
 export {
+  ConsumeError,
   type ConsumeFigures,
   type ConsumeOptions,
-  ConsumeError,
   type ConsumeReport,
   cloudEventProblem,
 } from './consume.js';

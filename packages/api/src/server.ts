@@ -7,7 +7,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from '@ferry/core';
-import { createTokenVerifier, type Principal } from '@ferry/server';
+import { createTokenVerifier, isJwksUnavailable, type Principal } from '@ferry/server';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Collection } from './collections.js';
 import type { ApiConfig } from './config.js';
@@ -21,6 +21,7 @@ export const ApiErrorCodes = {
   API_UNAUTHENTICATED: 'API_UNAUTHENTICATED',
   API_FORBIDDEN: 'API_FORBIDDEN',
   API_RATE_LIMITED: 'API_RATE_LIMITED',
+  API_AUTH_UNAVAILABLE: 'API_AUTH_UNAVAILABLE',
   API_INTERNAL: 'API_INTERNAL',
 } as const;
 
@@ -122,6 +123,22 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     try {
       request.principal = await verify(token);
     } catch (error) {
+      if (isJwksUnavailable(error)) {
+        logger.error(
+          { err: error, jwksUri: (config.auth as { jwksUri: string }).jwksUri },
+          'read API: cannot fetch the JWKS',
+        );
+        return sendProblem(
+          reply,
+          request,
+          new Problem(
+            503,
+            ApiErrorCodes.API_AUTH_UNAVAILABLE,
+            'Authentication unavailable',
+            'the token cannot be checked now (the issuer’s key set is unreachable); try again later',
+          ),
+        );
+      }
       challenge('invalid_token');
       return sendProblem(
         reply,

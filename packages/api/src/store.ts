@@ -4,7 +4,7 @@
 // through typeorm; only placeholders, the JSON type and the text collation differ.
 import { resolve } from 'node:path';
 import { type CanonicalEvent, FerryError } from '@ferry/core';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 
 export type StoreConfig =
   | { type: 'sqlite'; path: string }
@@ -87,11 +87,16 @@ function isDelete(event: CanonicalEvent): boolean {
 }
 
 export class EntityStore {
+  /** Where `get` and `list` read: SQLite's own read-only connection (committed data only), or the pool. */
+  private reader: DataSource;
+
   private constructor(
     private readonly dataSource: DataSource,
     private readonly postgres: boolean,
     private readonly qualify: (table: string) => string,
-  ) {}
+  ) {
+    this.reader = dataSource;
+  }
 
   /** Open (creating Ferry's tables when missing). `baseDir` resolves a relative SQLite path. */
   static async open(config: StoreConfig, baseDir = process.cwd()): Promise<EntityStore> {
@@ -134,7 +139,37 @@ export class EntityStore {
       schema === undefined ? quote(table) : `${quote(schema)}.${quote(table)}`,
     );
     await store.migrate(schema);
+    if (config.type === 'sqlite') {
+      // The writer's one connection would show a batch being applied before it commits (or is rolled back):
+      // the API reads on a connection of its own, which under WAL sees committed data only, without waiting.
+      const reader = new DataSource({
+        ...common,
+        type: 'better-sqlite3',
+        database: resolve(baseDir, config.path),
+        readonly: true,
+        prepareDatabase: (db: { pragma(sql: string): unknown }) => {
+          db.pragma('busy_timeout = 5000');
+        },
+      });
+      await reader.initialize();
+      store.reader = reader;
+    }
     return store;
+  }
+
+  /** The tail of the SQLite work queue (see `oneAtATime`). */
+  private serial: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Run `work` after the SQLite work queued before it. SQLite here is one connection, and a transaction's
+   * statements are awaited one by one: two consumers applying at once would interleave theirs on it
+   * ("cannot start a transaction within a transaction"). PostgreSQL gives each transaction a connection.
+   */
+  private oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+    if (this.postgres) return work();
+    const run = this.serial.then(work);
+    this.serial = run.catch(() => undefined);
+    return run;
   }
 
   private p(index: number): string {
@@ -181,7 +216,7 @@ export class EntityStore {
   ): Promise<ApplyResult> {
     const result: ApplyResult = { applied: 0, duplicates: 0, stale: 0 };
     const now = new Date().toISOString();
-    await this.dataSource.transaction(async (manager) => {
+    const work = async (manager: EntityManager) => {
       const query = (sql: string, params: unknown[]) => manager.query(sql, params) as Promise<Row[]>;
       for (const event of events) {
         const { type, major, id } = entityOf(event);
@@ -233,22 +268,26 @@ export class EntityStore {
           [consumer, stream, position],
         );
       }
-    });
+    };
+    await this.oneAtATime(() => this.dataSource.transaction(work));
     return result;
   }
 
   /** The positions a consumer has saved, by stream: where its next read starts. */
   async positions(consumer: string): Promise<Record<string, string>> {
-    const rows = (await this.dataSource.query(
-      `SELECT stream, position FROM ${this.qualify(OFFSETS)} WHERE consumer = ${this.p(0)}`,
-      [consumer],
+    // Not in the middle of an apply on SQLite's one connection: it would see that apply's uncommitted state.
+    const rows = (await this.oneAtATime(() =>
+      this.dataSource.query(
+        `SELECT stream, position FROM ${this.qualify(OFFSETS)} WHERE consumer = ${this.p(0)}`,
+        [consumer],
+      ),
     )) as Row[];
     return Object.fromEntries(rows.map((r) => [String(r.stream), String(r.position)]));
   }
 
   /** One entity, a tombstone included; undefined when the store has never seen it. */
   async get(type: string, major: number, id: string): Promise<StoredEntity | undefined> {
-    const [row] = (await this.dataSource.query(
+    const [row] = (await this.reader.query(
       `SELECT * FROM ${this.qualify(ENTITIES)} WHERE type = ${this.p(0)} AND major = ${this.p(1)} AND id = ${this.p(2)}`,
       [type, major, id],
     )) as Row[];
@@ -273,7 +312,7 @@ export class EntityStore {
     }
     for (const filter of options.filters ?? []) where += ` AND ${this.condition(filter, params)}`;
     params.push(options.limit + 1);
-    const rows = (await this.dataSource.query(
+    const rows = (await this.reader.query(
       `SELECT * FROM ${this.qualify(ENTITIES)} WHERE ${where} ORDER BY id LIMIT ${this.p(params.length - 1)}`,
       params,
     )) as Row[];
@@ -301,6 +340,7 @@ export class EntityStore {
   }
 
   async close(): Promise<void> {
+    if (this.reader !== this.dataSource && this.reader.isInitialized) await this.reader.destroy();
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
   }
 }

@@ -93,6 +93,28 @@ export function describeStore(
       expect(await store.get('justice.offender', 1, 'C2')).toBeUndefined();
     });
 
+    it('never shows a batch being applied: readers see the state before it or after it', async () => {
+      await store.apply('c', [event('R1', 'created', { v: 0 }, '0000')]);
+      const batch = Array.from({ length: 400 }, (_, i) =>
+        event('R1', 'updated', { v: i + 1 }, String(i + 1).padStart(4, '0')),
+      );
+      let done = false;
+      const applying = store.apply('c', batch).finally(() => {
+        done = true;
+      });
+      const seen = new Set<unknown>();
+      const version = async () =>
+        ((await store.get('justice.offender', 1, 'R1'))?.data as { v: number } | undefined)?.v;
+      while (!done) {
+        seen.add(await version());
+        await Promise.resolve();
+      }
+      await applying;
+      seen.add(await version());
+      expect([...seen].filter((v) => v !== 0 && v !== 400)).toEqual([]);
+      expect(seen.has(400)).toBe(true);
+    });
+
     it('pages through live entities in id order without repeats or gaps while others are written', async () => {
       const type = 'justice.court';
       const court = (id: string, seq: string, op: 'created' | 'deleted' = 'created') => ({

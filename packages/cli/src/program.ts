@@ -19,6 +19,8 @@ import {
 import { ExpectationMonitor, startTracing } from '@ferry/ops';
 import { Command, CommanderError, Option } from 'commander';
 import { checkMappedColumns, DEFAULT_DISCOVER_TIMEOUT_SECONDS } from './columns.js';
+import { registerApiCommand } from './commands/api.js';
+import { registerCatalogCommand } from './commands/catalog.js';
 import { registerCheckCommand } from './commands/check.js';
 import { type CliIo, type CommandContext, openPipeline } from './commands/context.js';
 import { registerContractsCommands } from './commands/contracts.js';
@@ -324,6 +326,8 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
   registerDlqCommands(program, ctx);
   registerDatabaseCommands(program, ctx);
   registerContractsCommands(program, ctx);
+  registerCatalogCommand(program, ctx);
+  registerApiCommand(program, ctx);
   registerNewCommands(program, ctx);
   registerReconcileCommands(program, ctx);
   registerStatusCommand(program, ctx);

@@ -67,7 +67,8 @@ export function trackRouteAccess(app: FastifyInstance): () => string[] {
 }
 
 /** JWKS unreachable or broken: the caller is not at fault and may try again. */
-function isJwksUnavailable(error: unknown): boolean {
+/** The token could not be checked (the issuer's JWKS unreachable or not a key set), as opposed to refused. */
+export function isJwksUnavailable(error: unknown): boolean {
   if (!(error instanceof joseErrors.JOSEError)) return true;
   return (
     error instanceof joseErrors.JWKSTimeout ||

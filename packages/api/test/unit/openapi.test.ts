@@ -138,6 +138,7 @@ describe('the read API’s OpenAPI document', () => {
 
     // The same calls at run time (openapi-fetch is a plain fetch wrapper; the types were the check above).
     const client = createClient<Record<string, never>>({ baseUrl: base }) as unknown as {
+      // biome-ignore lint/suspicious/noExplicitAny: the run-time calls are untyped; tsc checked their typed twins above.
       GET(path: string, init: unknown): Promise<{ data?: any; error?: any; response: Response }>;
     };
     const one = await client.GET('/v1/offenders/{id}', { params: { path: { id: 'A1234BC' } } });

@@ -10,7 +10,7 @@ import { silentLogger } from '@ferry/core';
 import type { FastifyInstance } from 'fastify';
 import { exportSPKI, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Issuer, startIssuer } from '../../../server/test/unit/fixtures.js';
+import { closedPort, type Issuer, startIssuer } from '../../../server/test/unit/fixtures.js';
 import { apiConfigSchema, buildApiServer, collectionsOf, EntityStore } from '../../src/index.js';
 import { event } from '../store-suite.js';
 
@@ -193,6 +193,40 @@ describe('read API', () => {
     expect(other.status).toBe(403);
     expect(other.headers.get('www-authenticate')).toMatch(/insufficient_scope", scope="offenders:v1:read"/);
     expect(await other.json()).toMatchObject({ code: 'API_FORBIDDEN' });
+  });
+
+  it('answers 503 API_AUTH_UNAVAILABLE when the issuer’s key set cannot be fetched, not 401', async () => {
+    const repo = await loadContractRepository(CONTRACTS);
+    const c = apiConfigSchema.parse({
+      api: 'justice',
+      store: { type: 'sqlite', path: 'unused.db' },
+      contracts: { repository: CONTRACTS },
+      streams: [{ file: 'unused.jsonl' }],
+      entities: [{ type: 'justice.offender' }],
+      auth: {
+        mode: 'oauth2',
+        issuer: issuer.issuer,
+        jwksUri: `http://127.0.0.1:${await closedPort()}/jwks.json`,
+        audience: issuer.audience,
+      },
+    });
+    const server = await buildApiServer({
+      config: c,
+      collections: collectionsOf(c, repo, 'api.yaml'),
+      store,
+      logger: silentLogger(),
+      freshness: () => ({ appliedAt: undefined, positions: {} }),
+    });
+    try {
+      const address = await server.listen({ host: '127.0.0.1', port: 0 });
+      const response = await fetch(`${address}/v1/offenders/A1001AA`, {
+        headers: { authorization: `Bearer ${await issuer.sign({ scope: READ })}` },
+      });
+      expect(response.status).toBe(503);
+      expect(await response.json()).toMatchObject({ code: 'API_AUTH_UNAVAILABLE' });
+    } finally {
+      await server.close();
+    }
   });
 
   it('limits each client, answering 429 with Retry-After', async () => {

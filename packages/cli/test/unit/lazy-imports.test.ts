@@ -52,6 +52,15 @@ describe('the ferry command loads what a pipeline uses', () => {
     expect(loaded.filter((name) => HEAVY.includes(name))).toEqual([]);
   });
 
+  it('writes a catalogue from pipeline files without building any of their connectors', () => {
+    const quickstart = join(cliDist, '..', '..', '..', 'examples', 'quickstart', 'pipeline.yaml');
+    const loaded = loadedPackages(`
+const { main } = await import('./index.js');
+const code = await main(['catalog', ${JSON.stringify(quickstart)}], { out() {}, err: (t) => console.error(t) });
+if (code !== 0) throw new Error('ferry catalog exited ' + code);`);
+    expect(loaded.filter((name) => HEAVY.includes(name))).toEqual([]);
+  });
+
   it('imports the database source’s libraries once a pipeline builds it, and still no other connector’s', () => {
     const loaded = loadedPackages(`
 const { defaultRegistry } = await import('./index.js');
