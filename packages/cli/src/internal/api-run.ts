@@ -45,7 +45,12 @@ export async function runApi(
     const collections = collectionsOf(config, repo, loaded.file);
     store = await EntityStore.open(config.store);
     const freshness: Freshness = { appliedAt: undefined, positions: await store.positions(config.api) };
+    const total = { events: 0, applied: 0, duplicates: 0, stale: 0 };
     const onBatch = (batch: ConsumeReport) => {
+      total.events += batch.events;
+      total.applied += batch.applied;
+      total.duplicates += batch.duplicates;
+      total.stale += batch.stale;
       freshness.appliedAt = new Date().toISOString();
       Object.assign(freshness.positions, batch.positions);
       logger.debug({ ...batch }, 'batch applied');
@@ -63,19 +68,10 @@ export async function runApi(
           `read API is UNAUTHENTICATED (auth.mode: none): anyone who can reach ${address} reads every entity`,
         );
     }
-    const reports = await Promise.all(
+    await Promise.all(
       config.streams.map((stream) =>
         consume(stream, config, store as EntityStore, logger, opts.once, onBatch, shutdown.signal),
       ),
-    );
-    const total = reports.reduce(
-      (sum, r) => ({
-        events: sum.events + r.events,
-        applied: sum.applied + r.applied,
-        duplicates: sum.duplicates + r.duplicates,
-        stale: sum.stale + r.stale,
-      }),
-      { events: 0, applied: 0, duplicates: 0, stale: 0 },
     );
     ctx.io.out(
       `ferry api ${config.api}: ${total.events} events read, ${total.applied} applied, ${total.duplicates} duplicates, ${total.stale} stale`,
@@ -137,5 +133,19 @@ function consume(
         `consumer failed, retrying: ${(error as Error).message}`,
       ),
   });
-  return retrier.run(`consume ${name}`, run, signal);
+  return retrier.run(`consume ${name}`, run, signal).catch((error: unknown) => {
+    // SIGINT/SIGTERM: the consumer stopped after its batch in hand; that is the end asked for, not a failure.
+    if (signal.aborted) return stopped;
+    throw error;
+  });
 }
+
+const stopped: ConsumeReport = {
+  events: 0,
+  applied: 0,
+  duplicates: 0,
+  stale: 0,
+  deadLettered: 0,
+  batches: 0,
+  positions: {},
+};
