@@ -117,6 +117,22 @@ describe('read API', () => {
     expect(await sparse.json()).toEqual({ offenderId: 'A1001AA', active: true });
   });
 
+  it('serves an event of a new minor version of the contract in the same collection, new fields and all', async () => {
+    const token = await issuer.sign({ scope: READ });
+    const newer = {
+      ...event(
+        'A1002AA',
+        'updated',
+        { ...offender('A1002AA', 'FAMILY2', '1980-01-01', 'LEI'), alias: 'NEW' },
+        '5',
+      ),
+      dataschema: 'urn:ferry:contract:justice.offender:1.1.0',
+    };
+    await store.apply('test', [newer]);
+    const response = await call('/v1/offenders/A1002AA', token);
+    expect(await response.json()).toMatchObject({ offenderId: 'A1002AA', alias: 'NEW' });
+  });
+
   it('answers 410 for a recently deleted id and 404 for an unknown one, as problems', async () => {
     const token = await issuer.sign({ scope: READ });
     const gone = await call('/v1/offenders/A1004AA', token);
