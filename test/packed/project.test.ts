@@ -23,6 +23,7 @@ const PACKAGES = [
   'kafka',
   'ops',
   'server',
+  'api',
   'cli',
   'testkit',
 ];

@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { apiConfigSchema } from '@ferry/api';
 import { defaultRegistry } from '@ferry/cli';
 import { parsePipelineConfig, pipelineFileSchema } from '@ferry/core';
 import { serverConfigSchema } from '@ferry/server';
@@ -621,6 +622,13 @@ describe('YAML examples in docs/', () => {
         const text = block.text.replace(REFERENCE, 'docs-example-secret');
         if (page === 'docs/admin-api.md') {
           const parsed = serverConfigSchema.safeParse(parseYaml(text));
+          if (!parsed.success) problems.push(`${where}: ${z.prettifyError(parsed.error)}`);
+          checked += 1;
+          continue;
+        }
+        // The read API's api.yaml (docs/api.md), validated by its own schema.
+        if (page === 'docs/api.md') {
+          const parsed = apiConfigSchema.safeParse(parseYaml(text));
           if (!parsed.success) problems.push(`${where}: ${z.prettifyError(parsed.error)}`);
           checked += 1;
           continue;
