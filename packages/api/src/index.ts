@@ -28,4 +28,5 @@ export {
   type Page,
   type StoreConfig,
   type StoredEntity,
+  type StoredEntityJson,
 } from './store.js';

@@ -38,6 +38,15 @@ export interface StoredEntity {
   deleted: boolean;
 }
 
+/**
+ * An entity with its object left as the JSON text the store holds (what `apply` wrote with `JSON.stringify`,
+ * so the same bytes a serialisation of the parsed object gives): the API sends it without parsing it.
+ */
+export type StoredEntityJson = Omit<StoredEntity, 'data'> & {
+  /** The object's JSON; null for a deleted entity. */
+  json: string | null;
+};
+
 /** What one `apply` did. */
 export interface ApplyResult {
   /** Events that changed an entity. */
@@ -68,6 +77,12 @@ export interface Page {
 
 type Row = Record<string, unknown>;
 
+/** What the store uses of better-sqlite3's connection, which typeorm opens and hands to `prepareDatabase`. */
+interface SqliteConnection {
+  pragma(sql: string): unknown;
+  prepare(sql: string): { get(...params: unknown[]): unknown };
+}
+
 const ENTITIES = 'ferry_api_entities';
 const OFFSETS = 'ferry_api_offsets';
 
@@ -89,6 +104,11 @@ function isDelete(event: CanonicalEvent): boolean {
 export class EntityStore {
   /** Where `get` and `list` read: SQLite's own read-only connection (committed data only), or the pool. */
   private reader: DataSource;
+  /**
+   * SQLite: the lookup by id (`get`, `getJson`), prepared once on the reader's connection and run on it
+   * directly. On the API's hot path typeorm's query layers (awaits, events, logging) cost as much again.
+   */
+  private sqliteGet: { get(...params: unknown[]): unknown } | undefined;
 
   private constructor(
     private readonly dataSource: DataSource,
@@ -142,17 +162,22 @@ export class EntityStore {
     if (config.type === 'sqlite') {
       // The writer's one connection would show a batch being applied before it commits (or is rolled back):
       // the API reads on a connection of its own, which under WAL sees committed data only, without waiting.
+      let connection: SqliteConnection | undefined;
       const reader = new DataSource({
         ...common,
         type: 'better-sqlite3',
         database: resolve(baseDir, config.path),
         readonly: true,
-        prepareDatabase: (db: { pragma(sql: string): unknown }) => {
+        prepareDatabase: (db: SqliteConnection) => {
           db.pragma('busy_timeout = 5000');
+          connection = db;
         },
       });
       await reader.initialize();
       store.reader = reader;
+      store.sqliteGet = connection?.prepare(
+        `SELECT * FROM ${store.qualify(ENTITIES)} WHERE type = ? AND major = ? AND id = ?`,
+      );
     }
     return store;
   }
@@ -287,11 +312,25 @@ export class EntityStore {
 
   /** One entity, a tombstone included; undefined when the store has never seen it. */
   async get(type: string, major: number, id: string): Promise<StoredEntity | undefined> {
+    const row = await this.row(type, major, id);
+    return row === undefined ? undefined : toEntity(row);
+  }
+
+  /** `get` with the object as the JSON text the store holds, not parsed (see `StoredEntityJson`). */
+  async getJson(type: string, major: number, id: string): Promise<StoredEntityJson | undefined> {
+    const row = await this.row(type, major, id);
+    return row === undefined
+      ? undefined
+      : { ...stateOf(row), json: row.data == null ? null : String(row.data) };
+  }
+
+  private async row(type: string, major: number, id: string): Promise<Row | undefined> {
+    if (this.sqliteGet !== undefined) return this.sqliteGet.get(type, major, id) as Row | undefined;
     const [row] = (await this.reader.query(
       `SELECT * FROM ${this.qualify(ENTITIES)} WHERE type = ${this.p(0)} AND major = ${this.p(1)} AND id = ${this.p(2)}`,
       [type, major, id],
     )) as Row[];
-    return row === undefined ? undefined : toEntity(row);
+    return row;
   }
 
   /**
@@ -346,11 +385,14 @@ export class EntityStore {
 }
 
 function toEntity(row: Row): StoredEntity {
+  return { ...stateOf(row), data: row.data == null ? null : JSON.parse(String(row.data)) };
+}
+
+function stateOf(row: Row): Omit<StoredEntity, 'data'> {
   return {
     type: String(row.type),
     major: Number(row.major),
     id: String(row.id),
-    data: row.data == null ? null : JSON.parse(String(row.data)),
     eventId: String(row.event_id),
     eventTime: String(row.event_time),
     sequence: row.sequence == null ? null : String(row.sequence),
