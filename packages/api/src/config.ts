@@ -107,7 +107,16 @@ export const apiConfigSchema = z
     entities: z.array(entitySchema).min(1).describe('What is served, one collection per type and major.'),
     auth: z
       .discriminatedUnion('mode', [
-        oauth2Schema.omit({ scopes: true, publicMetrics: true }),
+        oauth2Schema.omit({ scopes: true, publicMetrics: true }).extend({
+          tokenCacheSeconds: z
+            .number()
+            .int()
+            .min(0)
+            .default(60)
+            .describe(
+              'How long a verified token is remembered (never past its exp), so a client reusing it is not verified again on every request; 0 verifies every request. A key removed from the JWKS stops being accepted when the entries made with it end.',
+            ),
+        }),
         z
           .object({
             mode: z.literal('none'),

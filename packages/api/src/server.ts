@@ -25,7 +25,10 @@ export const ApiErrorCodes = {
   API_INTERNAL: 'API_INTERNAL',
 } as const;
 
-/** How fresh the store is: what the consumers have applied (for the freshness headers). */
+/**
+ * How fresh the store is: what the consumers have applied (for the freshness headers). The server writes the
+ * headers again only when `appliedAt` changes: whoever moves `positions` sets `appliedAt` with them.
+ */
 export interface Freshness {
   /** When the store last applied an event. */
   appliedAt: string | undefined;
@@ -49,6 +52,8 @@ declare module 'fastify' {
   }
 }
 
+/** Verified tokens remembered at most (see `auth.tokenCacheSeconds`): one per client is plenty. */
+const TOKEN_CACHE_ENTRIES = 10_000;
 const RESERVED = new Set(['cursor', 'limit', 'fields']);
 const RANGE = /^(.+)\[(gt|gte|lt|lte)\]$/;
 
@@ -90,7 +95,13 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   });
 
   app.decorateRequest('principal', null);
-  const verify = config.auth.mode === 'oauth2' ? createTokenVerifier(config.auth) : undefined;
+  const verify =
+    config.auth.mode === 'oauth2'
+      ? createTokenVerifier(config.auth, {
+          entries: TOKEN_CACHE_ENTRIES,
+          seconds: config.auth.tokenCacheSeconds,
+        })
+      : undefined;
   // Authentication first (a failed one is not counted against anyone's rate), then the rate limit per client.
   const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0] ?? '';
@@ -205,15 +216,19 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', async () => document);
 
+  // The freshness headers, written again only when a batch has been applied since.
+  let fresh: { appliedAt: string | undefined; position: string } | undefined;
   const freshness = (reply: FastifyReply) => {
     const { appliedAt, positions } = options.freshness();
+    if (fresh === undefined || fresh.appliedAt !== appliedAt)
+      fresh = {
+        appliedAt,
+        position: Object.entries(positions)
+          .map(([stream, position]) => `${encodeURIComponent(stream)}=${position}`)
+          .join(','),
+      };
     if (appliedAt !== undefined) reply.header('Ferry-Applied-At', appliedAt);
-    reply.header(
-      'Ferry-Position',
-      Object.entries(positions)
-        .map(([stream, position]) => `${encodeURIComponent(stream)}=${position}`)
-        .join(','),
-    );
+    reply.header('Ferry-Position', fresh.position);
   };
 
   for (const collection of collections) {
@@ -252,15 +267,13 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
       };
     });
 
-    app.get(`${base}/:id`, async (request, reply) => {
-      authorise(request, reply);
-      const { id } = request.params as { id: string };
-      const query = request.query as Record<string, string | string[]>;
-      for (const name of Object.keys(query))
-        if (name !== 'fields')
-          throw badParameter(name, `unknown parameter ${name} (only fields is accepted here)`);
-      const fields = fieldsOf(query.fields);
-      const entity = await store.getJson(collection.type, collection.major, id);
+    const answer = (
+      request: FastifyRequest,
+      reply: FastifyReply,
+      id: string,
+      fields: string[] | undefined,
+      entity: StoredEntityJson | undefined,
+    ): void => {
       freshness(reply);
       deprecation(reply);
       if (entity === undefined) throw notFound(base, id);
@@ -278,12 +291,33 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
       const etag = etagOf(entity);
       reply.header('ETag', etag);
       reply.header('Last-Modified', new Date(entity.eventTime).toUTCString());
-      if (matches(request.headers['if-none-match'], etag)) return reply.code(304).send();
+      if (matches(request.headers['if-none-match'], etag)) {
+        reply.code(304).send();
+        return;
+      }
       // The stored JSON goes out as it is (what serialising the parsed object would give, without the work)
       // unless a sparse fieldset needs the object.
       const json = entity.json ?? 'null';
-      if (fields === undefined) return reply.type('application/json; charset=utf-8').send(json);
-      return project(JSON.parse(json), fields);
+      if (fields === undefined) reply.type('application/json; charset=utf-8').send(json);
+      else reply.send(project(JSON.parse(json), fields));
+    };
+    // Not an async handler: on SQLite the lookup needs no promise, and one per request is measurable. The
+    // answer is sent here; returning the reply would make fastify wait on it as on a promise.
+    app.get(`${base}/:id`, (request, reply) => {
+      authorise(request, reply);
+      const { id } = request.params as { id: string };
+      const query = request.query as Record<string, string | string[]>;
+      for (const name in query)
+        if (name !== 'fields')
+          throw badParameter(name, `unknown parameter ${name} (only fields is accepted here)`);
+      const fields = query.fields === undefined ? undefined : fieldsOf(query.fields);
+      if (store.readsSynchronously) {
+        answer(request, reply, id, fields, store.getJsonSync(collection.type, collection.major, id));
+        return;
+      }
+      return store
+        .getJson(collection.type, collection.major, id)
+        .then((entity) => answer(request, reply, id, fields, entity));
     });
   }
   return app;

@@ -80,10 +80,25 @@ type Row = Record<string, unknown>;
 /** What the store uses of better-sqlite3's connection, which typeorm opens and hands to `prepareDatabase`. */
 interface SqliteConnection {
   pragma(sql: string): unknown;
-  prepare(sql: string): { get(...params: unknown[]): unknown };
+  prepare(sql: string): SqliteStatement;
 }
 
+interface SqliteStatement {
+  raw(on: boolean): SqliteStatement;
+  get(...params: unknown[]): unknown;
+}
+
+/** The columns of an entity's state other than its key, in the order `stateOfColumns` reads them. */
+const STATE_COLUMNS = 'data, event_id, event_time, sequence, applied_at, deleted';
+
 const ENTITIES = 'ferry_api_entities';
+/** Rows per multi-row upsert, and ids per lookup of held states: under SQLite's and PostgreSQL's limits of
+ * parameters per statement (9 and 1 per row). */
+const UPSERT_ROWS = 100;
+const LOOKUP_IDS = 500;
+
+/** One entity's key in a map. */
+const keyOf = (type: string, major: number, id: string) => `${type}\u0000${major}\u0000${id}`;
 const OFFSETS = 'ferry_api_offsets';
 
 export class EntityStoreError extends FerryError {
@@ -105,10 +120,11 @@ export class EntityStore {
   /** Where `get` and `list` read: SQLite's own read-only connection (committed data only), or the pool. */
   private reader: DataSource;
   /**
-   * SQLite: the lookup by id (`get`, `getJson`), prepared once on the reader's connection and run on it
-   * directly. On the API's hot path typeorm's query layers (awaits, events, logging) cost as much again.
+   * SQLite: the lookup by id (`get`, `getJson`, `getJsonSync`), prepared once on the reader's connection
+   * and run on it directly, its row as an array of the state's columns. On the API's hot path typeorm's
+   * query layers (awaits, events, logging) cost as much again, and a row object per answer is measurable.
    */
-  private sqliteGet: { get(...params: unknown[]): unknown } | undefined;
+  private sqliteGet: SqliteStatement | undefined;
 
   private constructor(
     private readonly dataSource: DataSource,
@@ -175,9 +191,11 @@ export class EntityStore {
       });
       await reader.initialize();
       store.reader = reader;
-      store.sqliteGet = connection?.prepare(
-        `SELECT * FROM ${store.qualify(ENTITIES)} WHERE type = ? AND major = ? AND id = ?`,
-      );
+      store.sqliteGet = connection
+        ?.prepare(
+          `SELECT ${STATE_COLUMNS} FROM ${store.qualify(ENTITIES)} WHERE type = ? AND major = ? AND id = ?`,
+        )
+        .raw(true);
     }
     return store;
   }
@@ -243,27 +261,28 @@ export class EntityStore {
     const now = new Date().toISOString();
     const work = async (manager: EntityManager) => {
       const query = (sql: string, params: unknown[]) => manager.query(sql, params) as Promise<Row[]>;
-      for (const event of events) {
-        const { type, major, id } = entityOf(event);
-        const [current] = await query(
-          `SELECT event_id, sequence FROM ${this.qualify(ENTITIES)}
-            WHERE type = ${this.p(0)} AND major = ${this.p(1)} AND id = ${this.p(2)}`,
-          [type, major, id],
-        );
+      const keyed = events.map((event) => ({ event, ...entityOf(event) }));
+      // What each entity holds, read once for the batch and kept up to date as its events are decided, so
+      // that a batch with several events of one entity decides them as one at a time would.
+      const held = await this.heldStates(query, keyed);
+      const writes = new Map<string, unknown[]>();
+      for (const { event, type, major, id } of keyed) {
+        const key = keyOf(type, major, id);
+        const current = held.get(key);
         const sequence = event.sequence ?? null;
         if (current !== undefined) {
-          if (current.event_id === event.id) {
+          if (current.eventId === event.id) {
             result.duplicates += 1;
             continue;
           }
-          const held = current.sequence == null ? null : String(current.sequence);
-          if (held !== null && sequence !== null && sequence < held) {
+          if (current.sequence !== null && sequence !== null && sequence < current.sequence) {
             result.stale += 1;
             continue;
           }
         }
+        held.set(key, { eventId: event.id, sequence });
         const deleted = isDelete(event);
-        const values = [
+        writes.set(key, [
           type,
           major,
           id,
@@ -273,17 +292,27 @@ export class EntityStore {
           sequence,
           now,
           deleted ? 1 : 0,
-        ];
+        ]);
+        result.applied += 1;
+      }
+      // The last state of each entity the batch changed, UPSERT_ROWS rows a statement.
+      const rows = [...writes.values()];
+      for (let from = 0; from < rows.length; from += UPSERT_ROWS) {
+        const chunk = rows.slice(from, from + UPSERT_ROWS);
+        const values = chunk
+          .map((row, r) => `(${row.map((_, c) => this.p(r * row.length + c)).join(', ')})`)
+          .join(', ');
         await query(
           `INSERT INTO ${this.qualify(ENTITIES)}
              (type, major, id, data, event_id, event_time, sequence, applied_at, deleted)
-           VALUES (${values.map((_, i) => this.p(i)).join(', ')})
+           VALUES ${values}
            ON CONFLICT (type, major, id) DO UPDATE SET data = excluded.data, event_id = excluded.event_id,
              event_time = excluded.event_time, sequence = excluded.sequence, applied_at = excluded.applied_at,
              deleted = excluded.deleted`,
-          values,
+          chunk.flat(),
         );
-        result.applied += 1;
+        // SQLite runs in this thread: between statements, let the API answer the requests waiting.
+        if (!this.postgres) await new Promise((next) => setImmediate(next));
       }
       for (const [stream, position] of Object.entries(positions)) {
         await query(
@@ -296,6 +325,42 @@ export class EntityStore {
     };
     await this.oneAtATime(() => this.dataSource.transaction(work));
     return result;
+  }
+
+  /** The event id and sequence each of these entities holds now (those the store has), by `keyOf`. */
+  private async heldStates(
+    query: (sql: string, params: unknown[]) => Promise<Row[]>,
+    entities: readonly { type: string; major: number; id: string }[],
+  ): Promise<Map<string, { eventId: string; sequence: string | null }>> {
+    const ids = new Map<string, { type: string; major: number; ids: Set<string> }>();
+    for (const { type, major, id } of entities) {
+      const group = keyOf(type, major, '');
+      let known = ids.get(group);
+      if (known === undefined) {
+        known = { type, major, ids: new Set<string>() };
+        ids.set(group, known);
+      }
+      known.ids.add(id);
+    }
+    const held = new Map<string, { eventId: string; sequence: string | null }>();
+    for (const { type, major, ids: set } of ids.values()) {
+      const all = [...set];
+      for (let from = 0; from < all.length; from += LOOKUP_IDS) {
+        const chunk = all.slice(from, from + LOOKUP_IDS);
+        const rows = await query(
+          `SELECT id, event_id, sequence FROM ${this.qualify(ENTITIES)}
+            WHERE type = ${this.p(0)} AND major = ${this.p(1)}
+              AND id IN (${chunk.map((_, i) => this.p(i + 2)).join(', ')})`,
+          [type, major, ...chunk],
+        );
+        for (const row of rows)
+          held.set(keyOf(type, major, String(row.id)), {
+            eventId: String(row.event_id),
+            sequence: row.sequence == null ? null : String(row.sequence),
+          });
+      }
+    }
+    return held;
   }
 
   /** The positions a consumer has saved, by stream: where its next read starts. */
@@ -312,25 +377,36 @@ export class EntityStore {
 
   /** One entity, a tombstone included; undefined when the store has never seen it. */
   async get(type: string, major: number, id: string): Promise<StoredEntity | undefined> {
-    const row = await this.row(type, major, id);
-    return row === undefined ? undefined : toEntity(row);
+    const state = await this.getJson(type, major, id);
+    if (state === undefined) return undefined;
+    const { json, ...rest } = state;
+    return { ...rest, data: json === null ? null : JSON.parse(json) };
   }
 
   /** `get` with the object as the JSON text the store holds, not parsed (see `StoredEntityJson`). */
   async getJson(type: string, major: number, id: string): Promise<StoredEntityJson | undefined> {
-    const row = await this.row(type, major, id);
-    return row === undefined
-      ? undefined
-      : { ...stateOf(row), json: row.data == null ? null : String(row.data) };
-  }
-
-  private async row(type: string, major: number, id: string): Promise<Row | undefined> {
-    if (this.sqliteGet !== undefined) return this.sqliteGet.get(type, major, id) as Row | undefined;
+    if (this.sqliteGet !== undefined) return this.getJsonSync(type, major, id);
     const [row] = (await this.reader.query(
-      `SELECT * FROM ${this.qualify(ENTITIES)} WHERE type = ${this.p(0)} AND major = ${this.p(1)} AND id = ${this.p(2)}`,
+      `SELECT ${STATE_COLUMNS} FROM ${this.qualify(ENTITIES)}
+        WHERE type = ${this.p(0)} AND major = ${this.p(1)} AND id = ${this.p(2)}`,
       [type, major, id],
     )) as Row[];
-    return row;
+    if (row === undefined) return undefined;
+    const columns = [row.data, row.event_id, row.event_time, row.sequence, row.applied_at, row.deleted];
+    return stateOfColumns(type, major, id, columns);
+  }
+
+  /** Whether `getJsonSync` can be used: SQLite, whose lookups run in this process without waiting. */
+  get readsSynchronously(): boolean {
+    return this.sqliteGet !== undefined;
+  }
+
+  /** `getJson` without a promise, on SQLite only (see `readsSynchronously`): the API's hot path. */
+  getJsonSync(type: string, major: number, id: string): StoredEntityJson | undefined {
+    if (this.sqliteGet === undefined)
+      throw new EntityStoreError('API_INTERNAL', 'getJsonSync is for a SQLite store', { retryable: false });
+    const columns = this.sqliteGet.get(type, major, id) as unknown[] | undefined;
+    return columns === undefined ? undefined : stateOfColumns(type, major, id, columns);
   }
 
   /**
@@ -386,6 +462,22 @@ export class EntityStore {
 
 function toEntity(row: Row): StoredEntity {
   return { ...stateOf(row), data: row.data == null ? null : JSON.parse(String(row.data)) };
+}
+
+/** An entity's state from its key and its `STATE_COLUMNS`, the object left as the JSON text stored. */
+function stateOfColumns(type: string, major: number, id: string, columns: unknown[]): StoredEntityJson {
+  const [data, eventId, eventTime, sequence, appliedAt, deleted] = columns;
+  return {
+    type,
+    major,
+    id,
+    eventId: String(eventId),
+    eventTime: String(eventTime),
+    sequence: sequence == null ? null : String(sequence),
+    appliedAt: String(appliedAt),
+    deleted: Number(deleted) === 1,
+    json: data == null ? null : String(data),
+  };
 }
 
 function stateOf(row: Row): Omit<StoredEntity, 'data'> {

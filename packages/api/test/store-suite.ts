@@ -64,6 +64,27 @@ export function describeStore(
       expect((await store.get('justice.offender', 1, 'A1'))?.data).toEqual({ name: 'three' });
     });
 
+    it('decides a large batch event by event: many entities, and one entity’s events out of order in it', async () => {
+      // More entities than one lookup or one upsert statement takes, and a second major of the type.
+      const creates = Array.from({ length: 1234 }, (_, i) =>
+        event(`L${i}`, 'created', { n: i }, String(i).padStart(6, '0')),
+      );
+      const v2 = { ...event('L7', 'created', { major: 2 }, '000001'), dataschema: 'urn:x:2.0.0' };
+      const late = event('L3', 'updated', { n: 'newest' }, '900000');
+      const older = event('L3', 'updated', { n: 'older' }, '800000');
+      const batch = [...creates, v2, late, older, late, creates[5] as CanonicalEvent];
+      expect(await store.apply('big', batch)).toEqual({ applied: 1236, duplicates: 2, stale: 1 });
+      expect((await store.get('justice.offender', 1, 'L3'))?.data).toEqual({ n: 'newest' });
+      expect((await store.get('justice.offender', 1, 'L1233'))?.data).toEqual({ n: 1233 });
+      expect((await store.get('justice.offender', 2, 'L7'))?.data).toEqual({ major: 2 });
+      expect((await store.get('justice.offender', 1, 'L7'))?.data).toEqual({ n: 7 });
+      // The same batch again: every event a duplicate, or stale (L3's create and the older update).
+      expect(await store.apply('big', batch)).toEqual({ applied: 0, duplicates: 1237, stale: 2 });
+      const json = await store.getJson('justice.offender', 1, 'L3');
+      expect(json).toMatchObject({ eventId: late.id, sequence: '900000', deleted: false });
+      expect(JSON.parse(json?.json ?? 'null')).toEqual({ n: 'newest' });
+    });
+
     it('leaves a tombstone on delete that an older event cannot bring back', async () => {
       const create = event('B1', 'created', { name: 'b' }, '010');
       const remove = event('B1', 'deleted', { name: 'b' }, '011');
@@ -94,25 +115,29 @@ export function describeStore(
     });
 
     it('never shows a batch being applied: readers see the state before it or after it', async () => {
-      await store.apply('c', [event('R1', 'created', { v: 0 }, '0000')]);
-      const batch = Array.from({ length: 400 }, (_, i) =>
-        event('R1', 'updated', { v: i + 1 }, String(i + 1).padStart(4, '0')),
-      );
+      // 400 entities: several upsert statements, between which the store lets other work run (SQLite).
+      const ids = Array.from({ length: 400 }, (_, i) => `R${i}`);
+      await store.apply('c', ids.map((id) => event(id, 'created', { v: 0 }, '0000')));
       let done = false;
-      const applying = store.apply('c', batch).finally(() => {
-        done = true;
-      });
-      const seen = new Set<unknown>();
-      const version = async () =>
-        ((await store.get('justice.offender', 1, 'R1'))?.data as { v: number } | undefined)?.v;
+      const applying = store
+        .apply('c', ids.map((id) => event(id, 'updated', { v: 1 }, '0001')))
+        .finally(() => {
+          done = true;
+        });
+      const version = async (id: string) =>
+        ((await store.get('justice.offender', 1, id))?.data as { v: number } | undefined)?.v;
+      const seen = new Set<string>();
+      let reads = 0;
       while (!done) {
-        seen.add(await version());
-        await Promise.resolve();
+        seen.add(`${await version('R0')}/${await version('R399')}`);
+        reads += 1;
+        await new Promise((next) => setImmediate(next));
       }
       await applying;
-      seen.add(await version());
-      expect([...seen].filter((v) => v !== 0 && v !== 400)).toEqual([]);
-      expect(seen.has(400)).toBe(true);
+      seen.add(`${await version('R0')}/${await version('R399')}`);
+      expect(reads).toBeGreaterThan(0);
+      expect([...seen].filter((pair) => pair !== '0/0' && pair !== '1/1')).toEqual([]);
+      expect(seen.has('1/1')).toBe(true);
     });
 
     it('pages through live entities in id order without repeats or gaps while others are written', async () => {

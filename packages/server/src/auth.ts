@@ -29,9 +29,10 @@ type OAuth2Config = Extract<ServerConfig['auth'], { mode: 'oauth2' }>;
 /** Verify a compact JWT; throws jose's errors (or a fetch error when the JWKS cannot be reached). */
 export function createTokenVerifier(
   auth: Pick<OAuth2Config, 'jwksUri' | 'issuer' | 'audience' | 'algorithms' | 'clockToleranceSeconds'>,
+  options: TokenCacheOptions = {},
 ): (token: string) => Promise<Principal> {
   const jwks = createRemoteJWKSet(new URL(auth.jwksUri));
-  return async (token) => {
+  const verify = async (token: string) => {
     const { payload } = await jwtVerify(token, jwks, {
       issuer: auth.issuer,
       audience: auth.audience,
@@ -39,8 +40,34 @@ export function createTokenVerifier(
       clockTolerance: auth.clockToleranceSeconds,
       requiredClaims: ['exp'],
     });
-    return { subject: payload.sub, scopes: scopesOf(payload) };
+    return { principal: { subject: payload.sub, scopes: scopesOf(payload) }, exp: Number(payload.exp) };
   };
+  const { entries = 0, seconds = 0 } = options;
+  if (entries <= 0 || seconds <= 0) return async (token) => (await verify(token)).principal;
+  // Tokens verified lately, oldest first (a Map keeps insertion order): a refused token is never kept.
+  const verified = new Map<string, { principal: Principal; until: number }>();
+  return async (token) => {
+    const now = Date.now();
+    const hit = verified.get(token);
+    if (hit !== undefined && hit.until > now) return hit.principal;
+    verified.delete(token);
+    const { principal, exp } = await verify(token);
+    if (verified.size >= entries) verified.delete(verified.keys().next().value as string);
+    verified.set(token, { principal, until: Math.min(now + seconds * 1000, exp * 1000) });
+    return principal;
+  };
+}
+
+/**
+ * Keep the principal of a verified token for a while, so that a client sending the same token again is not
+ * verified again (a signature check costs more than the rest of a small request). A token is kept at most
+ * `seconds` and never past its `exp`; a key removed from the JWKS meanwhile is noticed when the entry ends.
+ */
+export interface TokenCacheOptions {
+  /** How many tokens at most (the oldest goes first); 0 keeps none. */
+  entries?: number;
+  /** How long a verified token is kept, at most. */
+  seconds?: number;
 }
 
 /** OAuth2 scopes: `scope` as a space-separated string (RFC 9068), or `scp` as an array (Azure AD, Okta). */

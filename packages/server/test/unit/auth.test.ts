@@ -5,7 +5,12 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { exportSPKI, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildAdminServer, type ServerConfig, serverConfigSchema } from '../../src/index.js';
+import {
+  buildAdminServer,
+  createTokenVerifier,
+  type ServerConfig,
+  serverConfigSchema,
+} from '../../src/index.js';
 import { captureLogger, closedPort, type FakeHost, fakeHost, type Issuer, startIssuer } from './fixtures.js';
 
 const READ = 'ferry:read';
@@ -274,5 +279,52 @@ describe('auth configuration', () => {
     ).toBe(403);
     expect((await extended.inject('/extra')).statusCode).toBe(401);
     await extended.close();
+  });
+});
+
+describe('remembering verified tokens (createTokenVerifier with a cache)', () => {
+  const settings = () => ({
+    issuer: issuer.issuer,
+    jwksUri: issuer.jwksUri,
+    audience: issuer.audience,
+    algorithms: ['RS256' as const, 'ES256' as const],
+    clockToleranceSeconds: 0,
+  });
+
+  it('answers a token seen lately without verifying it again; without a cache every call verifies', async () => {
+    const token = await issuer.sign({ scope: READ });
+    const cached = createTokenVerifier(settings(), { entries: 10, seconds: 60 });
+    const first = await cached(token);
+    expect(first.scopes.has(READ)).toBe(true);
+    expect(await cached(token)).toBe(first);
+    const uncached = createTokenVerifier(settings());
+    expect(await uncached(token)).not.toBe(await uncached(token));
+  });
+
+  it('keeps a token no longer than its exp, nor than the seconds given, nor beyond the entries given', async () => {
+    const cached = createTokenVerifier(settings(), { entries: 1, seconds: 60 });
+    const short = await issuer.sign({ scope: READ, exp: now() + 2 });
+    const principal = await cached(short);
+    expect(await cached(short)).toBe(principal);
+    await new Promise((done) => setTimeout(done, (now() + 3 - Date.now() / 1000) * 1000));
+    await expect(cached(short)).rejects.toThrow(/exp/);
+    // One entry: a second token pushes the first out.
+    const [a, b] = [await issuer.sign({ sub: 'a' }), await issuer.sign({ sub: 'b' })];
+    const principalA = await cached(a);
+    await cached(b);
+    expect(await cached(a)).not.toBe(principalA);
+    // A second at most: verified again after it.
+    const brief = createTokenVerifier(settings(), { entries: 10, seconds: 1 });
+    const kept = await brief(a);
+    expect(await brief(a)).toBe(kept);
+    await new Promise((done) => setTimeout(done, 1100));
+    expect(await brief(a)).not.toBe(kept);
+  });
+
+  it('never remembers a refused token', async () => {
+    const cached = createTokenVerifier(settings(), { entries: 10, seconds: 60 });
+    const stranger = await issuer.sign({ scope: READ }, { key: 'stranger' });
+    await expect(cached(stranger)).rejects.toThrow();
+    await expect(cached(stranger)).rejects.toThrow();
   });
 });
