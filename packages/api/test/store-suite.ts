@@ -117,10 +117,16 @@ export function describeStore(
     it('never shows a batch being applied: readers see the state before it or after it', async () => {
       // 400 entities: several upsert statements, between which the store lets other work run (SQLite).
       const ids = Array.from({ length: 400 }, (_, i) => `R${i}`);
-      await store.apply('c', ids.map((id) => event(id, 'created', { v: 0 }, '0000')));
+      await store.apply(
+        'c',
+        ids.map((id) => event(id, 'created', { v: 0 }, '0000')),
+      );
       let done = false;
       const applying = store
-        .apply('c', ids.map((id) => event(id, 'updated', { v: 1 }, '0001')))
+        .apply(
+          'c',
+          ids.map((id) => event(id, 'updated', { v: 1 }, '0001')),
+        )
         .finally(() => {
           done = true;
         });
