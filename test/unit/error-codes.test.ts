@@ -30,6 +30,7 @@ const PREFIXES = [
   'FIXED_WIDTH',
   'JSONL',
   'API',
+  'WEBHOOK',
 ];
 const NAME = `(?:${PREFIXES.join('|')})_[A-Z0-9_]+`;
 const CODE = new RegExp(`['"\`](${NAME}|INTERNAL|USAGE)['"\`]`, 'g');
