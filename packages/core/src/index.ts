@@ -9,7 +9,7 @@ export {
   createValidator,
   factoryContextFor,
 } from './assemble.js';
-export { type BreakerPolicy, defaultBreakerPolicy } from './breaker.js';
+export { type BreakerPolicy, CircuitBreaker, type CircuitState, defaultBreakerPolicy } from './breaker.js';
 export {
   type ComponentConfig,
   type ConfigDocument,
@@ -135,7 +135,7 @@ export {
   type ReplayOutcome,
   replayDeadLetters,
 } from './replay.js';
-export { createRetrier, defaultRetryPolicy, type Retrier, type RetryPolicy } from './retry.js';
+export { createRetrier, defaultRetryPolicy, type Retrier, type RetryPolicy, sleep } from './retry.js';
 export { type Clock, type NextRun, systemClock, WakeUp, waitForNextRun } from './schedule.js';
 export { handleShutdownSignals, type ShutdownHandle } from './shutdown.js';
 export type {
