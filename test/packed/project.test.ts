@@ -24,6 +24,7 @@ const PACKAGES = [
   'ops',
   'server',
   'api',
+  'webhooks',
   'cli',
   'testkit',
 ];
