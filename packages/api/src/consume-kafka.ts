@@ -4,7 +4,7 @@
 // `<topic>/<partition>` is saved with the state in one transaction, and every assigned partition is sought
 // to that offset before it is fetched. Kafka's own committed offsets are written only for monitoring (lag).
 import type { CanonicalEvent, DeadLetter, Logger } from '@ferry/core';
-import { classifyKafkaError, decodeEvent } from '@ferry/kafka';
+import { classifyKafkaError, decodeEvent, messageHeaders, messageRecord } from '@ferry/kafka';
 import { type Batch, type EachBatchPayload, Kafka, type KafkaMessage, logLevel } from 'kafkajs';
 import {
   addFigures,
@@ -190,11 +190,17 @@ export async function consumeKafka(store: EntityStore, options: KafkaConsumeOpti
           break;
         }
         letters.push(
-          invalidRecordLetter(name, key, `${where} is not a CloudEvent (${decoded.reason})`, raw(message), {
-            topic,
-            partition,
-            offset: message.offset,
-          }),
+          invalidRecordLetter(
+            name,
+            key,
+            `${where} is not a CloudEvent (${decoded.reason})`,
+            messageRecord(message),
+            {
+              topic,
+              partition,
+              offset: message.offset,
+            },
+          ),
         );
       }
       // The next offset: the invalid message's own (it is read again), the end of the fetched batch (past
@@ -275,33 +281,16 @@ function ownPositions(positions: Record<string, string>, topics: readonly string
   );
 }
 
-function headersOf(message: KafkaMessage): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(message.headers ?? {})) {
-    if (value !== undefined) headers[name] = Array.isArray(value) ? String(value[0]) : String(value);
-  }
-  return headers;
-}
-
 /** The message as the CloudEvents binding decodes it (@ferry/kafka's decodeEvent), checked. */
 function decode(message: KafkaMessage): { event: CanonicalEvent } | { reason: string } {
   let event: CanonicalEvent;
   try {
-    event = decodeEvent({ value: message.value, headers: headersOf(message) });
+    event = decodeEvent({ value: message.value, headers: messageHeaders(message) });
   } catch (error) {
     return { reason: `not valid JSON in either binding: ${(error as Error).message}` };
   }
   const reason = cloudEventProblem(event);
   return reason === undefined ? { event } : { reason };
-}
-
-/** What a dead letter keeps of a message: its key, value and headers as text. */
-function raw(message: KafkaMessage): Record<string, unknown> {
-  return {
-    key: message.key?.toString() ?? null,
-    value: message.value?.toString() ?? null,
-    headers: headersOf(message),
-  };
 }
 
 function offsetGone(topic: string, partition: number, next: bigint, fetched: bigint): ConsumeError {

@@ -31,6 +31,7 @@ import { registerDocsCommand } from './commands/docs.js';
 import { registerNewCommands } from './commands/new.js';
 import { registerReconcileCommands } from './commands/reconcile.js';
 import { registerStatusCommand } from './commands/status.js';
+import { registerWebhooksCommands } from './commands/webhooks.js';
 import { restoreConsole, routeConsoleToLog } from './console.js';
 import { acquireRunLock } from './lock.js';
 import { ExitCode, exitCodeFor, formatError, formatSummary } from './output.js';
@@ -328,6 +329,7 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
   registerContractsCommands(program, ctx);
   registerCatalogCommand(program, ctx);
   registerApiCommand(program, ctx);
+  registerWebhooksCommands(program, ctx);
   registerNewCommands(program, ctx);
   registerReconcileCommands(program, ctx);
   registerStatusCommand(program, ctx);

@@ -66,3 +66,28 @@ export function decodeEvent(message: {
   event.data = JSON.parse(body);
   return event as unknown as CanonicalEvent;
 }
+
+/** What a consumer gets from kafkajs: header values may be buffers, arrays of them, or missing. */
+export interface ConsumedMessage {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+}
+
+/** A consumed message's headers as text (the first value of a repeated header). */
+export function messageHeaders(message: ConsumedMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? String(value[0]) : String(value);
+  }
+  return headers;
+}
+
+/** A consumed message as text (key, value, headers): what a dead letter keeps of one that cannot be read. */
+export function messageRecord(message: ConsumedMessage): Record<string, unknown> {
+  return {
+    key: message.key?.toString() ?? null,
+    value: message.value?.toString() ?? null,
+    headers: messageHeaders(message),
+  };
+}

@@ -1,6 +1,14 @@
 // Public API of @ferry/kafka: the sink, dead-letter and checkpoint factories, their options, the CloudEvents
 // binding and the error classifier.
-export { type BindingMode, decodeEvent, encodeEvent, STRUCTURED_CONTENT_TYPE } from './binding.js';
+export {
+  type BindingMode,
+  type ConsumedMessage,
+  decodeEvent,
+  encodeEvent,
+  messageHeaders,
+  messageRecord,
+  STRUCTURED_CONTENT_TYPE,
+} from './binding.js';
 export { KafkaCheckpointStore } from './checkpoints.js';
 export {
   assignPipelines,

@@ -31,3 +31,11 @@ export {
   signatureHeaders,
 } from './sign.js';
 export { type Answer, Endpoint, retryAfterMs } from './transport.js';
+export { deliverFromKafka, type KafkaDeliveryOptions } from './consume-kafka.js';
+export {
+  groupOf,
+  type LoadedWebhooksFile,
+  loadWebhooksFile,
+  type WebhooksFile,
+  webhooksFileSchema,
+} from './file.js';
