@@ -44,7 +44,11 @@ export function registerWebhooksCommands(program: Command, ctx: CommandContext):
       try {
         text = await readFile(path, 'utf8');
       } catch {
-        ctx.io.out(`${config.webhooks}: no status yet (${path}); is \`ferry webhooks run\` running?`);
+        ctx.io.out(
+          opts.json
+            ? JSON.stringify({ webhooks: config.webhooks, subscriptions: {} })
+            : `${config.webhooks}: no status yet (${path}); is \`ferry webhooks run\` running?`,
+        );
         return;
       }
       if (opts.json) {
