@@ -15,6 +15,7 @@ import { apiConfigSchema } from '@ferry/api';
 import { defaultRegistry } from '@ferry/cli';
 import { parsePipelineConfig, pipelineFileSchema } from '@ferry/core';
 import { serverConfigSchema } from '@ferry/server';
+import { subscriptionSchema, webhooksFileSchema } from '@ferry/webhooks';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
@@ -111,6 +112,8 @@ const BINDINGS: Record<
   'docs/database.md': { schema: () => sourceSchema('database') },
   'docs/kafka.md': { schema: () => registry.sinks.get('kafka')!.configSchema },
   'docs/admin-api.md': { schema: () => serverConfigSchema },
+  // Its table is one subscription of webhooks.yaml.
+  'docs/webhooks.md': { schema: () => subscriptionSchema },
   // Its table is the retry policy, `runtime.retry` of the pipeline file.
   'docs/runtime.md': { schema: () => pipelineFileSchema.shape.runtime, prefix: 'retry' },
   // The README documents polling; docs/database.md the other modes.
@@ -634,6 +637,13 @@ describe('YAML examples in docs/', () => {
           continue;
         }
         let data = parseYaml(text) as Record<string, unknown>;
+        // A webhooks file (docs/webhooks.md, `ferry webhooks run`), validated by its own schema.
+        if (data !== null && typeof data === 'object' && 'webhooks' in data && !('pipeline' in data)) {
+          const parsed = webhooksFileSchema.safeParse(data);
+          if (!parsed.success) problems.push(`${where}: ${z.prettifyError(parsed.error)}`);
+          checked += 1;
+          continue;
+        }
         // A Kubernetes manifest (docs/cluster.md): its container runs `ferry serve` with options serve has,
         // and its probes ask routes the admin API serves.
         if ('apiVersion' in data && 'kind' in data) {
