@@ -6,6 +6,7 @@ export {
   selects,
   subscriptionSchema,
 } from './config.js';
+export { deliverFromKafka, type KafkaDeliveryOptions } from './consume-kafka.js';
 export {
   classify,
   type DeliveryObserver,
@@ -15,6 +16,13 @@ export {
   type Outcome,
 } from './dispatcher.js';
 export { WebhookError, WebhookErrorCodes } from './errors.js';
+export {
+  groupOf,
+  type LoadedWebhooksFile,
+  loadWebhooksFile,
+  type WebhooksFile,
+  webhooksFileSchema,
+} from './file.js';
 export {
   type AddressPolicy,
   allowEntryProblem,
@@ -31,11 +39,3 @@ export {
   signatureHeaders,
 } from './sign.js';
 export { type Answer, Endpoint, retryAfterMs } from './transport.js';
-export { deliverFromKafka, type KafkaDeliveryOptions } from './consume-kafka.js';
-export {
-  groupOf,
-  type LoadedWebhooksFile,
-  loadWebhooksFile,
-  type WebhooksFile,
-  webhooksFileSchema,
-} from './file.js';

@@ -20,6 +20,10 @@ export interface Answer {
 
 const EXCERPT_BYTES = 1024;
 
+/** Node's codes for a certificate that does not verify: trying again cannot help until someone acts. */
+const TLS_CODES =
+  /^(ERR_TLS_CERT_ALTNAME_INVALID|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|CERT_REVOKED|CERT_UNTRUSTED|CERT_SIGNATURE_FAILURE)$/;
+
 export class Endpoint {
   private readonly dispatcher: Dispatcher;
   private readonly agent: Agent;
@@ -123,6 +127,17 @@ function failure(subscription: SubscriptionConfig, error: unknown, ms: number): 
   );
   if (refused !== undefined) return refused;
   const code = String((error as { code?: unknown }).code ?? (error as Error).name ?? '');
+  const tls = [error, cause].find((e) => TLS_CODES.test(String((e as { code?: unknown })?.code ?? '')));
+  if (tls !== undefined)
+    return new WebhookError(
+      'WEBHOOK_TLS_FAILED',
+      `${subscription.name}: ${subscription.url}'s certificate is not trusted (${(tls as Error).message}); give the CA that signs it as tls.ca, or fix the endpoint's certificate`,
+      {
+        retryable: false,
+        cause: error,
+        details: { url: subscription.url, code: (tls as { code: string }).code },
+      },
+    );
   const timedOut =
     code === 'UND_ERR_CONNECT_TIMEOUT' ||
     code === 'UND_ERR_HEADERS_TIMEOUT' ||

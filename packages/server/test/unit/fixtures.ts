@@ -1,8 +1,11 @@
 // Test doubles for the HTTP layer: an in-memory AdminHost with a few pipelines in different states, a token
-// issuer that serves a real JWKS on loopback, and a logger whose lines the test can read.
+// issuer that serves a real JWKS on loopback, a logger whose lines the test can read, and certificates.
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createLogger, FerryError, type Logger } from '@ferry/core';
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
@@ -335,4 +338,70 @@ export async function closedPort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/**
+ * Certificates made with openssl in `dir`: a CA (`ca.crt`, `ca.key`), a server certificate for 127.0.0.1 and
+ * localhost from it (`server.crt`, `server.key`), a client certificate from it (`client.*`), and a
+ * self-signed client certificate from nobody (`rogue.*`).
+ */
+export function makeTestCertificates(dir: string): void {
+  const file = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=Ferry test CA',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+  );
+  writeFileSync(
+    file('server.ext'),
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n',
+  );
+  writeFileSync(file('client.ext'), 'extendedKeyUsage=clientAuth\n');
+  const issue = (name: string, subject: string, ext: string, signer: 'ca' | 'self') => {
+    openssl(
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      subject,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+    );
+    const sign =
+      signer === 'ca' ? ['-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial'] : ['-key', `${name}.key`];
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      ...sign,
+      '-days',
+      '1',
+      '-extfile',
+      ext,
+      '-out',
+      `${name}.crt`,
+    );
+  };
+  issue('server', '/CN=127.0.0.1', 'server.ext', 'ca');
+  issue('client', '/CN=ops-console', 'client.ext', 'ca');
+  issue('rogue', '/CN=ops-console', 'client.ext', 'self');
 }

@@ -1,7 +1,6 @@
 // mTLS: certificates made with openssl in the test (a CA, a server certificate for 127.0.0.1, a client
 // certificate from the CA and one from nobody). A client without a certificate from the CA never reaches a
 // route; one with it is served, and bearer auth still applies on top.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -9,70 +8,11 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAdminServer, loadServerConfig } from '../../src/index.js';
-import { captureLogger, fakeHost, type Issuer, startIssuer } from './fixtures.js';
+import { captureLogger, fakeHost, type Issuer, makeTestCertificates, startIssuer } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-mtls-'));
 const file = (name: string) => join(dir, name);
-const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-
-function makeCertificates(): void {
-  openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=Ferry test CA',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-  );
-  writeFileSync(
-    file('server.ext'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n',
-  );
-  writeFileSync(file('client.ext'), 'extendedKeyUsage=clientAuth\n');
-  const issue = (name: string, subject: string, ext: string, signer: 'ca' | 'self') => {
-    openssl(
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-subj',
-      subject,
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-    );
-    const sign =
-      signer === 'ca' ? ['-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial'] : ['-key', `${name}.key`];
-    openssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      ...sign,
-      '-days',
-      '1',
-      '-extfile',
-      ext,
-      '-out',
-      `${name}.crt`,
-    );
-  };
-  issue('server', '/CN=127.0.0.1', 'server.ext', 'ca');
-  issue('client', '/CN=ops-console', 'client.ext', 'ca');
-  issue('rogue', '/CN=ops-console', 'client.ext', 'self');
-}
+const makeCertificates = () => makeTestCertificates(dir);
 
 interface Answer {
   status: number;
