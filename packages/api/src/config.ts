@@ -3,14 +3,7 @@
 // the file, the line and the path (`entities[0].filters[1]`); `${env:…}`/`${file:…}` references are resolved
 // as in pipeline files.
 import { dirname, resolve } from 'node:path';
-import {
-  ConfigError,
-  parseConfigYaml,
-  type Redactor,
-  readConfigFile,
-  resolveSecrets,
-  zodConfigIssues,
-} from '@ferry/core';
+import { loadConfigFile, type Redactor } from '@ferry/core';
 import { oauth2Schema } from '@ferry/server';
 import { z } from 'zod';
 
@@ -177,20 +170,8 @@ export interface LoadedApiConfig {
 
 /** Read and validate api.yaml; relative paths (store, contracts, file streams) come back absolute. */
 export async function loadApiConfig(file: string): Promise<LoadedApiConfig> {
-  const { path, text } = await readConfigFile(file);
-  const document = parseConfigYaml(text, path);
-  const { data, redactor } = await resolveSecrets(document, path);
-  const parsed = apiConfigSchema.safeParse(data ?? {});
-  if (!parsed.success) {
-    throw new ConfigError(
-      path,
-      zodConfigIssues(parsed.error, apiConfigSchema, data, (keys, message, at) =>
-        document.issue(keys, message, at),
-      ),
-    );
-  }
+  const { path, config, redactor } = await loadConfigFile(file, apiConfigSchema);
   const base = dirname(path);
-  const config = parsed.data;
   return {
     file: path,
     redactor,

@@ -4,8 +4,8 @@
 // `<topic>/<partition>` is saved with the state in one transaction, and every assigned partition is sought
 // to that offset before it is fetched. Kafka's own committed offsets are written only for monitoring (lag).
 import type { CanonicalEvent, DeadLetter, Logger } from '@ferry/core';
-import { classifyKafkaError, decodeEvent, messageHeaders, messageRecord } from '@ferry/kafka';
-import { type Batch, type EachBatchPayload, Kafka, type KafkaMessage, logLevel } from 'kafkajs';
+import { classifyKafkaError, decodeEvent, groupConsumer, messageHeaders, messageRecord } from '@ferry/kafka';
+import type { Batch, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import {
   addFigures,
   batchSizeOf,
@@ -55,27 +55,12 @@ export async function consumeKafka(store: EntityStore, options: KafkaConsumeOpti
   const finish = async () => ({ ...total, positions: ownPositions(await store.positions(name), topics) });
   if (signal.aborted) return finish();
 
-  const log = options.logger;
-  const kafka = new Kafka({
-    brokers: [...brokers],
+  const client = groupConsumer({
+    brokers,
     clientId: options.clientId ?? 'ferry-api',
-    // One retry inside kafkajs, so retries never nest with the caller's (kafkajs#962, #1324).
-    retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 1000 },
-    logLevel: log === undefined ? logLevel.NOTHING : logLevel.WARN,
-    logCreator:
-      () =>
-      ({ namespace, level, log: entry }) => {
-        const { message, ...extra } = entry;
-        log?.debug({ component: 'kafkajs', namespace, level, ...extra }, message);
-      },
-  });
-  const client = kafka.consumer({
     groupId,
-    readUncommitted: false,
-    allowAutoTopicCreation: false,
-    maxWaitTimeInMs: options.maxWaitMs ?? 500,
-    // A crash ends the run with its error rather than a restart inside kafkajs: the caller retries.
-    retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 1000, restartOnFailure: async () => false },
+    ...(options.maxWaitMs === undefined ? {} : { maxWaitMs: options.maxWaitMs }),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
   const kafkaError = (operation: string) => (error: unknown) => {
     throw classifyKafkaError(error, { operation, brokers });

@@ -7,9 +7,10 @@ import { ferryPlugin as databasePlugin } from '@ferry/database/plugin';
 import { ferryPlugin as kafkaPlugin } from '@ferry/kafka/plugin';
 import { ferryPlugin as sftpPlugin } from '@ferry/sftp/plugin';
 import { ferryPlugin as soapPlugin } from '@ferry/soap/plugin';
+import { ferryPlugin as webhooksPlugin } from '@ferry/webhooks/plugin';
 
 /** The built-in connector plugins, in registration order. */
-export const builtInPlugins = [databasePlugin, sftpPlugin, soapPlugin, kafkaPlugin] as const;
+export const builtInPlugins = [databasePlugin, sftpPlugin, soapPlugin, kafkaPlugin, webhooksPlugin] as const;
 
 export function defaultRegistry(): Registry {
   const registry = createRegistry();

@@ -337,6 +337,28 @@ export async function loadPipelineFile(file: string, registry: Registry): Promis
   return parsePipelineConfig(text, path, registry);
 }
 
+/**
+ * A YAML config file of a command other than a pipeline (`api.yaml`, `webhooks.yaml`): read, its
+ * `${env:…}`/`${file:…}` references resolved, validated by `schema`. A mistake is a ConfigError naming the
+ * file, the line and the path.
+ */
+export async function loadConfigFile<S extends z.ZodType>(
+  file: string,
+  schema: S,
+): Promise<{ path: string; config: z.output<S>; redactor: Redactor }> {
+  const { path, text } = await readConfigFile(file);
+  const document = parseConfigYaml(text, path);
+  const { data, redactor } = await resolveSecrets(document, path);
+  const parsed = schema.safeParse(data ?? {});
+  if (!parsed.success) {
+    throw new ConfigError(
+      path,
+      zodConfigIssues(parsed.error, schema, data, (keys, message, at) => document.issue(keys, message, at)),
+    );
+  }
+  return { path, config: parsed.data, redactor };
+}
+
 /** A config file's text, or CONFIG_FILE_NOT_FOUND naming it. */
 export async function readConfigFile(file: string): Promise<{ path: string; text: string }> {
   const path = resolve(file);

@@ -16,6 +16,7 @@ export {
   type Expectation,
   formatPath,
   type LoadedPipeline,
+  loadConfigFile,
   loadMapping,
   loadPipelineFile,
   type PipelineFile,
@@ -149,6 +150,7 @@ export type {
   EncodedEvents,
   RunSummary,
   Sink,
+  SinkWriteResult,
   Source,
   WakeSignal,
 } from './types.js';

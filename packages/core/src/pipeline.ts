@@ -657,7 +657,7 @@ class PipelineRun<P> {
     const encoded = this.encodes ? group.map((b) => b.encoded!) : undefined;
     let eventCount = 0;
     for (const batch of group) eventCount += batch.eventCount;
-    const letters = group.length === 1 ? group[0]!.letters : group.flatMap((b) => b.letters);
+    let letters = group.length === 1 ? group[0]!.letters : group.flatMap((b) => b.letters);
     const position = group.at(-1)!.position;
     // One sink write serves the whole group; each batch's trace gets its own child span for it.
     const writeSpans = group
@@ -694,9 +694,17 @@ class PipelineRun<P> {
         await this.retrier.run('sink.commitBatch', () => sink.commitBatch!(atomic));
       } else {
         if (eventCount > 0) {
-          await this.retrier.run('sink.write', () =>
+          const written = await this.retrier.run('sink.write', () =>
             encoded ? sink.writeEncoded!(encoded) : sink.write(events),
           );
+          // What the sink's target refused for good goes to the dead letters with the batch's own.
+          if (written && written.rejected.length > 0) {
+            this.log.warn(
+              { count: written.rejected.length, codes: [...new Set(written.rejected.map((l) => l.code))] },
+              'events the sink refused go to the dead letters',
+            );
+            letters = [...letters, ...written.rejected];
+          }
         }
         if (letters.length > 0) await this.retrier.run('deadLetters.write', () => deadLetters.write(letters));
         await this.retrier.run('checkpoint.save', () => checkpoints.save(name, position));

@@ -71,7 +71,10 @@ export async function replayDeadLetters(
       // Events first, then the marks: a crash in between replays those letters again, with the same event ids.
       for (let start = 0; start < events.length; start += CHUNK) {
         const chunk = events.slice(start, start + CHUNK);
-        await retrier.run('sink.write', () => target.write(chunk));
+        const written = await retrier.run('sink.write', () => target.write(chunk));
+        // An event the sink's target refuses for good is a new letter (stage `sink`), not a lost one.
+        if (written && written.rejected.length > 0)
+          await retrier.run('deadLetters.write', () => store.write(written.rejected));
       }
       const marks = passed.map((o) => ({ letter: o.letter, events: o.events.map((e) => e.id) }));
       await retrier.run('deadLetters.markReplayed', () => store.markReplayed!(marks));

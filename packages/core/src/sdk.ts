@@ -61,6 +61,7 @@ export type {
   ReadContext,
   RejectedInput,
   Sink,
+  SinkWriteResult,
   Source,
   SourceCadence,
   SourceHealth,

@@ -241,8 +241,14 @@ export interface CanonicalEvent<T = unknown> {
 
 export interface Sink {
   readonly type: string;
-  /** Resolves only when every event is durably stored. */
-  write(events: CanonicalEvent[]): Promise<void>;
+  /**
+   * Resolves only when every event is durably stored, or refused for good by where it goes (a webhook
+   * receiver answering 410): those come back as dead letters at stage `sink` (`SinkWriteResult`), which the
+   * runtime writes to the pipeline's dead-letter place with the batch's own, before it saves the checkpoint.
+   * What the sink may yet store is an error (retryable), not a reject.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a sink that never refuses anything returns nothing.
+  write(events: CanonicalEvent[]): Promise<void | SinkWriteResult>;
   /**
    * Optional, with `writeEncoded`: turn a batch's events into the sink's own format (file lines, Kafka
    * records) as soon as the batch is ready. The runtime then keeps only what this returns in flight, not
@@ -252,8 +258,12 @@ export interface Sink {
    * to count bytes, and calls `write`.
    */
   encode?(events: CanonicalEvent[]): EncodedEvents;
-  /** Write batches made by `encode`, in order, as one write; resolves when all are durably stored. */
-  writeEncoded?(batches: EncodedEvents[]): Promise<void>;
+  /**
+   * Write batches made by `encode`, in order, as one write; resolves when all are durably stored, or with
+   * what was refused, as `write`.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: as `write`.
+  writeEncoded?(batches: EncodedEvents[]): Promise<void | SinkWriteResult>;
   /**
    * Present only when the sink can commit a whole batch atomically (Kafka transactions, exactly-once):
    * events, dead letters and the checkpoint become visible together or not at all. The runtime then
@@ -263,6 +273,12 @@ export interface Sink {
   /** Check that where events go answers now, without writing anything (see `Source.probe`). */
   probe?(signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What a sink's write could not store and never will (see `Sink.write`). */
+export interface SinkWriteResult {
+  /** One dead letter per refused delivery, at stage `sink`, in the order of the events written. */
+  rejected: DeadLetter[];
 }
 
 /** A batch's events in a sink's own format (see `Sink.encode`); the sink adds what it needs. */

@@ -42,6 +42,7 @@ export {
   kafkaDeadLetterConfigSchema,
   kafkaSinkConfigSchema,
 } from './config.js';
+export { type GroupConsumerOptions, groupConsumer } from './consumer.js';
 export { createKafkaCheckpointStore, createKafkaDeadLetterSink, createKafkaSink } from './create.js';
 export { dlqTopicName, KafkaDeadLetterSink } from './dead-letters.js';
 export { DLQ_HEADERS } from './dlq-headers.js';

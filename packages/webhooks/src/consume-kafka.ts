@@ -3,8 +3,8 @@
 // restart resumes: a partition's offset is committed only up to the first event not yet done (delivered or
 // dead-lettered), so after a crash the events since are sent again, in order, with the same webhook-id.
 import type { CanonicalEvent, DeadLetter, Logger } from '@ferry/core';
-import { classifyKafkaError, decodeEvent, messageHeaders, messageRecord } from '@ferry/kafka';
-import { type EachBatchPayload, Kafka, logLevel } from 'kafkajs';
+import { classifyKafkaError, decodeEvent, groupConsumer, messageHeaders, messageRecord } from '@ferry/kafka';
+import type { EachBatchPayload } from 'kafkajs';
 import type { Dispatcher, Outcome } from './dispatcher.js';
 import { WebhookError } from './errors.js';
 
@@ -36,25 +36,11 @@ export async function deliverFromKafka(dispatcher: Dispatcher, options: KafkaDel
   const { brokers, topics, groupId, signal } = options;
   if (signal.aborted) return;
   const log = options.logger;
-  const kafka = new Kafka({
-    brokers: [...brokers],
+  const consumer = groupConsumer({
+    brokers,
     clientId: options.clientId,
-    // One retry inside kafkajs, so retries never nest with the caller's (kafkajs#962, #1324).
-    retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 1000 },
-    logLevel: log === undefined ? logLevel.NOTHING : logLevel.WARN,
-    logCreator:
-      () =>
-      ({ namespace, level, log: entry }) => {
-        const { message, ...extra } = entry;
-        log?.debug({ component: 'kafkajs', namespace, level, ...extra }, message);
-      },
-  });
-  const consumer = kafka.consumer({
     groupId,
-    readUncommitted: false,
-    allowAutoTopicCreation: false,
-    maxWaitTimeInMs: 500,
-    retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 1000, restartOnFailure: async () => false },
+    ...(log === undefined ? {} : { logger: log }),
   });
   let failure: { error: unknown } | undefined;
   let stop!: () => void;

@@ -2,14 +2,7 @@
 // dead letters go. Mistakes are ConfigErrors naming the file, the line and the path (`subscriptions[1].url`);
 // `${env:…}`/`${file:…}` references are resolved (and redacted) as in pipeline files.
 import { dirname, resolve } from 'node:path';
-import {
-  ConfigError,
-  parseConfigYaml,
-  type Redactor,
-  readConfigFile,
-  resolveSecrets,
-  zodConfigIssues,
-} from '@ferry/core';
+import { loadConfigFile, type Redactor } from '@ferry/core';
 import { z } from 'zod';
 import { subscriptionSchema } from './config.js';
 import { allowEntryProblem, checkEndpoint } from './guard.js';
@@ -89,19 +82,7 @@ export interface LoadedWebhooksFile {
 
 /** Read and validate webhooks.yaml; the dead-letter directory comes back absolute. */
 export async function loadWebhooksFile(file: string): Promise<LoadedWebhooksFile> {
-  const { path, text } = await readConfigFile(file);
-  const document = parseConfigYaml(text, path);
-  const { data, redactor } = await resolveSecrets(document, path);
-  const parsed = webhooksFileSchema.safeParse(data ?? {});
-  if (!parsed.success) {
-    throw new ConfigError(
-      path,
-      zodConfigIssues(parsed.error, webhooksFileSchema, data, (keys, message, at) =>
-        document.issue(keys, message, at),
-      ),
-    );
-  }
-  const config = parsed.data;
+  const { path, config, redactor } = await loadConfigFile(file, webhooksFileSchema);
   return {
     file: path,
     redactor,
