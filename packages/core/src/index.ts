@@ -136,7 +136,14 @@ export {
   type ReplayOutcome,
   replayDeadLetters,
 } from './replay.js';
-export { createRetrier, defaultRetryPolicy, type Retrier, type RetryPolicy, sleep } from './retry.js';
+export {
+  backoffDelay,
+  createRetrier,
+  defaultRetryPolicy,
+  type Retrier,
+  type RetryPolicy,
+  sleep,
+} from './retry.js';
 export { type Clock, type NextRun, systemClock, WakeUp, waitForNextRun } from './schedule.js';
 export { handleShutdownSignals, type ShutdownHandle } from './shutdown.js';
 export type {

@@ -62,7 +62,14 @@ export const subscriptionSchema = z
     timeouts: z
       .object({
         connectMs: z.number().int().min(1).default(5_000),
-        requestMs: z.number().int().min(1).default(15_000).describe('The whole request, answer included.'),
+        requestMs: z
+          .number()
+          .int()
+          .min(1)
+          .default(15_000)
+          .describe(
+            'The answer’s headers must come within this once the request is sent, and its body may not stall longer.',
+          ),
       })
       .strict()
       .default({ connectMs: 5_000, requestMs: 15_000 }),

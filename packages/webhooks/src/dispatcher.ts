@@ -5,12 +5,15 @@
 // with the answer's status and the start of its body; the subscription then goes on, or pauses.
 import { setMaxListeners } from 'node:events';
 import {
+  backoffDelay,
   type CanonicalEvent,
   CircuitBreaker,
   createRetrier,
   type DeadLetter,
   FerryError,
+  isRetryable,
   type Retrier,
+  type RetryPolicy,
   sleep,
 } from '@ferry/core';
 import { type SubscriptionConfig, selects } from './config.js';
@@ -72,6 +75,9 @@ export class Dispatcher {
   private readonly endpoint: Endpoint;
   private readonly breaker: CircuitBreaker;
   private readonly retrier: Retrier;
+  private readonly retryPolicy: RetryPolicy;
+  /** The signing keys, each until when it signs. */
+  private readonly secrets: { key: Buffer; until: number }[];
   private readonly queues = new Map<string, Item[]>();
   /** Subjects with events waiting and none in flight, in the order they became ready. */
   private readonly ready: string[] = [];
@@ -104,16 +110,26 @@ export class Dispatcher {
     );
     // Every delivery under way listens for the stop: as many listeners as `concurrency`, not a leak.
     setMaxListeners(0, this.stopping.signal);
+    // Decoded once: a secret that is not valid fails the start, not each delivery.
+    this.secrets = subscription.secrets.map((s) =>
+      typeof s === 'string'
+        ? { key: parseSecret(s), until: Number.POSITIVE_INFINITY }
+        : {
+            key: parseSecret(s.secret),
+            until: s.until === undefined ? Number.POSITIVE_INFINITY : Date.parse(s.until),
+          },
+    );
+    this.retryPolicy = {
+      retries: subscription.retry.attempts - 1,
+      minTimeoutMs: subscription.retry.minDelayMs,
+      maxTimeoutMs: subscription.retry.maxDelayMs,
+      factor: 2,
+      jitter: true,
+      maxRetryTimeMs: Number.MAX_SAFE_INTEGER,
+      startupMaxRetryTimeMs: Number.MAX_SAFE_INTEGER,
+    };
     this.retrier = createRetrier({
-      policy: {
-        retries: subscription.retry.attempts - 1,
-        minTimeoutMs: subscription.retry.minDelayMs,
-        maxTimeoutMs: subscription.retry.maxDelayMs,
-        factor: 2,
-        jitter: true,
-        maxRetryTimeMs: Number.MAX_SAFE_INTEGER,
-        startupMaxRetryTimeMs: Number.MAX_SAFE_INTEGER,
-      },
+      policy: this.retryPolicy,
       onRetry: () => {
         this.counts.retries += 1;
       },
@@ -225,39 +241,51 @@ export class Dispatcher {
 
   private async deliver(item: Item): Promise<Outcome> {
     const { subscription } = this.options;
+    const signal = this.stopping.signal;
     let attempts = 0;
     let last: Answer | undefined;
+    const attempt = async () => {
+      if (this.breaker.waitMs() > 0) await this.circuitClosed();
+      this.breaker.admit();
+      if (this.closed) throw new WebhookError('WEBHOOK_STOPPED', `${this.name} is closed`);
+      attempts += 1;
+      const { headers, body } = this.request(item.event);
+      let answer: Answer;
+      try {
+        answer = await this.endpoint.post(headers, body);
+      } catch (error) {
+        const code = (error as FerryError).code;
+        this.options.observer?.attempt?.(subscription.name, { code, ms: 0 });
+        if ((error as FerryError).retryable) this.breaker.failure();
+        throw error;
+      }
+      last = answer;
+      this.options.observer?.attempt?.(subscription.name, { status: answer.status, ms: answer.ms });
+      const refusal = classify(subscription, answer);
+      if (refusal === undefined) {
+        this.breaker.success();
+        return;
+      }
+      // The endpoint answered: a refusal says nothing about whether it is up.
+      if (refusal.retryable) this.breaker.failure();
+      else this.breaker.success();
+      throw refusal;
+    };
     try {
-      await this.retrier.run(
-        `deliver ${item.event.id} to ${subscription.name}`,
-        async () => {
-          await this.circuitClosed();
-          if (this.closed) throw new WebhookError('WEBHOOK_STOPPED', `${this.name} is closed`);
-          attempts += 1;
-          const { headers, body } = this.request(item.event);
-          let answer: Answer;
-          try {
-            answer = await this.endpoint.post(headers, body);
-          } catch (error) {
-            const code = (error as FerryError).code;
-            this.options.observer?.attempt?.(subscription.name, { code, ms: 0 });
-            if ((error as FerryError).retryable) this.breaker.failure();
-            throw error;
-          }
-          last = answer;
-          this.options.observer?.attempt?.(subscription.name, { status: answer.status, ms: answer.ms });
-          const refusal = classify(subscription, answer);
-          if (refusal === undefined) {
-            this.breaker.success();
-            return;
-          }
-          // The endpoint answered: a refusal says nothing about whether it is up.
-          if (refusal.retryable) this.breaker.failure();
-          else this.breaker.success();
-          throw refusal;
-        },
-        this.stopping.signal,
-      );
+      try {
+        // The first try outside the retrier: most deliveries need no other, and p-retry's set-up for each
+        // would cost more than the rest of the delivery.
+        await attempt();
+      } catch (error) {
+        if (this.closed || !isRetryable(error) || subscription.retry.attempts <= 1) throw error;
+        this.counts.retries += 1;
+        const asked = (error as FerryError).retryAfterMs ?? 0;
+        await sleep(Math.max(backoffDelay(this.retryPolicy, 1), asked), signal);
+        // The other tries, through core's retrier: backoff with jitter, a Retry-After waited out.
+        await this.retrier.run(`deliver ${item.event.id} to ${subscription.name}`, attempt, signal, {
+          retries: subscription.retry.attempts - 2,
+        });
+      }
     } catch (error) {
       if (this.closed) throw error;
       return this.deadLetter(item, error, attempts, last);
@@ -277,9 +305,7 @@ export class Dispatcher {
   private request(event: CanonicalEvent): { headers: Record<string, string>; body: string } {
     const { subscription } = this.options;
     const now = this.now();
-    const secrets = subscription.secrets
-      .filter((s) => typeof s === 'string' || s.until === undefined || Date.parse(s.until) > now)
-      .map((s) => parseSecret(typeof s === 'string' ? s : s.secret));
+    const secrets = this.secrets.filter((s) => s.until > now).map((s) => s.key);
     const binary = subscription.mode === 'binary';
     const body = JSON.stringify(binary ? (event.data ?? null) : event);
     const headers: Record<string, string> = {

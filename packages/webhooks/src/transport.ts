@@ -75,9 +75,11 @@ export class Endpoint {
         headers,
         body,
         dispatcher: this.dispatcher,
-        signal: AbortSignal.timeout(this.subscription.timeouts.requestMs),
       });
-      const excerpt = await readExcerpt(response.body);
+      // The body matters only when the answer is a failure (dead letters, logs): otherwise drop it unread.
+      const ok = response.statusCode >= 200 && response.statusCode < 300;
+      const excerpt = ok ? '' : await readExcerpt(response.body);
+      if (ok) await response.body.dump();
       const header = (name: string) => {
         const value = response.headers[name];
         return Array.isArray(value) ? value[0] : value;
