@@ -33,6 +33,7 @@ const QUICK = {
   'soap-list': ['--sizes', '1000,10000'],
   'runtime-hot-path': ['200000', '3'],
   'trigger-overhead': ['6', '150'],
+  webhooks: ['5000', '3'],
   'worker-handoff': ['200'],
 };
 const NOT_BENCHES = new Set(['run.mjs', 'report.mjs']);
