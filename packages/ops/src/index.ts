@@ -8,3 +8,10 @@ export {
   type PipelineState,
 } from './metrics.js';
 export { startTracing, type TracingHandle, type TracingOptions, tracesEndpoint } from './tracing.js';
+export {
+  attemptResult,
+  createWebhookMetrics,
+  type WebhookDeliveryObserver,
+  type WebhookMetrics,
+  type WebhookSubscriptionSample,
+} from './webhooks.js';

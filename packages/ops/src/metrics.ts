@@ -3,6 +3,7 @@
 import type { PipelineObserver, StreamCounts } from '@ferry/core';
 import { type Clock, systemClock } from '@ferry/core/sdk';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { createWebhookMetrics, type WebhookMetrics } from './webhooks.js';
 
 export type PipelineState = 'starting' | 'running' | 'paused' | 'failed' | 'stopped';
 
@@ -47,6 +48,11 @@ export interface FerryMetrics {
   clusterHandover(pipeline: string, seconds: number): void;
   /** A commit of `pipeline` was refused because another worker had claimed it (KAFKA_PRODUCER_FENCED). */
   clusterFenced(pipeline: string): void;
+  /**
+   * The `ferry_webhook_*` metrics (`ferry serve --webhooks`), registered on the first call: a registry
+   * without webhooks does not list them.
+   */
+  webhooks(): WebhookMetrics;
 }
 
 // From 5 ms (a small batch to a local file) to 2 minutes (a large batch through a slow broker or a retry).
@@ -197,9 +203,15 @@ export function createMetrics(options: MetricsOptions = {}): FerryMetrics {
     }
   };
 
+  let webhooks: WebhookMetrics | undefined;
+
   return {
     registry,
     contentType: registry.contentType,
+    webhooks() {
+      webhooks ??= createWebhookMetrics(registry);
+      return webhooks;
+    },
     text: () => registry.metrics(),
     setState(pipeline, current) {
       for (const s of STATES) state.set({ pipeline, state: s }, s === current ? 1 : 0);

@@ -11,4 +11,6 @@ export const WebhookErrorCodes = {
   WEBHOOK_SECRET_INVALID: 'WEBHOOK_SECRET_INVALID',
   /** An endpoint the address policy refuses (SSRF guard): at validation, or when its name resolves. */
   WEBHOOK_ADDRESS_REFUSED: 'WEBHOOK_ADDRESS_REFUSED',
+  /** No subscription of that name in the running webhooks files (pause, resume, status by name). */
+  WEBHOOK_SUBSCRIPTION_NOT_FOUND: 'WEBHOOK_SUBSCRIPTION_NOT_FOUND',
 } as const;

@@ -32,6 +32,11 @@ export {
   isRefusedAddress,
 } from './guard.js';
 export {
+  type SubscriptionStatus,
+  WebhooksRunner,
+  type WebhooksRunnerOptions,
+} from './runner.js';
+export {
   generateSecret,
   parseSecret,
   type SignatureHeaders,

@@ -88,8 +88,15 @@ export function registerStatusCommand(program: Command, ctx: CommandContext): vo
         opts.url === undefined
           ? await localStatus(pipelines, opts, ctx)
           : await remoteStatus(pipelines, opts, ctx);
-      if (opts.json) ctx.io.out(JSON.stringify({ pipelines: rows }, null, 2));
-      else for (const line of statusTable(rows)) ctx.io.out(line);
+      // The webhook subscriptions of a `ferry serve --webhooks`, when no pipeline was asked for by name.
+      const webhooks =
+        opts.url !== undefined && pipelines.length === 0 ? await remoteWebhooks(opts) : undefined;
+      if (opts.json)
+        ctx.io.out(JSON.stringify({ pipelines: rows, ...(webhooks ? { webhooks } : {}) }, null, 2));
+      else {
+        for (const line of statusTable(rows)) ctx.io.out(line);
+        if (webhooks) for (const line of ['', ...webhooksTable(webhooks)]) ctx.io.out(line);
+      }
     });
 }
 
@@ -205,8 +212,37 @@ async function tokenOf(opts: StatusOptions): Promise<string | undefined> {
   return opts.token ?? (process.env.FERRY_ADMIN_TOKEN || undefined);
 }
 
+/** A webhook subscription as `GET /webhooks` answers it (SubscriptionStatus of @ferry/webhooks). */
+export interface WebhookRow {
+  name: string;
+  state: string;
+  error?: { code: string; message: string };
+  delivered: number;
+  deadLettered: number;
+  retries: number;
+  pending: number;
+  oldestPendingMs: number;
+  paused: boolean;
+  pausedReason?: string;
+  circuit: string;
+}
+
+/** The subscriptions of a `ferry serve --webhooks`; undefined from one without (404). */
+async function remoteWebhooks(opts: StatusOptions): Promise<WebhookRow[] | undefined> {
+  const body = (await getAdmin(opts, '/webhooks', 'subscriptions', true)) as
+    | { subscriptions: WebhookRow[] }
+    | undefined;
+  return body?.subscriptions;
+}
+
 /** GET a path of the admin API at --url; the answer must be a JSON object with property `expect`. */
-async function getAdmin(opts: StatusOptions, path: string, expect: string): Promise<unknown> {
+async function getAdmin(
+  opts: StatusOptions,
+  path: string,
+  expect: string,
+  /** A 404 (a server without this route) answers undefined. */
+  optional = false,
+): Promise<unknown> {
   const base = opts.url!.replace(/\/+$/, '');
   const url = `${base}${path}`;
   const token = await tokenOf(opts);
@@ -233,12 +269,17 @@ async function getAdmin(opts: StatusOptions, path: string, expect: string): Prom
       { details: { url: base, status: response.status } },
     );
   }
+  if (optional && response.status === 404) {
+    await response.body?.cancel();
+    return undefined;
+  }
   const body = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined;
-  const usable = expect === 'pipelines' ? Array.isArray(body?.pipelines) : body?.[expect] !== undefined;
+  const usable = expect === 'mode' ? body?.[expect] !== undefined : Array.isArray(body?.[expect]);
   if (!response.ok || body === undefined || !usable) {
+    const what = { pipelines: 'a pipelines list', mode: 'a cluster status' }[expect] ?? `a ${expect} list`;
     throw new FerryError(
       'PIPELINE_STATUS_FAILED',
-      `GET ${url} answered HTTP ${response.status}${response.ok ? ` without ${expect === 'pipelines' ? 'a pipelines list' : 'a cluster status'}` : ''}; is --url a ferry serve admin address?`,
+      `GET ${url} answered HTTP ${response.status}${response.ok ? ` without ${what}` : ''}; is --url a ferry serve admin address?`,
       { retryable: response.status >= 500, details: { url: base, status: response.status } },
     );
   }
@@ -310,6 +351,42 @@ export function statusTable(rows: StatusRow[], now = Date.now()): string[] {
       .join('  ')
       .trimEnd();
   return [line(COLUMNS), ...cells.map(line)];
+}
+
+const WEBHOOK_COLUMNS = [
+  'SUBSCRIPTION',
+  'STATE',
+  'DELIVERED',
+  'DEAD LETTERS',
+  'RETRIES',
+  'PENDING',
+  'OLDEST',
+  'CIRCUIT',
+];
+
+/** The webhook subscriptions: their counts since `ferry serve` started, the oldest event waiting. */
+export function webhooksTable(rows: WebhookRow[]): string[] {
+  const cells = rows.map((r) => [
+    r.name,
+    r.state === 'failed'
+      ? `failed (${r.error?.code ?? '?'})`
+      : r.paused
+        ? `paused (${r.pausedReason ?? 'no reason given'})`
+        : r.state,
+    String(r.delivered),
+    String(r.deadLettered),
+    String(r.retries),
+    String(r.pending),
+    r.pending === 0 ? '-' : duration(r.oldestPendingMs / 1000),
+    r.circuit,
+  ]);
+  const widths = WEBHOOK_COLUMNS.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [line(WEBHOOK_COLUMNS), ...cells.map(line)];
 }
 
 function count(value: number | null | undefined): string {

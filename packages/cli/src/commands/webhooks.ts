@@ -59,7 +59,7 @@ export function registerWebhooksCommands(program: Command, ctx: CommandContext):
       ctx.io.out(`${status.webhooks}: pid ${status.pid}, updated ${status.updatedAt}`);
       for (const [name, s] of Object.entries(status.subscriptions))
         ctx.io.out(
-          `  ${name}: ${s.delivered} delivered, ${s.deadLettered} dead-lettered, ${s.retries} retries, ${s.pending} pending (oldest ${Math.round(s.oldestPendingMs / 1000)} s), circuit ${s.circuit}${s.paused ? `, PAUSED: ${s.pausedReason}` : ''}`,
+          `  ${name}: ${s.delivered} delivered, ${s.deadLettered} dead-lettered, ${s.retries} retries, ${s.pending} pending (oldest ${Math.round(s.oldestPendingMs / 1000)} s), circuit ${s.circuit}${s.paused ? `, PAUSED: ${s.pausedReason}` : ''}${s.state === 'failed' ? `, FAILED: ${s.error?.code}: ${s.error?.message}` : ''}`,
         );
     });
 }

@@ -1,24 +1,14 @@
-// What `ferry webhooks run` runs: per subscription a dispatcher fed by a consumer group of its own (restarted
-// with backoff after a retryable Kafka failure), its dead letters in the file dead-letter place, and a status
-// file refreshed every second for `ferry webhooks status`. SIGINT/SIGTERM stops reading; deliveries under way
-// are not committed, so a restart sends them again with the same webhook-id. Imported when the command runs.
+// What `ferry webhooks run` runs: a WebhooksRunner (@ferry/webhooks) for the file, and a status file
+// refreshed every second for `ferry webhooks status`. SIGINT/SIGTERM stops reading; deliveries under way are
+// not committed, so a restart sends them again with the same webhook-id. Imported when the command runs.
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { createLogger, handleShutdownSignals } from '@ferry/core';
 import {
-  createFileDeadLetterSink,
-  createLogger,
-  createRetrier,
-  type FerryError,
-  handleShutdownSignals,
-  type Logger,
-} from '@ferry/core';
-import {
-  type DeliveryStats,
-  Dispatcher,
-  deliverFromKafka,
-  groupOf,
   loadWebhooksFile,
+  type SubscriptionStatus,
   type WebhooksFile,
+  WebhooksRunner,
 } from '@ferry/webhooks';
 import type { CommandContext } from '../commands/context.js';
 import { routeConsoleToLog } from '../console.js';
@@ -29,7 +19,8 @@ export interface WebhooksStatusFile {
   webhooks: string;
   pid: number;
   updatedAt: string;
-  subscriptions: Record<string, DeliveryStats & { url: string; group: string }>;
+  /** Each subscription's status (`WebhooksRunner.list()`) without its name, the key. */
+  subscriptions: Record<string, Omit<SubscriptionStatus, 'name'>>;
 }
 
 /** Where a runner keeps its status: next to its dead letters. */
@@ -56,43 +47,13 @@ export async function runWebhooks(
   const shutdown = handleShutdownSignals((signal) =>
     logger.info({ signal }, 'stopping: deliveries under way are sent again on restart'),
   );
-  const policy = { allow: config.allow };
-  const running = config.subscriptions.map((subscription) => {
-    const letters = createFileDeadLetterSink({
-      dir: config.deadLetters.dir,
-      pipeline: `webhooks/${subscription.name}`,
-    });
-    const dispatcher = new Dispatcher({
-      subscription,
-      policy,
-      deadLetters: (l) => letters.write(l),
-      observer: {
-        deadLettered: (name, letter) =>
-          logger.warn(
-            {
-              subscription: name,
-              code: letter.code,
-              event: (letter.record as { id?: string }).id,
-              ...letter.origin,
-            },
-            `webhook event dead-lettered: ${letter.message}`,
-          ),
-        paused: (name, reason) => logger.warn({ subscription: name }, `subscription paused: ${reason}`),
-      },
-    });
-    return { subscription, dispatcher, letters };
-  });
+  const runner = new WebhooksRunner(config, { logger });
   const writeStatus = async () => {
     const status: WebhooksStatusFile = {
       webhooks: config.webhooks,
       pid: process.pid,
       updatedAt: new Date().toISOString(),
-      subscriptions: Object.fromEntries(
-        running.map(({ subscription, dispatcher }) => [
-          subscription.name,
-          { ...dispatcher.stats(), url: subscription.url, group: groupOf(config, subscription.name) },
-        ]),
-      ),
+      subscriptions: Object.fromEntries(runner.list().map(({ name, ...s }) => [name, s])),
     };
     const path = statusFileOf(config);
     await mkdir(dirname(path), { recursive: true });
@@ -103,65 +64,18 @@ export async function runWebhooks(
     writeStatus().catch((error) => logger.warn({ err: error }, 'webhooks: cannot write the status file'));
   }, 1000);
   try {
-    logger.info(
-      { subscriptions: running.map((r) => r.subscription.name), topics: config.kafka.topics },
-      `webhooks ${config.webhooks} delivering`,
-    );
-    await Promise.all(
-      running.map(({ subscription, dispatcher, letters }) =>
-        consume(config, dispatcher, (l) => letters.write(l), logger, shutdown.signal, subscription.name),
-      ),
-    );
+    await runner.run(shutdown.signal);
     await writeStatus();
-    for (const { subscription, dispatcher } of running) {
-      const s = dispatcher.stats();
+    for (const s of runner.list())
       ctx.io.out(
-        `ferry webhooks ${subscription.name}: ${s.delivered} delivered, ${s.deadLettered} dead-lettered, ${s.retries} retries`,
+        `ferry webhooks ${s.name}: ${s.delivered} delivered, ${s.deadLettered} dead-lettered, ${s.retries} retries`,
       );
-    }
   } catch (error) {
     ctx.io.err(formatError(error, redactor));
     ctx.setExit(exitCodeFor(error));
   } finally {
     clearInterval(ticker);
-    for (const { dispatcher, letters } of running) {
-      await dispatcher.close();
-      await letters.close();
-    }
+    await runner.close();
     shutdown.dispose();
   }
-}
-
-/** One subscription's consumer until the shutdown; a retryable failure starts it again with backoff. */
-function consume(
-  config: WebhooksFile,
-  dispatcher: Dispatcher,
-  deadLetters: Parameters<typeof deliverFromKafka>[1]['deadLetters'],
-  logger: Logger,
-  signal: AbortSignal,
-  name: string,
-): Promise<void> {
-  const retrier = createRetrier({
-    policy: { retries: Number.MAX_SAFE_INTEGER, maxRetryTimeMs: Number.POSITIVE_INFINITY },
-    onRetry: ({ attempt, error }) =>
-      logger.warn(
-        { code: (error as FerryError).code, attempt, subscription: name },
-        `webhooks consumer failed, retrying: ${(error as Error).message}`,
-      ),
-  });
-  const run = () =>
-    deliverFromKafka(dispatcher, {
-      brokers: config.kafka.brokers,
-      topics: config.kafka.topics,
-      groupId: groupOf(config, name),
-      clientId: `ferry-webhooks-${config.webhooks}`,
-      signal,
-      deadLetters,
-      logger,
-    });
-  return retrier.run(`deliver ${name}`, run, signal).catch((error: unknown) => {
-    // SIGINT/SIGTERM: stopping is what was asked, not a failure.
-    if (signal.aborted) return;
-    throw error;
-  });
 }

@@ -9,6 +9,7 @@ import type { ServerConfig } from '@ferry/server';
 import { type Command, Option } from 'commander';
 import type { CommandContext } from '../commands/context.js';
 import { routeConsoleToLog } from '../console.js';
+import { formatError } from '../output.js';
 import { progressIntervalOption, progressLog, progressObserver } from '../progress.js';
 
 interface ServeOptions {
@@ -23,13 +24,14 @@ interface ServeOptions {
   cluster?: string;
   worker?: string;
   label: string[];
+  webhooks: string[];
 }
 
 export function registerServeCommand(program: Command, ctx: CommandContext): void {
   program
     .command('serve')
     .description(
-      'Run pipelines and the admin API (status, pause/resume, trigger, offsets, dead letters, /metrics, /healthz, /readyz, /openapi.json) in one process.',
+      'Run pipelines and the admin API (status, pause/resume, trigger, offsets, dead letters, /metrics, /healthz, /readyz, /openapi.json) in one process, and webhook subscriptions with --webhooks.',
     )
     .argument('<pipelines...>', 'pipeline YAML files')
     .option('--config <file>', 'admin API config: listen address, OAuth2 issuer/JWKS/audience, scopes, TLS')
@@ -59,6 +61,12 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
     .option(
       '--label <label>',
       'with --cluster: a label of this worker (repeatable); a pipeline whose cluster.requires names it runs only on workers that have it',
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
+    .option(
+      '--webhooks <file>',
+      'also deliver the subscriptions of this webhooks file (repeatable), watched and paused through the admin API (/webhooks)',
       (value: string, previous: string[]) => [...previous, value],
       [],
     )
@@ -104,7 +112,21 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
       });
       // What a cluster needs of every pipeline is refused now, before the API listens.
       if (opts.cluster !== undefined) clusterConnection(host.loaded());
-      const app = await server.buildAdminServer({ host, config, logger, redactor });
+      // Webhooks files load here too, so that a mistake in one fails the start like a pipeline file's.
+      const hooks =
+        opts.webhooks.length === 0
+          ? undefined
+          : await import('./webhooks.js').then(async ({ HostedWebhooks, webhooksRoutes }) => {
+              const hosted = await HostedWebhooks.load(opts.webhooks, { logger, metrics, redactor });
+              return { hosted, routes: webhooksRoutes(hosted, { config, logger, redactor }) };
+            });
+      const app = await server.buildAdminServer({
+        host,
+        config,
+        logger,
+        redactor,
+        ...(hooks ? { plugins: [hooks.routes] } : {}),
+      });
       const shutdown = handleShutdownSignals((signal) =>
         logger.info({ signal }, 'stopping: flushing every pipeline and saving checkpoints'),
       );
@@ -112,6 +134,7 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
       try {
         const address = await app.listen({ host: config.listen.host, port: config.listen.port });
         host.start();
+        hooks?.hosted.start();
         if (opts.cluster !== undefined)
           cluster = await joinCluster(host, {
             group: opts.cluster,
@@ -122,15 +145,21 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
             metrics,
           });
         const names = host.list().map((p) => p.name);
-        ctx.io.out(`ferry serve: admin API on ${address} (pipelines: ${names.join(', ')})`);
-        logger.info({ address, pipelines: names, tracing: tracing.enabled }, 'admin API listening');
+        const subscriptions = hooks?.hosted.list().map((s) => s.name);
+        ctx.io.out(
+          `ferry serve: admin API on ${address} (pipelines: ${names.join(', ')}${subscriptions ? `; webhooks: ${subscriptions.join(', ')}` : ''})`,
+        );
+        logger.info(
+          { address, pipelines: names, webhooks: subscriptions, tracing: tracing.enabled },
+          'admin API listening',
+        );
         await new Promise<void>((resolve) => {
           if (shutdown.signal.aborted) return resolve();
           shutdown.signal.addEventListener('abort', () => resolve(), { once: true });
         });
       } finally {
         await cluster?.stop();
-        await host.close();
+        await Promise.all([host.close(), hooks?.hosted.close()]);
         await app.close();
         await tracing.shutdown();
         shutdown.dispose();
@@ -138,6 +167,11 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
       const failed = host.list().filter((p) => p.state === 'failed');
       if (failed.length > 0) {
         for (const p of failed) ctx.io.err(`${p.name}: failed with ${p.error?.code}: ${p.error?.message}`);
+        ctx.setExit(1);
+      }
+      const hooksFailure = hooks?.hosted.failed();
+      if (hooksFailure !== undefined) {
+        ctx.io.err(`webhooks: ${formatError(hooksFailure, redactor)}`);
         ctx.setExit(1);
       }
     });
