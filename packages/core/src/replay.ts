@@ -113,6 +113,9 @@ async function replayOne(
   | { letter: DeadLetter; events: CanonicalEvent[] }
   | { letter: DeadLetter; error: { code: string; message: string } }
 > {
+  // An event the sink's target refused (a webhook receiver's 410) is sent again as it was: same id, same
+  // sequence, mapped and checked when it was first made.
+  if (letter.stage === 'sink' && isCanonicalEvent(letter.record)) return { letter, events: [letter.record] };
   if (letter.stage === 'source' || letter.stage === 'sink') {
     return {
       letter,
@@ -138,6 +141,17 @@ async function replayOne(
       },
     };
   }
+}
+
+function isCanonicalEvent(value: unknown): value is CanonicalEvent {
+  const event = value as Partial<CanonicalEvent> | null;
+  return (
+    typeof event === 'object' &&
+    event !== null &&
+    event.specversion === '1.0' &&
+    typeof event.id === 'string' &&
+    typeof event.type === 'string'
+  );
 }
 
 /** A letter's record went through JSON: turn its time back into a Date, as the source produced it. */

@@ -20,7 +20,7 @@ export interface AddressPolicy {
 /** Nothing internal may be reached. */
 export const defaultAddressPolicy: AddressPolicy = Object.freeze({ allow: Object.freeze([]) });
 
-const HOW_TO_ALLOW = 'add the address to webhooks.allow';
+const HOW_TO_ALLOW = 'add the address to `allow`';
 
 // Ranges no webhook should reach by default, with the reason a message gives. More specific ranges come
 // first where they overlap (the broadcast address inside 240/4), so the reason is the most precise one.
@@ -127,7 +127,7 @@ export function checkEndpoint(url: string, policy: AddressPolicy): void {
   const reason = refusedName(name);
   if (reason !== undefined && !nameAllowed(name, compiled)) {
     throw refused(
-      `webhook endpoint ${where} names a ${reason} host, which webhooks may not reach; if it is meant, add the name "${name}" to webhooks.allow`,
+      `webhook endpoint ${where} names a ${reason} host, which webhooks may not reach; if it is meant, add the name "${name}" to \`allow\``,
       shown,
       reason,
       { host: name },

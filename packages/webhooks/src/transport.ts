@@ -48,7 +48,7 @@ export class Endpoint {
           callback(
             new WebhookError(
               'WEBHOOK_ADDRESS_REFUSED',
-              `${subscription.name}: ${host} is a ${refused} address, which webhooks may not reach; add it to webhooks.allow if it is meant`,
+              `${subscription.name}: ${host} is a ${refused} address, which webhooks may not reach; add it to \`allow\` if it is meant`,
               { retryable: false, details: { host, reason: refused } },
             ),
             null,

@@ -31,8 +31,9 @@ describe('ferry with a webhook sink', () => {
     const BAD_EVERY = 50; // rows 50, 100, 150, 200 have an impossible birth date: the contract refuses them
     const gone = prisonNumber(7);
     const secret = generateSecret();
+    let refusing = true;
     const receiver = await startReceiver([secret], (request) =>
-      (JSON.parse(request.body) as { subject: string }).subject === gone
+      refusing && (JSON.parse(request.body) as { subject: string }).subject === gone
         ? { status: 410, body: 'no such offender here' }
         : { status: 202 },
     );
@@ -95,6 +96,22 @@ describe('ferry with a webhook sink', () => {
         record: expect.objectContaining({ subject: gone }),
       }),
     ]);
+
+    // The receiver fixed: `ferry dlq replay` sends the refused event again, as it was (same id), once; the
+    // contract's rejects still fail and stay.
+    refusing = false;
+    const refusedId = letters.find((l) => l.stage === 'sink')?.record as { id: string };
+    const sentBefore = receiver.received.length;
+    const env = { SUPPLIER_A_SECRET: secret };
+    const replay = await runCli(['dlq', 'replay', q.pipeline], env);
+    expect(replay.stdout).toContain(
+      `replayed 1 dead letter (1 events to webhook); ${rejectedByContract} left`,
+    );
+    expect(receiver.received.slice(sentBefore).map((r) => r.id)).toEqual([refusedId.id]);
+    expect(receiver.received.at(-1)?.status).toBe(202);
+    const again = await runCli(['dlq', 'replay', q.pipeline], env);
+    expect(again.stdout).toContain('replayed 0 dead letters');
+    expect(receiver.received).toHaveLength(sentBefore + 1);
   });
 
   it('`ferry validate` refuses an endpoint on the cloud metadata address, naming the path and the code', async () => {

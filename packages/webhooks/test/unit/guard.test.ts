@@ -51,7 +51,7 @@ describe('checkEndpoint', () => {
   it('says how to allow an internal address', () => {
     const error = refusal(() => checkEndpoint('http://127.0.0.1:8080/x', defaultAddressPolicy));
     expect(error.message).toContain('http://127.0.0.1:8080');
-    expect(error.message).toContain('add the address to webhooks.allow');
+    expect(error.message).toContain('add the address to `allow`');
     expect(error.message).toContain('127.0.0.1/32');
   });
 
@@ -167,7 +167,7 @@ describe('guardedLookup', () => {
     expect(refused.code).toBe('WEBHOOK_ADDRESS_REFUSED');
     expect(refused.retryable).toBe(false);
     expect(refused.message).toContain('localhost');
-    expect(refused.message).toContain('webhooks.allow');
+    expect(refused.message).toContain('`allow`');
     expect(refused.details).toMatchObject({ host: 'localhost', reason: 'loopback' });
   });
 
