@@ -12,6 +12,11 @@ export interface GroupConsumerOptions {
   maxWaitMs?: number;
   /** Where kafkajs's own log lines go, at debug level (default nowhere). */
   logger?: Logger;
+  /**
+   * How long the group waits for a member that stopped heartbeating (a process killed outright) before it
+   * gives its partitions to the others (default kafkajs's 30 s; the broker allows 6 s at least).
+   */
+  sessionTimeoutMs?: number;
 }
 
 export function groupConsumer(options: GroupConsumerOptions): Consumer {
@@ -33,6 +38,12 @@ export function groupConsumer(options: GroupConsumerOptions): Consumer {
     readUncommitted: false,
     allowAutoTopicCreation: false,
     maxWaitTimeInMs: options.maxWaitMs ?? 500,
+    ...(options.sessionTimeoutMs === undefined
+      ? {}
+      : {
+          sessionTimeout: options.sessionTimeoutMs,
+          heartbeatInterval: Math.floor(options.sessionTimeoutMs / 4),
+        }),
     retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 1000, restartOnFailure: async () => false },
   });
 }

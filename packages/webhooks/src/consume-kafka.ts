@@ -40,6 +40,8 @@ export async function deliverFromKafka(dispatcher: Dispatcher, options: KafkaDel
     brokers,
     clientId: options.clientId,
     groupId,
+    // A runner killed outright gets its partitions back (or gives them to another instance) 10 s later.
+    sessionTimeoutMs: 10_000,
     ...(log === undefined ? {} : { logger: log }),
   });
   let failure: { error: unknown } | undefined;

@@ -199,11 +199,21 @@ export class Dispatcher {
     while (this.accepted.size > 0) await new Promise<void>((idle) => this.idleWaiters.push(idle));
   }
 
-  /** Stop: deliveries under way are abandoned (their events stay undone, so a restart sends them again). */
+  /**
+   * Stop: deliveries under way are abandoned and events waiting are given up, each `done` rejecting with
+   * WEBHOOK_STOPPED (retryable): they stay undone, so a restart sends them again.
+   */
   async close(): Promise<void> {
     this.closed = true;
     this.stopping.abort();
     for (const room of this.roomWaiters.splice(0)) room();
+    const stopped = new WebhookError('WEBHOOK_STOPPED', `${this.name} is closed`, { retryable: true });
+    // A subject in flight keeps its head: `run` settles it when the try it is in returns.
+    for (const [subject, queue] of this.queues)
+      for (const item of this.active.has(subject) ? queue.slice(1) : queue) {
+        this.accepted.delete(item);
+        item.failed(stopped);
+      }
     await this.endpoint.close();
   }
 
