@@ -17,7 +17,7 @@ import Fastify, {
 } from 'fastify';
 import { type Access, installAuth, trackRouteAccess } from './auth.js';
 import type { ServerConfig } from './config.js';
-import { errorResponse, ServerErrorCodes } from './errors.js';
+import { errorResponse, hostErrorStatus, ServerErrorCodes } from './errors.js';
 import type { AdminHost } from './host.js';
 import { type AdminRoute, adminRoutes } from './routes.js';
 import { ref, sharedSchemas } from './schemas.js';
@@ -28,6 +28,8 @@ export interface AdminServerOptions {
   logger: Logger;
   /** More routes (from the CLI, say). Each must declare `config.access` like the built-in ones. */
   plugins?: FastifyPluginAsync[];
+  /** HTTP statuses of the FerryError codes the plugins' routes throw (`hostErrorStatus` covers the host's). */
+  errorStatuses?: Readonly<Record<string, number>>;
   /** Scrubs secrets from error messages before they are answered (the hosted pipelines' redactor). */
   redactor?: Redactor;
 }
@@ -182,12 +184,12 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
       handler: (request, reply) => route.handler({ request, reply, host }),
     });
   }
-  for (const plugin of options.plugins ?? []) await app.register(plugin);
-
+  // Set before the plugins are registered: fastify gives a plugin's routes the handler in place when it loads.
+  const statuses = { ...hostErrorStatus, ...options.errorStatuses };
   app.setErrorHandler((error, request, reply) => {
     // Fastify checks a body method's media type (QUERY without Content-Type) before it finds no route.
     if (request.is404) return noRoute(request, reply);
-    const answer = errorResponse(error);
+    const answer = errorResponse(error, statuses);
     const { status } = answer;
     const body = options.redactor
       ? { ...answer.body, message: options.redactor.scrub(answer.body.message) }
@@ -197,6 +199,7 @@ export async function buildAdminServer(options: AdminServerOptions): Promise<Fas
     else logger.warn(context, `admin API: ${body.message}`);
     return reply.code(status).send(body);
   });
+  for (const plugin of options.plugins ?? []) await app.register(plugin);
   app.setNotFoundHandler(noRoute);
 
   if (auth.mode === 'none') {

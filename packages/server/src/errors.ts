@@ -30,11 +30,14 @@ export const hostErrorStatus: Readonly<Record<string, number>> = {
   SERVER_WORKER_NOT_FOUND: 404,
 };
 
-/** What a handler's error becomes on the wire. */
-export function errorResponse(error: unknown): { status: number; body: ErrorBody } {
+/** What a handler's error becomes on the wire; `statuses` maps FerryError codes to HTTP statuses. */
+export function errorResponse(
+  error: unknown,
+  statuses: Readonly<Record<string, number>> = hostErrorStatus,
+): { status: number; body: ErrorBody } {
   if (isFerryError(error)) {
     return {
-      status: hostErrorStatus[error.code] ?? 500,
+      status: statuses[error.code] ?? 500,
       body: { code: error.code, message: error.message, retryable: error.retryable },
     };
   }

@@ -116,16 +116,22 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
       const hooks =
         opts.webhooks.length === 0
           ? undefined
-          : await import('./webhooks.js').then(async ({ HostedWebhooks, webhooksRoutes }) => {
-              const hosted = await HostedWebhooks.load(opts.webhooks, { logger, metrics, redactor });
-              return { hosted, routes: webhooksRoutes(hosted, { config, logger, redactor }) };
-            });
+          : await import('./webhooks.js').then(
+              async ({ HostedWebhooks, webhooksErrorStatuses, webhooksRoutes }) => {
+                const hosted = await HostedWebhooks.load(opts.webhooks, { logger, metrics, redactor });
+                return {
+                  hosted,
+                  routes: webhooksRoutes(hosted, { config, redactor }),
+                  errorStatuses: webhooksErrorStatuses,
+                };
+              },
+            );
       const app = await server.buildAdminServer({
         host,
         config,
         logger,
         redactor,
-        ...(hooks ? { plugins: [hooks.routes] } : {}),
+        ...(hooks ? { plugins: [hooks.routes], errorStatuses: hooks.errorStatuses } : {}),
       });
       const shutdown = handleShutdownSignals((signal) =>
         logger.info({ signal }, 'stopping: flushing every pipeline and saving checkpoints'),

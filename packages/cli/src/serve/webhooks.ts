@@ -1,16 +1,11 @@
 // `ferry serve --webhooks <file>`: webhooks files run next to the pipelines (a WebhooksRunner each, in the
 // same metrics and the same shutdown), and the admin routes that show each subscription and pause or resume
 // it. @ferry/server knows nothing of webhooks: the routes are a plugin of the admin server, declared like its
-// own (access, OpenAPI schema, every status they can answer) and answering its error shape.
-import { ConfigError, isFerryError, type Logger, type Redactor } from '@ferry/core';
+// own (access, OpenAPI schema, every status they can answer); the server's error handler answers for them,
+// given `webhooksErrorStatuses`.
+import { ConfigError, type Logger, type Redactor } from '@ferry/core';
 import type { FerryMetrics } from '@ferry/ops';
-import {
-  type AdminServerOptions,
-  type ErrorBody,
-  hostErrorStatus,
-  type ServerConfig,
-  ServerErrorCodes,
-} from '@ferry/server';
+import type { AdminServerOptions, ServerConfig } from '@ferry/server';
 import { loadWebhooksFile, type SubscriptionStatus, WebhookError, WebhooksRunner } from '@ferry/webhooks';
 
 type AdminPlugin = NonNullable<AdminServerOptions['plugins']>[number];
@@ -122,8 +117,8 @@ export class HostedWebhooks {
   }
 }
 
-const NOT_FOUND_STATUS: Readonly<Record<string, number>> = {
-  ...hostErrorStatus,
+/** Statuses of the codes the webhooks routes throw, for the admin server's error handler. */
+export const webhooksErrorStatuses: Readonly<Record<string, number>> = {
   WEBHOOK_SUBSCRIPTION_NOT_FOUND: 404,
 };
 
@@ -206,9 +201,9 @@ const errorBody = { $ref: 'ErrorBody#' } as const;
  */
 export function webhooksRoutes(
   webhooks: HostedWebhooks,
-  options: { config: ServerConfig; logger: Logger; redactor?: Redactor },
+  options: { config: ServerConfig; redactor?: Redactor },
 ): AdminPlugin {
-  const { config, logger, redactor } = options;
+  const { config, redactor } = options;
   const bearer = config.auth.mode === 'oauth2';
   const scopes = config.auth.mode === 'oauth2' ? config.auth.scopes : undefined;
   const mtls = config.tls?.clientCertificate === 'require';
@@ -263,16 +258,6 @@ export function webhooksRoutes(
   const nameOf = (params: unknown) => (params as { subscription: string }).subscription;
 
   return async (app: AdminApp) => {
-    // The admin server's error handler is set after its plugins load, so it does not cover their routes:
-    // this one answers the same shape.
-    app.setErrorHandler((error, request, reply) => {
-      const { status, body } = errorAnswer(error);
-      const answer = { ...body, message: scrub(body.message) };
-      const context = { route: `${request.method} ${request.routeOptions.url}`, status, code: answer.code };
-      if (status >= 500) logger.error({ ...context, err: error }, 'admin API request failed');
-      else logger.warn(context, `admin API: ${answer.message}`);
-      return reply.code(status).send(answer);
-    });
     app.get(
       '/webhooks',
       {
@@ -343,29 +328,5 @@ export function webhooksRoutes(
       },
       async (request) => shown(webhooks.resume(nameOf(request.params))),
     );
-  };
-}
-
-/** An error as the admin API answers it (as @ferry/server's own handler does, plus the webhooks' 404). */
-function errorAnswer(error: unknown): { status: number; body: ErrorBody } {
-  if (isFerryError(error))
-    return {
-      status: NOT_FOUND_STATUS[error.code] ?? 500,
-      body: { code: error.code, message: error.message, retryable: error.retryable },
-    };
-  const client = error as { validation?: unknown; statusCode?: number; message?: string };
-  const status = client.statusCode;
-  if (client.validation !== undefined || (status !== undefined && status >= 400 && status < 500))
-    return {
-      status: status ?? 400,
-      body: { code: ServerErrorCodes.SERVER_BAD_REQUEST, message: String(client.message), retryable: false },
-    };
-  return {
-    status: 500,
-    body: {
-      code: 'INTERNAL',
-      message: error instanceof Error ? error.message : String(error),
-      retryable: false,
-    },
   };
 }
