@@ -4,7 +4,14 @@
 // `<topic>/<partition>` is saved with the state in one transaction, and every assigned partition is sought
 // to that offset before it is fetched. Kafka's own committed offsets are written only for monitoring (lag).
 import type { CanonicalEvent, DeadLetter, Logger } from '@ferry/core';
-import { classifyKafkaError, decodeEvent, groupConsumer, messageHeaders, messageRecord } from '@ferry/kafka';
+import {
+  ConsumerStop,
+  decodeEvent,
+  groupConsumer,
+  messageHeaders,
+  messageRecord,
+  runGroupConsumer,
+} from '@ferry/kafka';
 import type { Batch, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import {
   addFigures,
@@ -62,20 +69,7 @@ export async function consumeKafka(store: EntityStore, options: KafkaConsumeOpti
     ...(options.maxWaitMs === undefined ? {} : { maxWaitMs: options.maxWaitMs }),
     ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
-  const kafkaError = (operation: string) => (error: unknown) => {
-    throw classifyKafkaError(error, { operation, brokers });
-  };
-
-  let failure: { error: unknown } | undefined;
-  let stop!: () => void;
-  const stopped = new Promise<void>((resolve) => {
-    stop = resolve;
-  });
-  const failWith = (error: unknown) => {
-    failure ??= { error };
-    stop();
-  };
-  signal.addEventListener('abort', stop, { once: true });
+  const stop = new ConsumerStop(signal);
 
   /** Per assigned partition, the offset the store says comes next; undefined: the beginning of the log. */
   const expected = new Map<string, bigint | undefined>();
@@ -123,10 +117,7 @@ export async function consumeKafka(store: EntityStore, options: KafkaConsumeOpti
     expected.clear();
     reseeks.clear();
     client.pause(assigned);
-    positionAt(generation, assigned).catch(failWith);
-  });
-  client.on(client.events.CRASH, ({ payload }) => {
-    failWith(classifyKafkaError(payload.error, { operation: 'consume', brokers }));
+    positionAt(generation, assigned).catch((error) => stop.fail(error));
   });
 
   const eachBatch = async ({
@@ -138,7 +129,7 @@ export async function consumeKafka(store: EntityStore, options: KafkaConsumeOpti
   }: EachBatchPayload) => {
     const { topic, partition } = batch;
     const key = partitionKey(topic, partition);
-    if (failure !== undefined || signal.aborted || isStale() || !expected.has(key)) return;
+    if (stop.stopping || isStale() || !expected.has(key)) return;
     const fetched = (batch as FetchedBatch).fetchedOffset;
     const next = expected.get(key);
     if (next !== undefined && fetched !== undefined && BigInt(fetched) !== next) {
@@ -147,7 +138,7 @@ export async function consumeKafka(store: EntityStore, options: KafkaConsumeOpti
       const seen = reseeks.get(key);
       const times = seen?.offset === next ? seen.times + 1 : 1;
       if (times > SEEKS_BEFORE_GIVING_UP) {
-        failWith(offsetGone(topic, partition, next, BigInt(fetched)));
+        stop.fail(offsetGone(topic, partition, next, BigInt(fetched)));
         return;
       }
       reseeks.set(key, { offset: next, times });
@@ -158,7 +149,7 @@ export async function consumeKafka(store: EntityStore, options: KafkaConsumeOpti
     const messages = batch.messages;
     let position = next;
     for (let from = 0; from < messages.length; from += batchSize) {
-      if (failure !== undefined || signal.aborted) return;
+      if (stop.stopping) return;
       const slice = messages.slice(from, from + batchSize);
       const events: CanonicalEvent[] = [];
       const letters: DeadLetter[] = [];
@@ -207,7 +198,7 @@ export async function consumeKafka(store: EntityStore, options: KafkaConsumeOpti
           addFigures(total, figures);
           report(options, { ...figures, positions: { [key]: String(after) } });
         } catch (error) {
-          failWith(error);
+          stop.fail(error);
           return;
         }
         position = after;
@@ -215,7 +206,7 @@ export async function consumeKafka(store: EntityStore, options: KafkaConsumeOpti
         appliedHere.set(key, after);
       }
       if (invalid !== undefined) {
-        failWith(
+        stop.fail(
           new ConsumeError(
             'API_STREAM_INVALID',
             `topic ${topic} partition ${partition} offset ${invalid.message.offset} is not a CloudEvent ` +
@@ -238,20 +229,7 @@ export async function consumeKafka(store: EntityStore, options: KafkaConsumeOpti
     }
   };
 
-  try {
-    await client.connect().catch(kafkaError('connect'));
-    await client.subscribe({ topics: [...topics], fromBeginning: true }).catch(kafkaError('subscribe'));
-    if (!signal.aborted) {
-      await client
-        .run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch })
-        .catch(kafkaError('consume'));
-    }
-    await stopped;
-  } finally {
-    signal.removeEventListener('abort', stop);
-    await client.disconnect().catch(() => undefined);
-  }
-  if (failure !== undefined) throw failure.error;
+  await runGroupConsumer(client, stop, { brokers, topics, eachBatch });
   return finish();
 }
 

@@ -42,7 +42,12 @@ export {
   kafkaDeadLetterConfigSchema,
   kafkaSinkConfigSchema,
 } from './config.js';
-export { type GroupConsumerOptions, groupConsumer } from './consumer.js';
+export {
+  ConsumerStop,
+  type GroupConsumerOptions,
+  groupConsumer,
+  runGroupConsumer,
+} from './consumer.js';
 export { createKafkaCheckpointStore, createKafkaDeadLetterSink, createKafkaSink } from './create.js';
 export { dlqTopicName, KafkaDeadLetterSink } from './dead-letters.js';
 export { DLQ_HEADERS } from './dlq-headers.js';

@@ -3,7 +3,14 @@
 // restart resumes: a partition's offset is committed only up to the first event not yet done (delivered or
 // dead-lettered), so after a crash the events since are sent again, in order, with the same webhook-id.
 import type { CanonicalEvent, DeadLetter, Logger } from '@ferry/core';
-import { classifyKafkaError, decodeEvent, groupConsumer, messageHeaders, messageRecord } from '@ferry/kafka';
+import {
+  ConsumerStop,
+  decodeEvent,
+  groupConsumer,
+  messageHeaders,
+  messageRecord,
+  runGroupConsumer,
+} from '@ferry/kafka';
 import type { EachBatchPayload } from 'kafkajs';
 import type { Dispatcher, Outcome } from './dispatcher.js';
 import { WebhookError } from './errors.js';
@@ -44,19 +51,7 @@ export async function deliverFromKafka(dispatcher: Dispatcher, options: KafkaDel
     sessionTimeoutMs: 10_000,
     ...(log === undefined ? {} : { logger: log }),
   });
-  let failure: { error: unknown } | undefined;
-  let stop!: () => void;
-  const stopped = new Promise<void>((resolve) => {
-    stop = resolve;
-  });
-  const failWith = (error: unknown) => {
-    failure ??= { error };
-    stop();
-  };
-  signal.addEventListener('abort', stop, { once: true });
-  consumer.on(consumer.events.CRASH, ({ payload }) => {
-    failWith(classifyKafkaError(payload.error, { operation: 'consume', brokers }));
-  });
+  const stop = new ConsumerStop(signal);
   const commitEvery = options.commitIntervalMs ?? 500;
 
   const eachBatch = async ({ batch, resolveOffset, heartbeat, isStale }: EachBatchPayload) => {
@@ -81,7 +76,7 @@ export async function deliverFromKafka(dispatcher: Dispatcher, options: KafkaDel
     }, commitEvery);
     try {
       for (const message of batch.messages) {
-        if (failure !== undefined || signal.aborted || isStale()) break;
+        if (stop.stopping || isStale()) break;
         const entry: InFlight = { offset: BigInt(message.offset), done: false };
         inFlight.push(entry);
         const origin = { topic, partition, offset: message.offset };
@@ -116,32 +111,8 @@ export async function deliverFromKafka(dispatcher: Dispatcher, options: KafkaDel
     }
   };
 
-  try {
-    await consumer.connect().catch(kafkaError('connect', brokers));
-    await consumer
-      .subscribe({ topics: [...topics], fromBeginning: true })
-      .catch(kafkaError('subscribe', brokers));
-    if (!signal.aborted) {
-      await consumer
-        .run({
-          autoCommit: false,
-          eachBatchAutoResolve: false,
-          partitionsConsumedConcurrently: 16,
-          eachBatch,
-        })
-        .catch(kafkaError('consume', brokers));
-    }
-    await stopped;
-  } finally {
-    signal.removeEventListener('abort', stop);
-    await consumer.disconnect().catch(() => undefined);
-  }
-  if (failure !== undefined) throw failure.error;
+  await runGroupConsumer(consumer, stop, { brokers, topics, eachBatch, partitionsConsumedConcurrently: 16 });
 }
-
-const kafkaError = (operation: string, brokers: readonly string[]) => (error: unknown) => {
-  throw classifyKafkaError(error, { operation, brokers });
-};
 
 /** Why a decoded message is not an event a subscriber can be sent (undefined when it is). */
 function eventProblem(event: CanonicalEvent): string | undefined {
