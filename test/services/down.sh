@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stop the test services started by up.sh (data is kept; see README.md to reset).
 #
-#   bash test/services/down.sh [postgres|mariadb|sshd|kafka|spyne ...]   (default: all five)
+#   bash test/services/down.sh [postgres|mariadb|sshd|kafka|spyne ...]   (default: all five; tools have
+#   nothing to stop)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -4,7 +4,8 @@
 # waits (bounded) until each answers. Idempotent; a second run with everything up takes well under a
 # second or two.
 #
-#   bash test/services/up.sh [postgres|mariadb|sshd|kafka|spyne ...]     (default: all five)
+#   bash test/services/up.sh [postgres|mariadb|sshd|kafka|spyne|schemathesis|chromium ...]
+#     (default: the five services and both tools; a tool is installed only, nothing is started)
 #
 # State: ${FERRY_SERVICES_DIR:-/tmp/ferry-services}; logs: <state>/logs/<service>.log;
 # Kafka jars, spyne's and Schemathesis' virtualenvs: ${XDG_CACHE_HOME:-$HOME/.cache}/ferry/. See test/services/README.md.
@@ -17,20 +18,29 @@ for _svc in "${FERRY_SERVICES_ALL[@]}"; do
   # shellcheck disable=SC1090
   source "$HERE/lib/$_svc.sh"
 done
-# shellcheck source=lib/schemathesis.sh
-source "$HERE/lib/schemathesis.sh"
+for _tool in "${FERRY_TOOLS_ALL[@]}"; do
+  # shellcheck disable=SC1090
+  source "$HERE/lib/$_tool.sh"
+done
 trap ferry_on_exit EXIT
 
 parse_services "$@"
+NAMED=("${SERVICES[@]}" "${TOOLS[@]}")
 t0="$(date +%s%N)"
 elapsed() { printf '%d.%02ds' $((($(date +%s%N) - t0) / 1000000000)) $(((($(date +%s%N) - t0) / 10000000) % 100)); }
 
 take_lock
 
-# Tools the tests run (no process to start): installed once, cached, with the default (everything) set.
-if [[ $# -eq 0 ]]; then
-  schemathesis_install
-fi
+# Tools the tests run (no process to start): installed once, cached.
+for t in "${TOOLS[@]}"; do
+  working_on "$t"
+  read -r -a _p <<<"$("${t}_packages")"
+  apt_ensure "${_p[@]}"
+  working_on "$t"
+  "${t}_install"
+  say "$t: installed $("${t}_describe")"
+done
+FERRY_CURRENT_SERVICE=""
 
 svc_timeout() {
   case "$1" in
@@ -52,7 +62,7 @@ for s in "${SERVICES[@]}"; do
   fi
 done
 if [[ ${#TODO[@]} -eq 0 ]]; then
-  say "all up: ${SERVICES[*]} ($(elapsed))"
+  say "all up: ${NAMED[*]} ($(elapsed))"
   exit 0
 fi
 
@@ -125,4 +135,4 @@ for s in "${TODO[@]}"; do
   say "$s: up (pid $(pid_of "$(svc_pidfile "$s")")) $("${s}_describe")"
 done
 FERRY_CURRENT_SERVICE=""
-say "all up: ${SERVICES[*]} ($(elapsed))"
+say "all up: ${NAMED[*]} ($(elapsed))"

@@ -30,6 +30,7 @@ import { registerDlqCommands } from './commands/dlq.js';
 import { registerDocsCommand } from './commands/docs.js';
 import { registerNewCommands } from './commands/new.js';
 import { registerReconcileCommands } from './commands/reconcile.js';
+import { registerShadowCommands } from './commands/shadow.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerWebhooksCommands } from './commands/webhooks.js';
 import { restoreConsole, routeConsoleToLog } from './console.js';
@@ -332,6 +333,7 @@ function buildProgram(io: CliIo, registry: Registry, setExit: (code: number) => 
   registerWebhooksCommands(program, ctx);
   registerNewCommands(program, ctx);
   registerReconcileCommands(program, ctx);
+  registerShadowCommands(program, ctx);
   registerStatusCommand(program, ctx);
   registerServeCommand(program, ctx);
   registerCheckCommand(program, ctx);

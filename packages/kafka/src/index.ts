@@ -1,5 +1,5 @@
 // Public API of @ferry/kafka: the sink, dead-letter and checkpoint factories, their options, the CloudEvents
-// binding and the error classifier.
+// binding, the error classifier, and the read-only helpers (a topic's events, the groups consuming topics).
 export {
   type BindingMode,
   type ConsumedMessage,
@@ -48,6 +48,16 @@ export {
   groupConsumer,
   runGroupConsumer,
 } from './consumer.js';
+export {
+  type KafkaTopicConsumersConfig,
+  type KafkaTopicConsumersConfigInput,
+  type KafkaTopicConsumersContext,
+  kafkaTopicConsumersConfigSchema,
+  type TopicConsumer,
+  type TopicConsumerPartition,
+  type TopicConsumerTopic,
+  topicConsumers,
+} from './consumers.js';
 export { createKafkaCheckpointStore, createKafkaDeadLetterSink, createKafkaSink } from './create.js';
 export { dlqTopicName, KafkaDeadLetterSink } from './dead-letters.js';
 export { DLQ_HEADERS } from './dlq-headers.js';

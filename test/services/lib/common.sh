@@ -7,6 +7,9 @@
 # there, so a failure in the middle of such a function would go unnoticed.
 
 FERRY_SERVICES_ALL=(postgres mariadb sshd kafka spyne)
+# Tools the tests run: installed once (lib/<tool>.sh: <tool>_packages, _install, _installed, _describe),
+# nothing to start or stop. up.sh with no arguments installs them all, `up.sh <tool>` that one alone.
+FERRY_TOOLS_ALL=(schemathesis chromium)
 
 FERRY_SERVICES_DIR="${FERRY_SERVICES_DIR:-/tmp/ferry-services}"
 FERRY_CACHE_DIR="${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/ferry"
@@ -101,12 +104,20 @@ is_known_service() {
   return 1
 }
 
-# Parse the service arguments of a script into the global array SERVICES (default: all).
+is_known_tool() {
+  local t
+  for t in "${FERRY_TOOLS_ALL[@]}"; do [[ "$t" == "$1" ]] && return 0; done
+  return 1
+}
+
+# Parse the service arguments of a script into the global arrays SERVICES and TOOLS (default: all of both).
 parse_services() {
   SERVICES=()
+  TOOLS=()
   local s
   if [[ $# -eq 0 ]]; then
     SERVICES=("${FERRY_SERVICES_ALL[@]}")
+    TOOLS=("${FERRY_TOOLS_ALL[@]}")
     return 0
   fi
   for s in "$@"; do
@@ -115,7 +126,11 @@ parse_services() {
       mysql) s=mariadb ;;
       pg | postgresql) s=postgres ;;
     esac
-    is_known_service "$s" || die "unknown service '$s' (known: ${FERRY_SERVICES_ALL[*]})"
+    if is_known_tool "$s"; then
+      TOOLS+=("$s")
+      continue
+    fi
+    is_known_service "$s" || die "unknown service '$s' (known: ${FERRY_SERVICES_ALL[*]} ${FERRY_TOOLS_ALL[*]})"
     SERVICES+=("$s")
   done
 }

@@ -3,11 +3,18 @@
 # (packages/cli/test/integration/schemathesis.test.ts). A tool, not a service: nothing to start, only a
 # virtualenv built once under $FERRY_CACHE_DIR and reused, like spyne's. Every package in it is pinned
 # (schemathesis-requirements.txt, a `pip freeze` of a fresh install), so a new release of a dependency can
-# never change what the test checks. Sourced by up.sh after common.sh.
+# never change what the test checks. Sourced by up.sh and status.sh after common.sh (and spyne.sh, whose
+# spyne_python it uses).
 
 SCHEMATHESIS_VERSION=4.32.5
 SCHEMATHESIS_VENV="$FERRY_CACHE_DIR/schemathesis-$SCHEMATHESIS_VERSION-venv"
 SCHEMATHESIS_REQUIREMENTS="$FERRY_LIB_DIR/schemathesis-requirements.txt"
+
+schemathesis_packages() { echo ""; } # Python 3.11+ with venv and pip is a prerequisite of the machine
+
+schemathesis_installed() { [[ -f "$SCHEMATHESIS_VENV/.ferry-installed" ]]; }
+
+schemathesis_describe() { echo "$SCHEMATHESIS_VENV/bin/schemathesis"; }
 
 schemathesis_install() {
   # The marker is written last, so a half-built venv (an interrupted pip) is rebuilt.

@@ -28,27 +28,28 @@ export class ReconcileStore {
     this.db.pragma('synchronous = OFF');
     this.db.pragma('cache_size = -8192');
     this.db.exec(`
-      CREATE TABLE ref (key TEXT PRIMARY KEY, doc TEXT NOT NULL, dup INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
-      CREATE TABLE stream (key TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE ref (key TEXT PRIMARY KEY, doc TEXT NOT NULL, dup INTEGER NOT NULL DEFAULT 0, win TEXT) WITHOUT ROWID;
+      CREATE TABLE stream (key TEXT PRIMARY KEY, doc TEXT NOT NULL, win TEXT) WITHOUT ROWID;
     `);
     this.upsertRef = this.db.prepare(
-      'INSERT INTO ref (key, doc) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET doc = excluded.doc, dup = dup + 1',
+      'INSERT INTO ref (key, doc, win) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET doc = excluded.doc, win = excluded.win, dup = dup + 1',
     );
     this.upsertStream = this.db.prepare(
-      'INSERT INTO stream (key, doc) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET doc = excluded.doc',
+      'INSERT INTO stream (key, doc, win) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET doc = excluded.doc, win = excluded.win',
     );
     this.deleteStream = this.db.prepare('DELETE FROM stream WHERE key = ?');
     this.db.exec('BEGIN');
   }
 
-  putReference(key: string, doc: string): void {
-    this.upsertRef.run(key, doc);
+  /** `win` is the record's value of the window column, when the comparison has a window. */
+  putReference(key: string, doc: string, win: string | null = null): void {
+    this.upsertRef.run(key, doc, win);
     this.tick();
   }
 
   /** The last event per subject wins. */
-  putStream(key: string, doc: string): void {
-    this.upsertStream.run(key, doc);
+  putStream(key: string, doc: string, win: string | null = null): void {
+    this.upsertStream.run(key, doc, win);
     this.tick();
   }
 
@@ -68,9 +69,22 @@ export class ReconcileStore {
     this.pending = 0;
   }
 
-  /** Commit the last writes; after this the store is only read. */
-  seal(): void {
+  /**
+   * Commit the last writes; after this the store is only read. With a window, a key stays in the comparison
+   * when either side's value of the window field is at or after `from` (text order, so ISO dates compare by
+   * time): a record moved out of the window on one side only is a difference, not two absences.
+   */
+  seal(windowFrom?: string): void {
     if (!this.open) return;
+    if (windowFrom !== undefined) {
+      this.db.exec('CREATE TEMP TABLE in_scope (key TEXT PRIMARY KEY) WITHOUT ROWID');
+      for (const side of ['ref', 'stream'] as const)
+        this.db
+          .prepare(`INSERT OR IGNORE INTO in_scope SELECT key FROM ${side} WHERE win >= ?`)
+          .run(windowFrom);
+      for (const side of ['ref', 'stream'] as const)
+        this.db.exec(`DELETE FROM ${side} WHERE key NOT IN (SELECT key FROM in_scope)`);
+    }
     this.db.exec('COMMIT');
     this.open = false;
   }

@@ -19,7 +19,10 @@ export function describeStream(spec: StreamSpec): string {
  * Apply every event, in the order they were written. `apply` runs as each event is read (the next read
  * waits for it), so memory holds one batch whatever the size of the stream.
  */
-export async function forEachEvent(spec: StreamSpec, apply: (event: CanonicalEvent) => void): Promise<void> {
+export async function forEachEvent(
+  spec: StreamSpec,
+  apply: (event: CanonicalEvent, position?: { partition: number; offset: string }) => void,
+): Promise<void> {
   if (spec.kind === 'kafka') return readKafka(spec, apply);
   for await (const events of readFileLog(resolve(spec.path))) for (const event of events) apply(event);
 }
@@ -47,7 +50,7 @@ async function* readFileLog(path: string): AsyncIterable<CanonicalEvent[]> {
 /** The topic up to the end it had when the read started (read_committed), through @ferry/kafka. */
 async function readKafka(
   spec: Extract<StreamSpec, { kind: 'kafka' }>,
-  apply: (event: CanonicalEvent) => void,
+  apply: (event: CanonicalEvent, position?: { partition: number; offset: string }) => void,
 ): Promise<void> {
   try {
     await readKafkaEvents(

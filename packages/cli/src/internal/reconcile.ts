@@ -1,5 +1,6 @@
 // `ferry reconcile`: compare a reference dataset with the state materialised from events, key by key. The
 // last event per subject wins and a `delete` removes the subject; values are compared as normalised text.
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { type CanonicalEvent, FerryError, isFerryError, stableStringify } from '@ferry/core';
 import { describeReference, type ReferenceSpec, type Row, readReference } from './reconcile-reference.js';
@@ -29,6 +30,29 @@ export interface ReconcileOptions {
   samples: number;
   /** Where the scratch comparison store goes (default the OS temp dir). */
   workDir?: string;
+  /**
+   * The stream's state as of this moment (epoch ms): events whose `time` is later are left out and counted
+   * (`afterCutoff`), so changes the reference could not yet hold are not differences (shadow runs).
+   */
+  asOf?: number;
+  /** Compare only keys whose window field (stream) or column (reference) is at or after `from` on either side. */
+  window?: { field: string; column: string; from: string };
+  /** Differences within these are not differences: numbers by absolute value, times by milliseconds. */
+  tolerances?: { numeric?: Record<string, number>; timeMs?: Record<string, number> };
+  /** How many mismatched keys the report lists one by one (`mismatches`); default none. */
+  mismatchLimit?: number;
+  /**
+   * Write the listed mismatches to this file (JSON Lines) instead of returning them in `mismatches`, so a
+   * run with a million differences stays within the comparison's memory budget.
+   */
+  mismatchFile?: string;
+}
+
+/** One key that does not match, for a ledger: missing (reference only), extra (stream only) or differs. */
+export interface Mismatch {
+  key: string;
+  kind: 'missing' | 'extra' | 'differs';
+  fields?: FieldDifference[];
 }
 
 export interface FieldDifference {
@@ -51,6 +75,12 @@ export interface ReconcileReport {
     ignored: number;
     unkeyed: number;
     keys: number;
+    /** Events after `asOf`, left out. */
+    afterCutoff: number;
+    /** The newest event time applied (ISO 8601), when any. */
+    lastEventTime?: string;
+    /** How far the stream was read: a file's lines, or per Kafka partition the next offset. */
+    positions: Record<string, unknown>;
   };
   counts: { keys: number; matching: number; missing: number; extra: number; differing: number };
   /** Per canonical field: how many keys differ in it. */
@@ -58,6 +88,13 @@ export interface ReconcileReport {
   missing: string[];
   extra: string[];
   differences: { key: string; fields: FieldDifference[] }[];
+  /** Keys on both sides whose only differences are within the tolerances (they count as matching). */
+  tolerated: number;
+  /** Every mismatched key, up to `mismatchLimit` (none here when they went to `mismatchFile`). */
+  mismatches: Mismatch[];
+  /** How many were listed (here or in the file); `mismatchesTruncated` when there were more. */
+  mismatchesListed: number;
+  mismatchesTruncated: boolean;
   samples: number;
   durationMs: number;
 }
@@ -84,6 +121,29 @@ export function valueAt(data: unknown, path: string): unknown {
   return current;
 }
 
+/** Whether two normalised values differ by no more than the field's tolerance (numbers, or times in ms). */
+export function withinTolerance(
+  field: string,
+  reference: string | null,
+  stream: string | null,
+  tolerances: ReconcileOptions['tolerances'],
+): boolean {
+  if (reference === null || stream === null || tolerances === undefined) return false;
+  const numeric = tolerances.numeric?.[field];
+  if (numeric !== undefined) {
+    const a = Number(reference);
+    const b = Number(stream);
+    return Number.isFinite(a) && Number.isFinite(b) && Math.abs(a - b) <= numeric;
+  }
+  const timeMs = tolerances.timeMs?.[field];
+  if (timeMs !== undefined) {
+    const a = Date.parse(reference);
+    const b = Date.parse(stream);
+    return Number.isFinite(a) && Number.isFinite(b) && Math.abs(a - b) <= timeMs;
+  }
+  return false;
+}
+
 export async function reconcile(options: ReconcileOptions): Promise<ReconcileReport> {
   const started = Date.now();
   if (options.key.length === 0) throw usage('--key', 'name at least one reference key column');
@@ -94,7 +154,31 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
   try {
     const reference = await loadReference(options, store, separator);
     const stream = await loadStream(options, store);
-    store.seal();
+    store.seal(options.window?.from);
+    const limit = options.mismatchLimit ?? 0;
+    const mismatches: Mismatch[] = [];
+    let listed = 0;
+    let truncated = false;
+    const pending: string[] = [];
+    const flush = () => {
+      if (options.mismatchFile !== undefined && pending.length > 0) {
+        appendFileSync(options.mismatchFile, `${pending.join('\n')}\n`);
+        pending.length = 0;
+      }
+    };
+    const record = (mismatch: Mismatch) => {
+      if (listed >= limit) {
+        truncated = true;
+        return;
+      }
+      listed += 1;
+      if (options.mismatchFile === undefined) mismatches.push(mismatch);
+      else {
+        pending.push(JSON.stringify(mismatch));
+        if (pending.length >= 1000) flush();
+      }
+    };
+    if (options.mismatchFile !== undefined) writeFileSync(options.mismatchFile, '');
     const refKeys = store.count('ref');
     const streamKeys = store.count('stream');
 
@@ -103,29 +187,39 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
     for (const key of store.onlyIn('ref')) {
       missingCount += 1;
       if (missing.length < options.samples) missing.push(key);
+      record({ key, kind: 'missing' });
     }
     const extra: string[] = [];
     let extraCount = 0;
     for (const key of store.onlyIn('stream')) {
       extraCount += 1;
       if (extra.length < options.samples) extra.push(key);
+      record({ key, kind: 'extra' });
     }
     const fields: ReconcileReport['fields'] = {};
     for (const f of options.fields) fields[f.field] = { column: f.column, differing: 0 };
     const differences: ReconcileReport['differences'] = [];
     let differing = 0;
+    let tolerated = 0;
     for (const row of store.differing()) {
-      differing += 1;
       const ref = JSON.parse(row.ref) as (string | null)[];
       const got = JSON.parse(row.stream) as (string | null)[];
       const diff: FieldDifference[] = [];
       options.fields.forEach((f, i) => {
-        if (ref[i] === got[i]) return;
-        fields[f.field]!.differing += 1;
+        if (ref[i] === got[i] || withinTolerance(f.field, ref[i] ?? null, got[i] ?? null, options.tolerances))
+          return;
         diff.push({ field: f.field, column: f.column, reference: ref[i] ?? null, stream: got[i] ?? null });
       });
+      if (diff.length === 0) {
+        tolerated += 1;
+        continue;
+      }
+      differing += 1;
+      for (const d of diff) fields[d.field]!.differing += 1;
       if (differences.length < options.samples) differences.push({ key: row.key, fields: diff });
+      record({ key: row.key, kind: 'differs', fields: diff });
     }
+    flush();
     const both = refKeys - missingCount;
     const matching = both - differing;
     const union = refKeys + extraCount;
@@ -141,6 +235,10 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
       missing,
       extra,
       differences,
+      tolerated,
+      mismatches,
+      mismatchesListed: listed,
+      mismatchesTruncated: truncated,
       samples: options.samples,
       durationMs: Date.now() - started,
     };
@@ -164,7 +262,8 @@ async function loadReference(options: ReconcileOptions, store: ReconcileStore, s
           continue;
         }
         const doc = JSON.stringify(options.fields.map((f) => normalise(row[f.column])));
-        store.putReference(parts.join(separator), doc);
+        const win = options.window === undefined ? null : normalise(row[options.window.column]);
+        store.putReference(parts.join(separator), doc, win);
       }
     }
   } catch (error) {
@@ -177,7 +276,11 @@ async function loadReference(options: ReconcileOptions, store: ReconcileStore, s
 }
 
 function checkColumns(row: Row, options: ReconcileOptions): void {
-  const names = [...options.key, ...options.fields.map((f) => f.column)];
+  const names = [
+    ...options.key,
+    ...options.fields.map((f) => f.column),
+    ...(options.window === undefined ? [] : [options.window.column]),
+  ];
   const absent = names.filter((name) => !(name in row));
   if (absent.length > 0) {
     throw usage(
@@ -189,17 +292,28 @@ function checkColumns(row: Row, options: ReconcileOptions): void {
 
 async function loadStream(options: ReconcileOptions, store: ReconcileStore) {
   const source = describeStream(options.stream);
-  const counts = { events: 0, applied: 0, deletes: 0, ignored: 0, unkeyed: 0 };
+  const counts = { events: 0, applied: 0, deletes: 0, ignored: 0, unkeyed: 0, afterCutoff: 0 };
+  let lastEventMs = Number.NEGATIVE_INFINITY;
+  const positions: Record<string, number> = {};
   const wanted = (event: CanonicalEvent): boolean => {
     const type = typeof event.type === 'string' ? event.type : '';
     if (options.type === undefined) return !type.startsWith('ferry.');
     return type.startsWith(`${options.type}.`) && !type.slice(options.type.length + 1).includes('.');
   };
-  const apply = (event: CanonicalEvent): void => {
+  const apply = (event: CanonicalEvent, position?: { partition: number; offset: string }): void => {
     counts.events += 1;
+    if (position !== undefined) positions[String(position.partition)] = Number(position.offset) + 1;
     if (!wanted(event)) {
       counts.ignored += 1;
       return;
+    }
+    if (options.asOf !== undefined) {
+      const time = Date.parse(event.time);
+      if (time > options.asOf) {
+        counts.afterCutoff += 1;
+        return;
+      }
+      if (time > lastEventMs) lastEventMs = time;
     }
     const subject = typeof event.subject === 'string' && event.subject !== '' ? event.subject : undefined;
     if (subject === undefined) {
@@ -215,6 +329,7 @@ async function loadStream(options: ReconcileOptions, store: ReconcileStore) {
     store.putStream(
       subject,
       JSON.stringify(options.fields.map((f) => normalise(valueAt(event.data, f.field)))),
+      options.window === undefined ? null : normalise(valueAt(event.data, options.window.field)),
     );
   };
   try {
@@ -225,7 +340,15 @@ async function loadStream(options: ReconcileOptions, store: ReconcileStore) {
       cause: error,
     });
   }
-  return { source, ...counts };
+  return {
+    source,
+    ...counts,
+    ...(Number.isFinite(lastEventMs) ? { lastEventTime: new Date(lastEventMs).toISOString() } : {}),
+    positions:
+      options.stream.kind === 'file'
+        ? { file: options.stream.path, events: counts.events }
+        : { topic: options.stream.topic, partitions: positions },
+  };
 }
 
 const percent = (ratio: number) => `${(Math.floor(ratio * 10000) / 100).toFixed(2)}%`;
