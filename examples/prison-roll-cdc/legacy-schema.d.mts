@@ -13,3 +13,7 @@ export declare function applyChanges(
   schema: string,
   first: number,
 ): Promise<{ created: number; updated: number; deleted: number }>;
+export declare function runNightlyLoad(
+  client: pg.Client,
+  schema: string,
+): Promise<{ cutoff: Date; rows: number }>;

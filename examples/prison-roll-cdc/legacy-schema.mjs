@@ -1,6 +1,7 @@
 // A legacy prison-management schema in PostgreSQL, in the style of the systems Ferry replaces: cryptic
 // upper-case abbreviations, dates and timestamps kept as CHAR text, and code values explained by a shared
-// code table (REFERENCE_CODES) rather than by the columns themselves.
+// code table (REFERENCE_CODES) rather than by the columns themselves. Its nightly reporting job reloads
+// RPT_PRISON_ROLL, the table the legacy reports and the shadow runs read (runNightlyLoad).
 
 const SURNAMES = [
   'SMITH',
@@ -48,7 +49,19 @@ export async function createLegacySchema(client, schema) {
       act_flg CHAR(1) NOT NULL DEFAULT 'Y',
       mod_dtm CHAR(14) NOT NULL);
     -- Deletes and updates must carry the whole row: the events of a deleted offender name who it was.
-    ALTER TABLE ${schema}.offenders REPLICA IDENTITY FULL;`);
+    ALTER TABLE ${schema}.offenders REPLICA IDENTITY FULL;
+    -- The reporting copy of the roll, as the reports print it: codes decoded, dates DD/MM/YYYY. Empty until
+    -- the first nightly load; LOADED_AT is that load's cut-off.
+    CREATE TABLE ${schema}.rpt_prison_roll (
+      prisoner_no CHAR(7) PRIMARY KEY,
+      surname VARCHAR(35) NOT NULL,
+      forename VARCHAR(35),
+      date_of_birth CHAR(10),
+      sex VARCHAR(40) NOT NULL,
+      establishment_id CHAR(3),
+      establishment VARCHAR(40),
+      custody_status VARCHAR(40) NOT NULL,
+      loaded_at TIMESTAMPTZ NOT NULL);`);
 }
 
 export async function seedOffenders(client, schema, count, from = 1) {
@@ -92,4 +105,31 @@ export async function applyChanges(client, schema, first) {
   );
   await client.query(`DELETE FROM ${schema}.offenders WHERE off_id IN (8, 9)`);
   return { created: 3, updated: 5, deleted: 2 };
+}
+
+/**
+ * The legacy RPT_PRISON_ROLL nightly load: the reporting table emptied and refilled from OFFENDERS in one
+ * transaction, so a report never sees half a load. Its cut-off is the transaction's now(): every change
+ * committed before it is in the table, none after. Returns the cut-off and the rows loaded.
+ */
+export async function runNightlyLoad(client, schema) {
+  await client.query('BEGIN');
+  try {
+    await client.query(`TRUNCATE ${schema}.rpt_prison_roll`);
+    const loaded = await client.query(
+      `INSERT INTO ${schema}.rpt_prison_roll
+       SELECT o.off_disp_id, o.lst_nm, o.fst_nm, to_char(to_date(o.brth_dt, 'YYYYMMDD'), 'DD/MM/YYYY'),
+              sx.description, o.agy_loc_id, al.description, st.description, now()
+         FROM ${schema}.offenders o
+         JOIN ${schema}.reference_codes sx ON sx.domain = 'SEX' AND sx.code = o.sex_cd
+         JOIN ${schema}.reference_codes st ON st.domain = 'ACT_FLG' AND st.code = o.act_flg
+         LEFT JOIN ${schema}.agency_locations al ON al.agy_loc_id = o.agy_loc_id`,
+    );
+    const { rows } = await client.query('SELECT now() AS cutoff');
+    await client.query('COMMIT');
+    return { cutoff: rows[0].cutoff, rows: loaded.rowCount };
+  } catch (error) {
+    await client.query('ROLLBACK');
+    throw error;
+  }
 }

@@ -16,6 +16,7 @@ import { defaultRegistry } from '@ferry/cli';
 import { parsePipelineConfig, pipelineFileSchema } from '@ferry/core';
 import { serverConfigSchema } from '@ferry/server';
 import { subscriptionSchema, webhooksFileSchema } from '@ferry/webhooks';
+import { migrationFileSchema } from '../../packages/cli/src/migration/config.js';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
@@ -114,6 +115,8 @@ const BINDINGS: Record<
   'docs/admin-api.md': { schema: () => serverConfigSchema },
   // Its table is one subscription of webhooks.yaml.
   'docs/webhooks.md': { schema: () => subscriptionSchema },
+  // Its table is migration.yaml (`ferry shadow`, `ferry cutover`, `ferry inventory`).
+  'docs/migration.md': { schema: () => migrationFileSchema },
   // Its table is the retry policy, `runtime.retry` of the pipeline file.
   'docs/runtime.md': { schema: () => pipelineFileSchema.shape.runtime, prefix: 'retry' },
   // The README documents polling; docs/database.md the other modes.
@@ -640,6 +643,13 @@ describe('YAML examples in docs/', () => {
         // A webhooks file (docs/webhooks.md, `ferry webhooks run`), validated by its own schema.
         if (data !== null && typeof data === 'object' && 'webhooks' in data && !('pipeline' in data)) {
           const parsed = webhooksFileSchema.safeParse(data);
+          if (!parsed.success) problems.push(`${where}: ${z.prettifyError(parsed.error)}`);
+          checked += 1;
+          continue;
+        }
+        // A migration file (docs/migration.md, `ferry shadow run`), validated by its own schema.
+        if (data !== null && typeof data === 'object' && 'migration' in data && !('pipeline' in data)) {
+          const parsed = migrationFileSchema.safeParse(data);
           if (!parsed.success) problems.push(`${where}: ${z.prettifyError(parsed.error)}`);
           checked += 1;
           continue;

@@ -66,10 +66,13 @@ export function gateOf(config: MigrationFile, start: Date | undefined, runs: Run
   const threshold = config.gate.threshold;
   const bySlot = new Map(runs.map((r) => [r.slot, r]));
   const wait = waitAfterSlot(config);
+  // Due: past the slot's wait, or already compared (a cut-off query lets a run come before its grace ends).
   let due =
     start === undefined
       ? []
-      : slotsBetween(config, start, new Date(now.getTime() - wait)).map((s) => s.toISOString());
+      : slotsBetween(config, start, now)
+          .filter((s) => s.getTime() + wait <= now.getTime() || bySlot.has(s.toISOString()))
+          .map((s) => s.toISOString());
   if (due.length > 0 && !bySlot.has(due.at(-1)!)) due = due.slice(0, -1);
   const reasons: string[] = [];
   let cleanRuns = 0;
@@ -118,6 +121,9 @@ export function phaseOf(
   if (runs.length === 0) return { phase: 'not started', status: 'not started' };
   const days = Math.max(1, Math.floor((now.getTime() - Date.parse(runs[0]!.slot)) / DAY_MS));
   if (gate.open)
-    return { phase: 'gate open', status: `gate open (${gate.cleanRuns} clean runs, shadowing ${days} days)` };
+    return {
+      phase: 'gate open',
+      status: `gate open (${gate.cleanRuns} clean run${gate.cleanRuns === 1 ? '' : 's'}, shadowing ${days} day${days === 1 ? '' : 's'})`,
+    };
   return { phase: 'shadowing', status: `shadowing ${days} day${days === 1 ? '' : 's'}` };
 }

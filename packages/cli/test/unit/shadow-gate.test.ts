@@ -161,6 +161,16 @@ describe('the gate', () => {
     ]);
   });
 
+  it('counts a run compared before its grace ended (a cut-off query saw the legacy run land)', () => {
+    const one = config({ gate: { runs: 1, threshold: 1 } });
+    const early = judged([run(slots[0]!, { cutoff: '2026-11-02T03:05:00.000Z' })]);
+    expect(gateOf(one, start, early, new Date('2026-11-02T03:06:00Z'))).toMatchObject({
+      open: true,
+      cleanRuns: 1,
+    });
+    expect(gateOf(one, start, [], new Date('2026-11-02T03:06:00Z')).open).toBe(false);
+  });
+
   it('says where the migration stands', () => {
     const runs = judged(slots.slice(0, 3).map((s) => run(s)));
     const now = new Date('2026-11-04T04:00:00Z');
