@@ -13,6 +13,11 @@ export interface Hearing {
 }
 export declare const HEARING_TYPES: string[];
 export declare function courtList(sittingDate: string, hearings?: number): Hearing[];
+export declare function correctList(
+  hearings: Hearing[],
+  seed: number,
+  options?: { changes?: number; removals?: number },
+): { hearings: Hearing[]; changed: string[]; removed: string[] };
 export declare function toCsv(hearings: Hearing[]): string;
 export declare function toFixedWidth(hearings: Hearing[], sittingDate: string): string;
 export declare const CSV_HEADER: string[];

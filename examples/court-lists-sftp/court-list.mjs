@@ -61,6 +61,38 @@ export function courtList(sittingDate, hearings = 200) {
   return out;
 }
 
+/**
+ * A corrected version of a list, as the listing system re-sends it: `changes` hearings moved to another
+ * court room or list number, `removals` hearings taken off the list (a corrected file omits them). The
+ * same list and seed give the same correction. `changed` and `removed` name the hearing references.
+ */
+export function correctList(hearings, seed, { changes = 3, removals = 2 } = {}) {
+  const next = random(seed);
+  const picked = new Set();
+  const pickIndex = () => {
+    for (;;) {
+      const i = Math.floor(next() * hearings.length);
+      if (!picked.has(i)) {
+        picked.add(i);
+        return i;
+      }
+    }
+  };
+  const changed = [];
+  const out = hearings.map((h) => ({ ...h }));
+  for (let c = 0; c < Math.min(changes, hearings.length); c += 1) {
+    const h = out[pickIndex()];
+    // Alternate: a room change (the usual correction), then a new list number.
+    if (c % 2 === 0) h.room = String((Number(h.room) % 12) + 1);
+    else h.listNo += 100;
+    changed.push(h.ref);
+  }
+  const removed = [];
+  for (let r = 0; r < Math.min(removals, hearings.length - picked.size); r += 1)
+    removed.push(out[pickIndex()].ref);
+  return { hearings: out.filter((h) => !removed.includes(h.ref)), changed, removed };
+}
+
 const ddmmyyyy = (iso) => `${iso.slice(8, 10)}/${iso.slice(5, 7)}/${iso.slice(0, 4)}`;
 const quote = (value) => (/[",\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value);
 

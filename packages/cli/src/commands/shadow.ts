@@ -238,7 +238,7 @@ export function registerShadowCommands(program: Command, ctx: CommandContext): v
         ctx.io.out(JSON.stringify({ migration: v.name, phase: v.phase, gate: v.gate }, null, 2));
       else {
         ctx.io.out(
-          `${v.name}: gate ${v.gate.open ? 'OPEN' : 'CLOSED'}: ${v.gate.cleanRuns} consecutive clean run${v.gate.cleanRuns === 1 ? '' : 's'} of ${v.gate.required} needed (${v.gate.cleanDays} days), threshold ${percent(v.gate.threshold)}`,
+          `${v.name}: gate ${v.gate.open ? 'OPEN' : 'CLOSED'}: ${v.gate.cleanRuns} consecutive clean run${v.gate.cleanRuns === 1 ? '' : 's'} of ${v.gate.required} needed (${v.gate.cleanDays} day${v.gate.cleanDays === 1 ? '' : 's'}), threshold ${percent(v.gate.threshold)}`,
         );
         for (const reason of v.gate.reasons) ctx.io.out(`  - ${reason}`);
       }

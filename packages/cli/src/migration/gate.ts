@@ -119,7 +119,8 @@ export function phaseOf(
   if (last !== undefined)
     return { phase: last.phase, status: `${last.phase} ${last.at.slice(0, 10)} by ${last.author}` };
   if (runs.length === 0) return { phase: 'not started', status: 'not started' };
-  const days = Math.max(1, Math.floor((now.getTime() - Date.parse(runs[0]!.slot)) / DAY_MS));
+  // Days counted inclusively: a first run today is one day of shadowing.
+  const days = Math.floor((now.getTime() - Date.parse(runs[0]!.slot)) / DAY_MS) + 1;
   if (gate.open)
     return {
       phase: 'gate open',

@@ -89,7 +89,7 @@ function appliesTo(note: Note): string {
 
 function gateFigures(gate: Gate): string {
   return (
-    `${gate.cleanRuns} of ${gate.required} clean runs in a row, ${gate.cleanDays} clean ` +
+    `${gate.cleanRuns} clean ${gate.cleanRuns === 1 ? 'run' : 'runs'} in a row (${gate.required} needed), ${gate.cleanDays} clean ` +
     `${gate.cleanDays === 1 ? 'day' : 'days'}, threshold ${percent(gate.threshold)}`
   );
 }
@@ -283,8 +283,8 @@ function gateHtml(gate: Gate): string {
       : `<ul class="reasons">${gate.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>`;
   return (
     `<div class="gate ${state}"><span class="badge ${state}">${gate.open ? 'Gate open' : 'Gate closed'}</span>` +
-    `<p class="gate-figures"><strong>${gate.cleanRuns}</strong> of <strong>${gate.required}</strong> clean runs ` +
-    `in a row · <strong>${gate.cleanDays}</strong> clean ${gate.cleanDays === 1 ? 'day' : 'days'} · ` +
+    `<p class="gate-figures"><strong>${gate.cleanRuns}</strong> clean ${gate.cleanRuns === 1 ? 'run' : 'runs'} ` +
+    `in a row (<strong>${gate.required}</strong> needed) · <strong>${gate.cleanDays}</strong> clean ${gate.cleanDays === 1 ? 'day' : 'days'} · ` +
     `threshold ${percent(gate.threshold)}</p>${reasons}</div>`
   );
 }
@@ -446,7 +446,7 @@ function overviewHtml(views: MigrationView[]): string {
       `<tr><td><a href="#${esc(sectionId(v.name))}">${esc(v.name)}</a></td><td>${esc(v.inventory.legacyJob)}</td>` +
       `<td><code>${esc(v.inventory.schedule)}</code></td><td>${esc(v.inventory.status)}</td>` +
       `<td><span class="badge ${gate}">${v.gate.open ? 'Gate open' : 'Gate closed'}</span></td>` +
-      `<td class="num">${v.gate.cleanRuns} of ${v.gate.required}</td>` +
+      `<td class="num">${v.gate.cleanRuns} (${v.gate.required} needed)</td>` +
       `<td>${esc(listOrNone(v.inventory.pipelines))}</td><td>${esc(v.inventory.freshness.lastRun ?? '—')}</td></tr>`
     );
   });
@@ -669,7 +669,7 @@ export function renderReportMarkdown(report: ShadowReport): string {
           md(v.inventory.schedule),
           md(v.inventory.status),
           v.gate.open ? '**Gate open**' : '**Gate closed**',
-          `${v.gate.cleanRuns} of ${v.gate.required}`,
+          `${v.gate.cleanRuns} (${v.gate.required} needed)`,
           md(listOrNone(v.inventory.pipelines)),
           md(v.inventory.freshness.lastRun ?? '—'),
         ]),

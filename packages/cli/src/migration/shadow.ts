@@ -279,7 +279,8 @@ async function compareInto(
   record: (run: RecordedRun, mismatches: Mismatches) => Promise<void>,
 ): Promise<void> {
   const { config } = loaded;
-  const startedAt = new Date();
+  // The pass's clock, so a simulation's (`--now`) ledger reads in its own time.
+  const startedAt = options.now;
   const ignored = new Set(config.tolerances.ignore);
   const reconcileOptions: ReconcileOptions = {
     reference: referenceSpec(config),

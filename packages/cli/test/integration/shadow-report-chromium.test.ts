@@ -227,7 +227,7 @@ describe('shadow report page in headless Chromium', () => {
   it('shows each gate state as a badge, with the closed gate’s figures and reasons', () => {
     const closed = section(dom, 'hearings-nightly');
     expect(closed).toContain('<span class="badge gate-closed">Gate closed</span>');
-    expect(closed).toMatch(/<strong>5<\/strong> of <strong>14<\/strong> clean runs/);
+    expect(closed).toMatch(/<strong>5<\/strong> clean runs in a row \(<strong>14<\/strong> needed\)/);
     expect(closed).toContain('<li>5 of 14 required clean runs in a row');
     const open = section(dom, 'fines-weekly');
     expect(open).toContain('<span class="badge gate-open">Gate open</span>');

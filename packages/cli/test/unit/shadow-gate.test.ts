@@ -179,7 +179,7 @@ describe('the gate', () => {
     expect(phaseOf(runs, gate, [], now).phase).toBe('gate open');
     expect(phaseOf(runs, { ...gate, open: false }, [], now)).toEqual({
       phase: 'shadowing',
-      status: 'shadowing 2 days',
+      status: 'shadowing 3 days',
     });
     expect(
       phaseOf(runs, gate, [{ phase: 'cut over', author: 'alice', at: '2026-11-04T05:00:00.000Z' }], now)

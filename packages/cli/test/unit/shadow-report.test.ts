@@ -125,7 +125,7 @@ describe('shadow report: Markdown', () => {
   const lines = md.split('\n');
 
   it('gives the gate state, its figures and each reason', () => {
-    expect(md).toContain('**Gate closed**: 1 of 3 clean runs in a row, 1 clean day, threshold 99.90%.');
+    expect(md).toContain('**Gate closed**: 1 clean run in a row (3 needed), 1 clean day, threshold 99.90%.');
     expect(lines).toContain('- Only 1 of 3 clean runs in a row.');
     expect(
       renderReportMarkdown(report(view({ gate: { ...view().gate, open: true, reasons: [] } }))),
