@@ -16,10 +16,10 @@ import { defaultRegistry } from '@ferry/cli';
 import { parsePipelineConfig, pipelineFileSchema } from '@ferry/core';
 import { serverConfigSchema } from '@ferry/server';
 import { subscriptionSchema, webhooksFileSchema } from '@ferry/webhooks';
-import { migrationFileSchema } from '../../packages/cli/src/migration/config.js';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
+import { migrationFileSchema } from '../../packages/cli/src/migration/config.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const docs = join(root, 'docs');
