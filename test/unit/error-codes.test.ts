@@ -31,6 +31,7 @@ const PREFIXES = [
   'JSONL',
   'API',
   'WEBHOOK',
+  'SHADOW',
 ];
 const NAME = `(?:${PREFIXES.join('|')})_[A-Z0-9_]+`;
 const CODE = new RegExp(`['"\`](${NAME}|INTERNAL|USAGE)['"\`]`, 'g');

@@ -7,6 +7,7 @@ export {
   type MetricsOptions,
   type PipelineState,
 } from './metrics.js';
+export { createMigrationMetrics, type MigrationMetrics, type MigrationSample } from './migrations.js';
 export { startTracing, type TracingHandle, type TracingOptions, tracesEndpoint } from './tracing.js';
 export {
   attemptResult,

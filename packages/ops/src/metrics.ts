@@ -3,6 +3,7 @@
 import type { PipelineObserver, StreamCounts } from '@ferry/core';
 import { type Clock, systemClock } from '@ferry/core/sdk';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { createMigrationMetrics, type MigrationMetrics } from './migrations.js';
 import { createWebhookMetrics, type WebhookMetrics } from './webhooks.js';
 
 export type PipelineState = 'starting' | 'running' | 'paused' | 'failed' | 'stopped';
@@ -53,6 +54,11 @@ export interface FerryMetrics {
    * without webhooks does not list them.
    */
   webhooks(): WebhookMetrics;
+  /**
+   * The `ferry_migration_*` metrics (`ferry serve --migration`), registered on the first call: a registry
+   * without shadow runs does not list them.
+   */
+  migrations(): MigrationMetrics;
 }
 
 // From 5 ms (a small batch to a local file) to 2 minutes (a large batch through a slow broker or a retry).
@@ -204,6 +210,7 @@ export function createMetrics(options: MetricsOptions = {}): FerryMetrics {
   };
 
   let webhooks: WebhookMetrics | undefined;
+  let migrations: MigrationMetrics | undefined;
 
   return {
     registry,
@@ -211,6 +218,10 @@ export function createMetrics(options: MetricsOptions = {}): FerryMetrics {
     webhooks() {
       webhooks ??= createWebhookMetrics(registry);
       return webhooks;
+    },
+    migrations() {
+      migrations ??= createMigrationMetrics(registry);
+      return migrations;
     },
     text: () => registry.metrics(),
     setState(pipeline, current) {

@@ -91,11 +91,21 @@ export function registerStatusCommand(program: Command, ctx: CommandContext): vo
       // The webhook subscriptions of a `ferry serve --webhooks`, when no pipeline was asked for by name.
       const webhooks =
         opts.url !== undefined && pipelines.length === 0 ? await remoteWebhooks(opts) : undefined;
+      // And the migrations of a `ferry serve --migration`, with their cut-over gates.
+      const migrations =
+        opts.url !== undefined && pipelines.length === 0 ? await remoteMigrations(opts) : undefined;
       if (opts.json)
-        ctx.io.out(JSON.stringify({ pipelines: rows, ...(webhooks ? { webhooks } : {}) }, null, 2));
+        ctx.io.out(
+          JSON.stringify(
+            { pipelines: rows, ...(webhooks ? { webhooks } : {}), ...(migrations ? { migrations } : {}) },
+            null,
+            2,
+          ),
+        );
       else {
         for (const line of statusTable(rows)) ctx.io.out(line);
         if (webhooks) for (const line of ['', ...webhooksTable(webhooks)]) ctx.io.out(line);
+        if (migrations) for (const line of ['', ...migrationsTable(migrations)]) ctx.io.out(line);
       }
     });
 }
@@ -233,6 +243,32 @@ async function remoteWebhooks(opts: StatusOptions): Promise<WebhookRow[] | undef
     | { subscriptions: WebhookRow[] }
     | undefined;
   return body?.subscriptions;
+}
+
+/** A migration as `GET /migrations` answers it (MigrationSummary of the serve command). */
+export interface MigrationRow {
+  name: string;
+  legacyJob: string;
+  phase: string;
+  status: string;
+  gate: {
+    open: boolean;
+    required: number;
+    threshold: number;
+    cleanRuns: number;
+    cleanDays: number;
+    reasons: string[];
+  };
+  lastRun?: { slot: string; status: string; parity: number; clean: boolean };
+  refreshedAt: string;
+}
+
+/** The migrations of a `ferry serve --migration`; undefined from one without (404). */
+async function remoteMigrations(opts: StatusOptions): Promise<MigrationRow[] | undefined> {
+  const body = (await getAdmin(opts, '/migrations', 'migrations', true)) as
+    | { migrations: MigrationRow[] }
+    | undefined;
+  return body?.migrations;
 }
 
 /** GET a path of the admin API at --url; the answer must be a JSON object with property `expect`. */
@@ -387,6 +423,44 @@ export function webhooksTable(rows: WebhookRow[]): string[] {
       .join('  ')
       .trimEnd();
   return [line(WEBHOOK_COLUMNS), ...cells.map(line)];
+}
+
+const MIGRATION_COLUMNS = ['MIGRATION', 'STATUS', 'GATE', 'CLEAN RUNS', 'LAST RUN', 'PARITY'];
+/** Reasons shown under a closed gate; the rest are counted (`ferry shadow status` has them all). */
+const REASONS_SHOWN = 3;
+
+/** The migrations: where each stands, its gate, its newest run; under a closed gate, why it is closed. */
+export function migrationsTable(rows: MigrationRow[]): string[] {
+  const cells = rows.map((r) => [
+    r.name,
+    r.status,
+    r.gate.open ? 'open' : 'closed',
+    `${r.gate.cleanRuns}/${r.gate.required} (${r.gate.cleanDays} d)`,
+    r.lastRun === undefined
+      ? 'none'
+      : `${r.lastRun.slot} ${r.lastRun.status}${r.lastRun.clean ? ' clean' : ''}`,
+    r.lastRun === undefined || r.lastRun.status !== 'complete' ? '-' : percent(r.lastRun.parity),
+  ]);
+  const widths = MIGRATION_COLUMNS.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  const lines = [line(MIGRATION_COLUMNS)];
+  for (const [i, r] of rows.entries()) {
+    lines.push(line(cells[i]!));
+    if (r.gate.open) continue;
+    for (const reason of r.gate.reasons.slice(0, REASONS_SHOWN)) lines.push(`  gate closed: ${reason}`);
+    const more = r.gate.reasons.length - REASONS_SHOWN;
+    if (more > 0) lines.push(`  gate closed: and ${more} more (ferry shadow status)`);
+  }
+  return lines;
+}
+
+/** A ratio as a percentage, rounded down so 99.996% never shows as 100.00%. */
+function percent(ratio: number): string {
+  return `${(Math.floor(ratio * 10000) / 100).toFixed(2)}%`;
 }
 
 function count(value: number | null | undefined): string {

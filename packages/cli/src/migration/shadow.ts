@@ -117,7 +117,8 @@ async function beginShadowing(loaded: LoadedMigration, ledger: Ledger, now: Date
   if (known !== undefined) return known;
   // The latest slot already begun (looking back as far as a year), else the next one.
   let start: Date | undefined;
-  for (const days of [1, 8, 32, 366]) {
+  // Widening windows: a frequent schedule finds its slot in the first hour without walking a day of them.
+  for (const days of [1 / 24, 1, 8, 32, 366]) {
     const slots = slotsBetween(loaded.config, new Date(now.getTime() - days * 86_400_000), now);
     if (slots.length > 0) {
       start = slots.at(-1);

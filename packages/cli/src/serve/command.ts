@@ -25,13 +25,14 @@ interface ServeOptions {
   worker?: string;
   label: string[];
   webhooks: string[];
+  migration: string[];
 }
 
 export function registerServeCommand(program: Command, ctx: CommandContext): void {
   program
     .command('serve')
     .description(
-      'Run pipelines and the admin API (status, pause/resume, trigger, offsets, dead letters, /metrics, /healthz, /readyz, /openapi.json) in one process, and webhook subscriptions with --webhooks.',
+      'Run pipelines and the admin API (status, pause/resume, trigger, offsets, dead letters, /metrics, /healthz, /readyz, /openapi.json) in one process, webhook subscriptions with --webhooks, and shadow runs with --migration.',
     )
     .argument('<pipelines...>', 'pipeline YAML files')
     .option('--config <file>', 'admin API config: listen address, OAuth2 issuer/JWKS/audience, scopes, TLS')
@@ -67,6 +68,12 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
     .option(
       '--webhooks <file>',
       'also deliver the subscriptions of this webhooks file (repeatable), watched and paused through the admin API (/webhooks)',
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
+    .option(
+      '--migration <file>',
+      'also run the shadow runs of this migration file (repeatable), their cut-over gate shown through the admin API (/migrations) and /metrics',
       (value: string, previous: string[]) => [...previous, value],
       [],
     )
@@ -126,12 +133,38 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
                 };
               },
             );
+      // Migration files too; their ledgers are opened once serving starts (a ledger that cannot be read is
+      // logged and tried again, like a failed shadow pass).
+      const shadows =
+        opts.migration.length === 0
+          ? undefined
+          : await import('./migrations.js').then(
+              async ({ HostedMigrations, migrationsErrorStatuses, migrationsRoutes }) => {
+                const hosted = await HostedMigrations.load(opts.migration, {
+                  logger,
+                  metrics,
+                  redactor,
+                  registry: ctx.registry,
+                });
+                return {
+                  hosted,
+                  routes: migrationsRoutes(hosted, { config, redactor }),
+                  errorStatuses: migrationsErrorStatuses,
+                };
+              },
+            );
+      const plugins = [hooks, shadows].filter((p) => p !== undefined);
       const app = await server.buildAdminServer({
         host,
         config,
         logger,
         redactor,
-        ...(hooks ? { plugins: [hooks.routes], errorStatuses: hooks.errorStatuses } : {}),
+        ...(plugins.length === 0
+          ? {}
+          : {
+              plugins: plugins.map((p) => p.routes),
+              errorStatuses: Object.assign({}, ...plugins.map((p) => p.errorStatuses)),
+            }),
       });
       const shutdown = handleShutdownSignals((signal) =>
         logger.info({ signal }, 'stopping: flushing every pipeline and saving checkpoints'),
@@ -141,6 +174,7 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
         const address = await app.listen({ host: config.listen.host, port: config.listen.port });
         host.start();
         hooks?.hosted.start();
+        shadows?.hosted.start();
         if (opts.cluster !== undefined)
           cluster = await joinCluster(host, {
             group: opts.cluster,
@@ -152,11 +186,12 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
           });
         const names = host.list().map((p) => p.name);
         const subscriptions = hooks?.hosted.list().map((s) => s.name);
+        const migrations = shadows?.hosted.names();
         ctx.io.out(
-          `ferry serve: admin API on ${address} (pipelines: ${names.join(', ')}${subscriptions ? `; webhooks: ${subscriptions.join(', ')}` : ''})`,
+          `ferry serve: admin API on ${address} (pipelines: ${names.join(', ')}${subscriptions ? `; webhooks: ${subscriptions.join(', ')}` : ''}${migrations ? `; migrations: ${migrations.join(', ')}` : ''})`,
         );
         logger.info(
-          { address, pipelines: names, webhooks: subscriptions, tracing: tracing.enabled },
+          { address, pipelines: names, webhooks: subscriptions, migrations, tracing: tracing.enabled },
           'admin API listening',
         );
         await new Promise<void>((resolve) => {
@@ -165,7 +200,7 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
         });
       } finally {
         await cluster?.stop();
-        await Promise.all([host.close(), hooks?.hosted.close()]);
+        await Promise.all([host.close(), hooks?.hosted.close(), shadows?.hosted.close()]);
         await app.close();
         await tracing.shutdown();
         shutdown.dispose();
@@ -178,6 +213,11 @@ export function registerServeCommand(program: Command, ctx: CommandContext): voi
       const hooksFailure = hooks?.hosted.failed();
       if (hooksFailure !== undefined) {
         ctx.io.err(`webhooks: ${formatError(hooksFailure, redactor)}`);
+        ctx.setExit(1);
+      }
+      const shadowFailure = shadows?.hosted.failed();
+      if (shadowFailure !== undefined) {
+        ctx.io.err(`migrations: ${formatError(shadowFailure, redactor)}`);
         ctx.setExit(1);
       }
     });

@@ -164,8 +164,8 @@ describe('ferry status --url (admin API)', () => {
     } finally {
       delete process.env.FERRY_ADMIN_TOKEN;
     }
-    // The pipelines and, for the table, the webhook subscriptions (GET /webhooks).
-    expect(seen).toEqual(Array(4).fill('Bearer s3cret-token'));
+    // The pipelines and, for the table, the webhook subscriptions (GET /webhooks) and migrations (GET /migrations).
+    expect(seen).toEqual(Array(5).fill('Bearer s3cret-token'));
   });
 
   it('says so when the token is refused (exit 1), never printing the token', async () => {
