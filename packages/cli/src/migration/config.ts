@@ -114,11 +114,21 @@ export const migrationFileSchema = z
             query: z
               .string()
               .min(1)
+              .optional()
               .describe(
                 'SQL references: a SELECT whose column `cutoff` is the legacy run’s actual cut-off (e.g. max(LOADED_AT)); a new value starts the run (freshness).',
               ),
+            fileModified: z
+              .literal(true)
+              .optional()
+              .describe(
+                'File references: the file’s modification time is the cut-off; a newly written file starts the run (freshness).',
+              ),
           })
           .strict()
+          .refine((c) => (c.query === undefined) !== (c.fileModified === undefined), {
+            message: 'give exactly one of query or fileModified',
+          })
           .optional()
           .describe('Default: the scheduled time is the cut-off.'),
         output: outputSchema,
@@ -211,11 +221,17 @@ export const migrationFileSchema = z
         path: ['legacy', 'output', 'reference'],
         message: 'sqlite:<path>, postgres://…, mysql://…, mariadb://…, or a .csv or .jsonl file',
       });
-    if (!sql && file.legacy.cutoff !== undefined)
+    if (!sql && file.legacy.cutoff?.query !== undefined)
       ctx.addIssue({
         code: 'custom',
-        path: ['legacy', 'cutoff'],
-        message: 'a cut-off query needs an SQL reference',
+        path: ['legacy', 'cutoff', 'query'],
+        message: 'a cut-off query needs an SQL reference (a file reference can use fileModified: true)',
+      });
+    if (sql && file.legacy.cutoff?.fileModified !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['legacy', 'cutoff', 'fileModified'],
+        message: 'fileModified needs a file reference (an SQL reference can use a query)',
       });
     for (const [section, fields] of [
       ['ignore', file.tolerances.ignore],

@@ -3,7 +3,7 @@
 // cut-off are held back for the next run), and the result is recorded in the ledger in one transaction.
 // A slot that can no longer be compared (the legacy output has moved on to the next run) is recorded as
 // missed, so the gate knows evidence is lacking rather than assuming it.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FerryError, isFerryError } from '@ferry/core';
@@ -81,14 +81,33 @@ export function parseCutoff(value: unknown): Date | undefined {
   return at;
 }
 
-/** The legacy output's own cut-off (legacy.cutoff.query), or undefined when it has none yet. */
+/**
+ * The legacy output's own cut-off (`legacy.cutoff`): the query's value, or the reference file's modification
+ * time; undefined when there is none yet.
+ */
 export async function readLegacyCutoff(config: MigrationFile): Promise<Date | undefined> {
   const spec = referenceSpec(config);
-  if (spec.kind !== 'sql' || config.legacy.cutoff === undefined) return undefined;
+  const cutoff = config.legacy.cutoff;
+  if (cutoff === undefined) return undefined;
+  if (spec.kind !== 'sql') {
+    try {
+      return (await stat(spec.path)).mtime;
+    } catch (error) {
+      // No file yet: the legacy job has not written one.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new FerryError(
+        'SHADOW_CUTOFF_FAILED',
+        `cannot read ${spec.path}'s modification time: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
   try {
     for await (const rows of readDatabaseRows({
       connection: spec.connection,
-      query: config.legacy.cutoff.query,
+      query: cutoff.query!,
       key: ['cutoff'],
       pageSize: 1,
     }))
@@ -99,7 +118,10 @@ export async function readLegacyCutoff(config: MigrationFile): Promise<Date | un
     throw new FerryError(
       'SHADOW_CUTOFF_FAILED',
       `the legacy cut-off query failed: ${(error as Error).message}`,
-      { cause: error, retryable: isFerryError(error) ? error.retryable : false },
+      {
+        cause: error,
+        retryable: isFerryError(error) ? error.retryable : false,
+      },
     );
   }
 }

@@ -3,7 +3,7 @@
 // gate's verdicts, missed runs, the freshness trigger of a cut-off query, and a SIGKILL in the middle of a
 // run's ledger write leaving no half-written run.
 import { randomBytes } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, utimesSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -245,6 +245,51 @@ window: { field: name, column: NAME, fromCutoffDays: 0 }
       runs: { cutoff: string; trigger: string }[];
     };
     expect(full.runs[0]).toMatchObject({ cutoff: '2026-11-02T03:12:00.000Z', trigger: 'freshness' });
+  });
+
+  it('takes a file output’s modification time as its cut-off (freshness)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-shadow-'));
+    const file = join(dir, 'migration.yaml');
+    await writeFile(
+      file,
+      `migration: extract
+legacy:
+  job: nightly extract
+  schedule: { cron: '0 3 * * *', timezone: UTC }
+  cutoff: { fileModified: true }
+  output: { reference: extract.csv, key: [ID] }
+stream: { type: test.thing, events: { file: events.jsonl } }
+fields: { name: NAME }
+gate: { runs: 1 }
+start: '2026-11-02T03:00:00Z'
+`,
+    );
+    await writeFile(
+      join(dir, 'events.jsonl'),
+      lines([
+        event({ id: 'A', name: 'before', amount: 0 }, '2026-11-02T02:00:00.000Z'),
+        event({ id: 'A', name: 'after the extract', amount: 0 }, '2026-11-02T03:20:00.000Z', 'update'),
+      ]),
+    );
+    // No extract yet: nothing to compare.
+    let result = await runCli(['shadow', 'run', file, '--now', '2026-11-02T03:10:00Z']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe('');
+    // The extract is written at 03:14; the event of 03:20 is after it and held back.
+    await writeFile(join(dir, 'extract.csv'), 'ID,NAME\nA,before\n');
+    const written = new Date('2026-11-02T03:14:00Z');
+    utimesSync(join(dir, 'extract.csv'), written, written);
+    result = await runCli(['shadow', 'run', file, '--now', '2026-11-02T03:25:00Z']);
+    expect(result.stdout).toContain('parity 100.00% (1 of 1 keys)');
+    expect(result.stdout).toContain('1 events after the cut-off: clean');
+    const status = JSON.parse(
+      (await runCli(['shadow', 'status', file, '--json', '--now', '2026-11-02T03:26:00Z'])).stdout,
+    ) as {
+      runs: { cutoff: string; trigger: string }[];
+      gate: { open: boolean };
+    };
+    expect(status.runs).toMatchObject([{ cutoff: '2026-11-02T03:14:00.000Z', trigger: 'freshness' }]);
+    expect(status.gate.open).toBe(true);
   });
 
   it('keeps the ledger in PostgreSQL', async () => {
