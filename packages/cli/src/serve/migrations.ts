@@ -23,6 +23,7 @@ import { type LoadedMigration, loadMigrationFile } from '../migration/config.js'
 import type { MigrationView, RunSummary } from '../migration/model.js';
 import { ShadowRunner } from '../migration/runner.js';
 import { migrationView } from '../migration/views.js';
+import { pluginRouteSchemas } from './plugin-routes.js';
 
 type AdminPlugin = NonNullable<AdminServerOptions['plugins']>[number];
 type AdminApp = Parameters<AdminPlugin>[0];
@@ -552,8 +553,6 @@ const migrationParams = {
   },
 } as const;
 
-const errorBody = { $ref: 'ErrorBody#' } as const;
-
 /** Every string in a value, scrubbed of the files' secrets (a reference or broker message may hold one). */
 function scrubbed<T>(value: T, scrub: (text: string) => string): T {
   if (typeof value === 'string') return scrub(value) as T;
@@ -572,47 +571,14 @@ export function migrationsRoutes(
   options: { config: ServerConfig; redactor?: Redactor },
 ): AdminPlugin {
   const { config, redactor } = options;
-  const bearer = config.auth.mode === 'oauth2';
-  const scopes = config.auth.mode === 'oauth2' ? config.auth.scopes : undefined;
-  const mtls = config.tls?.clientCertificate === 'require';
   const shown = <T>(value: T): T => (redactor ? scrubbed(value, (t) => redactor.scrub(t)) : value);
-
-  const schemaOf = (route: {
-    operationId: string;
-    summary: string;
-    description: string;
-    named: boolean;
-    ok: Record<string, unknown>;
-  }) => {
-    const error = (description: string) => ({ description, ...errorBody });
-    const responses: Record<number, Record<string, unknown>> = { 200: route.ok };
-    if (route.named) {
-      responses[400] = error('The request does not match the schema (a migration name that cannot be).');
-      responses[404] = error('No migration of that name (SHADOW_MIGRATION_NOT_FOUND).');
-      responses[414] = error('A path parameter is longer than 4096 characters (SERVER_URI_TOO_LONG).');
-    }
-    if (bearer && scopes) {
-      responses[401] = error(
-        'No bearer token, or the token is not valid (signature, issuer, audience, expiry).',
-      );
-      responses[403] = error('The token lacks the read scope.');
-      responses[503] = error('The token issuer keys (JWKS) cannot be fetched; try again later.');
-    }
-    responses[500] = error(
-      'An unexpected error; `code` is INTERNAL or the failing FerryError code (SHADOW_LEDGER_UNAVAILABLE: the ledger could not be read since `ferry serve` started).',
-    );
-    const requirement: Record<string, string[]> = mtls ? { mtls: [] } : {};
-    if (scopes) requirement.bearer = [scopes.read];
-    return {
-      operationId: route.operationId,
-      summary: route.summary,
-      description: route.description,
-      tags: ['migrations'],
-      security: Object.keys(requirement).length === 0 ? [] : [requirement],
-      ...(route.named ? { params: migrationParams } : {}),
-      response: responses,
-    };
+  const schemaOf = pluginRouteSchemas(config, 'migrations');
+  const named = {
+    params: migrationParams,
+    badRequest: 'The request does not match the schema (a migration name that cannot be).',
+    notFound: 'No migration of that name (SHADOW_MIGRATION_NOT_FOUND).',
   };
+  const serverError = 'SHADOW_LEDGER_UNAVAILABLE: the ledger could not be read since `ferry serve` started';
   const nameOf = (params: unknown) => (params as { migration: string }).migration;
 
   return async (app: AdminApp) => {
@@ -621,11 +587,12 @@ export function migrationsRoutes(
       {
         config: { access: 'read' },
         schema: schemaOf({
+          access: 'read',
+          serverError,
           operationId: 'listMigrations',
           summary: 'Every migration with its phase, cut-over gate (open, and why not) and newest shadow run',
           description:
             'Read from a view of each ledger rebuilt after every shadow pass and every 60 s (`refreshedAt`), not from the ledger at each request.',
-          named: false,
           ok: {
             description: 'The migrations, in the order of the `--migration` files.',
             type: 'object',
@@ -642,11 +609,13 @@ export function migrationsRoutes(
       {
         config: { access: 'read' },
         schema: schemaOf({
+          access: 'read',
+          serverError,
           operationId: 'getMigration',
           summary: 'One migration: its gate, runs, most differing fields, notes and inventory line',
           description:
             'As `ferry shadow status --json` and the report page say it, from the view rebuilt after every shadow pass and every 60 s (`refreshedAt`).',
-          named: true,
+          named,
           ok: { ...viewSchema, description: 'The migration.' },
         }),
       },

@@ -7,6 +7,7 @@ import { ConfigError, type Logger, type Redactor } from '@ferry/core';
 import type { FerryMetrics } from '@ferry/ops';
 import type { AdminServerOptions, ServerConfig } from '@ferry/server';
 import { loadWebhooksFile, type SubscriptionStatus, WebhookError, WebhooksRunner } from '@ferry/webhooks';
+import { pluginRouteSchemas } from './plugin-routes.js';
 
 type AdminPlugin = NonNullable<AdminServerOptions['plugins']>[number];
 type AdminApp = Parameters<AdminPlugin>[0];
@@ -192,8 +193,6 @@ const subscriptionParams = {
   },
 } as const;
 
-const errorBody = { $ref: 'ErrorBody#' } as const;
-
 /**
  * The admin routes of the webhooks: `GET /webhooks`, `GET /webhooks/{subscription}` (read), `POST
  * /webhooks/{subscription}/pause` and `/resume` (operate). Each documents the statuses it can answer with,
@@ -204,9 +203,6 @@ export function webhooksRoutes(
   options: { config: ServerConfig; redactor?: Redactor },
 ): AdminPlugin {
   const { config, redactor } = options;
-  const bearer = config.auth.mode === 'oauth2';
-  const scopes = config.auth.mode === 'oauth2' ? config.auth.scopes : undefined;
-  const mtls = config.tls?.clientCertificate === 'require';
   const scrub = (text: string) => (redactor ? redactor.scrub(text) : text);
   const shown = (s: SubscriptionStatus): SubscriptionStatus => ({
     ...s,
@@ -214,45 +210,11 @@ export function webhooksRoutes(
     ...(s.error === undefined ? {} : { error: { ...s.error, message: scrub(s.error.message) } }),
   });
 
-  const schemaOf = (route: {
-    access: 'read' | 'operate';
-    operationId: string;
-    summary: string;
-    description?: string;
-    post: boolean;
-    named: boolean;
-    ok: Record<string, unknown>;
-  }) => {
-    const error = (description: string) => ({ description, ...errorBody });
-    const responses: Record<number, Record<string, unknown>> = { 200: route.ok };
-    if (route.named) {
-      responses[400] = error('The request does not match the schema (a subscription name that cannot be).');
-      responses[404] = error('No subscription of that name (WEBHOOK_SUBSCRIPTION_NOT_FOUND).');
-      responses[414] = error('A path parameter is longer than 4096 characters (SERVER_URI_TOO_LONG).');
-    }
-    if (route.post)
-      responses[415] = error(
-        'A request body in a media type other than application/json (SERVER_BAD_REQUEST).',
-      );
-    if (bearer && scopes) {
-      responses[401] = error(
-        'No bearer token, or the token is not valid (signature, issuer, audience, expiry).',
-      );
-      responses[403] = error(`The token lacks the ${route.access} scope.`);
-      responses[503] = error('The token issuer keys (JWKS) cannot be fetched; try again later.');
-    }
-    responses[500] = error('An unexpected error; `code` is INTERNAL or the failing FerryError code.');
-    const requirement: Record<string, string[]> = mtls ? { mtls: [] } : {};
-    if (scopes) requirement.bearer = [scopes[route.access]];
-    return {
-      operationId: route.operationId,
-      summary: route.summary,
-      ...(route.description ? { description: route.description } : {}),
-      tags: ['webhooks'],
-      security: Object.keys(requirement).length === 0 ? [] : [requirement],
-      ...(route.named ? { params: subscriptionParams } : {}),
-      response: responses,
-    };
+  const schemaOf = pluginRouteSchemas(config, 'webhooks');
+  const named = {
+    params: subscriptionParams,
+    badRequest: 'The request does not match the schema (a subscription name that cannot be).',
+    notFound: 'No subscription of that name (WEBHOOK_SUBSCRIPTION_NOT_FOUND).',
   };
   const one = (description: string) => ({ ...subscriptionStatusSchema, description });
   const nameOf = (params: unknown) => (params as { subscription: string }).subscription;
@@ -266,8 +228,6 @@ export function webhooksRoutes(
           access: 'read',
           operationId: 'listWebhooks',
           summary: 'Every webhook subscription with its counts, oldest undelivered event and pause state',
-          post: false,
-          named: false,
           ok: {
             description: 'The subscriptions, in the order of the `--webhooks` files.',
             type: 'object',
@@ -287,8 +247,7 @@ export function webhooksRoutes(
           access: 'read',
           operationId: 'getWebhook',
           summary: 'One webhook subscription',
-          post: false,
-          named: true,
+          named,
           ok: one('The subscription.'),
         }),
       },
@@ -305,7 +264,7 @@ export function webhooksRoutes(
           description:
             'Its consumer keeps its place: events read meanwhile wait, and nothing past them is committed. A pause lasts until resumed or until `ferry serve` restarts.',
           post: true,
-          named: true,
+          named,
           ok: one('The subscription, now paused.'),
         }),
       },
@@ -322,7 +281,7 @@ export function webhooksRoutes(
           description:
             'Also after it paused itself (`onFailure: pause`) once the endpoint is fixed. Resuming one that delivers changes nothing.',
           post: true,
-          named: true,
+          named,
           ok: one('The subscription, delivering again.'),
         }),
       },
