@@ -669,21 +669,14 @@ export async function startPrivateKafka(): Promise<PrivateServer<KafkaEndpoint>>
     command: async (ports) => {
       await writeConfig(ports);
       if (!formatted) {
-        // KRaft storage is formatted once, with a cluster id (a base64url 16-byte UUID).
-        await run(
-          'java',
-          java('kafka.tools.StorageTool', [
-            'format',
-            '-t',
-            randomBytes(16).toString('base64url'),
-            '-c',
-            props,
-          ]),
-          {
-            cwd: dir,
-            timeoutMs: 120_000,
-          },
-        ).catch((error: Error) => {
+        // KRaft storage is formatted once, with a cluster id (a base64url 16-byte UUID) that does not start
+        // with '-': the format command would read it as an option (Kafka's own random ids avoid it too).
+        let clusterId = '-';
+        while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
+        await run('java', java('kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', props]), {
+          cwd: dir,
+          timeoutMs: 120_000,
+        }).catch((error: Error) => {
           throw new Error(`private kafka: formatting the storage failed: ${error.message}`);
         });
         formatted = true;

@@ -151,8 +151,11 @@ kafka_prepare() {
   mkdir -p "$base/data" "$base/app-logs"
   kafka_write_config
   if [[ ! -s "$base/cluster.id" ]]; then
-    # A Kafka cluster id is a base64url-encoded 16-byte UUID (22 characters, no padding).
-    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$base/cluster.id"
+    # A Kafka cluster id is a base64url-encoded 16-byte UUID (22 characters, no padding). Not starting with
+    # '-', which the format command would read as an option (Kafka's own random ids avoid it too).
+    local id=-
+    while [[ "$id" == -* ]]; do id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"; done
+    printf '%s' "$id" >"$base/cluster.id"
   fi
   if [[ ! -f "$base/data/meta.properties" ]]; then
     say "kafka: formatting KRaft storage in $base/data"
