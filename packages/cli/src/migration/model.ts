@@ -42,7 +42,7 @@ export interface RunSummary {
   clean: boolean;
   /** Per canonical field: how many keys differ in it in this run. */
   fields: Record<string, { column: string; differing: number }>;
-  /** Where each side was read to: Kafka partition end offsets, or a file's size and lines. */
+  /** What was compared: the reference's rows and keys, the event log's lines or the Kafka topic's next offset per partition, and the window. */
   positions?: Record<string, unknown>;
   /** The newest event time seen up to the cut-off. */
   lastEventTime?: string;

@@ -351,7 +351,7 @@ const runSchema = {
     positions: {
       type: 'object',
       additionalProperties: true,
-      description: 'Where each side was read to: Kafka partition end offsets, or a file’s size and lines.',
+      description: 'What was compared: the reference’s rows and keys, the event log’s lines or the Kafka topic’s next offset per partition, and the window.',
     },
     lastEventTime: timestamp,
   },
