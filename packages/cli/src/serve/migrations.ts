@@ -351,7 +351,8 @@ const runSchema = {
     positions: {
       type: 'object',
       additionalProperties: true,
-      description: 'What was compared: the reference’s rows and keys, the event log’s lines or the Kafka topic’s next offset per partition, and the window.',
+      description:
+        'What was compared: the reference’s rows and keys, the event log’s lines or the Kafka topic’s next offset per partition, and the window.',
     },
     lastEventTime: timestamp,
   },
