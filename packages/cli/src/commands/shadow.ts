@@ -77,23 +77,15 @@ export function registerShadowCommands(program: Command, ctx: CommandContext): v
         ]);
         const migrations = [];
         for (const file of files) migrations.push(await loadMigrationFile(file));
-        const logger = createLogger({ level: flags.logLevel });
-        let failed = false;
         const runner = new ShadowRunner(migrations, {
-          logger: {
-            ...logger,
-            error: (...args: Parameters<typeof logger.error>) => {
-              failed = true;
-              return logger.error(...args);
-            },
-          } as typeof logger,
+          logger: createLogger({ level: flags.logLevel }),
           ...(flags.workDir === undefined ? {} : { workDir: flags.workDir }),
           onRun: (migration, run) => ctx.io.out(runLine(migration, run)),
         });
         try {
           if (flags.now !== undefined || flags.once) {
-            await runner.pass(clock(flags));
-            if (failed) ctx.setExit(1);
+            const { failed } = await runner.pass(clock(flags));
+            if (failed.length > 0) ctx.setExit(1);
             return;
           }
           const stop = new AbortController();

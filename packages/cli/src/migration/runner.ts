@@ -46,8 +46,12 @@ export class ShadowRunner {
     return ledger;
   }
 
-  /** One pass over every migration at `now`; the earliest moment a next pass has work. */
-  async pass(now: Date): Promise<Date | undefined> {
+  /**
+   * One pass over every migration at `now`: the earliest moment a next pass has work, and the migrations
+   * whose pass failed (logged with their code).
+   */
+  async pass(now: Date): Promise<{ wake: Date | undefined; failed: string[] }> {
+    const failed: string[] = [];
     let wake: number | undefined;
     const soon = (at: number) => {
       wake = wake === undefined ? at : Math.min(wake, at);
@@ -72,16 +76,17 @@ export class ShadowRunner {
           `shadow pass failed: ${(error as Error).message}`,
         );
         soon(now.getTime() + RETRY_MS);
+        failed.push(name);
       }
     }
     this.options.onPass?.(now);
-    return wake === undefined ? undefined : new Date(wake);
+    return { wake: wake === undefined ? undefined : new Date(wake), failed };
   }
 
   /** Passes until the signal stops them. */
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      const wake = await this.pass(new Date());
+      const { wake } = await this.pass(new Date());
       const ms = wake === undefined ? RETRY_MS : Math.max(1000, wake.getTime() - Date.now());
       // Bounded sleeps: a long wait is taken in steps so a changed clock (suspend, NTP) is noticed.
       await sleep(Math.min(ms, 5 * 60_000), signal).catch(() => undefined);
