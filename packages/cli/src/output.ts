@@ -10,6 +10,9 @@ import {
 
 export const ExitCode = { ok: 0, failure: 1, usage: 2 } as const;
 
+/** A ratio as a percentage, rounded down: 99.999% never reads as 100.00%. */
+export const percent = (ratio: number) => `${(Math.floor(ratio * 10000) / 100).toFixed(2)}%`;
+
 export function exitCodeFor(error: unknown): number {
   return error instanceof ConfigError ? ExitCode.usage : ExitCode.failure;
 }

@@ -6,6 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '@ferry/core';
 import { type Command, Option } from 'commander';
+import { percent } from '../output.js';
 import type { CommandContext } from './context.js';
 
 /** A wrong option: exit code 2, like every other usage error. */
@@ -22,8 +23,6 @@ function clock(flags: ClockFlags): Date {
   if (Number.isNaN(at.getTime())) throw usage('--now', `'${flags.now}' is not an ISO 8601 time`);
   return at;
 }
-
-const percent = (ratio: number) => `${(Math.floor(ratio * 10000) / 100).toFixed(2)}%`;
 
 async function open(file: string) {
   const [{ loadMigrationFile }, { Ledger }] = await Promise.all([

@@ -3,6 +3,7 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { type CanonicalEvent, FerryError, isFerryError, stableStringify } from '@ferry/core';
+import { percent } from '../output.js';
 import { describeReference, type ReferenceSpec, type Row, readReference } from './reconcile-reference.js';
 import { ReconcileStore } from './reconcile-store.js';
 import { describeStream, forEachEvent, type StreamSpec } from './reconcile-stream.js';
@@ -350,8 +351,6 @@ async function loadStream(options: ReconcileOptions, store: ReconcileStore) {
         : { topic: options.stream.topic, partitions: positions },
   };
 }
-
-const percent = (ratio: number) => `${(Math.floor(ratio * 10000) / 100).toFixed(2)}%`;
 
 /** The readable summary: a verdict first, then what to look at. */
 export function formatReconcileSummary(report: ReconcileReport): string[] {

@@ -2,6 +2,7 @@
 // the cut-over gate is open and why not, and where the migration stands. Pure functions of the ledger's
 // contents and the clock, so the CLI, the admin API, the report and the inventory all say the same thing.
 import { cronSchedule } from '@ferry/core';
+import { percent } from '../output.js';
 import type { MigrationFile } from './config.js';
 import type { Decision, LedgerMismatch, RecordedRun } from './ledger.js';
 import type { Gate, MigrationPhase, Note, RunSummary } from './model.js';
@@ -54,8 +55,6 @@ export function judgeCounted(run: RecordedRun, unexplainedRecorded: number): Run
   const unexplained = unexplainedRecorded + run.unrecorded;
   return { ...summary, unexplained, clean: run.parity >= run.threshold && unexplained === 0 };
 }
-
-const percent = (ratio: number) => `${(Math.floor(ratio * 10000) / 100).toFixed(2)}%`;
 
 /**
  * The gate: the last `gate.runs` slots due by `now` (since shadowing started) must each have a clean run.

@@ -5,7 +5,7 @@
 import { type LoadedPipeline, loadPipelineFile, type Registry } from '@ferry/core';
 import { topicConsumers } from '@ferry/kafka';
 import type { LoadedMigration } from './config.js';
-import { gateOf, judgeRun, phaseOf } from './gate.js';
+import { explains, gateOf, judgeRun, phaseOf } from './gate.js';
 import type { Ledger } from './ledger.js';
 import type { Consumer, InventoryEntry, MigrationView, RunSummary, TopField } from './model.js';
 import { shadowStart } from './shadow.js';
@@ -59,12 +59,7 @@ export async function migrationView(
           key: m.key,
           reference: f.reference,
           stream: f.stream,
-          explained: notes.some(
-            (n) =>
-              (n.key === undefined || n.key === m.key) &&
-              (n.kind === undefined || n.kind === 'differs') &&
-              (n.field === undefined || n.field === f.field),
-          ),
+          explained: explains(notes, { key: m.key, kind: 'differs', fields: [f] }),
         });
       }
   const topFields = [...fields.values()].sort((a, b) => b.differing - a.differing).slice(0, TOP_FIELDS);
