@@ -23,6 +23,7 @@ import { type LoadedMigration, loadMigrationFile } from '../migration/config.js'
 import type { MigrationView, RunSummary } from '../migration/model.js';
 import { ShadowRunner } from '../migration/runner.js';
 import { migrationView } from '../migration/views.js';
+import { percent } from '../output.js';
 import { pluginRouteSchemas } from './plugin-routes.js';
 
 type AdminPlugin = NonNullable<AdminServerOptions['plugins']>[number];
@@ -96,7 +97,7 @@ export class HostedMigrations {
         metrics?.runRecorded(migration, run);
         options.logger.info(
           { migration, slot: run.slot, status: run.status, parity: run.parity, clean: run.clean },
-          `shadow run of ${migration} for ${run.slot}: ${run.status === 'complete' ? `parity ${(run.parity * 100).toFixed(2)}%, ${run.clean ? 'clean' : 'not clean'}` : `missed (${run.reason ?? 'no comparison'})`}`,
+          `shadow run of ${migration} for ${run.slot}: ${run.status === 'complete' ? `parity ${percent(run.parity)}, ${run.clean ? 'clean' : 'not clean'}` : `missed (${run.reason ?? 'no comparison'})`}`,
         );
       },
       onPass: () => void this.rebuild(true),
